@@ -1,0 +1,25 @@
+# sightglass_set_warnings(TARGET): the warning flags for our own code (an INTERFACE target).
+function(sightglass_set_warnings target)
+  set(flags
+      -Wall
+      -Wextra
+      -Wpedantic
+      -Wshadow
+      -Wnon-virtual-dtor
+      -Wold-style-cast
+      -Wcast-align
+      -Wunused
+      -Woverloaded-virtual
+      -Wconversion
+      -Wsign-conversion
+      -Wdouble-promotion
+      -Wformat=2
+      -Wimplicit-fallthrough)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    list(APPEND flags -Wmisleading-indentation -Wduplicated-cond -Wlogical-op)
+  endif()
+  if(SIGHTGLASS_WARNINGS_AS_ERRORS)
+    list(APPEND flags -Werror)
+  endif()
+  target_compile_options(${target} INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${flags}>)
+endfunction()
