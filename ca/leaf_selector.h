@@ -1,0 +1,38 @@
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <string>
+#include <string_view>
+
+#include "ca/leaf_minter.h"
+
+namespace sightglass::ca {
+
+// client_hello_server_name returns the host_name of the ClientHello's server_name extension,
+// or an empty string when there is none (or it is malformed).
+std::string client_hello_server_name(const SSL_CLIENT_HELLO* hello);
+
+// client_accepts_ecdsa returns whether the ClientHello's signature_algorithms allow a
+// certificate with an ECDSA P-256 key. Clients without the extension (before TLS 1.2) get RSA.
+bool client_accepts_ecdsa(const SSL_CLIENT_HELLO* hello);
+
+// use_leaf makes |ssl| present |leaf| with its key. Returns false on failure.
+bool use_leaf(SSL* ssl, const Leaf& leaf);
+
+// LeafSelector serves minted leaves to BoringSSL server connections from the
+// select-certificate callback: the name comes from SNI, or from a per-connection fallback
+// host (the CONNECT host, the destination IP) when the client sends none; the key type from
+// the client's signature algorithms.
+class LeafSelector {
+ public:
+  // install sets |ctx|'s select-certificate callback. |minter| is not owned and must outlive
+  // |ctx| and every SSL made from it.
+  static bool install(SSL_CTX* ctx, LeafMinter* minter);
+  // set_fallback_host sets the name used for |ssl| when its ClientHello has no SNI.
+  static bool set_fallback_host(SSL* ssl, std::string_view host);
+  // last_error returns why the certificate selection for |ssl| failed, or "".
+  static std::string last_error(const SSL* ssl);
+};
+
+}  // namespace sightglass::ca
