@@ -1,0 +1,70 @@
+#include "core/proxy/flow.h"
+
+#include <algorithm>
+
+namespace sightglass::core {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) {
+             return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+           };
+           return lower(x) == lower(y);
+         });
+}
+
+const std::string* find_header(const Headers& headers, std::string_view name) {
+  for (const Header& header : headers) {
+    if (iequals(header.name, name)) {
+      return &header.value;
+    }
+  }
+  return nullptr;
+}
+
+void CapturedBody::append(std::string_view data, uint64_t limit) {
+  size += data.size();
+  if (kept < limit && !data.empty()) {
+    const uint64_t take = std::min<uint64_t>(data.size(), limit - kept);
+    chunks.push_back(std::make_shared<const std::string>(data.substr(0, take)));
+    kept += take;
+  }
+  truncated = size > kept;
+}
+
+std::string CapturedBody::contiguous() const {
+  std::string out;
+  out.reserve(kept);
+  for (const BodyChunk& chunk : chunks) {
+    out.append(*chunk);
+  }
+  return out;
+}
+
+std::string HttpRequestData::url() const {
+  if (method == "CONNECT") {
+    return host + ":" + std::to_string(port);
+  }
+  std::string out = scheme + "://";
+  const bool v6 = host.find(':') != std::string::npos;
+  out += v6 ? "[" + host + "]" : host;
+  const bool default_port = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+  if (port != 0 && !default_port) {
+    out += ":" + std::to_string(port);
+  }
+  out += target.empty() ? "/" : target;
+  return out;
+}
+
+int64_t FlowTimings::total_us() const {
+  int64_t total = 0;
+  // connect includes ssl (HAR), so ssl is not added again.
+  for (int64_t phase : {blocked_us, dns_us, connect_us, send_us, wait_us, receive_us}) {
+    if (phase > 0) {
+      total += phase;
+    }
+  }
+  return total;
+}
+
+}  // namespace sightglass::core

@@ -1,0 +1,154 @@
+#pragma once
+
+// The flow model: what Sightglass records about one exchange. One shape serves every sink (the
+// JSON Lines log, the HAR export, the terminal, the GUI, the session store): a FlowSnapshot is
+// an immutable copy of a flow at one moment, published from the loop thread that owns the flow
+// and shared between threads through FlowSnapshotConstSharedPtr. Bodies are held as refcounted
+// immutable chunks, so a snapshot costs no copy of the body bytes.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sightglass::core {
+
+using FlowId = uint64_t;
+
+// Header is one header field exactly as received: the name keeps its case, and the list keeps
+// the order and any repetitions.
+struct Header {
+  std::string name;
+  std::string value;
+  bool operator==(const Header&) const = default;
+};
+using Headers = std::vector<Header>;
+
+// find_header returns the value of the first header named |name| (case-insensitive), or
+// nullptr.
+const std::string* find_header(const Headers& headers, std::string_view name);
+// iequals compares two ASCII strings case-insensitively.
+bool iequals(std::string_view a, std::string_view b);
+
+// BodyChunk is an immutable piece of a body, shared by every snapshot that holds it.
+using BodyChunk = std::shared_ptr<const std::string>;
+
+// CapturedBody is what a flow keeps of a message body: the first bytes (up to the body
+// limit) as chunks, and the full size. The body itself is always forwarded whole.
+struct CapturedBody {
+  std::vector<BodyChunk> chunks;  // The kept prefix, in order.
+  uint64_t size = 0;              // All bytes of the body (after transfer decoding).
+  uint64_t kept = 0;              // Bytes in |chunks|.
+  bool truncated = false;         // size > kept.
+
+  // append keeps up to |limit| bytes in all; the rest only counts.
+  void append(std::string_view data, uint64_t limit);
+  // contiguous returns the kept bytes as one string.
+  std::string contiguous() const;
+};
+
+// TlsCertificateInfo describes a peer certificate.
+struct TlsCertificateInfo {
+  std::string subject;    // One-line RFC 2253 form.
+  std::string issuer;     // One-line RFC 2253 form.
+  std::string not_after;  // ISO 8601, UTC.
+  std::string sha256;     // Hex fingerprint of the DER.
+};
+
+// TlsInfo describes one side's TLS session.
+struct TlsInfo {
+  std::string sni;
+  std::string version;                            // "TLSv1.3", ...
+  std::string cipher;                             // IANA name.
+  std::string alpn;                               // Negotiated protocol, or "".
+  std::optional<TlsCertificateInfo> certificate;  // The server's (server side only).
+};
+
+// HttpRequestData is an HTTP request as the client sent it.
+struct HttpRequestData {
+  std::string method;
+  std::string scheme;  // "http" or "https".
+  std::string host;    // From the request target, Host/:authority, or the connection.
+  uint16_t port = 0;
+  std::string target;  // The request target in origin form ("/p?q"), "*", or authority.
+  std::string http_version = "HTTP/1.1";  // As spoken on the client side.
+  Headers headers;
+  Headers trailers;
+  CapturedBody body;
+  uint64_t header_bytes = 0;  // Bytes of the request line and headers on the wire.
+
+  // url returns scheme://host[:port]target, leaving out the scheme's default port.
+  std::string url() const;
+};
+
+// HttpResponseData is an HTTP response as the server sent it.
+struct HttpResponseData {
+  std::string http_version = "HTTP/1.1";
+  int status = 0;
+  std::string reason;
+  Headers headers;
+  Headers trailers;
+  CapturedBody body;
+  uint64_t header_bytes = 0;
+};
+
+// WebSocketMessage is one message of a WebSocket flow (Chrome DevTools' shape).
+struct WebSocketMessage {
+  bool from_client = true;
+  int64_t time_us = 0;  // Wall clock, microseconds since the Unix epoch.
+  uint8_t opcode = 1;   // 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+  std::string data;     // Capped by the body limit.
+  bool truncated = false;
+};
+
+// FlowTimings are HAR's phases, measured on the loop thread. Durations are in microseconds,
+// -1 where a phase does not apply (a reused connection has no dns/connect/ssl).
+struct FlowTimings {
+  int64_t started_us = 0;  // Wall clock at the first byte of the request, µs since the epoch.
+  int64_t blocked_us = -1;
+  int64_t dns_us = -1;
+  int64_t connect_us = -1;  // Includes ssl, as HAR says.
+  int64_t ssl_us = -1;
+  int64_t send_us = -1;
+  int64_t wait_us = -1;
+  int64_t receive_us = -1;
+  // total_us is the sum of the phases that apply.
+  int64_t total_us() const;
+};
+
+enum class FlowKind : uint8_t {
+  kHttp,  // An HTTP request/response (HTTP/1.x or HTTP/2), maybe upgraded to WebSocket.
+  kTcp,   // A raw TCP (or passed-through TLS) connection.
+};
+
+enum class FlowState : uint8_t {
+  kLive,      // In progress: published for live views; the log waits for the final state.
+  kFinished,  // Complete (or failed, with |error|): written to the log.
+};
+
+// FlowSnapshot is an immutable copy of a flow.
+struct FlowSnapshot {
+  FlowId id = 0;
+  FlowKind kind = FlowKind::kHttp;
+  FlowState state = FlowState::kLive;
+  std::string client_address;  // "ip:port" ("[v6]:port").
+  std::string server_address;  // "ip:port" of the upstream, or "" when none was reached.
+  std::optional<TlsInfo> client_tls;
+  std::optional<TlsInfo> server_tls;
+  std::optional<HttpRequestData> request;
+  std::optional<HttpResponseData> response;
+  std::vector<WebSocketMessage> websocket_messages;
+  // For kTcp flows: the destination and the bytes relayed each way.
+  std::string tcp_host;
+  uint16_t tcp_port = 0;
+  uint64_t bytes_from_client = 0;
+  uint64_t bytes_from_server = 0;
+  FlowTimings timings;
+  std::string error;  // Why the flow failed, or "".
+};
+
+using FlowSnapshotConstSharedPtr = std::shared_ptr<const FlowSnapshot>;
+
+}  // namespace sightglass::core
