@@ -1,0 +1,756 @@
+#include "core/net/tcp.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <climits>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+namespace sightglass::core {
+
+namespace {
+
+// From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>, which clash with the
+// C library's network headers.
+constexpr int kSoOriginalDst = 80;
+constexpr int kIp6tSoOriginalDst = 80;
+
+int64_t elapsed_us(uint64_t since_ns) {
+  return static_cast<int64_t>((uv_hrtime() - since_ns) / 1000);
+}
+
+// strip_brackets turns "[::1]" into "::1"; other text is returned as is.
+std::string strip_brackets(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    return std::string(host.substr(1, host.size() - 2));
+  }
+  return std::string(host);
+}
+
+// host_port joins a host and a port for messages: "[::1]:80" for an IPv6 literal.
+std::string host_port(std::string_view host, uint16_t port) {
+  const std::string bare = strip_brackets(host);
+  if (bare.find(':') != std::string::npos) {
+    return "[" + bare + "]:" + std::to_string(port);
+  }
+  return bare + ":" + std::to_string(port);
+}
+
+// parse_ip fills |out| from an IPv4 or IPv6 literal (brackets allowed) and a port.
+bool parse_ip(std::string_view host, uint16_t port, sockaddr_storage* out) {
+  const std::string bare = strip_brackets(host);
+  *out = sockaddr_storage{};
+  if (uv_ip4_addr(bare.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) {
+    return true;
+  }
+  *out = sockaddr_storage{};
+  return uv_ip6_addr(bare.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
+}
+
+// ip_text returns the IP of |address| without port or brackets ("" for other families).
+std::string ip_text(const sockaddr* address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address == nullptr || uv_ip_name(address, text, sizeof(text)) != 0) {
+    return "";
+  }
+  return text;
+}
+
+const sockaddr* as_sockaddr(const sockaddr_storage& storage) {
+  return reinterpret_cast<const sockaddr*>(&storage);
+}
+
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& part : parts) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += part;
+  }
+  return out;
+}
+
+void set_error(std::string* out_error, std::string error) {
+  if (out_error != nullptr) {
+    *out_error = std::move(error);
+  }
+}
+
+ConnectResult::Kind classify_connect_error(int status) {
+  switch (status) {
+    case UV_ECONNREFUSED:
+      return ConnectResult::Kind::kRefused;
+    case UV_ETIMEDOUT:
+      return ConnectResult::Kind::kTimeout;
+    case UV_ENETUNREACH:
+    case UV_EHOSTUNREACH:
+    case UV_ENETDOWN:
+    case UV_EHOSTDOWN:
+    case UV_EADDRNOTAVAIL:
+      return ConnectResult::Kind::kUnreachable;
+    default:
+      return ConnectResult::Kind::kOther;
+  }
+}
+
+struct AddrinfoDeleter {
+  void operator()(addrinfo* addresses) const { uv_freeaddrinfo(addresses); }
+};
+
+}  // namespace
+
+std::string format_address(const sockaddr* address) {
+  if (address == nullptr) {
+    return "";
+  }
+  if (address->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+    return ip_text(address) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+    return "[" + ip_text(address) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "";
+}
+
+// TcpStream.
+
+TcpStream::TcpStream(EventLoop& loop, UvHandle<uv_tcp_t> handle)
+    : loop_(&loop), handle_(std::move(handle)) {
+  uv_tcp_t* tcp = handle_.get();
+  if (tcp == nullptr) {
+    return;
+  }
+  tcp->data = this;
+  if (uv_tcp_nodelay(tcp, 1) != 0) {
+    // Only fails on a socket that is already dead; the first read or write reports that.
+  }
+  sockaddr_storage address{};
+  int length = static_cast<int>(sizeof(address));
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    peer_address_ = format_address(as_sockaddr(address));
+  }
+  address = sockaddr_storage{};
+  length = static_cast<int>(sizeof(address));
+  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    local_address_ = format_address(as_sockaddr(address));
+  }
+}
+
+TcpStream::~TcpStream() { close(); }
+
+void TcpStream::set_callbacks(Callbacks callbacks) { callbacks_.set(std::move(callbacks)); }
+
+bool TcpStream::start_reading(Callbacks callbacks, std::string* out_error) {
+  set_callbacks(std::move(callbacks));
+  return resume_reading(out_error);
+}
+
+void TcpStream::pause_reading() {
+  uv_tcp_t* tcp = handle_.get();
+  if (tcp == nullptr || !reading_) {
+    return;
+  }
+  detail::check_uv(uv_read_stop(as_uv_stream(tcp)), "uv_read_stop");
+  reading_ = false;
+}
+
+bool TcpStream::resume_reading(std::string* out_error) {
+  uv_tcp_t* tcp = handle_.get();
+  if (tcp == nullptr) {
+    set_error(out_error, "cannot read from " + peer_address_ + ": the connection is closed");
+    return false;
+  }
+  if (reading_ || eof_) {
+    return true;
+  }
+  const int status = uv_read_start(as_uv_stream(tcp), &TcpStream::on_alloc, &TcpStream::on_read);
+  if (status != 0) {
+    set_error(out_error, "cannot read from " + peer_address_ + ": " + uv_error_text(status));
+    return false;
+  }
+  reading_ = true;
+  return true;
+}
+
+bool TcpStream::write(std::string data) {
+  uv_tcp_t* tcp = handle_.get();
+  if (tcp == nullptr || shut_down_ || data.size() > UINT_MAX) {
+    return false;
+  }
+  if (data.empty()) {
+    return true;
+  }
+  size_t offset = 0;
+  if (write_queue_bytes_ == 0) {
+    // The common case: the socket takes it all now, and nothing is allocated.
+    uv_buf_t buf = uv_buf_init(data.data(), static_cast<unsigned int>(data.size()));
+    const int written = uv_try_write(as_uv_stream(tcp), &buf, 1);
+    if (written > 0) {
+      offset = static_cast<size_t>(written);
+      if (offset == data.size()) {
+        return true;
+      }
+    }
+    // UV_EAGAIN: the socket is full. Any other error: uv_write meets it again and reports it
+    // through on_error.
+  }
+  return queue_write(std::make_unique<WriteReq>(std::move(data), offset));
+}
+
+bool TcpStream::write(SharedChunk chunk) {
+  uv_tcp_t* tcp = handle_.get();
+  if (tcp == nullptr || shut_down_ || chunk == nullptr || chunk->size() > UINT_MAX) {
+    return false;
+  }
+  if (chunk->empty()) {
+    return true;
+  }
+  size_t offset = 0;
+  if (write_queue_bytes_ == 0) {
+    // libuv never writes through the buffer.
+    uv_buf_t buf =
+        uv_buf_init(const_cast<char*>(chunk->data()), static_cast<unsigned int>(chunk->size()));
+    const int written = uv_try_write(as_uv_stream(tcp), &buf, 1);
+    if (written > 0) {
+      offset = static_cast<size_t>(written);
+      if (offset == chunk->size()) {
+        return true;
+      }
+    }
+  }
+  return queue_write(std::make_unique<WriteReq>(std::move(chunk), offset));
+}
+
+bool TcpStream::queue_write(std::unique_ptr<WriteReq> request) {
+  const size_t bytes = request->size();
+  const int status =
+      WriteReq::submit(std::move(request), as_uv_stream(handle_.get()), &TcpStream::on_write_done);
+  if (status != 0) {
+    return false;
+  }
+  write_queue_bytes_ += bytes;
+  return true;
+}
+
+bool TcpStream::shutdown() {
+  uv_tcp_t* tcp = handle_.get();
+  if (tcp == nullptr || shut_down_) {
+    return false;
+  }
+  auto request = std::make_unique<uv_shutdown_t>();
+  const int status = uv_shutdown(request.get(), as_uv_stream(tcp), &TcpStream::on_shutdown);
+  if (status != 0) {
+    return false;
+  }
+  static_cast<void>(request.release());  // on_shutdown takes it back.
+  shut_down_ = true;
+  return true;
+}
+
+void TcpStream::close() {
+  // Clears the handle's data first, so the callbacks of cancelled writes find no owner.
+  handle_.reset();
+  reading_ = false;
+}
+
+std::optional<std::string> TcpStream::original_destination() const {
+#if defined(__linux__)
+  uv_tcp_t* tcp = handle_.get();
+  if (tcp == nullptr) {
+    return std::nullopt;
+  }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(as_uv_handle(tcp), &fd) != 0) {
+    return std::nullopt;
+  }
+  sockaddr_storage local{};
+  int local_length = static_cast<int>(sizeof(local));
+  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&local), &local_length) != 0) {
+    return std::nullopt;
+  }
+  // An IPv4 connection accepted by a dual-stack "::" listener has an IPv4-mapped address and
+  // an IPv4 connection-tracking entry: ask the IPv4 option for it.
+  const bool ipv6 =
+      local.ss_family == AF_INET6 &&
+      !IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr);
+  sockaddr_storage original{};
+  auto length = static_cast<socklen_t>(sizeof(original));
+  if (getsockopt(fd, ipv6 ? IPPROTO_IPV6 : IPPROTO_IP, ipv6 ? kIp6tSoOriginalDst : kSoOriginalDst,
+                 &original, &length) != 0) {
+    return std::nullopt;  // ENOPROTOOPT without connection tracking, ENOENT without an entry.
+  }
+  std::string text = format_address(as_sockaddr(original));
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  return text;
+#else
+  return std::nullopt;
+#endif
+}
+
+void TcpStream::fail(const std::string& error) {
+  close();
+  static_cast<void>(callbacks_.invoke([&error](Callbacks& callbacks) {
+    if (callbacks.on_error) {
+      callbacks.on_error(error);
+    }
+  }));
+}
+
+void TcpStream::on_alloc(uv_handle_t* handle, size_t /*suggested_size*/, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<TcpStream*>(handle->data);
+  *buf = self != nullptr ? self->loop_->read_buffer() : uv_buf_init(nullptr, 0);
+}
+
+void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* self = static_cast<TcpStream*>(stream->data);
+  if (self == nullptr || nread == 0) {
+    return;  // 0: nothing to read after all (EAGAIN).
+  }
+  if (nread > 0) {
+    const std::string_view data(buf->base, static_cast<size_t>(nread));
+    static_cast<void>(self->callbacks_.invoke([data](Callbacks& callbacks) {
+      if (callbacks.on_data) {
+        callbacks.on_data(data);
+      }
+    }));
+    return;
+  }
+  if (nread == UV_EOF) {
+    // libuv has stopped reading.
+    self->reading_ = false;
+    self->eof_ = true;
+    static_cast<void>(self->callbacks_.invoke([](Callbacks& callbacks) {
+      if (callbacks.on_eof) {
+        callbacks.on_eof();
+      }
+    }));
+    return;
+  }
+  self->fail("read from " + self->peer_address_ +
+             " failed: " + uv_error_text(static_cast<int>(nread)));
+}
+
+void TcpStream::on_write_done(uv_stream_t* stream, int status, size_t bytes) noexcept {
+  auto* self = static_cast<TcpStream*>(stream->data);
+  if (self == nullptr) {
+    return;  // Closed: the write was cancelled or no longer matters.
+  }
+  self->write_queue_bytes_ -= bytes;
+  if (status != 0) {
+    self->fail("write to " + self->peer_address_ + " failed: " + uv_error_text(status));
+    return;
+  }
+  if (self->write_queue_bytes_ == 0) {
+    static_cast<void>(self->callbacks_.invoke([](Callbacks& callbacks) {
+      if (callbacks.on_drained) {
+        callbacks.on_drained();
+      }
+    }));
+  }
+}
+
+void TcpStream::on_shutdown(uv_shutdown_t* req, int status) noexcept {
+  std::unique_ptr<uv_shutdown_t> request(req);
+  auto* self = static_cast<TcpStream*>(req->handle->data);
+  if (self == nullptr || status == 0) {
+    return;
+  }
+  self->fail("shutdown of the connection to " + self->peer_address_ +
+             " failed: " + uv_error_text(status));
+}
+
+// TcpListener.
+
+TcpListener::TcpListener(Passkey, EventLoop& loop, ConnectionCallback on_connection)
+    : loop_(&loop) {
+  on_connection_.set(std::move(on_connection));
+}
+
+std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_view host,
+                                                 uint16_t port, ConnectionCallback on_connection,
+                                                 std::string* out_error) {
+  const auto error = [&](const std::string& reason) {
+    set_error(out_error, "cannot listen on " + host_port(host, port) + ": " + reason);
+    return nullptr;
+  };
+  sockaddr_storage address{};
+  if (!parse_ip(host, port, &address)) {
+    return error("the host must be an IPv4 or IPv6 address");
+  }
+  auto listener = std::make_unique<TcpListener>(Passkey{}, loop, std::move(on_connection));
+  const unsigned int family = address.ss_family;
+  int status = listener->handle_.init(loop, [family](uv_loop_t* raw, uv_tcp_t* tcp) {
+    return uv_tcp_init_ex(raw, tcp, family);  // Makes the socket now.
+  });
+  if (status != 0) {
+    return error(uv_error_text(status));
+  }
+  uv_tcp_t* tcp = listener->handle_.get();
+  tcp->data = listener.get();
+  // libuv sets SO_REUSEADDR before binding, and reports EADDRINUSE from uv_listen.
+  status = uv_tcp_bind(tcp, as_sockaddr(address), 0);
+  if (status == 0) {
+    status = uv_listen(as_uv_stream(tcp), kBacklog, &TcpListener::on_connection);
+  }
+  if (status != 0) {
+    return error(uv_error_text(status));
+  }
+  sockaddr_storage bound{};
+  int length = static_cast<int>(sizeof(bound));
+  status = uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &length);
+  if (status != 0) {
+    return error(uv_error_text(status));
+  }
+  listener->local_address_ = format_address(as_sockaddr(bound));
+  listener->port_ = bound.ss_family == AF_INET6
+                        ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
+                        : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  return listener;
+}
+
+void TcpListener::set_on_error(std::function<void(const std::string& error)> on_error) {
+  on_error_.set(std::move(on_error));
+}
+
+void TcpListener::on_connection(uv_stream_t* server, int status) noexcept {
+  auto* self = static_cast<TcpListener*>(server->data);
+  if (self == nullptr) {
+    return;
+  }
+  UvHandle<uv_tcp_t> client;
+  if (status == 0) {
+    status = client.init(*self->loop_, &uv_tcp_init);
+  }
+  if (status == 0) {
+    status = uv_accept(server, as_uv_stream(client.get()));
+  }
+  if (status != 0) {
+    const std::string error =
+        "accepting a connection on " + self->local_address_ + " failed: " + uv_error_text(status);
+    static_cast<void>(self->on_error_.invoke([&error](auto& on_error) {
+      if (on_error) {
+        on_error(error);
+      }
+    }));
+    return;
+  }
+  auto stream = std::make_unique<TcpStream>(*self->loop_, std::move(client));
+  static_cast<void>(self->on_connection_.invoke([&stream](ConnectionCallback& on_connection) {
+    if (on_connection) {
+      on_connection(std::move(stream));
+    }
+  }));
+}
+
+// connect_tcp.
+
+namespace detail {
+
+// Connector is one connect_tcp in progress, owned by its ConnectHandle. Its requests belong to
+// libuv while pending and point back to it through |owner|, which cancellation clears.
+class Connector {
+ public:
+  Connector(EventLoop& loop, std::string_view host, uint16_t port, uint64_t timeout_ms,
+            ConnectCallback callback)
+      : loop_(loop),
+        host_(strip_brackets(host)),
+        port_(port),
+        timeout_ms_(timeout_ms),
+        callback_(std::move(callback)),
+        timer_(loop) {}
+  Connector(const Connector&) = delete;
+  Connector& operator=(const Connector&) = delete;
+  ~Connector() { release_pending(); }
+
+  void start();
+  bool pending() const { return !done_; }
+
+ private:
+  struct DnsRequest {
+    uv_getaddrinfo_t req{};
+    Connector* owner = nullptr;
+  };
+  struct ConnectRequest {
+    uv_connect_t req{};
+    Connector* owner = nullptr;
+  };
+
+  static void on_dns(uv_getaddrinfo_t* req, int status, addrinfo* addresses) noexcept;
+  static void on_connect(uv_connect_t* req, int status) noexcept;
+
+  void on_resolved(int status, const addrinfo* addresses);
+  void try_next();
+  void on_connected(int status);
+  void on_deadline();
+  // release_pending cancels the lookup, the connection attempt and the timer.
+  void release_pending();
+  // target names the destination in messages: "example.com:443 (93.184.215.14)".
+  std::string target() const;
+  ConnectResult failure(ConnectResult::Kind kind, std::string error) const;
+  // finish runs the callback with |result|; *this may be destroyed on return. From start() it
+  // defers to the next loop iteration instead, so the callback never runs inside connect_tcp.
+  void finish(ConnectResult result);
+
+  EventLoop& loop_;
+  const std::string host_;  // Without brackets.
+  const uint16_t port_;
+  const uint64_t timeout_ms_;
+  ConnectCallback callback_;
+  Timer timer_;                                // The deadline, then the deferred delivery.
+  DnsRequest* dns_request_ = nullptr;          // Owned by libuv until on_dns.
+  ConnectRequest* connect_request_ = nullptr;  // Owned by libuv until on_connect.
+  UvHandle<uv_tcp_t> socket_;                  // The attempt in progress.
+  std::vector<sockaddr_storage> addresses_;
+  size_t next_ = 0;
+  std::vector<std::string> tried_;  // IPs tried, for messages.
+  std::string current_ip_;
+  int last_status_ = 0;
+  bool literal_ = false;
+  bool starting_ = false;
+  bool done_ = false;
+  uint64_t start_ns_ = 0;
+  uint64_t connect_start_ns_ = 0;
+  int64_t dns_us_ = 0;
+  std::optional<ConnectResult> deferred_;
+};
+
+void Connector::start() {
+  starting_ = true;
+  start_ns_ = uv_hrtime();
+  if (timeout_ms_ > 0) {
+    timer_.start(timeout_ms_, [this] { on_deadline(); });
+  }
+  sockaddr_storage literal{};
+  if (host_.empty()) {
+    finish(failure(ConnectResult::Kind::kDnsFailed, "DNS lookup failed: the host name is empty"));
+  } else if (parse_ip(host_, port_, &literal)) {
+    literal_ = true;
+    addresses_.push_back(literal);
+    try_next();
+  } else {
+    auto request = std::make_unique<DnsRequest>();
+    request->owner = this;
+    request->req.data = request.get();
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    const int status = uv_getaddrinfo(loop_.get(), &request->req, &Connector::on_dns, host_.c_str(),
+                                      nullptr, &hints);
+    if (status == 0) {
+      dns_request_ = request.release();  // on_dns takes it back.
+    } else {
+      finish(failure(ConnectResult::Kind::kDnsFailed,
+                     "DNS lookup of " + host_ + " failed: " + uv_error_text(status)));
+    }
+  }
+  starting_ = false;
+}
+
+void Connector::on_dns(uv_getaddrinfo_t* req, int status, addrinfo* addresses) noexcept {
+  std::unique_ptr<DnsRequest> request(static_cast<DnsRequest*>(req->data));
+  std::unique_ptr<addrinfo, AddrinfoDeleter> owned_addresses(addresses);
+  Connector* self = request->owner;
+  if (self == nullptr) {
+    return;  // Cancelled.
+  }
+  self->dns_request_ = nullptr;
+  if (self->loop_.closing()) {
+    return;
+  }
+  self->on_resolved(status, addresses);
+}
+
+void Connector::on_resolved(int status, const addrinfo* addresses) {
+  dns_us_ = elapsed_us(start_ns_);
+  if (status != 0) {
+    finish(failure(ConnectResult::Kind::kDnsFailed,
+                   "DNS lookup of " + host_ + " failed: " + uv_error_text(status)));
+    return;
+  }
+  for (const addrinfo* entry = addresses; entry != nullptr; entry = entry->ai_next) {
+    if ((entry->ai_family != AF_INET && entry->ai_family != AF_INET6) ||
+        entry->ai_addrlen > sizeof(sockaddr_storage)) {
+      continue;
+    }
+    sockaddr_storage address{};
+    std::memcpy(&address, entry->ai_addr, entry->ai_addrlen);
+    if (entry->ai_family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&address)->sin_port = htons(port_);
+    } else {
+      reinterpret_cast<sockaddr_in6*>(&address)->sin6_port = htons(port_);
+    }
+    addresses_.push_back(address);
+  }
+  if (addresses_.empty()) {
+    finish(failure(ConnectResult::Kind::kDnsFailed,
+                   "DNS lookup of " + host_ + " returned no IPv4 or IPv6 address"));
+    return;
+  }
+  try_next();
+}
+
+void Connector::try_next() {
+  if (connect_start_ns_ == 0) {
+    connect_start_ns_ = uv_hrtime();
+  }
+  while (next_ < addresses_.size()) {
+    const sockaddr_storage& address = addresses_[next_++];
+    current_ip_ = ip_text(as_sockaddr(address));
+    tried_.push_back(current_ip_);
+    UvHandle<uv_tcp_t> attempt;
+    int status = attempt.init(loop_, &uv_tcp_init);
+    if (status == 0) {
+      auto request = std::make_unique<ConnectRequest>();
+      request->owner = this;
+      request->req.data = request.get();
+      status = uv_tcp_connect(&request->req, attempt.get(), as_sockaddr(address),
+                              &Connector::on_connect);
+      if (status == 0) {
+        connect_request_ = request.release();  // on_connect takes it back.
+        socket_ = std::move(attempt);
+        return;
+      }
+    }
+    last_status_ = status;  // Failed at once (no route, no file descriptor): try the next.
+  }
+  const ConnectResult::Kind kind = classify_connect_error(last_status_);
+  switch (kind) {
+    case ConnectResult::Kind::kRefused:
+      finish(failure(kind, "connection to " + target() + " refused"));
+      return;
+    case ConnectResult::Kind::kTimeout:
+      finish(failure(kind, "connection to " + target() + " timed out"));
+      return;
+    default:
+      finish(
+          failure(kind, "connection to " + target() + " failed: " + uv_error_text(last_status_)));
+      return;
+  }
+}
+
+void Connector::on_connect(uv_connect_t* req, int status) noexcept {
+  std::unique_ptr<ConnectRequest> request(static_cast<ConnectRequest*>(req->data));
+  Connector* self = request->owner;
+  if (self == nullptr) {
+    return;  // Cancelled: the socket was closed.
+  }
+  self->connect_request_ = nullptr;
+  if (self->loop_.closing()) {
+    return;
+  }
+  self->on_connected(status);
+}
+
+void Connector::on_connected(int status) {
+  if (status != 0) {
+    socket_.reset();
+    last_status_ = status;
+    try_next();
+    return;
+  }
+  timer_.stop();
+  ConnectResult result;
+  result.kind = ConnectResult::Kind::kOk;
+  result.ip = current_ip_;
+  result.dns_us = dns_us_;
+  result.connect_us = elapsed_us(connect_start_ns_);
+  result.stream = std::make_unique<TcpStream>(loop_, std::move(socket_));
+  finish(std::move(result));
+}
+
+void Connector::on_deadline() {
+  const bool resolving = dns_request_ != nullptr;
+  release_pending();
+  const std::string after = " timed out after " + std::to_string(timeout_ms_) + " ms";
+  finish(failure(ConnectResult::Kind::kTimeout, resolving ? "DNS lookup of " + host_ + after
+                                                          : "connection to " + target() + after));
+}
+
+void Connector::release_pending() {
+  if (dns_request_ != nullptr) {
+    dns_request_->owner = nullptr;
+    // UV_EBUSY: the lookup is running (or done) on the thread pool; on_dns still frees it.
+    const int status = uv_cancel(reinterpret_cast<uv_req_t*>(&dns_request_->req));
+    if (status != 0 && status != UV_EBUSY) {
+      detail::fatal_uv("uv_cancel(uv_getaddrinfo_t)", status);
+    }
+    dns_request_ = nullptr;
+  }
+  if (connect_request_ != nullptr) {
+    connect_request_->owner = nullptr;
+    connect_request_ = nullptr;
+  }
+  socket_.reset();  // A pending connect ends in on_connect with UV_ECANCELED.
+  timer_.stop();
+}
+
+std::string Connector::target() const {
+  std::string out = host_port(host_, port_);
+  if (!literal_ && !tried_.empty()) {
+    out += " (" + join(tried_) + ")";
+  }
+  return out;
+}
+
+ConnectResult Connector::failure(ConnectResult::Kind kind, std::string error) const {
+  ConnectResult result;
+  result.kind = kind;
+  result.error = std::move(error);
+  result.dns_us = dns_us_;
+  if (connect_start_ns_ != 0) {
+    result.connect_us = elapsed_us(connect_start_ns_);
+  }
+  return result;
+}
+
+void Connector::finish(ConnectResult result) {
+  timer_.stop();
+  if (starting_) {
+    deferred_ = std::move(result);
+    timer_.start(0, [this] {
+      ConnectResult deferred = std::move(*deferred_);
+      deferred_.reset();
+      finish(std::move(deferred));
+    });
+    return;
+  }
+  done_ = true;
+  ConnectCallback callback = std::move(callback_);
+  callback_ = nullptr;
+  if (callback) {
+    callback(std::move(result));  // May destroy *this.
+  }
+}
+
+}  // namespace detail
+
+ConnectHandle::ConnectHandle() = default;
+ConnectHandle::ConnectHandle(std::unique_ptr<detail::Connector> connector)
+    : connector_(std::move(connector)) {}
+ConnectHandle::ConnectHandle(ConnectHandle&& other) noexcept = default;
+ConnectHandle& ConnectHandle::operator=(ConnectHandle&& other) noexcept = default;
+ConnectHandle::~ConnectHandle() = default;
+
+void ConnectHandle::cancel() { connector_.reset(); }
+
+bool ConnectHandle::pending() const { return connector_ != nullptr && connector_->pending(); }
+
+ConnectHandle connect_tcp(EventLoop& loop, std::string_view host, uint16_t port,
+                          uint64_t timeout_ms, ConnectCallback callback) {
+  auto connector =
+      std::make_unique<detail::Connector>(loop, host, port, timeout_ms, std::move(callback));
+  connector->start();
+  return ConnectHandle(std::move(connector));
+}
+
+}  // namespace sightglass::core
