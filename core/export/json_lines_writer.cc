@@ -1,0 +1,65 @@
+#include "core/export/json_lines_writer.h"
+
+#include <exception>
+#include <utility>
+
+#include "core/export/flow_json.h"
+
+namespace sightglass::core {
+
+std::unique_ptr<JsonLinesWriter> JsonLinesWriter::create(const std::string& path,
+                                                         std::string* out_error) {
+  FileOutput output;
+  if (!output.open(path, FileOutput::Mode::kAppend, out_error)) {
+    return nullptr;
+  }
+  auto writer = std::make_unique<JsonLinesWriter>(PrivateTag(), std::move(output));
+  if (!writer->writer_.start()) {
+    *out_error = "cannot start the writer thread for " + path;
+    return nullptr;
+  }
+  return writer;
+}
+
+JsonLinesWriter::JsonLinesWriter(PrivateTag /*unused*/, FileOutput output)
+    : output_(std::move(output)),
+      writer_([this](const std::vector<FlowSnapshotConstSharedPtr>& batch) { write_batch(batch); },
+              [this] {
+                std::string error;
+                if (!output_.close(&error) && error_.empty()) {
+                  error_ = error;
+                }
+              }) {}
+
+JsonLinesWriter::~JsonLinesWriter() { close(); }
+
+void JsonLinesWriter::publish(FlowSnapshotConstSharedPtr snapshot) {
+  if (snapshot && snapshot->state == FlowState::kFinished) {
+    writer_.push(std::move(snapshot));
+  }
+}
+
+void JsonLinesWriter::close() { writer_.stop(); }
+
+void JsonLinesWriter::write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch) {
+  for (const FlowSnapshotConstSharedPtr& snapshot : batch) {
+    std::string line;
+    try {
+      line = to_json_line(*snapshot);
+    } catch (const std::exception& e) {
+      if (error_.empty()) {
+        error_ = "cannot serialize flow " + std::to_string(snapshot->id) + ": " + e.what();
+      }
+      continue;
+    }
+    line.push_back('\n');
+    std::string error;
+    if (output_.write(line, &error)) {
+      lines_written_.fetch_add(1, std::memory_order_relaxed);
+    } else if (error_.empty()) {
+      error_ = error;
+    }
+  }
+}
+
+}  // namespace sightglass::core
