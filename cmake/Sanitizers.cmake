@@ -17,10 +17,5 @@ function(sightglass_enable_sanitizers target)
                                                -fno-sanitize-recover=undefined)
     target_link_options(${target} INTERFACE -fsanitize=${list})
     target_compile_definitions(${target} INTERFACE SIGHTGLASS_SANITIZED=1)
-    # GCC's -Wmaybe-uninitialized reports false positives in instrumented code (libstdc++'s
-    # <regex> among them); the uninstrumented build keeps the warning.
-    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-      target_compile_options(${target} INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Wno-maybe-uninitialized>)
-    endif()
   endif()
 endfunction()

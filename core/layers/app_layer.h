@@ -1,0 +1,20 @@
+#pragma once
+
+#include "core/proxy/context.h"
+#include "core/proxy/events.h"
+
+namespace sightglass::core {
+
+// AppLayer is the innermost layer of a session: it sees plaintext (the session has already
+// terminated TLS on every connection) and speaks an application protocol, or relays bytes.
+class AppLayer {
+ public:
+  virtual ~AppLayer() = default;
+  // handle processes one plaintext event. OpenConnection commands with tls = true are
+  // completed by the session only after the TLS handshake.
+  virtual void handle(Event& event, Commands& out) = 0;
+  // busy says whether an exchange is in progress (a graceful shutdown waits for it).
+  virtual bool busy() const = 0;
+};
+
+}  // namespace sightglass::core

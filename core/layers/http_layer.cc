@@ -1,0 +1,631 @@
+#include "core/layers/http_layer.h"
+
+#include <charconv>
+
+namespace sightglass::core {
+namespace {
+
+// parse_authority splits "host[:port]" or "[v6][:port]"; false when malformed.
+bool parse_authority(std::string_view authority, uint16_t default_port, std::string* out_host,
+                     uint16_t* out_port) {
+  std::string_view host = authority;
+  std::string_view port_text;
+  if (authority.starts_with("[")) {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return false;
+    }
+    host = authority.substr(1, close - 1);
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return false;
+      }
+      port_text = rest.substr(1);
+    }
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port_text = authority.substr(colon + 1);
+  }
+  if (host.empty() || host.find_first_of(" /?#@") != std::string_view::npos) {
+    return false;
+  }
+  uint16_t port = default_port;
+  if (!port_text.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
+        value > 65535) {
+      return false;
+    }
+    port = static_cast<uint16_t>(value);
+  }
+  if (port == 0) {
+    return false;
+  }
+  *out_host = std::string(host);
+  *out_port = port;
+  return true;
+}
+
+// parse_absolute_form splits "http://authority/path" into a target and the origin-form path.
+bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path) {
+  HttpTarget target;
+  if (url.starts_with("http://")) {
+    target.scheme = "http";
+    url.remove_prefix(7);
+  } else if (url.starts_with("https://")) {
+    target.scheme = "https";
+    target.tls = true;
+    url.remove_prefix(8);
+  } else {
+    return false;
+  }
+  const size_t slash = url.find_first_of("/?");
+  const std::string_view authority = url.substr(0, slash);
+  if (authority.find('@') != std::string_view::npos ||
+      !parse_authority(authority, target.tls ? 443 : 80, &target.host, &target.port)) {
+    return false;
+  }
+  std::string path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  if (path.front() == '?') {
+    path.insert(path.begin(), '/');
+  }
+  *out_target = std::move(target);
+  *out_path = std::move(path);
+  return true;
+}
+
+bool is_proxy_hop_header(const std::string& name) {
+  return iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization");
+}
+
+std::string authority_text(const HttpTarget& target) {
+  const bool v6 = target.host.find(':') != std::string::npos;
+  std::string out = v6 ? "[" + target.host + "]" : target.host;
+  const bool default_port = (target.scheme == "https" && target.port == 443) ||
+                            (target.scheme == "http" && target.port == 80);
+  if (!default_port) {
+    out += ":" + std::to_string(target.port);
+  }
+  return out;
+}
+
+}  // namespace
+
+// Upstream is the current server connection.
+struct HttpLayer::Upstream {
+  ConnId conn = 0;
+  HttpTarget target;
+  CommandId open_id = 0;
+  bool open = false;
+  bool closed = false;
+  std::string pending;  // Bytes waiting for the connection to open.
+  std::string address;
+  std::optional<TlsInfo> tls;
+  Http1Parser parser{Http1Parser::Kind::kResponse};
+};
+
+// Exchange is the request/response in progress.
+struct HttpLayer::Exchange {
+  FlowSnapshot flow;
+  bool request_chunked = false;
+  bool request_done = false;
+  bool response_started = false;  // A final (non-1xx) response head reached the client.
+  bool response_chunked = false;
+  bool response_close_delimited = false;
+  bool response_done = false;
+  bool client_wants_close = false;
+  bool upgrade_requested = false;
+  bool switching = false;  // A 101 was forwarded.
+  std::string upgrade_remainder;
+  bool head_request = false;
+  CommandId wakeup_id = 0;
+  int64_t t_start = 0;
+  int64_t t_request_end = 0;
+  int64_t t_response_head = 0;
+};
+
+HttpLayer::HttpLayer(SessionContext* ctx, std::optional<HttpTarget> fixed, bool rewrite_host)
+    : ctx_(ctx), fixed_(std::move(fixed)), rewrite_host_(rewrite_host) {}
+
+HttpLayer::~HttpLayer() = default;
+
+std::optional<TunnelRequest> HttpLayer::take_tunnel() {
+  if (tunnel_ && (exchange_ == nullptr)) {
+    std::optional<TunnelRequest> out = std::move(tunnel_);
+    tunnel_.reset();
+    return out;
+  }
+  return std::nullopt;
+}
+
+void HttpLayer::handle(Event& event, Commands& out) {
+  if (auto* data = std::get_if<DataReceived>(&event)) {
+    if (data->conn == kClientConn) {
+      if (client_closing_) {
+        return;
+      }
+      if (relay_) {
+        if (upstream_ && !upstream_->closed) {
+          out.push_back(SendData{upstream_->conn, std::move(data->data)});
+        }
+        return;
+      }
+      if (exchange_ && exchange_->upgrade_requested && !exchange_->switching) {
+        // Bytes after an Upgrade request wait for the server's answer.
+        exchange_->upgrade_remainder.append(data->data);
+        return;
+      }
+      HttpParseEvents events;
+      client_parser_.feed(data->data, events);
+      on_client_events(events, out);
+    } else if (upstream_ && data->conn == upstream_->conn) {
+      if (relay_) {
+        out.push_back(SendData{kClientConn, std::move(data->data)});
+        return;
+      }
+      HttpParseEvents events;
+      upstream_->parser.feed(data->data, events);
+      on_server_events(events, out);
+    }
+    return;
+  }
+  if (auto* opened = std::get_if<OpenCompleted>(&event)) {
+    if (!upstream_ || opened->id != upstream_->open_id) {
+      return;
+    }
+    if (!opened->error.empty()) {
+      upstream_->closed = true;
+      if (exchange_) {
+        exchange_->flow.timings.dns_us = opened->dns_us;
+        exchange_->flow.timings.connect_us = opened->connect_us;
+        fail(opened->timed_out ? 504 : 502, opened->timed_out ? "Gateway Timeout" : "Bad Gateway",
+             opened->error, out);
+      }
+      return;
+    }
+    upstream_->open = true;
+    upstream_->address = opened->peer_address;
+    upstream_->tls = opened->tls;
+    if (exchange_) {
+      exchange_->flow.server_address = opened->peer_address;
+      exchange_->flow.server_tls = opened->tls;
+      exchange_->flow.timings.dns_us = opened->dns_us;
+      exchange_->flow.timings.ssl_us = opened->ssl_us;
+      exchange_->flow.timings.connect_us =
+          opened->connect_us < 0 ? -1 : opened->connect_us + std::max<int64_t>(opened->ssl_us, 0);
+    }
+    if (!upstream_->pending.empty()) {
+      out.push_back(SendData{upstream_->conn, std::move(upstream_->pending)});
+      upstream_->pending.clear();
+    }
+    return;
+  }
+  if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
+    if (closed->conn == kClientConn) {
+      client_closed_ = true;
+      if (relay_) {
+        if (upstream_ && !upstream_->closed) {
+          out.push_back(CloseConnection{upstream_->conn, true});
+        }
+        return;
+      }
+      if (exchange_ && !exchange_->request_done) {
+        exchange_->flow.error = closed->error.empty()
+                                    ? "client closed the connection before the request was complete"
+                                    : "client connection failed: " + closed->error;
+        close_upstream(out);
+        publish(out);
+        exchange_.reset();
+        close_client(out);
+      } else if (!exchange_) {
+        close_upstream(out);
+        close_client(out);
+      }
+      // Otherwise the response is still coming: it is delivered, then the client is closed.
+      return;
+    }
+    if (!upstream_ || closed->conn != upstream_->conn) {
+      return;
+    }
+    if (relay_) {
+      upstream_->closed = true;
+      out.push_back(CloseConnection{kClientConn, true});
+      return;
+    }
+    HttpParseEvents events;
+    upstream_->parser.finish(events);
+    // A close in the middle of a message is reported below, with the close's own reason.
+    std::erase_if(
+        events, [](const HttpParseEvent& e) { return std::holds_alternative<HttpParseError>(e); });
+    on_server_events(events, out);
+    if (!upstream_) {
+      return;
+    }
+    upstream_->closed = true;
+    if (exchange_ && !exchange_->response_done) {
+      const std::string error = !closed->error.empty()
+                                    ? "upstream connection failed: " + closed->error
+                                : exchange_->response_started
+                                    ? "upstream closed the connection in the middle of the response"
+                                    : "upstream closed the connection without sending a response";
+      fail(502, "Bad Gateway", error, out);
+    }
+    upstream_.reset();
+    return;
+  }
+  if (auto* wakeup = std::get_if<Wakeup>(&event)) {
+    if (exchange_ && wakeup->id == exchange_->wakeup_id && exchange_->t_response_head == 0) {
+      fail(504, "Gateway Timeout",
+           "upstream did not answer within " +
+               std::to_string(ctx_->config->response_timeout_ms / 1000) + " s",
+           out);
+    }
+  }
+}
+
+void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
+  for (HttpParseEvent& event : events) {
+    if (client_closing_) {
+      return;
+    }
+    if (auto* head = std::get_if<HttpHead>(&event)) {
+      on_request_head(*head, out);
+    } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
+      if (!exchange_) {
+        continue;
+      }
+      exchange_->flow.request->body.append(body->data, ctx_->config->body_limit);
+      send_upstream(exchange_->request_chunked ? encode_chunk(body->data) : std::move(body->data),
+                    out);
+    } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
+      if (!exchange_) {
+        continue;
+      }
+      if (exchange_->request_chunked) {
+        send_upstream(encode_last_chunk(end->trailers), out);
+      }
+      exchange_->flow.request->trailers = std::move(end->trailers);
+      exchange_->request_done = true;
+      exchange_->t_request_end = ctx_->clock->monotonic_us();
+      exchange_->client_wants_close = !end->keep_alive;
+      if (exchange_->response_done) {
+        finish_exchange(out);
+      } else if (exchange_->t_response_head == 0) {
+        exchange_->wakeup_id = ctx_->new_command();
+        out.push_back(RequestWakeup{exchange_->wakeup_id, ctx_->config->response_timeout_ms});
+      }
+    } else if (auto* upgrade = std::get_if<HttpUpgrade>(&event)) {
+      if (tunnel_) {
+        tunnel_->remainder = std::move(upgrade->remainder);
+      } else if (exchange_) {
+        exchange_->upgrade_requested = true;
+        exchange_->upgrade_remainder = std::move(upgrade->remainder);
+      }
+    } else if (auto* error = std::get_if<HttpParseError>(&event)) {
+      const int status = error->head_too_large ? 431 : 400;
+      const char* reason =
+          error->head_too_large ? "Request Header Fields Too Large" : "Bad Request";
+      const std::string text = "malformed request from the client: " + error->reason;
+      if (exchange_ && exchange_->response_started) {
+        exchange_->flow.error = text;
+        close_upstream(out);
+        publish(out);
+        exchange_.reset();
+        close_client(out);
+      } else if (exchange_) {
+        fail(status, reason, text, out);
+      } else {
+        reject(status, reason, text, out);
+      }
+    }
+  }
+}
+
+void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
+  HttpTarget target;
+  std::string path = head.target;
+  if (fixed_) {
+    target = *fixed_;
+    if (head.method == "CONNECT") {
+      auto request = std::make_unique<Exchange>();
+      exchange_ = std::move(request);
+      exchange_->flow.id = ctx_->new_flow_id();
+      exchange_->flow.client_address = ctx_->client_address;
+      exchange_->flow.request.emplace();
+      exchange_->flow.request->method = head.method;
+      exchange_->flow.request->host = target.host;
+      exchange_->flow.request->port = target.port;
+      exchange_->flow.timings.started_us = ctx_->clock->wall_us();
+      exchange_->t_start = ctx_->clock->monotonic_us();
+      fail(400, "Bad Request", "CONNECT inside a tunnel is not supported", out);
+      return;
+    }
+    if (head.target.starts_with("http://") || head.target.starts_with("https://")) {
+      HttpTarget ignored;
+      parse_absolute_form(head.target, &ignored, &path);
+    }
+  } else if (head.method == "CONNECT") {
+    TunnelRequest tunnel;
+    if (!parse_authority(head.target, 0, &tunnel.host, &tunnel.port)) {
+      reject(400, "Bad Request", "CONNECT needs host:port, got '" + head.target + "'", out);
+      return;
+    }
+    tunnel_ = std::move(tunnel);
+    out.push_back(SendData{kClientConn, head.version + " 200 Connection established\r\n\r\n"});
+    return;
+  } else if (!parse_absolute_form(head.target, &target, &path)) {
+    reject(400, "Bad Request",
+           "Sightglass is a proxy: send absolute-form requests (http://host/path) or CONNECT, "
+           "not '" +
+               head.target + "'",
+           out);
+    return;
+  }
+
+  exchange_ = std::make_unique<Exchange>();
+  Exchange& ex = *exchange_;
+  ex.t_start = ctx_->clock->monotonic_us();
+  ex.flow.id = ctx_->new_flow_id();
+  ex.flow.client_address = ctx_->client_address;
+  ex.flow.client_tls = ctx_->client_tls;
+  ex.flow.timings.started_us = ctx_->clock->wall_us();
+  ex.head_request = head.method == "HEAD";
+  ex.request_chunked = head.chunked;
+
+  Headers headers;
+  headers.reserve(head.headers.size());
+  for (Header& h : head.headers) {
+    if (is_proxy_hop_header(h.name)) {
+      continue;
+    }
+    if (rewrite_host_ && iequals(h.name, "Host")) {
+      h.value = authority_text(target);
+    }
+    headers.push_back(std::move(h));
+  }
+  HttpRequestData& request = ex.flow.request.emplace();
+  request.method = std::move(head.method);
+  request.scheme = target.scheme;
+  request.host = target.host;
+  request.port = target.port;
+  request.target = path;
+  request.http_version = head.version;
+  request.headers = std::move(headers);
+  request.header_bytes = head.header_bytes;
+
+  if (!upstream_ || upstream_->closed || !(upstream_->target == target)) {
+    close_upstream(out);
+    open_upstream(target, out);
+  } else {
+    ex.flow.server_address = upstream_->address;
+    ex.flow.server_tls = upstream_->tls;
+  }
+  if (ex.head_request) {
+    upstream_->parser.expect_no_body();
+  }
+  send_upstream(
+      serialize_request_head(request.method, request.target, request.http_version, request.headers),
+      out);
+}
+
+void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
+  for (HttpParseEvent& event : events) {
+    if (!upstream_) {
+      return;
+    }
+    if (auto* head = std::get_if<HttpHead>(&event)) {
+      on_response_head(*head, out);
+    } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
+      if (!exchange_ || !exchange_->response_started || client_closing_) {
+        continue;
+      }
+      exchange_->flow.response->body.append(body->data, ctx_->config->body_limit);
+      out.push_back(SendData{kClientConn, exchange_->response_chunked ? encode_chunk(body->data)
+                                                                      : std::move(body->data)});
+    } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
+      on_response_end(*end, out);
+    } else if (auto* upgrade = std::get_if<HttpUpgrade>(&event)) {
+      if (exchange_ && exchange_->switching) {
+        std::string client_bytes = std::move(exchange_->upgrade_remainder);
+        publish(out);
+        exchange_.reset();
+        enter_relay(std::move(client_bytes), std::move(upgrade->remainder), out);
+      }
+    } else if (auto* error = std::get_if<HttpParseError>(&event)) {
+      fail(502, "Bad Gateway", "upstream sent an invalid response: " + error->reason, out);
+      close_upstream(out);
+      return;
+    }
+  }
+}
+
+void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
+  if (!exchange_) {
+    // A response nobody asked for.
+    close_upstream(out);
+    return;
+  }
+  Exchange& ex = *exchange_;
+  const bool informational = head.status >= 100 && head.status < 200;
+  if (informational && head.status != 101) {
+    // 100 Continue and friends go to the client as they are; the final response follows.
+    out.push_back(SendData{kClientConn, serialize_response_head(head.version, head.status,
+                                                                head.reason, head.headers)});
+    return;
+  }
+  ex.t_response_head = ctx_->clock->monotonic_us();
+  ex.response_started = true;
+  ex.response_chunked = head.chunked;
+  const bool no_body =
+      ex.head_request || head.status == 204 || head.status == 304 || head.status == 101;
+  ex.response_close_delimited = !no_body && !head.chunked && !head.content_length;
+  if (head.status == 101) {
+    ex.switching = true;
+  }
+  out.push_back(SendData{
+      kClientConn, serialize_response_head(head.version, head.status, head.reason, head.headers)});
+  HttpResponseData& response = ex.flow.response.emplace();
+  response.http_version = std::move(head.version);
+  response.status = head.status;
+  response.reason = std::move(head.reason);
+  response.headers = std::move(head.headers);
+  response.header_bytes = head.header_bytes;
+}
+
+void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {
+  if (!exchange_ || !upstream_) {
+    return;
+  }
+  Exchange& ex = *exchange_;
+  if (!ex.response_started) {
+    // The end of a 1xx response: the final one follows.
+    HttpParseEvents more;
+    upstream_->parser.next_message(more);
+    on_server_events(more, out);
+    return;
+  }
+  if (ex.switching) {
+    return;  // HttpUpgrade follows.
+  }
+  if (ex.response_chunked && !client_closing_) {
+    out.push_back(SendData{kClientConn, encode_last_chunk(end.trailers)});
+  }
+  ex.flow.response->trailers = std::move(end.trailers);
+  ex.response_done = true;
+  if (!end.keep_alive || ex.response_close_delimited) {
+    ex.client_wants_close = true;
+    close_upstream(out);
+  }
+  if (ex.request_done) {
+    finish_exchange(out);
+  }
+}
+
+void HttpLayer::send_upstream(std::string data, Commands& out) {
+  if (!upstream_ || upstream_->closed || data.empty()) {
+    return;
+  }
+  if (!upstream_->open) {
+    upstream_->pending.append(data);
+    return;
+  }
+  out.push_back(SendData{upstream_->conn, std::move(data)});
+}
+
+void HttpLayer::open_upstream(const HttpTarget& target, Commands& out) {
+  upstream_ = std::make_unique<Upstream>();
+  upstream_->conn = ctx_->new_conn();
+  upstream_->target = target;
+  upstream_->open_id = ctx_->new_command();
+  out.push_back(
+      OpenConnection{upstream_->open_id, upstream_->conn, target.host, target.port, target.tls});
+}
+
+void HttpLayer::close_upstream(Commands& out) {
+  if (upstream_ && !upstream_->closed) {
+    out.push_back(CloseConnection{upstream_->conn, false});
+  }
+  upstream_.reset();
+}
+
+void HttpLayer::fail(int status, std::string_view reason, const std::string& error, Commands& out) {
+  if (!exchange_) {
+    reject(status, reason, error, out);
+    return;
+  }
+  exchange_->flow.error = error;
+  if (!exchange_->response_started && !client_closing_) {
+    out.push_back(SendData{kClientConn, error_response(status, reason, error)});
+  }
+  publish(out);
+  exchange_.reset();
+  close_client(out);
+}
+
+void HttpLayer::reject(int status, std::string_view reason, const std::string& error,
+                       Commands& out) {
+  FlowSnapshot flow;
+  flow.id = ctx_->new_flow_id();
+  flow.client_address = ctx_->client_address;
+  flow.client_tls = ctx_->client_tls;
+  flow.timings.started_us = ctx_->clock->wall_us();
+  flow.request.emplace();
+  flow.error = error;
+  flow.state = FlowState::kFinished;
+  if (!client_closing_) {
+    out.push_back(SendData{kClientConn, error_response(status, reason, error)});
+  }
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  close_client(out);
+}
+
+void HttpLayer::publish(Commands& out) {
+  Exchange& ex = *exchange_;
+  const int64_t now = ctx_->clock->monotonic_us();
+  FlowTimings& t = ex.flow.timings;
+  const int64_t request_end = ex.t_request_end != 0 ? ex.t_request_end : now;
+  t.send_us = std::max<int64_t>(request_end - ex.t_start, 0);
+  if (ex.t_response_head != 0) {
+    t.wait_us = std::max<int64_t>(ex.t_response_head - request_end, 0);
+    t.receive_us = std::max<int64_t>(now - ex.t_response_head, 0);
+  }
+  ex.flow.state = FlowState::kFinished;
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(ex.flow))});
+}
+
+void HttpLayer::finish_exchange(Commands& out) {
+  const bool close = exchange_->client_wants_close || client_closed_;
+  const bool refused_upgrade = exchange_->upgrade_requested && !exchange_->switching;
+  std::string after_upgrade = std::move(exchange_->upgrade_remainder);
+  publish(out);
+  exchange_.reset();
+  if (close) {
+    close_client(out);
+    return;
+  }
+  if (upstream_) {
+    // Anything the server sent past the response is unsolicited.
+    HttpParseEvents extra;
+    upstream_->parser.next_message(extra);
+    on_server_events(extra, out);
+  }
+  if (tunnel_) {
+    return;
+  }
+  HttpParseEvents more;
+  if (refused_upgrade) {
+    client_parser_.resume_after_upgrade(std::move(after_upgrade), more);
+  } else {
+    client_parser_.next_message(more);
+  }
+  on_client_events(more, out);
+}
+
+void HttpLayer::close_client(Commands& out) {
+  if (client_closing_) {
+    return;
+  }
+  client_closing_ = true;
+  close_upstream(out);
+  out.push_back(CloseConnection{kClientConn, false});
+}
+
+void HttpLayer::enter_relay(std::string client_bytes, std::string server_bytes, Commands& out) {
+  relay_ = true;
+  if (!server_bytes.empty()) {
+    out.push_back(SendData{kClientConn, std::move(server_bytes)});
+  }
+  if (upstream_ && !upstream_->closed) {
+    if (!client_bytes.empty()) {
+      out.push_back(SendData{upstream_->conn, std::move(client_bytes)});
+    }
+    if (client_closed_) {
+      out.push_back(CloseConnection{upstream_->conn, true});
+    }
+  }
+}
+
+}  // namespace sightglass::core

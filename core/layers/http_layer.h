@@ -1,0 +1,81 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/layers/app_layer.h"
+#include "core/layers/http1.h"
+
+namespace sightglass::core {
+
+// HttpTarget is where requests go: scheme, host, port, and whether TLS runs toward it.
+struct HttpTarget {
+  std::string scheme = "http";
+  std::string host;
+  uint16_t port = 80;
+  bool tls = false;
+  bool operator==(const HttpTarget&) const = default;
+};
+
+// TunnelRequest is a CONNECT that the HttpLayer accepted: the session continues with the
+// tunnel's bytes (|remainder| already received).
+struct TunnelRequest {
+  std::string host;
+  uint16_t port = 0;
+  std::string remainder;
+};
+
+// HttpLayer speaks HTTP/1.1 with the client and with the servers, one exchange at a time
+// (pipelined requests wait their turn and are answered in order). Bodies stream through,
+// re-framed exactly as they came (chunked stays chunked, with trailers); the flow keeps the
+// first body_limit bytes. Header names, case and order go through unchanged; only the proxy
+// hop-by-hop headers are dropped. After a 101 the connection becomes a raw relay.
+class HttpLayer : public AppLayer {
+ public:
+  // With |fixed| every request goes there (reverse mode, inside a CONNECT tunnel);
+  // without it (regular mode) requests are absolute-form or CONNECT.
+  HttpLayer(SessionContext* ctx, std::optional<HttpTarget> fixed, bool rewrite_host);
+  ~HttpLayer() override;
+
+  // AppLayer
+  void handle(Event& event, Commands& out) override;
+  bool busy() const override { return exchange_ != nullptr || relay_; }
+
+  // take_tunnel returns the CONNECT request to continue with, once, after a handled event.
+  std::optional<TunnelRequest> take_tunnel();
+
+ private:
+  struct Upstream;
+  struct Exchange;
+
+  void on_client_events(HttpParseEvents& events, Commands& out);
+  void on_server_events(HttpParseEvents& events, Commands& out);
+  void on_request_head(HttpHead& head, Commands& out);
+  void on_response_head(HttpHead& head, Commands& out);
+  void on_response_end(HttpMessageEnd& end, Commands& out);
+  void send_upstream(std::string data, Commands& out);
+  void open_upstream(const HttpTarget& target, Commands& out);
+  void close_upstream(Commands& out);
+  // fail answers the client with |status| (when no response has started) and logs |error|.
+  void fail(int status, std::string_view reason, const std::string& error, Commands& out);
+  // reject answers a request that never reached a server.
+  void reject(int status, std::string_view reason, const std::string& error, Commands& out);
+  void finish_exchange(Commands& out);
+  void publish(Commands& out);
+  void close_client(Commands& out);
+  void enter_relay(std::string client_bytes, std::string server_bytes, Commands& out);
+
+  SessionContext* ctx_;
+  std::optional<HttpTarget> fixed_;
+  bool rewrite_host_;
+  Http1Parser client_parser_{Http1Parser::Kind::kRequest};
+  std::unique_ptr<Upstream> upstream_;
+  std::unique_ptr<Exchange> exchange_;
+  std::optional<TunnelRequest> tunnel_;
+  bool client_closed_ = false;   // The client sent EOF.
+  bool client_closing_ = false;  // We closed (or are closing) the client connection.
+  bool relay_ = false;           // After a 101: raw bytes both ways.
+};
+
+}  // namespace sightglass::core

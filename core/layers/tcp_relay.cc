@@ -1,0 +1,93 @@
+#include "core/layers/tcp_relay.h"
+
+namespace sightglass::core {
+
+TcpRelay::TcpRelay(SessionContext* ctx, std::string host, uint16_t port, bool tls,
+                   std::string initial)
+    : ctx_(ctx), pending_(std::move(initial)) {
+  flow_.id = ctx_->new_flow_id();
+  flow_.kind = FlowKind::kTcp;
+  flow_.client_address = ctx_->client_address;
+  flow_.client_tls = ctx_->client_tls;
+  flow_.tcp_host = std::move(host);
+  flow_.tcp_port = port;
+  flow_.timings.started_us = ctx_->clock->wall_us();
+  started_mono_us_ = ctx_->clock->monotonic_us();
+  flow_.bytes_from_client = pending_.size();
+  server_ = ctx_->new_conn();
+  open_id_ = ctx_->new_command();
+  tls_ = tls;
+}
+
+void TcpRelay::start(Commands& out) {
+  out.push_back(OpenConnection{open_id_, server_, flow_.tcp_host, flow_.tcp_port, tls_});
+}
+
+void TcpRelay::handle(Event& event, Commands& out) {
+  if (auto* data = std::get_if<DataReceived>(&event)) {
+    if (data->conn == kClientConn) {
+      flow_.bytes_from_client += data->data.size();
+      if (open_) {
+        out.push_back(SendData{server_, std::move(data->data)});
+      } else {
+        pending_.append(data->data);
+      }
+    } else if (data->conn == server_) {
+      flow_.bytes_from_server += data->data.size();
+      out.push_back(SendData{kClientConn, std::move(data->data)});
+    }
+  } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
+    if (opened->id != open_id_) {
+      return;
+    }
+    if (!opened->error.empty()) {
+      flow_.error = opened->error;
+      server_closed_ = true;
+      client_closed_ = true;
+      out.push_back(CloseConnection{kClientConn, false});
+      finish(out);
+      return;
+    }
+    open_ = true;
+    flow_.server_address = opened->peer_address;
+    flow_.server_tls = opened->tls;
+    flow_.timings.dns_us = opened->dns_us;
+    flow_.timings.connect_us = opened->connect_us;
+    flow_.timings.ssl_us = opened->ssl_us;
+    if (!pending_.empty()) {
+      out.push_back(SendData{server_, std::move(pending_)});
+      pending_.clear();
+    }
+    if (client_closed_) {
+      out.push_back(CloseConnection{server_, true});
+    }
+  } else if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
+    if (closed->conn == kClientConn && !client_closed_) {
+      client_closed_ = true;
+      if (open_) {
+        out.push_back(CloseConnection{server_, true});
+      }
+    } else if (closed->conn == server_ && !server_closed_) {
+      server_closed_ = true;
+      if (!closed->error.empty() && flow_.error.empty()) {
+        flow_.error = closed->error;
+      }
+      out.push_back(CloseConnection{kClientConn, true});
+    }
+    if (client_closed_ && server_closed_) {
+      finish(out);
+    }
+  }
+}
+
+void TcpRelay::finish(Commands& out) {
+  if (finished_) {
+    return;
+  }
+  finished_ = true;
+  flow_.timings.receive_us = ctx_->clock->monotonic_us() - started_mono_us_;
+  flow_.state = FlowState::kFinished;
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(flow_)});
+}
+
+}  // namespace sightglass::core

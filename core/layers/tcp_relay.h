@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+
+#include "core/layers/app_layer.h"
+
+namespace sightglass::core {
+
+// TcpRelay relays bytes between the client and one server unchanged, and logs a TCP flow
+// with the byte counts when both directions are done.
+class TcpRelay : public AppLayer {
+ public:
+  // |initial| is client data already received; |tls| runs TLS toward the server.
+  TcpRelay(SessionContext* ctx, std::string host, uint16_t port, bool tls, std::string initial);
+  // start opens the server connection.
+  void start(Commands& out);
+
+  // AppLayer
+  void handle(Event& event, Commands& out) override;
+  bool busy() const override { return !finished_; }
+
+ private:
+  void finish(Commands& out);
+
+  SessionContext* ctx_;
+  ConnId server_ = 0;
+  CommandId open_id_ = 0;
+  bool tls_ = false;
+  bool open_ = false;
+  bool client_closed_ = false;
+  bool server_closed_ = false;
+  bool finished_ = false;
+  std::string pending_;  // Client bytes waiting for the server connection.
+  FlowSnapshot flow_;
+  int64_t started_mono_us_ = 0;
+};
+
+}  // namespace sightglass::core

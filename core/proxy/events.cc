@@ -1,0 +1,83 @@
+#include "core/proxy/events.h"
+
+namespace sightglass::core {
+namespace {
+
+std::string preview(const std::string& data) {
+  constexpr size_t kMax = 60;
+  std::string out;
+  for (size_t i = 0; i < data.size() && i < kMax; ++i) {
+    const char c = data[i];
+    if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out.push_back(c);
+    } else {
+      out.push_back('.');
+    }
+  }
+  if (data.size() > kMax) {
+    out += "...(" + std::to_string(data.size()) + " bytes)";
+  }
+  return out;
+}
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+}  // namespace
+
+std::string describe(const Event& event) {
+  return std::visit(
+      Overloaded{
+          [](const Start&) { return std::string("Start"); },
+          [](const DataReceived& e) {
+            return "DataReceived(" + std::to_string(e.conn) + ", \"" + preview(e.data) + "\")";
+          },
+          [](const ConnectionClosed& e) {
+            return "ConnectionClosed(" + std::to_string(e.conn) + ", \"" + e.error + "\")";
+          },
+          [](const OpenCompleted& e) {
+            return "OpenCompleted(#" + std::to_string(e.id) + ", conn " + std::to_string(e.conn) +
+                   ", \"" + e.error + "\")";
+          },
+          [](const Wakeup& e) { return "Wakeup(#" + std::to_string(e.id) + ")"; },
+      },
+      event);
+}
+
+std::string describe(const Command& command) {
+  return std::visit(
+      Overloaded{
+          [](const SendData& c) {
+            return "SendData(" + std::to_string(c.conn) + ", \"" + preview(c.data) + "\")";
+          },
+          [](const OpenConnection& c) {
+            return "OpenConnection(#" + std::to_string(c.id) + ", conn " + std::to_string(c.conn) +
+                   ", " + c.host + ":" + std::to_string(c.port) + ")";
+          },
+          [](const CloseConnection& c) {
+            return "CloseConnection(" + std::to_string(c.conn) + (c.half_close ? ", half)" : ")");
+          },
+          [](const RequestWakeup& c) {
+            return "RequestWakeup(#" + std::to_string(c.id) + ", " + std::to_string(c.delay_ms) +
+                   " ms)";
+          },
+          [](const Log& c) { return "Log(\"" + c.message + "\")"; },
+          [](const PublishFlow& c) {
+            return std::string("PublishFlow(") +
+                   (c.flow && c.flow->state == FlowState::kFinished ? "finished" : "live") +
+                   (c.flow && !c.flow->error.empty() ? ", error \"" + c.flow->error + "\"" : "") +
+                   ")";
+          },
+      },
+      command);
+}
+
+}  // namespace sightglass::core

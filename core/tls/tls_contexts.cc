@@ -1,0 +1,81 @@
+#include "core/tls/tls_contexts.h"
+
+#include <openssl/bytestring.h>
+#include <openssl/err.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+
+#include "ca/leaf_selector.h"
+
+namespace sightglass::core {
+namespace {
+
+constexpr uint8_t kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+int select_alpn(SSL* /*ssl*/, const uint8_t** out, uint8_t* out_len, const uint8_t* in,
+                unsigned in_len, void* /*arg*/) {
+  CBS offers;
+  CBS_init(&offers, in, in_len);
+  while (CBS_len(&offers) > 0) {
+    CBS protocol;
+    if (!CBS_get_u8_length_prefixed(&offers, &protocol)) {
+      return SSL_TLSEXT_ERR_NOACK;
+    }
+    if (CBS_len(&protocol) == sizeof(kHttp11) &&
+        std::equal(kHttp11, kHttp11 + sizeof(kHttp11), CBS_data(&protocol))) {
+      *out = CBS_data(&protocol);
+      *out_len = static_cast<uint8_t>(CBS_len(&protocol));
+      return SSL_TLSEXT_ERR_OK;
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+std::string last_ssl_error() {
+  const uint32_t err = ERR_get_error();
+  ERR_clear_error();
+  std::array<char, 256> buf{};
+  ERR_error_string_n(err, buf.data(), buf.size());
+  return buf.data();
+}
+
+}  // namespace
+
+bssl::UniquePtr<SSL_CTX> make_client_facing_context(ca::LeafMinter* minter) {
+  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  if (!ctx || !SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION) ||
+      !SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION) ||
+      !ca::LeafSelector::install(ctx.get(), minter)) {
+    return nullptr;
+  }
+  SSL_CTX_set_alpn_select_cb(ctx.get(), select_alpn, nullptr);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+  return ctx;
+}
+
+bssl::UniquePtr<SSL_CTX> make_upstream_context(const std::vector<std::string>& extra_trust,
+                                               std::string* out_error) {
+  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  if (!ctx || !SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION) ||
+      !SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION)) {
+    *out_error = "cannot create the upstream TLS context: " + last_ssl_error();
+    return nullptr;
+  }
+  if (access(kSystemTrustStore, R_OK) == 0 &&
+      !SSL_CTX_load_verify_locations(ctx.get(), kSystemTrustStore, nullptr)) {
+    *out_error = std::string("cannot load ") + kSystemTrustStore + ": " + last_ssl_error();
+    return nullptr;
+  }
+  for (const std::string& file : extra_trust) {
+    if (!SSL_CTX_load_verify_locations(ctx.get(), file.c_str(), nullptr)) {
+      *out_error = "cannot load the upstream trust file " + file + ": " + last_ssl_error();
+      return nullptr;
+    }
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+}  // namespace sightglass::core

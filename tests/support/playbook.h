@@ -1,0 +1,122 @@
+#pragma once
+
+// A small port of mitmproxy's Playbook idea: feed events to sans-I/O logic, look at the
+// commands that come out. No sockets, no threads, no timing.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/proxy/context.h"
+#include "core/proxy/events.h"
+#include "core/proxy/session.h"
+
+namespace sightglass::test {
+
+// FakeClock is a clock the test moves by hand.
+class FakeClock : public core::Clock {
+ public:
+  int64_t monotonic_us() const override { return now_us; }
+  int64_t wall_us() const override { return 1'700'000'000'000'000 + now_us; }
+  int64_t now_us = 1'000'000;
+};
+
+// sent_to concatenates the bytes of every SendData to |conn|.
+inline std::string sent_to(const core::Commands& commands, core::ConnId conn) {
+  std::string out;
+  for (const core::Command& c : commands) {
+    if (const auto* send = std::get_if<core::SendData>(&c); send && send->conn == conn) {
+      out += send->data;
+    }
+  }
+  return out;
+}
+
+// all_of returns the commands of type T.
+template <class T>
+std::vector<T> all_of(const core::Commands& commands) {
+  std::vector<T> out;
+  for (const core::Command& c : commands) {
+    if (const auto* t = std::get_if<T>(&c)) {
+      out.push_back(*t);
+    }
+  }
+  return out;
+}
+
+// flows returns the finished flows published.
+inline std::vector<core::FlowSnapshotConstSharedPtr> flows(const core::Commands& commands) {
+  std::vector<core::FlowSnapshotConstSharedPtr> out;
+  for (const auto& p : all_of<core::PublishFlow>(commands)) {
+    if (p.flow->state == core::FlowState::kFinished) {
+      out.push_back(p.flow);
+    }
+  }
+  return out;
+}
+
+// closes returns whether a full CloseConnection for |conn| was issued.
+inline bool closes(const core::Commands& commands, core::ConnId conn) {
+  for (const auto& c : all_of<core::CloseConnection>(commands)) {
+    if (c.conn == conn && !c.half_close) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// transcript renders commands for failure messages.
+inline std::string transcript(const core::Commands& commands) {
+  std::string out;
+  for (const core::Command& c : commands) {
+    out += "  << " + core::describe(c) + "\n";
+  }
+  return out;
+}
+
+// SessionPlaybook drives one ProxySession and keeps every command it returned.
+class SessionPlaybook {
+ public:
+  explicit SessionPlaybook(core::ProxyConfig config)
+      : config_(std::move(config)), session_(&config_, &clock_, &flow_ids_, "127.0.0.1:50000") {}
+
+  // feed hands one event to the session and returns the commands of that event alone.
+  core::Commands feed(core::Event event) {
+    log_ += ">> " + core::describe(event) + "\n";
+    core::Commands out;
+    session_.handle(std::move(event), out);
+    log_ += transcript(out);
+    all_.insert(all_.end(), out.begin(), out.end());
+    return out;
+  }
+  core::Commands client(std::string data) {
+    return feed(core::DataReceived{core::kClientConn, std::move(data)});
+  }
+  core::Commands server(core::ConnId conn, std::string data) {
+    return feed(core::DataReceived{conn, std::move(data)});
+  }
+  // open_ok completes the last OpenConnection.
+  core::Commands open_ok(const core::OpenConnection& open) {
+    core::OpenCompleted done;
+    done.id = open.id;
+    done.conn = open.conn;
+    done.peer_address = "192.0.2.1:" + std::to_string(open.port);
+    done.dns_us = 100;
+    done.connect_us = 200;
+    return feed(done);
+  }
+  const core::Commands& all() const { return all_; }
+  const std::string& log() const { return log_; }
+  FakeClock& clock() { return clock_; }
+
+ private:
+  core::ProxyConfig config_;
+  FakeClock clock_;
+  std::atomic<core::FlowId> flow_ids_{0};
+  core::ProxySession session_;
+  core::Commands all_;
+  std::string log_;
+};
+
+}  // namespace sightglass::test
