@@ -1,12 +1,17 @@
 #include "cli/commands.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string_view>
 
 #include "ca/ca_store.h"
 #include "cli/options.h"
+#include "cli/run.h"
+#include "core/export/har_writer.h"
 
 namespace sightglass::cli {
 namespace {
@@ -108,16 +113,79 @@ int run_command(const std::vector<std::string>& args) {
     std::cout << "sightglass " << SIGHTGLASS_VERSION << "\n";
     return kExitOk;
   }
-  auto ca = ca::CertificateAuthority::load_or_create(confdir_or_default(options.confdir), &error);
-  if (!ca) {
-    return failure(error);
+  return run_proxy(options);
+}
+
+// har_command: `sightglass har IN.jsonl [OUT.har]` wraps a JSON Lines flow log into one HAR
+// 1.2 document ("-" is stdin / stdout; OUT defaults to stdout).
+int har_command(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h") {
+      std::cout << "usage: sightglass har IN.jsonl [OUT.har]\n"
+                   "Convert a JSON Lines flow log (-w FILE) to one HAR 1.2 file; OUT defaults "
+                   "to stdout, '-' is stdin or stdout.\n";
+      return kExitOk;
+    }
+    if (arg != "-" && arg.starts_with("-")) {
+      return usage_error("unknown option " + arg.substr(0, arg.find('=')) + " for har");
+    }
+    files.push_back(arg);
   }
-  std::cerr << "sightglass: CA certificate: " << ca->cert_path().string() << "\n";
-  return failure("capture is not available yet: this build has the CA, not the proxy core");
+  if (files.empty()) {
+    return usage_error("har needs an input file: har IN.jsonl [OUT.har]");
+  }
+  if (files.size() > 2) {
+    return usage_error("unexpected argument '" + files[2] + "' (har IN.jsonl [OUT.har])");
+  }
+  const std::string& in_path = files[0];
+  const std::string out_path = files.size() > 1 ? files[1] : "-";
+  std::error_code ec;
+  if (in_path != "-" && out_path != "-" && std::filesystem::equivalent(in_path, out_path, ec)) {
+    return usage_error("har: the output " + out_path + " is the input file");
+  }
+
+  std::ifstream in_file;
+  if (in_path != "-") {
+    if (std::filesystem::is_directory(in_path, ec)) {
+      return failure("cannot read " + in_path + ": Is a directory");
+    }
+    in_file.open(in_path, std::ios::binary);
+    if (!in_file) {
+      return failure("cannot open " + in_path + ": " + std::strerror(errno));
+    }
+  }
+  std::ofstream out_file;
+  if (out_path != "-") {
+    out_file.open(out_path, std::ios::binary | std::ios::trunc);
+    if (!out_file) {
+      return failure("cannot open " + out_path + ": " + std::strerror(errno));
+    }
+  }
+  std::istream& in = in_path == "-" ? std::cin : in_file;
+  std::ostream& out = out_path == "-" ? std::cout : out_file;
+  std::string error;
+  bool ok = core::convert_jsonl_to_har(in, out, &error);
+  if (ok && out_path != "-") {
+    out_file.close();
+    if (!out_file) {
+      ok = false;
+      error = "cannot write " + out_path;
+    }
+  }
+  if (!ok) {
+    if (out_path != "-") {
+      out_file.close();
+      std::filesystem::remove(out_path, ec);
+    }
+    return failure((in_path == "-" ? std::string("stdin") : in_path) + ": " + error);
+  }
+  return kExitOk;
 }
 
 constexpr Command kCommands[] = {
     {"ca", ca_command},
+    {"har", har_command},
 };
 
 }  // namespace

@@ -61,7 +61,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
     dup2(in[0], STDIN_FILENO);
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
-    signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGPIPE, SIG_DFL);
     execvp(args[0], args.data());
     _exit(127);
   }
@@ -103,8 +103,51 @@ bool ChildProcess::write_input(const std::string& data) {
   return written == data.size();
 }
 
+void ChildProcess::signal(int signum) {
+  if (pid_ > 0) {
+    kill(pid_, signum);
+  }
+}
+
+std::string ChildProcess::wait_for_line(bool from_stderr, const std::string& needle,
+                                        std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string& buffer = from_stderr ? err_ : out_;
+  int& fd = from_stderr ? stderr_fd_ : stdout_fd_;
+  size_t searched = 0;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    // Look for a complete line holding the needle.
+    for (size_t end = buffer.find('\n', searched); end != std::string::npos;
+         end = buffer.find('\n', searched)) {
+      const std::string line = buffer.substr(searched, end - searched);
+      searched = end + 1;
+      if (line.find(needle) != std::string::npos) {
+        return line;
+      }
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (fd < 0 || left <= 0) {
+      return "";
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) {
+      continue;
+    }
+    const ssize_t r = read(fd, buf.data(), buf.size());
+    if (r > 0) {
+      buffer.append(buf.data(), static_cast<size_t>(r));
+    } else if (r == 0 || errno != EINTR) {
+      close_fd(&fd);
+    }
+  }
+}
+
 ProcessResult ChildProcess::wait(std::chrono::milliseconds timeout) {
   ProcessResult result;
+  result.out = std::move(out_);
+  result.err = std::move(err_);
   if (pid_ <= 0) {
     return result;
   }

@@ -32,6 +32,13 @@ class ChildProcess {
 
   bool started() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
+  // wait_for_line reads the child's stdout (or stderr) until a line containing |needle| has
+  // arrived, and returns that line ("" on timeout or exit). What was read stays in the
+  // output that wait() returns.
+  std::string wait_for_line(bool from_stderr, const std::string& needle,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // signal sends |signum| to the child.
+  void signal(int signum);
   // write_input writes |data| to the child's stdin (which wait() closes).
   bool write_input(const std::string& data);
   // wait waits at most |timeout| for the child to exit, then kills it.
@@ -42,6 +49,8 @@ class ChildProcess {
   int stdin_fd_ = -1;
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
+  std::string out_;  // Read so far.
+  std::string err_;
 };
 
 // find_program returns the path of |name| in PATH, or "".

@@ -1,0 +1,350 @@
+#include "core/server/proxy_server.h"
+
+#include <map>
+
+#include "core/proxy/session.h"
+
+namespace sightglass::core {
+
+// ConnectionHandler drives one ProxySession: client socket, server sockets, timers.
+class ConnectionHandler {
+ public:
+  ConnectionHandler(ProxyServer* server, std::unique_ptr<TcpStream> client)
+      : server_(server),
+        session_(server->config(), server->clock(), server->flow_ids(), client->peer_address()) {
+    Socket& socket = sockets_[kClientConn];
+    socket.stream = std::move(client);
+  }
+  ConnectionHandler(const ConnectionHandler&) = delete;
+  ConnectionHandler& operator=(const ConnectionHandler&) = delete;
+
+  void start() {
+    attach(kClientConn);
+    dispatch(Start{});
+  }
+
+  bool busy() const { return !finished_ && session_.busy(); }
+
+  void close_now() {
+    if (finished_) {
+      return;
+    }
+    dispatch(ConnectionClosed{kClientConn, "the proxy is shutting down"});
+    finish();
+  }
+
+ private:
+  // Socket is one connection of the session.
+  struct Socket {
+    std::unique_ptr<TcpStream> stream;
+    ConnectHandle connecting;
+    bool read_eof = false;
+    bool write_shut = false;
+    bool closing = false;  // A full close waits for queued writes.
+  };
+
+  void attach(ConnId conn) {
+    Socket& socket = sockets_[conn];
+    TcpStream::Callbacks callbacks;
+    callbacks.on_data = [this, conn](std::string_view data) {
+      dispatch(DataReceived{conn, std::string(data)});
+    };
+    callbacks.on_eof = [this, conn] {
+      auto it = sockets_.find(conn);
+      if (it != sockets_.end()) {
+        it->second.read_eof = true;
+        if (it->second.closing) {
+          drop(conn);
+          return;
+        }
+      }
+      dispatch(ConnectionClosed{conn, ""});
+    };
+    callbacks.on_error = [this, conn](const std::string& error) {
+      const bool was_closing = sockets_.count(conn) != 0 && sockets_[conn].closing;
+      drop(conn);
+      if (!was_closing) {
+        dispatch(ConnectionClosed{conn, error});
+      }
+    };
+    callbacks.on_drained = [this, conn] {
+      auto it = sockets_.find(conn);
+      if (it != sockets_.end() && it->second.closing && it->second.write_shut) {
+        // Everything was written and the FIN sent: the close is complete.
+        drop(conn);
+        return;
+      }
+      update_backpressure();
+    };
+    std::string error;
+    if (!socket.stream->start_reading(std::move(callbacks), &error)) {
+      drop(conn);
+      dispatch(ConnectionClosed{conn, error});
+    }
+  }
+
+  void dispatch(Event event) {
+    if (finished_) {
+      return;
+    }
+    Commands commands;
+    session_.handle(std::move(event), commands);
+    execute(commands);
+    update_backpressure();
+    check_done();
+  }
+
+  void execute(Commands& commands) {
+    for (Command& command : commands) {
+      if (finished_) {
+        return;
+      }
+      if (auto* send = std::get_if<SendData>(&command)) {
+        auto it = sockets_.find(send->conn);
+        if (it != sockets_.end() && it->second.stream && !it->second.write_shut) {
+          it->second.stream->write(std::move(send->data));
+        }
+      } else if (auto* open = std::get_if<OpenConnection>(&command)) {
+        open_connection(*open);
+      } else if (auto* close = std::get_if<CloseConnection>(&command)) {
+        close_connection(close->conn, close->half_close);
+      } else if (auto* wakeup = std::get_if<RequestWakeup>(&command)) {
+        auto timer = std::make_unique<Timer>(server_->loop());
+        const CommandId id = wakeup->id;
+        timer->start(static_cast<uint64_t>(std::max<int64_t>(wakeup->delay_ms, 0)), [this, id] {
+          timers_.erase(id);
+          dispatch(Wakeup{id});
+        });
+        timers_[id] = std::move(timer);
+      } else if (auto* log = std::get_if<Log>(&command)) {
+        if (server_->options().log) {
+          server_->options().log(*log);
+        }
+      } else if (auto* publish = std::get_if<PublishFlow>(&command)) {
+        if (server_->options().publish) {
+          server_->options().publish(std::move(publish->flow));
+        }
+      }
+    }
+  }
+
+  void open_connection(const OpenConnection& open) {
+    Socket& socket = sockets_[open.conn];
+    const ConnId conn = open.conn;
+    const CommandId id = open.id;
+    socket.connecting = connect_tcp(
+        server_->loop(), open.host, open.port, server_->options().connect_timeout_ms,
+        [this, conn, id](ConnectResult result) { on_connected(conn, id, std::move(result)); });
+  }
+
+  void on_connected(ConnId conn, CommandId id, ConnectResult result) {
+    OpenCompleted done;
+    done.id = id;
+    done.conn = conn;
+    auto it = sockets_.find(conn);
+    if (it == sockets_.end()) {
+      return;
+    }
+    if (result.kind != ConnectResult::Kind::kOk) {
+      sockets_.erase(it);
+      done.error = result.error;
+      done.timed_out = result.kind == ConnectResult::Kind::kTimeout;
+      done.dns_us = result.dns_us;
+      dispatch(std::move(done));
+      return;
+    }
+    it->second.stream = std::move(result.stream);
+    done.peer_address = it->second.stream->peer_address();
+    done.dns_us = result.dns_us;
+    done.connect_us = result.connect_us;
+    attach(conn);
+    dispatch(std::move(done));
+  }
+
+  void close_connection(ConnId conn, bool half) {
+    auto it = sockets_.find(conn);
+    if (it == sockets_.end()) {
+      return;
+    }
+    Socket& socket = it->second;
+    if (!socket.stream) {
+      sockets_.erase(it);  // Still connecting: cancel.
+      return;
+    }
+    if (!socket.write_shut) {
+      socket.write_shut = true;
+      socket.stream->shutdown();
+    }
+    if (half) {
+      return;
+    }
+    socket.closing = true;
+    if (socket.stream->write_queue_bytes() == 0 && (socket.read_eof || conn != kClientConn)) {
+      drop(conn);
+      return;
+    }
+    if (conn == kClientConn) {
+      // Give the client a moment to read what is queued and close its side.
+      linger_ = std::make_unique<Timer>(server_->loop());
+      linger_->start(kLingerMs, [this] {
+        drop(kClientConn);
+        check_done();
+      });
+    }
+  }
+
+  // drop forgets a connection; its socket closes.
+  void drop(ConnId conn) {
+    auto it = sockets_.find(conn);
+    if (it == sockets_.end()) {
+      return;
+    }
+    if (conn == kClientConn) {
+      client_gone_ = true;
+    }
+    sockets_.erase(it);
+  }
+
+  void update_backpressure() {
+    bool congested = false;
+    for (const auto& [conn, socket] : sockets_) {
+      if (socket.stream &&
+          socket.stream->write_queue_bytes() > server_->options().write_high_watermark) {
+        congested = true;
+        break;
+      }
+    }
+    if (congested == reads_paused_) {
+      return;
+    }
+    reads_paused_ = congested;
+    for (auto& [conn, socket] : sockets_) {
+      if (!socket.stream || socket.read_eof) {
+        continue;
+      }
+      if (congested) {
+        socket.stream->pause_reading();
+      } else {
+        socket.stream->resume_reading();
+      }
+    }
+  }
+
+  void check_done() {
+    if (finished_) {
+      return;
+    }
+    auto it = sockets_.find(kClientConn);
+    const bool client_done =
+        client_gone_ || it == sockets_.end() || (it->second.read_eof && it->second.write_shut);
+    if (client_done) {
+      finish();
+    }
+  }
+
+  void finish() {
+    if (finished_) {
+      return;
+    }
+    finished_ = true;
+    // Lingering client sockets with queued writes keep flushing until their close completes;
+    // everything else closes now.
+    timers_.clear();
+    linger_.reset();
+    sockets_.clear();
+    server_->remove(this);
+  }
+
+  ProxyServer* server_;
+  ProxySession session_;
+  std::map<ConnId, Socket> sockets_;
+  std::map<CommandId, std::unique_ptr<Timer>> timers_;
+  static constexpr uint64_t kLingerMs = 2000;
+
+  std::unique_ptr<Timer> linger_;
+  bool reads_paused_ = false;
+  bool client_gone_ = false;
+  bool finished_ = false;
+};
+
+std::unique_ptr<ProxyServer> ProxyServer::create(EventLoop& loop, const ProxyConfig* config,
+                                                 ProxyServerOptions options,
+                                                 std::string* out_error) {
+  auto server = std::make_unique<ProxyServer>(PrivateTag{}, loop, config, std::move(options));
+  ProxyServer* raw = server.get();
+  server->listener_ = TcpListener::create(
+      loop, server->options_.listen_host, server->options_.listen_port,
+      [raw](std::unique_ptr<TcpStream> stream) { raw->on_connection(std::move(stream)); },
+      out_error);
+  if (!server->listener_) {
+    return nullptr;
+  }
+  server->port_ = server->listener_->port();
+  server->local_address_ = server->listener_->local_address();
+  return server;
+}
+
+ProxyServer::ProxyServer(PrivateTag /*unused*/, EventLoop& loop, const ProxyConfig* config,
+                         ProxyServerOptions options)
+    : loop_(loop), config_(config), options_(std::move(options)) {}
+
+ProxyServer::~ProxyServer() {
+  listener_.reset();
+  handlers_.clear();
+}
+
+uint16_t ProxyServer::port() const { return port_; }
+
+const std::string& ProxyServer::local_address() const { return local_address_; }
+
+void ProxyServer::stop_accepting() { listener_.reset(); }
+
+void ProxyServer::on_connection(std::unique_ptr<TcpStream> stream) {
+  auto handler = std::make_unique<ConnectionHandler>(this, std::move(stream));
+  ConnectionHandler* raw = handler.get();
+  handlers_.emplace(raw, std::move(handler));
+  raw->start();
+}
+
+void ProxyServer::remove(ConnectionHandler* handler) {
+  // Called from inside the handler: destroy it once the current callback has returned.
+  auto it = handlers_.find(handler);
+  if (it == handlers_.end()) {
+    return;
+  }
+  std::shared_ptr<ConnectionHandler> doomed(std::move(it->second));
+  handlers_.erase(it);
+  loop_.post([doomed] {});
+}
+
+size_t ProxyServer::busy_sessions() const {
+  size_t busy = 0;
+  for (const auto& [raw, handler] : handlers_) {
+    busy += handler->busy() ? size_t{1} : size_t{0};
+  }
+  return busy;
+}
+
+void ProxyServer::close_idle() {
+  std::vector<ConnectionHandler*> idle;
+  for (const auto& [raw, handler] : handlers_) {
+    if (!handler->busy()) {
+      idle.push_back(raw);
+    }
+  }
+  for (ConnectionHandler* handler : idle) {
+    handler->close_now();
+  }
+}
+
+void ProxyServer::close_all() {
+  std::vector<ConnectionHandler*> all;
+  for (const auto& [raw, handler] : handlers_) {
+    all.push_back(raw);
+  }
+  for (ConnectionHandler* handler : all) {
+    handler->close_now();
+  }
+}
+
+}  // namespace sightglass::core

@@ -1,0 +1,492 @@
+// The real `sightglass` binary between real curl and a real origin (tests/support/origin.py),
+// all on 127.0.0.1 with port 0.
+#include <brotli/encode.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <array>
+#include <fstream>
+#include <sstream>
+
+#include "ca/ca_store.h"
+#include "ca/leaf_minter.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace sightglass {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::ChildProcess;
+using test::ProcessResult;
+using test::read_file_bytes;
+using test::run_process;
+using test::TempDir;
+using test::write_file_bytes;
+
+std::string hex(const uint8_t* data, size_t len) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < len; ++i) {
+    out.push_back(kHex[data[i] >> 4]);
+    out.push_back(kHex[data[i] & 0xf]);
+  }
+  return out;
+}
+
+// pattern_sha256 is the SHA-256 of the origin's /bytes?n=N pattern (0..255 repeating).
+std::string pattern_sha256(uint64_t n) {
+  std::array<uint8_t, 65536> block{};
+  for (size_t i = 0; i < block.size(); ++i) {
+    block[i] = static_cast<uint8_t>(i);
+  }
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  while (n > 0) {
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(n, block.size()));
+    SHA256_Update(&ctx, block.data(), take);
+    n -= take;
+  }
+  std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
+  SHA256_Final(digest.data(), &ctx);
+  return hex(digest.data(), digest.size());
+}
+
+std::string sha256_of(const std::string& data) {
+  std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), digest.data());
+  return hex(digest.data(), digest.size());
+}
+
+bool write_pem_pair(const ca::Leaf& leaf, const fs::path& cert, const fs::path& key) {
+  bssl::UniquePtr<X509> x509(X509_parse_from_buffer(leaf.cert.get()));
+  bssl::UniquePtr<BIO> c(BIO_new_file(cert.c_str(), "w"));
+  bssl::UniquePtr<BIO> k(BIO_new_file(key.c_str(), "w"));
+  return x509 && c && k && PEM_write_bio_X509(c.get(), x509.get()) &&
+         PEM_write_bio_PrivateKey(k.get(), leaf.key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+}
+
+std::vector<json> read_jsonl(const fs::path& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) {
+      out.push_back(json::parse(line));
+    }
+  }
+  return out;
+}
+
+// peak_rss_kib reads VmHWM of a process.
+int64_t peak_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::stoll(line.substr(6));
+    }
+  }
+  return -1;
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    origin_ca_ = ca::CertificateAuthority::load_or_create(dir_.path() / "origin-ca", &error);
+    ASSERT_NE(origin_ca_, nullptr) << error;
+    origin_minter_ = ca::LeafMinter::create(origin_ca_, {}, &error);
+    ASSERT_NE(origin_minter_, nullptr) << error;
+    good_cert_ = make_cert("good", {"localhost", "127.0.0.1"}, {});
+  }
+
+  // make_cert writes a certificate and key for |names| issued by the origin CA.
+  std::pair<fs::path, fs::path> make_cert(const std::string& tag, std::vector<std::string> names,
+                                          ca::LeafMinterOptions options) {
+    std::string error;
+    auto minter = ca::LeafMinter::create(origin_ca_, options, &error);
+    auto leaf = minter->mint(names, ca::KeyType::kEcdsaP256, &error);
+    EXPECT_NE(leaf, nullptr) << error;
+    const fs::path cert = dir_.path() / (tag + ".pem");
+    const fs::path key = dir_.path() / (tag + "-key.pem");
+    EXPECT_TRUE(write_pem_pair(*leaf, cert, key));
+    return {cert, key};
+  }
+
+  // start_origin starts tests/support/origin.py (TLS when |cert| is set); returns its port.
+  uint16_t start_origin(const std::pair<fs::path, fs::path>& cert = {}) {
+    std::vector<std::string> argv = {
+        "/usr/bin/python3", std::string(SIGHTGLASS_SOURCE_DIR) + "/tests/support/origin.py"};
+    if (!cert.first.empty()) {
+      argv.insert(argv.end(), {"--cert", cert.first.string(), "--key", cert.second.string()});
+    }
+    origins_.push_back(std::make_unique<ChildProcess>(argv));
+    const std::string line = origins_.back()->wait_for_line(false, "PORT ");
+    EXPECT_FALSE(line.empty()) << "origin did not start";
+    return line.empty() ? 0 : static_cast<uint16_t>(std::stoi(line.substr(5)));
+  }
+
+  // start_proxy starts sightglass with a log, a HAR file and the origin CA trusted.
+  void start_proxy(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {SIGHTGLASS_BINARY,
+                                     "--confdir",
+                                     confdir().string(),
+                                     "-p",
+                                     "0",
+                                     "--upstream-trust",
+                                     origin_ca_->cert_path().string(),
+                                     "-w",
+                                     jsonl().string(),
+                                     "--har",
+                                     har().string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proxy_ = std::make_unique<ChildProcess>(argv);
+    const std::string line = proxy_->wait_for_line(true, "listening on");
+    ASSERT_FALSE(line.empty()) << "sightglass did not start";
+    const size_t colon = line.find(':', line.find("listening on"));
+    proxy_port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+  }
+
+  // stop_proxy sends SIGTERM and returns how it ended.
+  ProcessResult stop_proxy() {
+    proxy_->signal(SIGTERM);
+    return proxy_->wait(std::chrono::seconds(10));
+  }
+
+  ProcessResult curl(std::vector<std::string> args, bool through_proxy = true) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "120"};
+    if (through_proxy) {
+      argv.insert(argv.end(), {"-x", "http://127.0.0.1:" + std::to_string(proxy_port_), "--cacert",
+                               (confdir() / "sightglass-ca.pem").string()});
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv, "", std::chrono::seconds(180));
+  }
+
+  fs::path confdir() const { return dir_.path() / "conf"; }
+  fs::path jsonl() const { return dir_.path() / "flows.jsonl"; }
+  fs::path har() const { return dir_.path() / "flows.har"; }
+
+  TempDir dir_;
+  std::shared_ptr<ca::CertificateAuthority> origin_ca_;
+  std::unique_ptr<ca::LeafMinter> origin_minter_;
+  std::pair<fs::path, fs::path> good_cert_;
+  std::vector<std::unique_ptr<ChildProcess>> origins_;
+  std::unique_ptr<ChildProcess> proxy_;
+  uint16_t proxy_port_ = 0;
+};
+
+TEST_F(ProxyTest, MethodsAreByteExactOverHttpsAndHttp) {
+  const uint16_t tls_port = start_origin(good_cert_);
+  const uint16_t plain_port = start_origin();
+  start_proxy();
+  const std::string upload(300000, 'u');
+  ASSERT_TRUE(write_file_bytes(dir_.path() / "upload.bin", upload));
+  for (const std::string& base : {"https://localhost:" + std::to_string(tls_port),
+                                  "http://127.0.0.1:" + std::to_string(plain_port)}) {
+    const auto get = curl({base + "/bytes?n=200000"});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_EQ(sha256_of(get.out), pattern_sha256(200000)) << base;
+    const auto head = curl({"-I", base + "/bytes?n=200000"});
+    EXPECT_EQ(head.exit_code, 0) << head.err;
+    EXPECT_NE(head.out.find("Content-Length: 200000"), std::string::npos) << head.out;
+    for (const char* method : {"POST", "PUT"}) {
+      const auto post = curl({"-X", method, "--data-binary",
+                              "@" + (dir_.path() / "upload.bin").string(), base + "/upload"});
+      ASSERT_EQ(post.exit_code, 0) << post.err;
+      const json answer = json::parse(post.out);
+      EXPECT_EQ(answer["size"], upload.size());
+      EXPECT_EQ(answer["sha256"], sha256_of(upload));
+    }
+    const auto del = curl({"-X", "DELETE", base + "/thing"});
+    EXPECT_EQ(del.out, "ok");
+  }
+  const auto result = stop_proxy();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(read_jsonl(jsonl()).size(), 10u);
+}
+
+TEST_F(ProxyTest, KeepAliveChunkedAndExpectContinue) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy();
+  const std::string base = "https://localhost:" + std::to_string(port);
+  // Two requests on one client connection: the second connects nothing.
+  const auto two = curl(
+      {"-o", "/dev/null", "-o", "/dev/null", "-w", "%{num_connects}\n", base + "/a", base + "/b"});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out, "1\n0\n");
+  const auto chunked = curl({base + "/chunked"});
+  EXPECT_EQ(chunked.out, "hello, world");
+  const std::string body(70000, 'c');
+  ASSERT_TRUE(write_file_bytes(dir_.path() / "c.bin", body));
+  const auto up = curl({"-H", "Transfer-Encoding: chunked", "--data-binary",
+                        "@" + (dir_.path() / "c.bin").string(), base + "/upload"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(json::parse(up.out)["sha256"], sha256_of(body));
+  const auto expect = curl({"-v", "-H", "Expect: 100-continue", "--data-binary",
+                            "@" + (dir_.path() / "c.bin").string(), base + "/upload"});
+  ASSERT_EQ(expect.exit_code, 0) << expect.err;
+  EXPECT_NE(expect.err.find("HTTP/1.1 100 Continue"), std::string::npos) << expect.err;
+  EXPECT_EQ(json::parse(expect.out)["size"], body.size());
+  stop_proxy();
+  const auto flows = read_jsonl(jsonl());
+  ASSERT_EQ(flows.size(), 5u);
+  EXPECT_EQ(flows[2]["response"]["content"]["text"], "hello, world");
+}
+
+TEST_F(ProxyTest, HeaderCaseAndOrderReachTheOriginUnchanged) {
+  const uint16_t tls_port = start_origin(good_cert_);
+  const uint16_t plain_port = start_origin();
+  start_proxy();
+  for (const std::string& url : {"https://localhost:" + std::to_string(tls_port) + "/echo-raw",
+                                 "http://127.0.0.1:" + std::to_string(plain_port) + "/echo-raw"}) {
+    const auto echo = curl({"-H", "X-First: 1", "-H", "x-MiXeD-case: two", "-H", "X-Last: 3", url});
+    ASSERT_EQ(echo.exit_code, 0) << echo.err;
+    EXPECT_EQ(echo.out.rfind("GET /echo-raw HTTP/1.1\r\n", 0), 0u) << echo.out;
+    EXPECT_NE(echo.out.find("X-First: 1\r\nx-MiXeD-case: two\r\nX-Last: 3\r\n"), std::string::npos)
+        << echo.out;
+    EXPECT_EQ(echo.out.find("Proxy-Connection"), std::string::npos) << echo.out;
+  }
+}
+
+TEST_F(ProxyTest, UpstreamCertificateProblemsAnswer502UnlessInsecure) {
+  ca::LeafMinterOptions expired;
+  expired.backdate_seconds = 400 * 86400;
+  expired.validity_seconds = 10 * 86400;
+  const uint16_t expired_port = start_origin(make_cert("expired", {"localhost"}, expired));
+  const uint16_t wrong_port = start_origin(make_cert("wrong", {"wrong.test"}, {}));
+  // A self-signed server certificate, as `openssl req -x509` makes one.
+  const fs::path self_cert = dir_.path() / "self.pem";
+  const fs::path self_key = dir_.path() / "self-key.pem";
+  const auto made = run_process({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", self_key.string(),
+                                 "-out", self_cert.string(), "-days", "30", "-subj",
+                                 "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const uint16_t self_port = start_origin({self_cert, self_key});
+  start_proxy();
+  const std::vector<std::pair<uint16_t, std::string>> cases = {
+      {expired_port, "certificate has expired"},
+      {wrong_port, "upstream certificate verify failed"},
+      {self_port, "self signed certificate"}};
+  for (const auto& [port, cause] : cases) {
+    const auto result =
+        curl({"-w", "\n%{http_code}", "https://localhost:" + std::to_string(port) + "/x"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.out.find(cause), std::string::npos) << port << ": " << result.out;
+    EXPECT_EQ(result.out.substr(result.out.size() - 3), "502") << result.out;
+  }
+  stop_proxy();
+  const auto flows = read_jsonl(jsonl());
+  ASSERT_EQ(flows.size(), 3u);
+  for (const json& flow : flows) {
+    EXPECT_NE(flow.value("_error", "").find("upstream certificate verify failed"),
+              std::string::npos)
+        << flow.dump();
+  }
+  // With --ssl-insecure the same requests succeed.
+  start_proxy({"--ssl-insecure"});
+  for (const auto& [port, cause] : cases) {
+    const auto result = curl({"https://localhost:" + std::to_string(port) + "/x"});
+    EXPECT_EQ(result.out, "ok") << port << ": " << result.err;
+  }
+}
+
+TEST_F(ProxyTest, ClientThatDistrustsTheCaIsLoggedAndOthersKeepWorking) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy();
+  const std::string url = "https://localhost:" + std::to_string(port) + "/x";
+  const auto rejected = run_process({"curl", "-sS", "--max-time", "30", "-x",
+                                     "http://127.0.0.1:" + std::to_string(proxy_port_), "--cacert",
+                                     origin_ca_->cert_path().string(), url});
+  EXPECT_EQ(rejected.exit_code, 60) << rejected.err;
+  const auto ok = curl({url});
+  EXPECT_EQ(ok.out, "ok") << ok.err;
+  stop_proxy();
+  const auto flows = read_jsonl(jsonl());
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_NE(flows[0].value("_error", "").find("rejected the Sightglass certificate for localhost"),
+            std::string::npos)
+      << flows[0].dump();
+}
+
+TEST_F(ProxyTest, DnsFailureRefusedPortAndResetGiveClearErrors) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy();
+  const auto dns = curl({"-w", "\n%{http_code}", "http://no-such-host.invalid/"});
+  EXPECT_NE(dns.out.find("DNS"), std::string::npos) << dns.out;
+  EXPECT_EQ(dns.out.substr(dns.out.size() - 3), "502");
+  const auto refused = curl({"-w", "\n%{http_code}", "http://127.0.0.1:1/"});
+  EXPECT_NE(refused.out.find("refused"), std::string::npos) << refused.out;
+  EXPECT_EQ(refused.out.substr(refused.out.size() - 3), "502");
+  // Inside a CONNECT tunnel the name is resolved when the first request needs it.
+  const auto tunnel_dns = curl({"-w", "\n%{http_code}", "https://no-such-host.invalid/"});
+  EXPECT_NE(tunnel_dns.out.find("DNS"), std::string::npos) << tunnel_dns.out << tunnel_dns.err;
+  EXPECT_EQ(tunnel_dns.out.substr(tunnel_dns.out.size() - 3), "502");
+  const auto reset = curl({"https://localhost:" + std::to_string(port) + "/reset"});
+  EXPECT_NE(reset.exit_code, 0);
+  // The proxy is still up.
+  EXPECT_EQ(curl({"https://localhost:" + std::to_string(port) + "/x"}).out, "ok");
+  stop_proxy();
+  const auto flows = read_jsonl(jsonl());
+  ASSERT_GE(flows.size(), 4u);
+  EXPECT_NE(flows[0].value("_error", "").find("DNS"), std::string::npos);
+  EXPECT_NE(flows[1].value("_error", "").find("refused"), std::string::npos);
+  EXPECT_NE(flows[2].value("_error", "").find("DNS"), std::string::npos);
+  bool saw_reset = false;
+  for (const json& flow : flows) {
+    saw_reset |= flow.value("_error", "").find("reset") != std::string::npos;
+  }
+  EXPECT_TRUE(saw_reset);
+}
+
+std::string gzip_bytes(const std::string& in) {
+  z_stream z{};
+  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, in.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+std::string brotli_bytes(const std::string& in) {
+  size_t size = BrotliEncoderMaxCompressedSize(in.size());
+  std::string out(size, '\0');
+  BrotliEncoderCompress(BROTLI_DEFAULT_QUALITY, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC,
+                        in.size(), reinterpret_cast<const uint8_t*>(in.data()), &size,
+                        reinterpret_cast<uint8_t*>(out.data()));
+  out.resize(size);
+  return out;
+}
+
+std::string zstd_bytes(const std::string& in) {
+  std::string out(ZSTD_compressBound(in.size()), '\0');
+  out.resize(ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3));
+  return out;
+}
+
+TEST_F(ProxyTest, SigtermWritesExactlyTheFlowsAsHarEntries) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy({"-q"});
+  const std::string text = "{\"message\": \"compressed hello\", \"n\": 42}";
+  const std::string base = "https://localhost:" + std::to_string(port);
+  std::vector<std::string> urls;
+  for (const auto& [enc, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"gzip", gzip_bytes(text)}, {"br", brotli_bytes(text)}, {"zstd", zstd_bytes(text)}}) {
+    const fs::path file = dir_.path() / ("body." + enc);
+    ASSERT_TRUE(write_file_bytes(file, bytes));
+    urls.push_back(base + "/file?type=application/json&enc=" + enc + "&path=" + file.string());
+  }
+  urls.push_back(base + "/bytes?n=1000");             // Binary: base64.
+  urls.push_back(base + "/x?a=1&b=two%20words&a=3");  // A query string.
+  for (const std::string& url : urls) {
+    const auto r = curl({"-o", "/dev/null", "-H", "Cookie: session=abc; theme=dark", url});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const auto result = stop_proxy();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  const auto flows = read_jsonl(jsonl());
+  ASSERT_EQ(flows.size(), urls.size());
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(flows[i]["response"]["content"]["text"], text) << flows[i].dump();
+    EXPECT_EQ(flows[i]["response"]["content"]["size"], text.size());
+  }
+  EXPECT_EQ(flows[3]["response"]["content"]["encoding"], "base64");
+  EXPECT_EQ(flows[4]["request"]["queryString"].size(), 3u);
+  for (const json& flow : flows) {
+    for (const char* field : {"startedDateTime", "time", "request", "response", "cache", "timings",
+                              "serverIPAddress", "connection", "_id", "_clientAddress", "_tls"}) {
+      EXPECT_TRUE(flow.contains(field)) << field << " in " << flow.dump();
+    }
+    for (const char* field : {"method", "url", "httpVersion", "cookies", "headers", "queryString",
+                              "headersSize", "bodySize"}) {
+      EXPECT_TRUE(flow["request"].contains(field)) << field;
+    }
+    EXPECT_EQ(flow["request"]["cookies"].size(), 2u);
+    for (const char* field : {"status", "statusText", "httpVersion", "cookies", "headers",
+                              "content", "redirectURL", "headersSize", "bodySize"}) {
+      EXPECT_TRUE(flow["response"].contains(field)) << field;
+    }
+    for (const char* field : {"blocked", "dns", "connect", "ssl", "send", "wait", "receive"}) {
+      EXPECT_TRUE(flow["timings"].contains(field)) << field;
+    }
+  }
+  // The HAR written at exit holds the same entries, and `sightglass har` rebuilds it.
+  const json har_file = json::parse(read_file_bytes(har()));
+  ASSERT_EQ(har_file["log"]["entries"].size(), flows.size());
+  for (size_t i = 0; i < flows.size(); ++i) {
+    EXPECT_EQ(har_file["log"]["entries"][i], flows[i]);
+  }
+  const auto converted = run_process({SIGHTGLASS_BINARY, "har", jsonl().string()});
+  ASSERT_EQ(converted.exit_code, 0) << converted.err;
+  EXPECT_EQ(json::parse(converted.out), har_file);
+}
+
+TEST_F(ProxyTest, ReverseModeServesTlsAndPlainClients) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port)});
+  const std::string proxy = std::to_string(proxy_port_);
+  const auto tls = curl({"--cacert", (confdir() / "sightglass-ca.pem").string(),
+                         "https://localhost:" + proxy + "/bytes?n=50000"},
+                        false);
+  ASSERT_EQ(tls.exit_code, 0) << tls.err;
+  EXPECT_EQ(sha256_of(tls.out), pattern_sha256(50000));
+  const auto plain = curl({"http://127.0.0.1:" + proxy + "/echo-raw"}, false);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_NE(plain.out.find("Host: localhost:" + std::to_string(port)), std::string::npos)
+      << plain.out;
+  stop_proxy();
+  EXPECT_EQ(read_jsonl(jsonl()).size(), 2u);
+}
+
+TEST_F(ProxyTest, LargeDownloadAndUploadStreamWithBoundedMemory) {
+#ifdef SIGHTGLASS_SANITIZED
+  const uint64_t size = uint64_t{128} << 20;  // Sanitizers are slow and use more memory.
+#else
+  const uint64_t size = uint64_t{1} << 30;
+#endif
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy({"-q"});
+  const std::string base = "https://localhost:" + std::to_string(port);
+  const auto down =
+      run_process({"sh", "-c",
+                   "curl -sS --max-time 300 -x http://127.0.0.1:" + std::to_string(proxy_port_) +
+                       " --cacert " + (confdir() / "sightglass-ca.pem").string() + " '" + base +
+                       "/bytes?n=" + std::to_string(size) + "' | sha256sum"},
+                  "", std::chrono::seconds(320));
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(down.out.substr(0, 64), pattern_sha256(size));
+  const fs::path big = dir_.path() / "big.bin";
+  { std::ofstream create(big); }
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(size)), 0);  // Sparse zeros.
+  const auto up = curl({"-X", "POST", "-T", big.string(), base + "/upload"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  const json answer = json::parse(up.out);
+  EXPECT_EQ(answer["size"], size);
+  const auto zeros =
+      run_process({"sh", "-c", "head -c " + std::to_string(size) + " /dev/zero | sha256sum"});
+  EXPECT_EQ(answer["sha256"], zeros.out.substr(0, 64));
+  const int64_t peak_kib = peak_rss_kib(proxy_->pid());
+#ifndef SIGHTGLASS_SANITIZED
+  EXPECT_GT(peak_kib, 0);
+  EXPECT_LT(peak_kib, 100 * 1024) << "peak RSS " << peak_kib << " KiB";
+#endif
+  RecordProperty("proxy_peak_rss_kib", std::to_string(peak_kib));
+  stop_proxy();
+}
+
+}  // namespace
+}  // namespace sightglass

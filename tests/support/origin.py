@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""A small HTTP/1.1 origin server for the integration tests (Debian's /usr/bin/python3).
+
+It parses requests itself, so that it can echo the exact bytes it received, and answers:
+  /echo-raw            the request head exactly as received (body: its bytes)
+  /bytes?n=N           N bytes of the repeating pattern 0,1,...,255 (Content-Length)
+  /chunked             a chunked body "hello, world" in pieces, with a trailer
+  /file?path=P&enc=E&type=T   the bytes of file P, with Content-Encoding E (if given)
+  /upload              reads the body (Content-Length or chunked), answers {"size","sha256"}
+  /reset               a head promising 100000 bytes, 1000 bytes, then a TCP reset
+  /close-delimited     a body without Content-Length, ended by closing the connection
+  /status/N            status N with a short body
+  anything else        200 "ok"
+Keep-alive is honoured; HEAD gets the head only. Prints "PORT <n>" once listening.
+"""
+import argparse
+import hashlib
+import json
+import socket
+import socketserver
+import ssl
+import struct
+import sys
+import urllib.parse
+
+BLOCK = bytes(range(256)) * 4096  # 1 MiB of the pattern.
+
+
+def read_head(rfile):
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = rfile.readline(65537)
+        if not line:
+            return None
+        head += line
+        if len(head) > 1 << 20:
+            return None
+    return head
+
+
+def parse_head(head):
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, version = lines[0].split(" ", 2)
+    headers = []
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers.append((name, value.strip()))
+    return method, target, version, headers
+
+
+def header(headers, name):
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
+def read_body(rfile, headers, sink):
+    te = header(headers, "transfer-encoding")
+    if te and "chunked" in te.lower():
+        while True:
+            size = int(rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b""):
+                    pass
+                return
+            left = size
+            while left:
+                data = rfile.read(min(left, 1 << 20))
+                if not data:
+                    raise ConnectionError("short body")
+                sink(data)
+                left -= len(data)
+            rfile.readline()
+    length = int(header(headers, "content-length") or 0)
+    while length:
+        data = rfile.read(min(length, 1 << 20))
+        if not data:
+            raise ConnectionError("short body")
+        sink(data)
+        length -= len(data)
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, status, body=b"", headers=(), head_only=False, length=True):
+        out = "HTTP/1.1 %d X\r\n" % status
+        for k, v in headers:
+            out += "%s: %s\r\n" % (k, v)
+        if length:
+            out += "Content-Length: %d\r\n" % len(body)
+        out += "\r\n"
+        self.wfile.write(out.encode("latin-1") + (b"" if head_only else body))
+
+    def handle(self):
+        while True:
+            head = read_head(self.rfile)
+            if head is None:
+                return
+            method, target, version, headers = parse_head(head)
+            url = urllib.parse.urlsplit(target)
+            query = dict(urllib.parse.parse_qsl(url.query))
+            path = url.path
+            head_only = method == "HEAD"
+            if (header(headers, "expect") or "").lower() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+            if path == "/upload":
+                digest = hashlib.sha256()
+                size = [0]
+
+                def sink(data):
+                    digest.update(data)
+                    size[0] += len(data)
+
+                read_body(self.rfile, headers, sink)
+                body = json.dumps({"size": size[0], "sha256": digest.hexdigest()}).encode()
+                self.send(200, body, [("Content-Type", "application/json")])
+                continue
+            read_body(self.rfile, headers, lambda data: None)
+            if path == "/echo-raw":
+                self.send(200, head, [("Content-Type", "application/octet-stream")], head_only)
+            elif path == "/bytes":
+                n = int(query.get("n", "0"))
+                self.wfile.write(("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                  "Content-Length: %d\r\n\r\n" % n).encode())
+                if not head_only:
+                    while n:
+                        chunk = BLOCK[: min(n, len(BLOCK))]
+                        self.wfile.write(chunk)
+                        n -= len(chunk)
+            elif path == "/chunked":
+                out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Check\r\n\r\n"
+                if not head_only:
+                    for piece in (b"hello", b", ", b"world"):
+                        out += b"%x\r\n%s\r\n" % (len(piece), piece)
+                    out += b"0\r\nX-Check: done\r\n\r\n"
+                self.wfile.write(out)
+            elif path == "/file":
+                with open(query["path"], "rb") as f:
+                    data = f.read()
+                extra = [("Content-Type", query.get("type", "application/octet-stream"))]
+                if query.get("enc"):
+                    extra.append(("Content-Encoding", query["enc"]))
+                self.send(200, data, extra, head_only)
+            elif path == "/reset":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+                self.wfile.flush()
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.connection.close()
+                return
+            elif path == "/close-delimited":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+                return
+            elif path.startswith("/status/"):
+                self.send(int(path[len("/status/"):]), b"status", [], head_only)
+            else:
+                self.send(200, b"ok", [("Content-Type", "text/plain")], head_only)
+            if (header(headers, "connection") or "").lower() == "close":
+                return
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    args = parser.parse_args()
+    server = Server(("127.0.0.1", 0), Handler)
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        context.set_alpn_protocols(["http/1.1"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    print("PORT %d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
