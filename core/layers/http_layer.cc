@@ -564,6 +564,10 @@ void HttpLayer::reject(int status, std::string_view reason, const std::string& e
 
 void HttpLayer::publish(Commands& out) {
   Exchange& ex = *exchange_;
+  if (ex.wakeup_id != 0) {
+    out.push_back(CancelWakeup{ex.wakeup_id});
+    ex.wakeup_id = 0;
+  }
   const int64_t now = ctx_->clock->monotonic_us();
   FlowTimings& t = ex.flow.timings;
   const int64_t request_end = ex.t_request_end != 0 ? ex.t_request_end : now;

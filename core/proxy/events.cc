@@ -69,6 +69,7 @@ std::string describe(const Command& command) {
             return "RequestWakeup(#" + std::to_string(c.id) + ", " + std::to_string(c.delay_ms) +
                    " ms)";
           },
+          [](const CancelWakeup& c) { return "CancelWakeup(#" + std::to_string(c.id) + ")"; },
           [](const Log& c) { return "Log(\"" + c.message + "\")"; },
           [](const PublishFlow& c) {
             return std::string("PublishFlow(") +

@@ -90,6 +90,11 @@ struct RequestWakeup {
   int64_t delay_ms = 0;
 };
 
+// CancelWakeup withdraws a RequestWakeup that is no longer needed.
+struct CancelWakeup {
+  CommandId id = 0;
+};
+
 // Log is a message for the terminal (stderr), attributed to the event that caused it.
 struct Log {
   enum class Level : uint8_t { kDebug, kInfo, kWarn, kError };
@@ -103,7 +108,8 @@ struct PublishFlow {
 };
 
 using Command =
-    std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, Log, PublishFlow>;
+    std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, CancelWakeup, Log,
+                 PublishFlow>;
 using Commands = std::vector<Command>;
 
 // describe returns a one-line text of an event or command, for test transcripts and logs.

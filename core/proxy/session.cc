@@ -9,6 +9,8 @@
 namespace sightglass::core {
 namespace {
 
+// How long a tunnel may stay silent before it is taken for a server-speaks-first protocol.
+constexpr int64_t kServerFirstDelayMs = 1000;
 constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
@@ -133,6 +135,14 @@ void ProxySession::handle(Event event, Commands& out) {
     on_server_bytes(server.completion.conn, std::string(), out);
     return;
   }
+  if (auto* wakeup = std::get_if<Wakeup>(&event);
+      wakeup != nullptr && wakeup->id == sniff_wakeup_ && sniff_wakeup_ != 0) {
+    sniff_wakeup_ = 0;
+    if (stage_ == Stage::kSniffTunnel && buffer_.empty()) {
+      start_relay(false, out);
+    }
+    return;
+  }
   if (app_) {
     deliver(std::move(event), out);
   }
@@ -193,6 +203,10 @@ void ProxySession::sniff(Commands& out) {
   const FirstBytes kind = sniff_first_bytes(bytes_of(buffer_));
   if (kind == FirstBytes::kNeedMore) {
     return;
+  }
+  if (sniff_wakeup_ != 0) {
+    out.push_back(CancelWakeup{sniff_wakeup_});
+    sniff_wakeup_ = 0;
   }
   const bool reverse_tls = ctx_.config->reverse_scheme == "https";
   if (stage_ == Stage::kSniffClient || stage_ == Stage::kSniffTunnel) {
@@ -477,7 +491,11 @@ void ProxySession::check_tunnel(Commands& out) {
   stage_ = Stage::kSniffTunnel;
   if (!buffer_.empty()) {
     sniff(out);
+    return;
   }
+  // A protocol where the server speaks first sends nothing: relay it after a while.
+  sniff_wakeup_ = ctx_.new_command();
+  out.push_back(RequestWakeup{sniff_wakeup_, kServerFirstDelayMs});
 }
 
 }  // namespace sightglass::core

@@ -80,6 +80,7 @@ class ProxySession {
   uint16_t dest_port_ = 0;
   bool client_closed_ = false;
   bool sent_certificate_ = false;
+  CommandId sniff_wakeup_ = 0;
   int64_t client_handshake_start_us_ = 0;
 };
 

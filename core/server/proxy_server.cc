@@ -1,6 +1,7 @@
 #include "core/server/proxy_server.h"
 
 #include <map>
+#include <unordered_map>
 
 #include "core/proxy/session.h"
 
@@ -109,13 +110,12 @@ class ConnectionHandler {
       } else if (auto* close = std::get_if<CloseConnection>(&command)) {
         close_connection(close->conn, close->half_close);
       } else if (auto* wakeup = std::get_if<RequestWakeup>(&command)) {
-        auto timer = std::make_unique<Timer>(server_->loop());
-        const CommandId id = wakeup->id;
-        timer->start(static_cast<uint64_t>(std::max<int64_t>(wakeup->delay_ms, 0)), [this, id] {
-          timers_.erase(id);
-          dispatch(Wakeup{id});
-        });
-        timers_[id] = std::move(timer);
+        schedule_wakeup(wakeup->id, wakeup->delay_ms);
+      } else if (auto* cancel = std::get_if<CancelWakeup>(&command)) {
+        if (auto it = wakeup_index_.find(cancel->id); it != wakeup_index_.end()) {
+          wakeups_.erase(it->second);
+          wakeup_index_.erase(it);
+        }
       } else if (auto* log = std::get_if<Log>(&command)) {
         if (server_->options().log) {
           server_->options().log(*log);
@@ -125,6 +125,45 @@ class ConnectionHandler {
           server_->options().publish(std::move(publish->flow));
         }
       }
+    }
+  }
+
+  // schedule_wakeup keeps the wakeups in a deadline-ordered map served by one timer: a
+  // request's response timeout costs a map insertion, not a libuv handle.
+  void schedule_wakeup(CommandId id, int64_t delay_ms) {
+    const int64_t deadline = server_->clock()->monotonic_us() + std::max<int64_t>(delay_ms, 0) * 1000;
+    wakeup_index_[id] = wakeups_.emplace(deadline, id);
+    arm_timer();
+  }
+
+  void arm_timer() {
+    if (wakeups_.empty()) {
+      return;
+    }
+    const int64_t first = wakeups_.begin()->first;
+    if (timer_armed_for_ != 0 && timer_armed_for_ <= first) {
+      return;  // The timer fires early enough already.
+    }
+    if (!timer_) {
+      timer_ = std::make_unique<Timer>(server_->loop());
+    }
+    const int64_t now = server_->clock()->monotonic_us();
+    timer_armed_for_ = first;
+    timer_->start(static_cast<uint64_t>(std::max<int64_t>(first - now, 0) / 1000 + 1),
+                  [this] { on_timer(); });
+  }
+
+  void on_timer() {
+    timer_armed_for_ = 0;
+    const int64_t now = server_->clock()->monotonic_us();
+    while (!finished_ && !wakeups_.empty() && wakeups_.begin()->first <= now) {
+      const CommandId id = wakeups_.begin()->second;
+      wakeups_.erase(wakeups_.begin());
+      wakeup_index_.erase(id);
+      dispatch(Wakeup{id});
+    }
+    if (!finished_) {
+      arm_timer();
     }
   }
 
@@ -249,7 +288,9 @@ class ConnectionHandler {
     finished_ = true;
     // Lingering client sockets with queued writes keep flushing until their close completes;
     // everything else closes now.
-    timers_.clear();
+    timer_.reset();
+    wakeups_.clear();
+    wakeup_index_.clear();
     linger_.reset();
     sockets_.clear();
     server_->remove(this);
@@ -258,7 +299,10 @@ class ConnectionHandler {
   ProxyServer* server_;
   ProxySession session_;
   std::map<ConnId, Socket> sockets_;
-  std::map<CommandId, std::unique_ptr<Timer>> timers_;
+  std::multimap<int64_t, CommandId> wakeups_;  // By deadline (monotonic µs).
+  std::unordered_map<CommandId, std::multimap<int64_t, CommandId>::iterator> wakeup_index_;
+  std::unique_ptr<Timer> timer_;
+  int64_t timer_armed_for_ = 0;
   static constexpr uint64_t kLingerMs = 2000;
 
   std::unique_ptr<Timer> linger_;

@@ -151,15 +151,14 @@ SslEngine::Progress SslEngine::handshake() {
 }
 
 SslEngine::ReadStatus SslEngine::read_plaintext(std::string* out) {
+  // A scratch buffer per thread: no zero-filling of the output on every call.
+  thread_local std::array<char, kReadChunk> scratch;
   for (;;) {
-    const size_t old = out->size();
-    out->resize(old + kReadChunk);
-    const int n = SSL_read(ssl_.get(), out->data() + old, static_cast<int>(kReadChunk));
+    const int n = SSL_read(ssl_.get(), scratch.data(), static_cast<int>(scratch.size()));
     if (n > 0) {
-      out->resize(old + static_cast<size_t>(n));
+      out->append(scratch.data(), static_cast<size_t>(n));
       continue;
     }
-    out->resize(old);
     const int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       return ReadStatus::kOk;

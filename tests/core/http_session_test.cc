@@ -326,6 +326,20 @@ TEST(HttpSession, ConnectThenAnythingElseIsRelayedRawAndLoggedAsTcp) {
   EXPECT_EQ(flows(end)[0]->bytes_from_server, 1u);
 }
 
+TEST(HttpSession, SilentTunnelIsRelayedForServerFirstProtocols) {
+  SessionPlaybook pb(regular());
+  const Commands c = pb.client("CONNECT mail.test:25 HTTP/1.1\r\n\r\n");
+  const auto wakeups = all_of<RequestWakeup>(c);
+  ASSERT_EQ(wakeups.size(), 1u) << pb.log();
+  const OpenConnection open = single_open(pb.feed(Wakeup{wakeups[0].id}));
+  EXPECT_EQ(open.host, "mail.test");
+  EXPECT_EQ(open.port, 25);
+  pb.open_ok(open);
+  EXPECT_EQ(sent_to(pb.server(open.conn, "220 mail.test ESMTP\r\n"), kClientConn),
+            "220 mail.test ESMTP\r\n");
+  EXPECT_EQ(sent_to(pb.client("EHLO me\r\n"), open.conn), "EHLO me\r\n");
+}
+
 TEST(HttpSession, UpgradeSwitchesToARawRelay) {
   SessionPlaybook pb(reverse_http());
   const OpenConnection open = single_open(pb.client(
