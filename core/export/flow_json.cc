@@ -1,13 +1,16 @@
 #include "core/export/flow_json.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <exception>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "core/export/content_decoding.h"
+#include "core/export/json_text.h"
 #include "core/export/text_util.h"
 
 namespace sightglass::core {
@@ -56,10 +59,15 @@ int64_t floor_div(int64_t a, int64_t b) {
 // text returns |data| as a JSON string that is always valid UTF-8.
 json text(std::string_view data) { return to_valid_utf8(data); }
 
+// name_value_json is HAR's {name, value} (a header, cookie or parameter).
+json name_value_json(std::string_view name, std::string_view value) {
+  return {{"name", text(name)}, {"value", text(value)}};
+}
+
 json headers_json(const Headers& headers) {
   json out = json::array();
   for (const Header& header : headers) {
-    out.push_back({{"name", text(header.name)}, {"value", text(header.value)}});
+    out.push_back(name_value_json(header.name, header.value));
   }
   return out;
 }
@@ -95,34 +103,58 @@ std::optional<std::string> all_header_values(const Headers& headers, std::string
   return out;
 }
 
-// ms converts a phase in microseconds to HAR milliseconds; -1 stays -1 ("does not apply").
-json phase_ms(int64_t us) {
-  if (us < 0) {
-    return -1;
-  }
-  return static_cast<double>(us) / 1000.0;
+// TimingPhase is one of HAR's timings; timing_phases lists them in the order of their keys.
+struct TimingPhase {
+  std::string_view key;
+  int64_t us = -1;
+  bool required = false;  // send, wait and receive, which HAR requires to be >= 0.
+};
+
+std::array<TimingPhase, 7> timing_phases(const FlowTimings& timings) {
+  return {{{"blocked", timings.blocked_us, false},
+           {"connect", timings.connect_us, false},
+           {"dns", timings.dns_us, false},
+           {"receive", timings.receive_us, true},
+           {"send", timings.send_us, true},
+           {"ssl", timings.ssl_us, false},
+           {"wait", timings.wait_us, true}}};
 }
 
-// phase_ms_required is for send, wait and receive, which HAR requires to be >= 0.
-json phase_ms_required(int64_t us) { return us < 0 ? 0.0 : static_cast<double>(us) / 1000.0; }
+// phase_ms converts a phase in microseconds to HAR milliseconds. std::nullopt stands for the
+// integer -1 ("does not apply"); a required phase is 0.0 instead.
+std::optional<double> phase_ms(const TimingPhase& phase) {
+  if (phase.us < 0) {
+    return phase.required ? std::optional<double>(0.0) : std::nullopt;
+  }
+  return static_cast<double>(phase.us) / 1000.0;
+}
+
+// total_ms is the entry's "time".
+double total_ms(const FlowTimings& timings) {
+  return static_cast<double>(timings.total_us()) / 1000.0;
+}
+
+// headers_size is HAR's headersSize: the bytes on the wire, or -1 when unknown.
+int64_t headers_size(uint64_t header_bytes) {
+  return header_bytes > 0 ? static_cast<int64_t>(header_bytes) : -1;
+}
 
 // address_host returns the address without its port: "1.2.3.4:80" -> "1.2.3.4",
 // "[::1]:443" -> "::1".
-std::string address_host(std::string_view address) {
+std::string_view address_host(std::string_view address) {
   if (address.starts_with('[')) {
     const size_t close = address.find(']');
-    return std::string(
-        address.substr(1, close == std::string_view::npos ? address.size() - 1 : close - 1));
+    return address.substr(1, close == std::string_view::npos ? address.size() - 1 : close - 1);
   }
   const size_t colon = address.rfind(':');
   if (colon == std::string_view::npos || address.find(':') != colon) {
-    return std::string(address);  // No port, or a bare IPv6 address.
+    return address;  // No port, or a bare IPv6 address.
   }
-  return std::string(address.substr(0, colon));
+  return address.substr(0, colon);
 }
 
 // address_port returns the port of "ip:port" / "[v6]:port", or "".
-std::string address_port(std::string_view address) {
+std::string_view address_port(std::string_view address) {
   const size_t colon = address.rfind(':');
   if (colon == std::string_view::npos) {
     return "";
@@ -133,7 +165,7 @@ std::string address_port(std::string_view address) {
   if (address.starts_with('[') && address.rfind(']') > colon) {
     return "";
   }
-  return std::string(address.substr(colon + 1));
+  return address.substr(colon + 1);
 }
 
 std::string host_port(std::string_view host, uint16_t port) {
@@ -154,13 +186,40 @@ bool looks_like_text(std::string_view bytes) {
   return is_valid_utf8(bytes);
 }
 
-// set_body_text stores |bytes| as HAR text: as is when it is text, else base64.
-void set_body_text(json& obj, std::string bytes) {
-  if (looks_like_text(bytes)) {
-    obj["text"] = std::move(bytes);
-  } else {
-    obj["text"] = base64_encode(bytes);
+// kept_bytes returns the kept bytes of |body|: its only chunk, or all of them joined in
+// |*storage|.
+std::string_view kept_bytes(const CapturedBody& body, std::string* storage) {
+  if (body.chunks.size() == 1) {
+    return *body.chunks.front();
+  }
+  *storage = body.contiguous();
+  return *storage;
+}
+
+// HarBody is what a HAR postData or content says of a body, worked out once for both the json
+// tree and the direct writer.
+struct HarBody {
+  HarBody() = default;
+  HarBody(const HarBody&) = delete;
+  HarBody& operator=(const HarBody&) = delete;
+
+  std::string_view mime_type;  // The Content-Type, or "".
+  std::string_view bytes;      // What "text" holds, before base64 (may point into |storage|).
+  bool base64 = false;         // The bytes are not text, so "text" is their base64.
+  bool truncated = false;      // "_truncated".
+  uint64_t size = 0;           // content's "size" (decoded).
+  std::optional<int64_t> compression;  // content's "compression": bytes saved by decoding.
+  bool form_params = false;            // postData's "params" are parsed from the bytes.
+  std::string storage;
+};
+
+// set_body_text stores the body as HAR text: as is when it is text, else base64.
+void set_body_text(json& obj, const HarBody& body) {
+  if (body.base64) {
+    obj["text"] = base64_encode(body.bytes);
     obj["encoding"] = "base64";
+  } else {
+    obj["text"] = std::string(body.bytes);
   }
 }
 
@@ -236,9 +295,9 @@ int64_t ms_to_us(const json& obj, const char* key) {
 
 // Cookies.
 
-json cookie_date_json(int64_t seconds) { return format_iso8601_ms(seconds * kMicrosPerSecond); }
-
-void add_request_cookies(std::string_view header, json* out) {
+// for_each_cookie calls |fn(name, value)| for each cookie of a Cookie header.
+template <typename Fn>
+void for_each_cookie(std::string_view header, Fn&& fn) {
   while (!header.empty()) {
     const size_t semicolon = header.find(';');
     const std::string_view pair = trim_whitespace(header.substr(0, semicolon));
@@ -254,24 +313,46 @@ void add_request_cookies(std::string_view header, json* out) {
                                       : trim_whitespace(pair.substr(0, equals));
     const std::string_view value =
         equals == std::string_view::npos ? pair : trim_whitespace(pair.substr(equals + 1));
-    out->push_back({{"name", text(name)}, {"value", text(value)}});
+    fn(name, value);
   }
 }
 
-json set_cookie_json(std::string_view header, int64_t now_us) {
+// for_each_request_cookie calls |fn(name, value)| for each cookie of every Cookie header.
+template <typename Fn>
+void for_each_request_cookie(const Headers& headers, Fn&& fn) {
+  for (const Header& header : headers) {
+    if (iequals(header.name, "Cookie")) {
+      for_each_cookie(header.value, fn);
+    }
+  }
+}
+
+// SetCookie is one Set-Cookie header as HAR has it; every string is still to go through text().
+struct SetCookie {
+  std::string_view name;
+  std::string_view value;
+  std::optional<std::string_view> path;
+  std::optional<std::string_view> domain;
+  std::optional<std::string> expires;  // ISO 8601, or as written when it is not a date.
+  bool http_only = false;
+  bool secure = false;
+  std::optional<std::string_view> same_site;
+};
+
+std::string cookie_date(int64_t seconds) { return format_iso8601_ms(seconds * kMicrosPerSecond); }
+
+SetCookie parse_set_cookie(std::string_view header, int64_t now_us) {
   const size_t first_semicolon = header.find(';');
   const std::string_view pair = trim_whitespace(header.substr(0, first_semicolon));
   const size_t equals = pair.find('=');
-  json cookie = json::object();
-  cookie["name"] = text(equals == std::string_view::npos ? std::string_view()
-                                                         : trim_whitespace(pair.substr(0, equals)));
-  cookie["value"] =
-      text(equals == std::string_view::npos ? pair : trim_whitespace(pair.substr(equals + 1)));
+  SetCookie cookie;
+  cookie.name = equals == std::string_view::npos ? std::string_view()
+                                                 : trim_whitespace(pair.substr(0, equals));
+  cookie.value = equals == std::string_view::npos ? pair : trim_whitespace(pair.substr(equals + 1));
   std::string_view rest = first_semicolon == std::string_view::npos
                               ? std::string_view()
                               : header.substr(first_semicolon + 1);
-  std::optional<json> expires;
-  std::optional<json> max_age_expires;
+  std::optional<std::string> max_age_expires;
   while (!rest.empty()) {
     const size_t semicolon = rest.find(';');
     const std::string_view attribute = trim_whitespace(rest.substr(0, semicolon));
@@ -282,12 +363,12 @@ json set_cookie_json(std::string_view header, int64_t now_us) {
                                        ? std::string_view()
                                        : trim_whitespace(attribute.substr(attr_equals + 1));
     if (key == "path") {
-      cookie["path"] = text(value);
+      cookie.path = value;
     } else if (key == "domain") {
-      cookie["domain"] = text(value);
+      cookie.domain = value;
     } else if (key == "expires") {
       const auto seconds = parse_cookie_date(value);
-      expires = seconds ? cookie_date_json(*seconds) : text(value);
+      cookie.expires = seconds ? cookie_date(*seconds) : std::string(value);
     } else if (key == "max-age") {
       // Max-Age wins over Expires (RFC 6265 section 5.3); zero or less means "now".
       const bool digits = !value.empty() &&
@@ -297,22 +378,87 @@ json set_cookie_json(std::string_view header, int64_t now_us) {
       if (digits && value.size() < 12) {
         const int64_t seconds = std::stoll(std::string(value));
         const int64_t now_s = floor_div(now_us, kMicrosPerSecond);
-        max_age_expires = cookie_date_json(seconds <= 0 ? now_s : now_s + seconds);
+        max_age_expires = cookie_date(seconds <= 0 ? now_s : now_s + seconds);
       }
     } else if (key == "httponly") {
-      cookie["httpOnly"] = true;
+      cookie.http_only = true;
     } else if (key == "secure") {
-      cookie["secure"] = true;
+      cookie.secure = true;
     } else if (key == "samesite") {
-      cookie["sameSite"] = text(value);
+      cookie.same_site = value;
     }
   }
   if (max_age_expires) {
-    cookie["expires"] = std::move(*max_age_expires);
-  } else if (expires) {
-    cookie["expires"] = std::move(*expires);
+    cookie.expires = std::move(max_age_expires);
   }
   return cookie;
+}
+
+// for_each_set_cookie calls |fn(const SetCookie&)| for every Set-Cookie header.
+template <typename Fn>
+void for_each_set_cookie(const Headers& headers, int64_t now_us, Fn&& fn) {
+  for (const Header& header : headers) {
+    if (iequals(header.name, "Set-Cookie")) {
+      fn(parse_set_cookie(header.value, now_us));
+    }
+  }
+}
+
+json set_cookie_json(const SetCookie& cookie) {
+  json out = json::object();
+  out["name"] = text(cookie.name);
+  out["value"] = text(cookie.value);
+  if (cookie.path) {
+    out["path"] = text(*cookie.path);
+  }
+  if (cookie.domain) {
+    out["domain"] = text(*cookie.domain);
+  }
+  if (cookie.expires) {
+    out["expires"] = text(*cookie.expires);
+  }
+  if (cookie.http_only) {
+    out["httpOnly"] = true;
+  }
+  if (cookie.secure) {
+    out["secure"] = true;
+  }
+  if (cookie.same_site) {
+    out["sameSite"] = text(*cookie.same_site);
+  }
+  return out;
+}
+
+// Query strings and form bodies.
+
+// for_each_urlencoded_param calls |fn(name, value)| for each pair of "a=1&b=x+y%21",
+// percent-decoded with '+' as a space (not yet valid UTF-8).
+template <typename Fn>
+void for_each_urlencoded_param(std::string_view params, Fn&& fn) {
+  while (true) {
+    const size_t amp = params.find('&');
+    const std::string_view pair = params.substr(0, amp);
+    if (!pair.empty()) {
+      const size_t equals = pair.find('=');
+      fn(percent_decode(pair.substr(0, equals), true),
+         equals == std::string_view::npos ? std::string()
+                                          : percent_decode(pair.substr(equals + 1), true));
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    params.remove_prefix(amp + 1);
+  }
+}
+
+// target_query returns the query of a request target ("/p?a=1#f" -> "a=1"), or "".
+std::string_view target_query(std::string_view target) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) {
+    return {};
+  }
+  const std::string_view query = target.substr(question + 1);
+  return query.substr(0, query.find('#'));
 }
 
 // Requests and responses.
@@ -320,6 +466,47 @@ json set_cookie_json(std::string_view header, int64_t now_us) {
 size_t decoded_body_cap(uint64_t kept) {
   const uint64_t cap = std::max<uint64_t>(kMinDecodedBodyCap, kept * 4);
   return static_cast<size_t>(std::min<uint64_t>(cap, std::numeric_limits<size_t>::max() / 2));
+}
+
+std::string_view header_or_empty(const Headers& headers, std::string_view name) {
+  const std::string* value = find_header(headers, name);
+  return value != nullptr ? std::string_view(*value) : std::string_view();
+}
+
+// request_body works out a request's postData (for a request with a body).
+void request_body(const HttpRequestData& request, HarBody* out) {
+  constexpr std::string_view kForm = "application/x-www-form-urlencoded";
+  out->mime_type = header_or_empty(request.headers, "Content-Type");
+  out->bytes = kept_bytes(request.body, &out->storage);
+  out->base64 = !looks_like_text(out->bytes);
+  out->truncated = request.body.truncated;
+  out->form_params = !out->truncated && iequals(out->mime_type.substr(0, kForm.size()), kForm);
+}
+
+// response_body works out a response's content, decoded from its Content-Encoding when that
+// works.
+void response_body(const HttpResponseData& response, HarBody* out) {
+  const CapturedBody& body = response.body;
+  out->mime_type = header_or_empty(response.headers, "Content-Type");
+  out->bytes = kept_bytes(body, &out->storage);
+  out->truncated = body.truncated;
+  out->size = body.size;
+  const std::optional<std::string> coding = all_header_values(response.headers, "Content-Encoding");
+  if (coding && !is_identity_encoding(*coding) && !out->bytes.empty()) {
+    ContentDecodeInfo info;
+    std::optional<std::string> decoded =
+        decode_content(*coding, out->bytes, decoded_body_cap(body.kept), &info, body.truncated);
+    if (decoded) {
+      // "compression" marks the text as decoded (from_har_entry relies on it).
+      out->compression = std::max<int64_t>(
+          0, static_cast<int64_t>(decoded->size()) - static_cast<int64_t>(out->bytes.size()));
+      out->truncated = out->truncated || info.truncated;
+      out->size = decoded->size();
+      out->storage = std::move(*decoded);
+      out->bytes = out->storage;
+    }
+  }
+  out->base64 = !looks_like_text(out->bytes);
 }
 
 json request_json(const HttpRequestData& request) {
@@ -330,19 +517,16 @@ json request_json(const HttpRequestData& request) {
   out["cookies"] = request_cookies_json(request.headers);
   out["headers"] = headers_json(request.headers);
   out["queryString"] = query_string_json(request.target);
-  out["headersSize"] = request.header_bytes > 0 ? static_cast<int64_t>(request.header_bytes) : -1;
+  out["headersSize"] = headers_size(request.header_bytes);
   out["bodySize"] = request.body.size;
   if (request.body.size > 0) {
+    HarBody body;
+    request_body(request, &body);
     json post = json::object();
-    const std::string* content_type = find_header(request.headers, "Content-Type");
-    post["mimeType"] = text(content_type != nullptr ? *content_type : "");
-    const std::string bytes = request.body.contiguous();
-    set_body_text(post, bytes);
-    const bool form = content_type != nullptr &&
-                      ascii_lower(*content_type).starts_with("application/x-www-form-urlencoded");
-    post["params"] =
-        form && !request.body.truncated ? urlencoded_params_json(bytes) : json::array();
-    if (request.body.truncated) {
+    post["mimeType"] = text(body.mime_type);
+    set_body_text(post, body);
+    post["params"] = body.form_params ? urlencoded_params_json(body.bytes) : json::array();
+    if (body.truncated) {
       post["_truncated"] = true;
     }
     out["postData"] = std::move(post);
@@ -353,23 +537,33 @@ json request_json(const HttpRequestData& request) {
   return out;
 }
 
-// placeholder_request stands in for a request that never arrived (the flow failed before it).
-json placeholder_request(const FlowSnapshot& flow) {
+// placeholder_url is the url of the placeholder that stands in for a request that never
+// arrived (the flow failed before it): what the flow knows of the server, or "".
+std::string placeholder_url(const FlowSnapshot& flow) {
   std::string host;
   if (flow.client_tls && !flow.client_tls->sni.empty()) {
     host = flow.client_tls->sni;
   } else if (!flow.server_address.empty()) {
     host = flow.server_address;
   }
+  return host.empty() ? "" : (flow.client_tls ? "https://" : "http://") + host + "/";
+}
+
+std::string tcp_url(const FlowSnapshot& flow) {
+  return "tcp://" + host_port(flow.tcp_host, flow.tcp_port);
+}
+
+// bare_request_json is a request without headers: a raw TCP flow's, or a placeholder.
+json bare_request_json(std::string_view method, std::string_view url, json body_size) {
   json out = json::object();
-  out["method"] = "";
-  out["url"] = host.empty() ? "" : text((flow.client_tls ? "https://" : "http://") + host + "/");
+  out["method"] = std::string(method);
+  out["url"] = text(url);
   out["httpVersion"] = "";
   out["cookies"] = json::array();
   out["headers"] = json::array();
   out["queryString"] = json::array();
   out["headersSize"] = -1;
-  out["bodySize"] = -1;
+  out["bodySize"] = std::move(body_size);
   return out;
 }
 
@@ -388,35 +582,26 @@ json empty_response(int64_t body_size) {
 }
 
 json content_json(const HttpResponseData& response) {
+  HarBody body;
+  response_body(response, &body);
   json content = json::object();
-  const std::string* content_type = find_header(response.headers, "Content-Type");
-  content["mimeType"] = text(content_type != nullptr ? *content_type : "");
-  const CapturedBody& body = response.body;
-  std::string bytes = body.contiguous();
-  const std::optional<std::string> coding = all_header_values(response.headers, "Content-Encoding");
-  bool truncated = body.truncated;
-  uint64_t size = body.size;
-  if (coding && !is_identity_encoding(*coding) && !bytes.empty()) {
-    ContentDecodeInfo info;
-    std::optional<std::string> decoded =
-        decode_content(*coding, bytes, decoded_body_cap(body.kept), &info, body.truncated);
-    if (decoded) {
-      // "compression" marks the text as decoded (from_har_entry relies on it).
-      content["compression"] = std::max<int64_t>(
-          0, static_cast<int64_t>(decoded->size()) - static_cast<int64_t>(bytes.size()));
-      truncated = truncated || info.truncated;
-      size = decoded->size();
-      bytes = std::move(*decoded);
-    }
+  content["mimeType"] = text(body.mime_type);
+  if (body.compression) {
+    content["compression"] = *body.compression;
   }
-  content["size"] = size;
-  if (!bytes.empty()) {
-    set_body_text(content, std::move(bytes));
+  content["size"] = body.size;
+  if (!body.bytes.empty()) {
+    set_body_text(content, body);
   }
-  if (truncated) {
+  if (body.truncated) {
     content["_truncated"] = true;
   }
   return content;
+}
+
+// response_http_version: CONTRACT.md says httpVersion is the version spoken on the client side.
+const std::string& response_http_version(const FlowSnapshot& flow) {
+  return flow.request ? flow.request->http_version : flow.response->http_version;
 }
 
 json response_json(const FlowSnapshot& flow) {
@@ -424,14 +609,12 @@ json response_json(const FlowSnapshot& flow) {
   json out = json::object();
   out["status"] = response.status;
   out["statusText"] = text(response.reason);
-  // CONTRACT.md: httpVersion is the version spoken on the client side.
-  out["httpVersion"] = text(flow.request ? flow.request->http_version : response.http_version);
+  out["httpVersion"] = text(response_http_version(flow));
   out["cookies"] = response_cookies_json(response.headers, flow.timings.started_us);
   out["headers"] = headers_json(response.headers);
   out["content"] = content_json(response);
-  const std::string* location = find_header(response.headers, "Location");
-  out["redirectURL"] = text(location != nullptr ? *location : "");
-  out["headersSize"] = response.header_bytes > 0 ? static_cast<int64_t>(response.header_bytes) : -1;
+  out["redirectURL"] = text(header_or_empty(response.headers, "Location"));
+  out["headersSize"] = headers_size(response.header_bytes);
   out["bodySize"] = response.body.size;
   if (!response.trailers.empty()) {
     out["_trailers"] = headers_json(response.trailers);
@@ -439,9 +622,12 @@ json response_json(const FlowSnapshot& flow) {
   return out;
 }
 
+// has_sni: the client side always states its SNI, the server side only when it sent one.
+bool has_sni(const TlsInfo& tls, bool client_side) { return client_side || !tls.sni.empty(); }
+
 json tls_json(const TlsInfo& tls, bool client_side) {
   json out = json::object();
-  if (client_side || !tls.sni.empty()) {
+  if (has_sni(tls, client_side)) {
     out["sni"] = text(tls.sni);
   }
   out["version"] = text(tls.version);
@@ -474,23 +660,34 @@ std::optional<TlsInfo> tls_from_json(const json* obj) {
 }
 
 json timings_json(const FlowTimings& timings) {
-  return {{"blocked", phase_ms(timings.blocked_us)},
-          {"dns", phase_ms(timings.dns_us)},
-          {"connect", phase_ms(timings.connect_us)},
-          {"ssl", phase_ms(timings.ssl_us)},
-          {"send", phase_ms_required(timings.send_us)},
-          {"wait", phase_ms_required(timings.wait_us)},
-          {"receive", phase_ms_required(timings.receive_us)}};
+  json out = json::object();
+  for (const TimingPhase& phase : timing_phases(timings)) {
+    const std::optional<double> ms = phase_ms(phase);
+    out[std::string(phase.key)] = ms ? json(*ms) : json(-1);
+  }
+  return out;
 }
+
+const char* message_type(const WebSocketMessage& message) {
+  return message.from_client ? "send" : "receive";
+}
+
+double message_time_s(const WebSocketMessage& message) {
+  return static_cast<double>(message.time_us) / static_cast<double>(kMicrosPerSecond);
+}
+
+// A text message's data is text; any other opcode's is base64.
+bool message_is_text(const WebSocketMessage& message) { return message.opcode == 1; }
 
 json websocket_json(const std::vector<WebSocketMessage>& messages) {
   json out = json::array();
   for (const WebSocketMessage& message : messages) {
     json item = json::object();
-    item["type"] = message.from_client ? "send" : "receive";
-    item["time"] = static_cast<double>(message.time_us) / static_cast<double>(kMicrosPerSecond);
+    item["type"] = message_type(message);
+    item["time"] = message_time_s(message);
     item["opcode"] = message.opcode;
-    item["data"] = message.opcode == 1 ? text(message.data) : json(base64_encode(message.data));
+    item["data"] =
+        message_is_text(message) ? text(message.data) : json(base64_encode(message.data));
     if (message.truncated) {
       item["_truncated"] = true;
     }
@@ -673,19 +870,6 @@ std::vector<WebSocketMessage> websocket_from_json(const json* array) {
   return out;
 }
 
-json tcp_request_json(const FlowSnapshot& flow) {
-  json out = json::object();
-  out["method"] = "CONNECT";
-  out["url"] = text("tcp://" + host_port(flow.tcp_host, flow.tcp_port));
-  out["httpVersion"] = "";
-  out["cookies"] = json::array();
-  out["headers"] = json::array();
-  out["queryString"] = json::array();
-  out["headersSize"] = -1;
-  out["bodySize"] = flow.bytes_from_client;
-  return out;
-}
-
 bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string* out_error) {
   if (!entry.is_object()) {
     *out_error = "a HAR entry must be a JSON object";
@@ -771,52 +955,29 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
 
 json request_cookies_json(const Headers& headers) {
   json out = json::array();
-  for (const Header& header : headers) {
-    if (iequals(header.name, "Cookie")) {
-      add_request_cookies(header.value, &out);
-    }
-  }
+  for_each_request_cookie(headers, [&](std::string_view name, std::string_view value) {
+    out.push_back(name_value_json(name, value));
+  });
   return out;
 }
 
 json response_cookies_json(const Headers& headers, int64_t now_us) {
   json out = json::array();
-  for (const Header& header : headers) {
-    if (iequals(header.name, "Set-Cookie")) {
-      out.push_back(set_cookie_json(header.value, now_us));
-    }
-  }
+  for_each_set_cookie(headers, now_us,
+                      [&](const SetCookie& cookie) { out.push_back(set_cookie_json(cookie)); });
   return out;
 }
 
 json urlencoded_params_json(std::string_view params) {
   json out = json::array();
-  while (true) {
-    const size_t amp = params.find('&');
-    const std::string_view pair = params.substr(0, amp);
-    if (!pair.empty()) {
-      const size_t equals = pair.find('=');
-      out.push_back({{"name", text(percent_decode(pair.substr(0, equals), true))},
-                     {"value", text(equals == std::string_view::npos
-                                        ? std::string()
-                                        : percent_decode(pair.substr(equals + 1), true))}});
-    }
-    if (amp == std::string_view::npos) {
-      break;
-    }
-    params.remove_prefix(amp + 1);
-  }
+  for_each_urlencoded_param(params, [&](const std::string& name, const std::string& value) {
+    out.push_back(name_value_json(name, value));
+  });
   return out;
 }
 
 json query_string_json(std::string_view target) {
-  const size_t question = target.find('?');
-  if (question == std::string_view::npos) {
-    return json::array();
-  }
-  std::string_view query = target.substr(question + 1);
-  query = query.substr(0, query.find('#'));
-  return urlencoded_params_json(query);
+  return urlencoded_params_json(target_query(target));
 }
 
 std::string format_iso8601_ms(int64_t time_us) {
@@ -828,12 +989,30 @@ std::string format_iso8601_ms(int64_t time_us) {
   int64_t month = 0;
   int64_t day = 0;
   civil_from_days(days, &year, &month, &day);
+  const int64_t millisecond = ms - seconds * 1000;
+  if (year >= 0 && year <= 9999) {
+    // The common case, without snprintf: the same digits as below.
+    std::string out = "0000-00-00T00:00:00.000Z";
+    const auto put = [&](size_t at, size_t width, int64_t value) {
+      for (size_t i = width; i-- > 0; value /= 10) {
+        out[at + i] = static_cast<char>('0' + value % 10);
+      }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, second_of_day / 3600);
+    put(14, 2, second_of_day / 60 % 60);
+    put(17, 2, second_of_day % 60);
+    put(20, 3, millisecond);
+    return out;
+  }
   char buffer[160];
-  std::snprintf(
-      buffer, sizeof(buffer), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-      static_cast<long long>(year), static_cast<long long>(month), static_cast<long long>(day),
-      static_cast<long long>(second_of_day / 3600), static_cast<long long>(second_of_day / 60 % 60),
-      static_cast<long long>(second_of_day % 60), static_cast<long long>(ms - seconds * 1000));
+  std::snprintf(buffer, sizeof(buffer), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
+                static_cast<long long>(year), static_cast<long long>(month),
+                static_cast<long long>(day), static_cast<long long>(second_of_day / 3600),
+                static_cast<long long>(second_of_day / 60 % 60),
+                static_cast<long long>(second_of_day % 60), static_cast<long long>(millisecond));
   return buffer;
 }
 
@@ -1034,14 +1213,15 @@ json to_har_entry(const FlowSnapshot& flow) {
   entry["_id"] = flow.id;
   entry["_clientAddress"] = text(flow.client_address);
   entry["startedDateTime"] = format_iso8601_ms(flow.timings.started_us);
-  entry["time"] = static_cast<double>(flow.timings.total_us()) / 1000.0;
+  entry["time"] = total_ms(flow.timings);
   if (flow.kind == FlowKind::kTcp) {
-    entry["request"] = tcp_request_json(flow);
+    entry["request"] = bare_request_json("CONNECT", tcp_url(flow), flow.bytes_from_client);
     entry["response"] = empty_response(static_cast<int64_t>(flow.bytes_from_server));
     entry["_tcp"] = {{"bytesFromClient", flow.bytes_from_client},
                      {"bytesFromServer", flow.bytes_from_server}};
   } else {
-    entry["request"] = flow.request ? request_json(*flow.request) : placeholder_request(flow);
+    entry["request"] = flow.request ? request_json(*flow.request)
+                                    : bare_request_json("", placeholder_url(flow), -1);
     entry["response"] = flow.response ? response_json(flow) : empty_response(-1);
   }
   entry["cache"] = json::object();
@@ -1069,8 +1249,320 @@ json to_har_entry(const FlowSnapshot& flow) {
 
 void to_json(json& out, const FlowSnapshot& flow) { out = to_har_entry(flow); }
 
+// The JSON Lines fast path: the same entry as to_har_entry(flow).dump(), written straight into
+// the line. JsonTextWriter needs the members of each object in the order of their keys, which
+// is the order dump() gives them (nlohmann::json keeps objects in a std::map).
+namespace {
+
+void write_name_value(JsonTextWriter& w, std::string_view name, std::string_view value) {
+  w.begin_object().key("name").text(name).key("value").text(value).end_object();
+}
+
+void write_headers(JsonTextWriter& w, const Headers& headers) {
+  w.begin_array();
+  for (const Header& header : headers) {
+    write_name_value(w, header.name, header.value);
+  }
+  w.end_array();
+}
+
+void write_urlencoded_params(JsonTextWriter& w, std::string_view params) {
+  w.begin_array();
+  for_each_urlencoded_param(params, [&](const std::string& name, const std::string& value) {
+    write_name_value(w, name, value);
+  });
+  w.end_array();
+}
+
+// write_if writes the member |name| when |value| holds something: a string, or true.
+template <typename Optional>
+void write_if(JsonTextWriter& w, std::string_view name, const Optional& value) {
+  if constexpr (std::is_same_v<Optional, bool>) {
+    if (value) {
+      w.key(name).boolean(true);
+    }
+  } else if (value) {
+    w.key(name).text(*value);
+  }
+}
+
+void write_set_cookie(JsonTextWriter& w, const SetCookie& cookie) {
+  w.begin_object();
+  write_if(w, "domain", cookie.domain);
+  write_if(w, "expires", cookie.expires);
+  write_if(w, "httpOnly", cookie.http_only);
+  w.key("name").text(cookie.name);
+  write_if(w, "path", cookie.path);
+  write_if(w, "sameSite", cookie.same_site);
+  write_if(w, "secure", cookie.secure);
+  w.key("value").text(cookie.value);
+  w.end_object();
+}
+
+void write_body_text(JsonTextWriter& w, const HarBody& body) {
+  w.key("text");
+  if (body.base64) {
+    w.base64(body.bytes);
+  } else {
+    w.string(body.bytes);  // Text is valid UTF-8 already.
+  }
+}
+
+void write_request(JsonTextWriter& w, const HttpRequestData& request) {
+  w.begin_object();
+  if (!request.trailers.empty()) {
+    w.key("_trailers");
+    write_headers(w, request.trailers);
+  }
+  w.key("bodySize").unsigned_integer(request.body.size);
+  w.key("cookies").begin_array();
+  for_each_request_cookie(request.headers, [&](std::string_view name, std::string_view value) {
+    write_name_value(w, name, value);
+  });
+  w.end_array();
+  w.key("headers");
+  write_headers(w, request.headers);
+  w.key("headersSize").integer(headers_size(request.header_bytes));
+  w.key("httpVersion").text(request.http_version);
+  w.key("method").text(request.method);
+  if (request.body.size > 0) {
+    HarBody body;
+    request_body(request, &body);
+    w.key("postData").begin_object();
+    write_if(w, "_truncated", body.truncated);
+    if (body.base64) {
+      w.key("encoding").string("base64");
+    }
+    w.key("mimeType").text(body.mime_type);
+    w.key("params");
+    write_urlencoded_params(w, body.form_params ? body.bytes : std::string_view());
+    write_body_text(w, body);
+    w.end_object();
+  }
+  w.key("queryString");
+  write_urlencoded_params(w, target_query(request.target));
+  w.key("url").text(request.url());
+  w.end_object();
+}
+
+// write_bare_request writes bare_request_json(method, url, body_size or -1).
+void write_bare_request(JsonTextWriter& w, std::string_view method, std::string_view url,
+                        std::optional<uint64_t> body_size) {
+  w.begin_object().key("bodySize");
+  if (body_size) {
+    w.unsigned_integer(*body_size);
+  } else {
+    w.integer(-1);
+  }
+  w.key("cookies").begin_array().end_array();
+  w.key("headers").begin_array().end_array();
+  w.key("headersSize").integer(-1);
+  w.key("httpVersion").string("");
+  w.key("method").string(method);
+  w.key("queryString").begin_array().end_array();
+  w.key("url").text(url);
+  w.end_object();
+}
+
+void write_empty_response(JsonTextWriter& w, int64_t body_size) {
+  w.begin_object().key("bodySize").integer(body_size);
+  w.key("content").begin_object().key("mimeType").string("").key("size").integer(0).end_object();
+  w.key("cookies").begin_array().end_array();
+  w.key("headers").begin_array().end_array();
+  w.key("headersSize").integer(-1);
+  w.key("httpVersion").string("");
+  w.key("redirectURL").string("");
+  w.key("status").integer(0);
+  w.key("statusText").string("");
+  w.end_object();
+}
+
+void write_content(JsonTextWriter& w, const HttpResponseData& response) {
+  HarBody body;
+  response_body(response, &body);
+  w.begin_object();
+  write_if(w, "_truncated", body.truncated);
+  if (body.compression) {
+    w.key("compression").integer(*body.compression);
+  }
+  if (!body.bytes.empty() && body.base64) {
+    w.key("encoding").string("base64");
+  }
+  w.key("mimeType").text(body.mime_type);
+  w.key("size").unsigned_integer(body.size);
+  if (!body.bytes.empty()) {
+    write_body_text(w, body);
+  }
+  w.end_object();
+}
+
+void write_response(JsonTextWriter& w, const FlowSnapshot& flow) {
+  const HttpResponseData& response = *flow.response;
+  w.begin_object();
+  if (!response.trailers.empty()) {
+    w.key("_trailers");
+    write_headers(w, response.trailers);
+  }
+  w.key("bodySize").unsigned_integer(response.body.size);
+  w.key("content");
+  write_content(w, response);
+  w.key("cookies").begin_array();
+  for_each_set_cookie(response.headers, flow.timings.started_us,
+                      [&](const SetCookie& cookie) { write_set_cookie(w, cookie); });
+  w.end_array();
+  w.key("headers");
+  write_headers(w, response.headers);
+  w.key("headersSize").integer(headers_size(response.header_bytes));
+  w.key("httpVersion").text(response_http_version(flow));
+  w.key("redirectURL").text(header_or_empty(response.headers, "Location"));
+  w.key("status").integer(response.status);
+  w.key("statusText").text(response.reason);
+  w.end_object();
+}
+
+void write_tls(JsonTextWriter& w, const TlsInfo& tls, bool client_side) {
+  w.begin_object().key("alpn").text(tls.alpn);
+  if (tls.certificate) {
+    const TlsCertificateInfo& certificate = *tls.certificate;
+    w.key("certificate").begin_object();
+    w.key("issuer").text(certificate.issuer);
+    w.key("notAfter").text(certificate.not_after);
+    w.key("sha256").text(certificate.sha256);
+    w.key("subject").text(certificate.subject);
+    w.end_object();
+  }
+  w.key("cipher").text(tls.cipher);
+  if (has_sni(tls, client_side)) {
+    w.key("sni").text(tls.sni);
+  }
+  w.key("version").text(tls.version);
+  w.end_object();
+}
+
+void write_timings(JsonTextWriter& w, const FlowTimings& timings) {
+  w.begin_object();
+  for (const TimingPhase& phase : timing_phases(timings)) {
+    w.key(phase.key);
+    if (const std::optional<double> ms = phase_ms(phase)) {
+      w.number(*ms);
+    } else {
+      w.integer(-1);
+    }
+  }
+  w.end_object();
+}
+
+void write_websocket(JsonTextWriter& w, const std::vector<WebSocketMessage>& messages) {
+  w.begin_array();
+  for (const WebSocketMessage& message : messages) {
+    w.begin_object();
+    write_if(w, "_truncated", message.truncated);
+    w.key("data");
+    if (message_is_text(message)) {
+      w.text(message.data);
+    } else {
+      w.base64(message.data);
+    }
+    w.key("opcode").unsigned_integer(message.opcode);
+    w.key("time").number(message_time_s(message));
+    w.key("type").string(message_type(message));
+    w.end_object();
+  }
+  w.end_array();
+}
+
+// estimated_line_size is about the length of the line, so that it is allocated once.
+size_t estimated_line_size(const FlowSnapshot& flow) {
+  constexpr size_t kFixed = 1024;    // Keys, numbers, dates, TLS names.
+  constexpr size_t kPerString = 24;  // Quotes, a key, a little escaping.
+  const auto headers_size_of = [](const Headers& headers) {
+    size_t size = 0;
+    for (const Header& header : headers) {
+      size += header.name.size() + header.value.size() + 2 * kPerString;
+    }
+    return size;
+  };
+  const auto body_size_of = [](const CapturedBody& body) {
+    return static_cast<size_t>(std::min<uint64_t>(body.kept, uint64_t{1} << 40)) / 3 * 4 + 8;
+  };
+  size_t size = kFixed + flow.client_address.size() + flow.server_address.size() +
+                flow.error.size() + flow.tcp_host.size();
+  if (flow.request) {
+    const HttpRequestData& request = *flow.request;
+    size += headers_size_of(request.headers) + headers_size_of(request.trailers) +
+            body_size_of(request.body) + request.host.size() + 2 * request.target.size();
+  }
+  if (flow.response) {
+    const HttpResponseData& response = *flow.response;
+    size += headers_size_of(response.headers) + headers_size_of(response.trailers) +
+            body_size_of(response.body) + response.reason.size();
+  }
+  for (const WebSocketMessage& message : flow.websocket_messages) {
+    size += message.data.size() / 3 * 4 + 8 + 4 * kPerString;
+  }
+  return size;
+}
+
+}  // namespace
+
 std::string to_json_line(const FlowSnapshot& flow) {
-  return to_har_entry(flow).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string line;
+  line.reserve(estimated_line_size(flow));
+  JsonTextWriter w(&line);
+  w.begin_object();
+  w.key("_clientAddress").text(flow.client_address);
+  if (!flow.error.empty()) {
+    w.key("_error").text(flow.error);
+  }
+  w.key("_id").unsigned_integer(flow.id);
+  w.key("_schemaVersion").integer(kHarSchemaVersion);
+  if (flow.kind == FlowKind::kTcp) {
+    w.key("_tcp").begin_object();
+    w.key("bytesFromClient").unsigned_integer(flow.bytes_from_client);
+    w.key("bytesFromServer").unsigned_integer(flow.bytes_from_server);
+    w.end_object();
+  }
+  if (flow.client_tls || flow.server_tls) {
+    w.key("_tls").begin_object();
+    if (flow.client_tls) {
+      w.key("client");
+      write_tls(w, *flow.client_tls, true);
+    }
+    if (flow.server_tls) {
+      w.key("server");
+      write_tls(w, *flow.server_tls, false);
+    }
+    w.end_object();
+  }
+  if (!flow.websocket_messages.empty()) {
+    w.key("_webSocketMessages");
+    write_websocket(w, flow.websocket_messages);
+  }
+  w.key("cache").begin_object().end_object();
+  w.key("connection").text(address_port(flow.client_address));
+  w.key("request");
+  if (flow.kind == FlowKind::kTcp) {
+    write_bare_request(w, "CONNECT", tcp_url(flow), flow.bytes_from_client);
+  } else if (flow.request) {
+    write_request(w, *flow.request);
+  } else {
+    write_bare_request(w, "", placeholder_url(flow), std::nullopt);
+  }
+  w.key("response");
+  if (flow.kind == FlowKind::kTcp) {
+    write_empty_response(w, static_cast<int64_t>(flow.bytes_from_server));
+  } else if (flow.response) {
+    write_response(w, flow);
+  } else {
+    write_empty_response(w, -1);
+  }
+  w.key("serverIPAddress").text(address_host(flow.server_address));
+  w.key("startedDateTime").string(format_iso8601_ms(flow.timings.started_us));
+  w.key("time").number(total_ms(flow.timings));
+  w.key("timings");
+  write_timings(w, flow.timings);
+  w.end_object();
+  return line;
 }
 
 bool from_har_entry(const json& entry, FlowSnapshot* out, std::string* out_error) {

@@ -35,7 +35,9 @@ nlohmann::json to_har_entry(const FlowSnapshot& flow);
 // to_json is nlohmann's conversion hook (json j = flow;): the same as to_har_entry.
 void to_json(nlohmann::json& out, const FlowSnapshot& flow);
 
-// to_json_line returns to_har_entry(flow) as compact JSON, without a newline.
+// to_json_line returns to_har_entry(flow) as compact JSON, without a newline: byte for byte
+// to_har_entry(flow).dump(-1, ' ', false, json::error_handler_t::replace), but written straight
+// into the string (JsonTextWriter) without building the json tree, for the JSON Lines log.
 std::string to_json_line(const FlowSnapshot& flow);
 
 // from_har_entry rebuilds a finished FlowSnapshot from a HAR entry (one of ours, or another

@@ -74,6 +74,9 @@ void BackgroundWriter::run() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      // Linger a moment so that a busy proxy hands over flows in batches: the loop thread then
+      // pays for one wake-up per batch, not one per flow.
+      wake_.wait_for(lock, kBatchDelay, [this] { return stopping_; });
       batch.swap(queue_);
       last = stopping_;
     }

@@ -4,6 +4,7 @@
 // FlowBus, which hands each one to every sink; sinks that do I/O hand the work to their own
 // thread (BackgroundWriter), so the loop thread never blocks on a disk or a terminal.
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -57,6 +58,9 @@ class FlowBus : public FlowSink {
 // so the thread stops before the state it uses goes away.
 class BackgroundWriter {
  public:
+  // kBatchDelay is how long the thread waits after a wake-up for more flows to arrive.
+  static constexpr std::chrono::milliseconds kBatchDelay{5};
+
   // BatchFn writes a batch, on the writer thread, in publish order.
   using BatchFn = std::function<void(const std::vector<FlowSnapshotConstSharedPtr>& batch)>;
   // FinishFn runs once on the writer thread after the last batch (to write a trailer, close a

@@ -42,23 +42,37 @@ void JsonLinesWriter::publish(FlowSnapshotConstSharedPtr snapshot) {
 void JsonLinesWriter::close() { writer_.stop(); }
 
 void JsonLinesWriter::write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch) {
+  // Whole lines only, many per write(): a reader never sees half a line.
+  constexpr size_t kFlushBytes = 1 << 20;
+  std::string buffer;
+  uint64_t lines = 0;
+  auto flush = [&] {
+    std::string error;
+    if (output_.write(buffer, &error)) {
+      lines_written_.fetch_add(lines, std::memory_order_relaxed);
+    } else if (error_.empty()) {
+      error_ = error;
+    }
+    buffer.clear();
+    lines = 0;
+  };
   for (const FlowSnapshotConstSharedPtr& snapshot : batch) {
-    std::string line;
     try {
-      line = to_json_line(*snapshot);
+      buffer += to_json_line(*snapshot);
     } catch (const std::exception& e) {
       if (error_.empty()) {
         error_ = "cannot serialize flow " + std::to_string(snapshot->id) + ": " + e.what();
       }
       continue;
     }
-    line.push_back('\n');
-    std::string error;
-    if (output_.write(line, &error)) {
-      lines_written_.fetch_add(1, std::memory_order_relaxed);
-    } else if (error_.empty()) {
-      error_ = error;
+    buffer.push_back('\n');
+    ++lines;
+    if (buffer.size() >= kFlushBytes) {
+      flush();
     }
+  }
+  if (!buffer.empty()) {
+    flush();
   }
 }
 

@@ -1,6 +1,7 @@
 #include "core/export/text_util.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace sightglass::core {
 namespace {
@@ -88,31 +89,38 @@ size_t utf8_sequence_length(std::string_view data) {
 }  // namespace
 
 std::string base64_encode(std::string_view data) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
+  std::string out(base64_encoded_size(data.size()), '\0');
+  base64_encode_into(data, out.data());
+  return out;
+}
+
+size_t base64_encoded_size(size_t size) { return (size + 2) / 3 * 4; }
+
+char* base64_encode_into(std::string_view data, char* out) {
   size_t i = 0;
   const auto byte = [&](size_t at) {
     return static_cast<uint32_t>(static_cast<uint8_t>(data[at]));
   };
   for (; i + 3 <= data.size(); i += 3) {
     const uint32_t group = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out.push_back(kBase64Alphabet[(group >> 18) & 0x3F]);
-    out.push_back(kBase64Alphabet[(group >> 12) & 0x3F]);
-    out.push_back(kBase64Alphabet[(group >> 6) & 0x3F]);
-    out.push_back(kBase64Alphabet[group & 0x3F]);
+    *out++ = kBase64Alphabet[(group >> 18) & 0x3F];
+    *out++ = kBase64Alphabet[(group >> 12) & 0x3F];
+    *out++ = kBase64Alphabet[(group >> 6) & 0x3F];
+    *out++ = kBase64Alphabet[group & 0x3F];
   }
   const size_t rest = data.size() - i;
   if (rest == 1) {
     const uint32_t group = byte(i) << 16;
-    out.push_back(kBase64Alphabet[(group >> 18) & 0x3F]);
-    out.push_back(kBase64Alphabet[(group >> 12) & 0x3F]);
-    out.append("==");
+    *out++ = kBase64Alphabet[(group >> 18) & 0x3F];
+    *out++ = kBase64Alphabet[(group >> 12) & 0x3F];
+    *out++ = '=';
+    *out++ = '=';
   } else if (rest == 2) {
     const uint32_t group = (byte(i) << 16) | (byte(i + 1) << 8);
-    out.push_back(kBase64Alphabet[(group >> 18) & 0x3F]);
-    out.push_back(kBase64Alphabet[(group >> 12) & 0x3F]);
-    out.push_back(kBase64Alphabet[(group >> 6) & 0x3F]);
-    out.push_back('=');
+    *out++ = kBase64Alphabet[(group >> 18) & 0x3F];
+    *out++ = kBase64Alphabet[(group >> 12) & 0x3F];
+    *out++ = kBase64Alphabet[(group >> 6) & 0x3F];
+    *out++ = '=';
   }
   return out;
 }
@@ -155,6 +163,14 @@ std::optional<std::string> base64_decode(std::string_view text) {
 bool is_valid_utf8(std::string_view data) {
   size_t i = 0;
   while (i < data.size()) {
+    // Eight ASCII bytes at a time.
+    if (uint64_t word = 0; data.size() - i >= sizeof(word)) {
+      std::memcpy(&word, data.data() + i, sizeof(word));
+      if ((word & 0x8080808080808080) == 0) {
+        i += sizeof(word);
+        continue;
+      }
+    }
     if (static_cast<uint8_t>(data[i]) < 0x80) {
       ++i;
       continue;

@@ -2,6 +2,7 @@
 
 // Small text helpers shared by the serializers: base64, UTF-8 checks and percent-decoding.
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,11 @@ namespace sightglass::core {
 
 // base64_encode returns the standard (RFC 4648, padded) base64 form of |data|.
 std::string base64_encode(std::string_view data);
+// base64_encoded_size returns the length of the base64 form of |size| bytes.
+size_t base64_encoded_size(size_t size);
+// base64_encode_into writes the base64 form of |data| at |out|, which has room for
+// base64_encoded_size(data.size()) bytes, and returns the end of what it wrote.
+char* base64_encode_into(std::string_view data, char* out);
 
 // base64_decode decodes standard base64 (padding optional, ASCII whitespace ignored), or
 // returns std::nullopt when |text| is not base64.

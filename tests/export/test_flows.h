@@ -1,6 +1,7 @@
 #pragma once
 
-// Flows for the export tests: a full HTTPS exchange, a failed one, a TCP relay.
+// Flows for the export tests (and the benchmarks): a full HTTPS exchange, a typical one, a
+// failed one, a TCP relay.
 
 #include <zlib.h>
 
@@ -95,6 +96,41 @@ inline FlowSnapshot full_flow(FlowId id = 42) {
   flow.timings.send_us = 500;
   flow.timings.wait_us = 40'250;
   flow.timings.receive_us = 1'750;
+  return flow;
+}
+
+// typical_flow is what the log sees most: a keep-alive GET over HTTPS with eight request
+// headers and a 100-byte text response, TLS on both sides.
+inline FlowSnapshot typical_flow(FlowId id = 123'456) {
+  FlowSnapshot flow = full_flow(id);
+  flow.client_tls->alpn = "http/1.1";
+  flow.server_tls->alpn = "http/1.1";
+  HttpRequestData& request = *flow.request;
+  request.method = "GET";
+  request.target = "/api/items?page=2";
+  request.http_version = "HTTP/1.1";
+  request.headers = {{"Host", "example.com"},
+                     {"User-Agent", "curl/7.88.1"},
+                     {"Accept", "*/*"},
+                     {"Accept-Language", "en-US,en;q=0.9"},
+                     {"Connection", "keep-alive"},
+                     {"Cache-Control", "no-cache"},
+                     {"X-Request-Id", "0f8e6a2c-1b7d-4c55-9a0e-3d2f6b8c9e01"},
+                     {"Authorization", "Bearer abcdef0123456789"}};
+  request.body = CapturedBody{};
+  HttpResponseData& response = *flow.response;
+  response.http_version = "HTTP/1.1";
+  response.status = 200;
+  response.reason = "OK";
+  response.headers = {{"Content-Type", "text/plain; charset=utf-8"},
+                      {"Content-Length", "100"},
+                      {"Date", "Tue, 14 Nov 2023 22:13:20 GMT"},
+                      {"Server", "origin"}};
+  response.body = body_of(
+      "The quick brown fox jumps over the lazy dog; the five boxing wizards jump quickly...\n"
+      "0123456789abcde");
+  flow.websocket_messages.clear();
+  flow.timings = FlowTimings{kStartedUs, 12, -1, -1, -1, 65, 1'000, 41};
   return flow;
 }
 
