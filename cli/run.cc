@@ -1,8 +1,13 @@
 #include "cli/run.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <future>
 #include <iostream>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "ca/ca_store.h"
 #include "ca/leaf_minter.h"
@@ -88,6 +93,85 @@ struct GracefulShutdown {
   }
 };
 
+// worker_count is the number of loops: one per core (at most 8), or $SIGHTGLASS_WORKERS.
+unsigned worker_count() {
+  if (const char* env = std::getenv("SIGHTGLASS_WORKERS"); env != nullptr && *env != '\0') {
+    const int n = std::atoi(env);
+    if (n >= 1 && n <= 64) {
+      return static_cast<unsigned>(n);
+    }
+  }
+  return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+}
+
+// Worker is one event loop with its proxy server.
+struct Worker {
+  std::unique_ptr<core::EventLoop> loop;
+  std::unique_ptr<core::ProxyServer> server;
+  GracefulShutdown shutdown;
+  std::thread thread;
+
+  // setup creates the loop and the server on the calling thread; returns an error or "".
+  std::string setup(const core::ProxyConfig& config, const core::ProxyServerOptions& options) {
+    std::string error;
+    loop = core::EventLoop::create(&error);
+    if (!loop) {
+      return error;
+    }
+    server = core::ProxyServer::create(*loop, &config, options, &error);
+    if (!server) {
+      return error;
+    }
+    shutdown.loop = loop.get();
+    shutdown.server = server.get();
+    shutdown.timer = std::make_unique<core::Timer>(*loop);
+    return "";
+  }
+
+  // start_thread runs setup() and then the loop on a new thread; returns setup's error.
+  std::string start_thread(const core::ProxyConfig& config,
+                           const core::ProxyServerOptions& options) {
+    std::promise<std::string> ready;
+    std::future<std::string> result = ready.get_future();
+    thread = std::thread([this, &config, options, &ready] {
+      const std::string error = setup(config, options);
+      const bool ok = error.empty();
+      ready.set_value(error);
+      if (ok) {
+        loop->run();
+      }
+      teardown();
+    });
+    return result.get();
+  }
+
+  void teardown() {
+    server.reset();
+    shutdown.timer.reset();
+    loop.reset();
+  }
+
+  // stop_thread stops a worker whose shutdown never began (a failed start).
+  void stop_thread() {
+    if (loop) {
+      core::EventLoop* raw = loop.get();
+      raw->post([this] {
+        if (server) {
+          server->close_all();
+        }
+        loop->stop();
+      });
+    }
+    join();
+  }
+
+  void join() {
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+};
+
 }  // namespace
 
 int run_proxy(const Options& options) {
@@ -151,13 +235,23 @@ int run_proxy(const Options& options) {
     bus.add_sink(har);
   }
 
-  auto loop = core::EventLoop::create(&error);
-  if (!loop) {
-    return failure(error);
+  // One loop per core, each with its own listener on the shared port (SO_REUSEPORT): a
+  // connection stays on its loop for life, so the hot path takes no locks.
+  const unsigned workers = worker_count();
+  uint16_t port = options.listen_port;
+  if (workers > 1) {
+    const auto probed = core::probe_listen_port(options.listen_host, port, &error);
+    if (!probed) {
+      return failure(error);
+    }
+    port = *probed;
   }
+  std::atomic<core::FlowId> flow_ids{0};
   core::ProxyServerOptions server_options;
   server_options.listen_host = options.listen_host;
-  server_options.listen_port = options.listen_port;
+  server_options.listen_port = port;
+  server_options.reuse_port = workers > 1;
+  server_options.flow_ids = &flow_ids;
   server_options.publish = [&bus](core::FlowSnapshotConstSharedPtr flow) {
     bus.publish(std::move(flow));
   };
@@ -167,17 +261,35 @@ int run_proxy(const Options& options) {
       std::cerr << "sightglass: " << log.message << "\n";
     }
   };
-  auto server = core::ProxyServer::create(*loop, &config, std::move(server_options), &error);
-  if (!server) {
-    return failure(error);
+
+  std::vector<std::unique_ptr<Worker>> pool;
+  for (unsigned i = 0; i < workers; ++i) {
+    pool.push_back(std::make_unique<Worker>());
   }
-  GracefulShutdown shutdown;
-  shutdown.loop = loop.get();
-  shutdown.server = server.get();
-  shutdown.timer = std::make_unique<core::Timer>(*loop);
-  auto signals = core::SignalWatcher::create(
-      *loop, [&shutdown](int /*signum*/) { shutdown.begin(); }, &error);
-  if (!signals) {
+  // Worker 0 runs on this thread (with the signal watcher); the others on their own.
+  error = pool[0]->setup(config, server_options);
+  for (unsigned i = 1; i < workers && error.empty(); ++i) {
+    error = pool[i]->start_thread(config, server_options);
+  }
+  std::unique_ptr<core::SignalWatcher> signals;
+  if (error.empty()) {
+    signals = core::SignalWatcher::create(
+        *pool[0]->loop,
+        [&pool](int /*signum*/) {
+          for (size_t i = 1; i < pool.size(); ++i) {
+            Worker* worker = pool[i].get();
+            if (worker->loop) {
+              worker->loop->post([worker] { worker->shutdown.begin(); });
+            }
+          }
+          pool[0]->shutdown.begin();
+        },
+        &error);
+  }
+  if (!error.empty()) {
+    for (size_t i = 1; i < pool.size(); ++i) {
+      pool[i]->stop_thread();
+    }
     return failure(error);
   }
 
@@ -185,14 +297,16 @@ int run_proxy(const Options& options) {
                                ? "reverse proxy to " + options.mode.scheme + "://" +
                                      options.mode.host + ":" + std::to_string(options.mode.port)
                                : "regular proxy";
-  std::cerr << "sightglass: listening on " << server->local_address() << " (" << mode << ")\n"
+  std::cerr << "sightglass: listening on " << pool[0]->server->local_address() << " (" << mode
+            << ")\n"
             << "sightglass: CA certificate: " << authority->cert_path().string() << std::endl;
 
-  loop->run();
+  pool[0]->loop->run();
   signals.reset();
-  server.reset();
-  shutdown.timer.reset();
-  loop.reset();
+  pool[0]->teardown();
+  for (size_t i = 1; i < pool.size(); ++i) {
+    pool[i]->join();
+  }
   bus.close();
   if (jsonl && !jsonl->error().empty()) {
     return failure(jsonl->error());

@@ -4,7 +4,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <utility>
@@ -377,7 +379,7 @@ TcpListener::TcpListener(Passkey, EventLoop& loop, ConnectionCallback on_connect
 
 std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_view host,
                                                  uint16_t port, ConnectionCallback on_connection,
-                                                 std::string* out_error) {
+                                                 std::string* out_error, bool reuse_port) {
   const auto error = [&](const std::string& reason) {
     set_error(out_error, "cannot listen on " + host_port(host, port) + ": " + reason);
     return nullptr;
@@ -396,6 +398,18 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
   }
   uv_tcp_t* tcp = listener->handle_.get();
   tcp->data = listener.get();
+  if (reuse_port) {
+    // libuv 1.44 has no UV_TCP_REUSEPORT: set it on the socket that uv_tcp_init_ex made.
+    uv_os_fd_t fd = -1;
+    const int one = 1;
+    status = uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp), &fd);
+    if (status != 0) {
+      return error(uv_error_text(status));
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      return error(uv_error_text(uv_translate_sys_error(errno)));
+    }
+  }
   // libuv sets SO_REUSEADDR before binding, and reports EADDRINUSE from uv_listen.
   status = uv_tcp_bind(tcp, as_sockaddr(address), 0);
   if (status == 0) {
@@ -415,6 +429,38 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
                         ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
                         : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
   return listener;
+}
+
+std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
+                                          std::string* out_error) {
+  const auto error = [&](const std::string& reason) -> std::optional<uint16_t> {
+    set_error(out_error, "cannot listen on " + host_port(host, port) + ": " + reason);
+    return std::nullopt;
+  };
+  sockaddr_storage address{};
+  if (!parse_ip(host, port, &address)) {
+    return error("the host must be an IPv4 or IPv6 address");
+  }
+  const int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return error(uv_error_text(uv_translate_sys_error(errno)));
+  }
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const socklen_t length =
+      address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (bind(fd, as_sockaddr(address), length) != 0 || listen(fd, 1) != 0) {
+    const int err = errno;
+    close(fd);
+    return error(uv_error_text(uv_translate_sys_error(err)));
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_length = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
+  close(fd);
+  return bound.ss_family == AF_INET6
+             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
+             : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
 }
 
 void TcpListener::set_on_error(std::function<void(const std::string& error)> on_error) {

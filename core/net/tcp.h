@@ -130,9 +130,11 @@ class TcpListener {
   // "0.0.0.0"), and |port| (0: a free port, see port()), with SO_REUSEADDR (libuv sets it).
   // On failure returns nullptr with a message in |out_error| (when not null), such as
   // "cannot listen on 127.0.0.1:8080: address already in use".
+  // With |reuse_port|, SO_REUSEPORT is set before binding, so that listeners on several loops
+  // share one port and the kernel spreads the connections among them.
   static std::unique_ptr<TcpListener> create(EventLoop& loop, std::string_view host, uint16_t port,
                                              ConnectionCallback on_connection,
-                                             std::string* out_error);
+                                             std::string* out_error, bool reuse_port = false);
 
   struct Passkey {};
   // TcpListener is public for std::make_unique only: use create().
@@ -216,6 +218,12 @@ class [[nodiscard]] ConnectHandle {
 // |timeout_ms| bounds the whole attempt, lookup included (0: no bound other than the kernel's).
 ConnectHandle connect_tcp(EventLoop& loop, std::string_view host, uint16_t port,
                           uint64_t timeout_ms, ConnectCallback callback);
+
+// probe_listen_port checks that |host|:|port| is free by binding it once without
+// SO_REUSEPORT (so that a port held by any other listener is refused), and returns the port
+// (the one chosen when |port| is 0). Loop-free; for listeners that then share the port.
+std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
+                                          std::string* out_error);
 
 // format_address returns "ip:port" for an IPv4 address and "[ip]:port" for IPv6 ("" for other
 // families or a null pointer).

@@ -131,7 +131,8 @@ class ConnectionHandler {
   // schedule_wakeup keeps the wakeups in a deadline-ordered map served by one timer: a
   // request's response timeout costs a map insertion, not a libuv handle.
   void schedule_wakeup(CommandId id, int64_t delay_ms) {
-    const int64_t deadline = server_->clock()->monotonic_us() + std::max<int64_t>(delay_ms, 0) * 1000;
+    const int64_t deadline =
+        server_->clock()->monotonic_us() + std::max<int64_t>(delay_ms, 0) * 1000;
     wakeup_index_[id] = wakeups_.emplace(deadline, id);
     arm_timer();
   }
@@ -319,7 +320,7 @@ std::unique_ptr<ProxyServer> ProxyServer::create(EventLoop& loop, const ProxyCon
   server->listener_ = TcpListener::create(
       loop, server->options_.listen_host, server->options_.listen_port,
       [raw](std::unique_ptr<TcpStream> stream) { raw->on_connection(std::move(stream)); },
-      out_error);
+      out_error, server->options_.reuse_port);
   if (!server->listener_) {
     return nullptr;
   }

@@ -27,6 +27,10 @@ struct ProxyServerOptions {
   std::function<void(FlowSnapshotConstSharedPtr)> publish;
   // Called on the loop thread for Log commands.
   std::function<void(const Log&)> log;
+  // Share the port with the listeners of other loops (SO_REUSEPORT).
+  bool reuse_port = false;
+  // Flow ids, shared by the servers of all loops; the server's own counter when null.
+  std::atomic<FlowId>* flow_ids = nullptr;
 };
 
 // ProxyServer listens for clients and runs one ProxySession per connection on its loop: it is
@@ -67,7 +71,9 @@ class ProxyServer {
   const ProxyServerOptions& options() const { return options_; }
   const ProxyConfig* config() const { return config_; }
   const Clock* clock() const { return &clock_; }
-  std::atomic<FlowId>* flow_ids() { return &flow_ids_; }
+  std::atomic<FlowId>* flow_ids() {
+    return options_.flow_ids != nullptr ? options_.flow_ids : &own_flow_ids_;
+  }
 
  private:
   void on_connection(std::unique_ptr<TcpStream> stream);
@@ -76,7 +82,7 @@ class ProxyServer {
   const ProxyConfig* config_;
   ProxyServerOptions options_;
   SystemClock clock_;
-  std::atomic<FlowId> flow_ids_{0};
+  std::atomic<FlowId> own_flow_ids_{0};
   std::unique_ptr<TcpListener> listener_;
   uint16_t port_ = 0;
   std::string local_address_;

@@ -464,12 +464,23 @@ TEST_F(ProxyTest, ReverseModeServesTlsAndPlainClients) {
                          false);
   ASSERT_EQ(post.exit_code, 0) << post.err;
   EXPECT_EQ(json::parse(post.out)["sha256"], sha256_of(body));
-  const auto two = curl({"--cacert", ca, "-w", "%{num_connects}\n", base + "/chunked",
-                         base + "/x"},
-                        false);
+  const auto two =
+      curl({"--cacert", ca, "-w", "%{num_connects}\n", base + "/chunked", base + "/x"}, false);
   EXPECT_EQ(two.out, "hello, world1\nok0\n") << two.err;
   stop_proxy();
   EXPECT_EQ(read_jsonl(jsonl()).size(), 5u);
+}
+
+TEST_F(ProxyTest, PortInUseIsAOneLineErrorWithExit1) {
+  start_proxy();
+  const auto second = run_process(
+      {SIGHTGLASS_BINARY, "--confdir", confdir().string(), "-p", std::to_string(proxy_port_)});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("address already in use"), std::string::npos) << second.err;
+  EXPECT_EQ(std::count(second.err.begin(), second.err.end(), '\n'), 1) << second.err;
+  // The first one is unharmed.
+  const uint16_t port = start_origin();
+  EXPECT_EQ(curl({"http://127.0.0.1:" + std::to_string(port) + "/x"}).out, "ok");
 }
 
 TEST_F(ProxyTest, LargeDownloadAndUploadStreamWithBoundedMemory) {
