@@ -107,9 +107,8 @@ struct PublishFlow {
   FlowSnapshotConstSharedPtr flow;
 };
 
-using Command =
-    std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, CancelWakeup, Log,
-                 PublishFlow>;
+using Command = std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, CancelWakeup,
+                             Log, PublishFlow>;
 using Commands = std::vector<Command>;
 
 // describe returns a one-line text of an event or command, for test transcripts and logs.
