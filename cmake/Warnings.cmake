@@ -17,9 +17,10 @@ function(sightglass_set_warnings target)
       -Wimplicit-fallthrough)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     # GCC 12's -Wmaybe-uninitialized misfires on std::variant and <regex> (GCC bugs 80635,
-    # 105562); -Wuninitialized stays on.
+    # 105562), and its -Wrestrict on std::string concatenation at -O3 (GCC bug 105329);
+    # -Wuninitialized stays on.
     list(APPEND flags -Wmisleading-indentation -Wduplicated-cond -Wlogical-op
-         -Wno-maybe-uninitialized)
+         -Wno-maybe-uninitialized -Wno-restrict)
   endif()
   if(SIGHTGLASS_WARNINGS_AS_ERRORS)
     list(APPEND flags -Werror)

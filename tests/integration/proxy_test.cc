@@ -13,6 +13,7 @@
 #include <array>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "ca/ca_store.h"
 #include "ca/leaf_minter.h"
@@ -469,6 +470,48 @@ TEST_F(ProxyTest, ReverseModeServesTlsAndPlainClients) {
   EXPECT_EQ(two.out, "hello, world1\nok0\n") << two.err;
   stop_proxy();
   EXPECT_EQ(read_jsonl(jsonl()).size(), 5u);
+}
+
+TEST_F(ProxyTest, SigtermLetsAnExchangeInFlightFinish) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy({"-q"});
+  // A download that takes about two seconds at the client's pace, more than the socket
+  // buffers hold, so the proxy is still relaying it when the signal comes.
+  const fs::path out = dir_.path() / "slow.bin";
+  ChildProcess slow({"curl", "-sS", "--max-time", "30", "--limit-rate", "10M", "-x",
+                     "http://127.0.0.1:" + std::to_string(proxy_port_), "--cacert",
+                     (confdir() / "sightglass-ca.pem").string(), "-o", out.string(), "-w",
+                     "%{http_code} %{size_download}",
+                     "https://localhost:" + std::to_string(port) + "/bytes?n=20000000"});
+  // Once bytes arrive the exchange is under way: then ask the proxy to stop.
+  for (int i = 0; i < 200; ++i) {
+    std::error_code ec;
+    if (fs::exists(out, ec) && fs::file_size(out, ec) > 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  proxy_->signal(SIGTERM);
+  const auto download = slow.wait(std::chrono::seconds(30));
+  EXPECT_EQ(download.out, "200 20000000") << download.err;
+  const auto result = proxy_->wait(std::chrono::seconds(10));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  const auto flows = read_jsonl(jsonl());
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_EQ(flows[0]["response"]["content"]["size"], 20000000);
+}
+
+TEST_F(ProxyTest, ResponseDelimitedByCloseIsDeliveredWhole) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy();
+  const auto result = curl({"https://localhost:" + std::to_string(port) + "/close-delimited"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "until the end");
+  stop_proxy();
+  const auto flows = read_jsonl(jsonl());
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_FALSE(flows[0].contains("_error")) << flows[0].dump();
+  EXPECT_EQ(flows[0]["response"]["content"]["text"], "until the end");
 }
 
 TEST_F(ProxyTest, PortInUseIsAOneLineErrorWithExit1) {
