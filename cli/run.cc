@@ -202,6 +202,8 @@ int run_proxy(const Options& options) {
   config.client_tls_ctx = client_ctx.get();
   config.upstream_tls_ctx = upstream_ctx.get();
   config.verify_upstream = !options.ssl_insecure;
+  config.ca_cert_pem = authority->cert_pem();
+  config.ca_cert_der.assign(authority->cert_der().begin(), authority->cert_der().end());
   if (options.mode.kind == ProxyMode::Kind::kReverse) {
     config.mode = core::ProxyConfig::Mode::kReverse;
     config.reverse_scheme = options.mode.scheme;

@@ -92,6 +92,40 @@ std::string authority_text(const HttpTarget& target) {
   return out;
 }
 
+// kMagicHost is the name under which the proxy serves its own CA certificate.
+constexpr char kMagicHost[] = "sightglass";
+
+constexpr char kMagicPage[] = R"(<!doctype html>
+<html><head><meta charset="utf-8"><title>Sightglass CA certificate</title></head>
+<body>
+<h1>Sightglass CA certificate</h1>
+<p>Sightglass intercepts TLS with certificates signed by a certificate authority unique to
+this install. Trust it on the device whose traffic you want to see:</p>
+<ul>
+<li><a href="/cert/pem">sightglass-ca.pem</a> (PEM: Linux, macOS, Firefox, curl)</li>
+<li><a href="/cert/der">sightglass-ca.cer</a> (DER: Windows, Android, iOS)</li>
+</ul>
+<h2>Install</h2>
+<dl>
+<dt>Debian, Ubuntu</dt><dd><code>sudo cp sightglass-ca.pem /usr/local/share/ca-certificates/sightglass.crt
+&amp;&amp; sudo update-ca-certificates</code></dd>
+<dt>Fedora, RHEL</dt><dd><code>sudo cp sightglass-ca.pem /etc/pki/ca-trust/source/anchors/
+&amp;&amp; sudo update-ca-trust</code></dd>
+<dt>macOS</dt><dd><code>sudo security add-trusted-cert -d -r trustRoot -k
+/Library/Keychains/System.keychain sightglass-ca.pem</code></dd>
+<dt>Windows</dt><dd><code>certutil -addstore root sightglass-ca.cer</code> (as administrator)</dd>
+<dt>Firefox</dt><dd>Settings, Privacy &amp; Security, Certificates, View Certificates,
+Authorities, Import: sightglass-ca.pem, trust it for websites.</dd>
+<dt>Android</dt><dd>Settings, Security, Encryption &amp; credentials, Install a certificate,
+CA certificate: sightglass-ca.cer (apps trust it only if they opt in to user CAs).</dd>
+<dt>iOS</dt><dd>Open /cert/der in Safari, install the profile, then enable full trust in
+Settings, General, About, Certificate Trust Settings.</dd>
+<dt>curl</dt><dd><code>curl --cacert sightglass-ca.pem ...</code></dd>
+</dl>
+<p>Remove the certificate when you are done.</p>
+</body></html>
+)";
+
 }  // namespace
 
 // Upstream is the current server connection.
@@ -365,6 +399,14 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
     return;
   }
 
+  const std::string* host_header = find_header(head.headers, "Host");
+  const bool magic = iequals(target.host, kMagicHost) ||
+                     (rewrite_host_ && host_header != nullptr && iequals(*host_header, kMagicHost));
+  if (magic) {
+    serve_magic_host(head, target, path, out);
+    return;
+  }
+
   exchange_ = std::make_unique<Exchange>();
   Exchange& ex = *exchange_;
   ex.t_start = ctx_->clock->monotonic_us();
@@ -606,6 +648,60 @@ void HttpLayer::finish_exchange(Commands& out) {
     client_parser_.next_message(more);
   }
   on_client_events(more, out);
+}
+
+void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
+                                 const std::string& path, Commands& out) {
+  const std::string route = path.substr(0, path.find('?'));
+  int status = 200;
+  std::string reason = "OK";
+  std::string body;
+  Headers headers;
+  if (route == "/" || route.empty()) {
+    body = kMagicPage;
+    headers.push_back({"Content-Type", "text/html; charset=utf-8"});
+  } else if (route == "/cert/pem" && !ctx_->config->ca_cert_pem.empty()) {
+    body = ctx_->config->ca_cert_pem;
+    headers.push_back({"Content-Type", "application/x-pem-file"});
+    headers.push_back({"Content-Disposition", "attachment; filename=\"sightglass-ca.pem\""});
+  } else if (route == "/cert/der" && !ctx_->config->ca_cert_der.empty()) {
+    body = ctx_->config->ca_cert_der;
+    headers.push_back({"Content-Type", "application/x-x509-ca-cert"});
+    headers.push_back({"Content-Disposition", "attachment; filename=\"sightglass-ca.cer\""});
+  } else {
+    status = 404;
+    reason = "Not Found";
+    body = "no such page: see http://sightglass/\n";
+    headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
+  }
+  headers.push_back({"Content-Length", std::to_string(body.size())});
+  headers.push_back({"Connection", "close"});
+  const bool head_only = head.method == "HEAD";
+  out.push_back(SendData{kClientConn, serialize_response_head("HTTP/1.1", status, reason, headers) +
+                                          (head_only ? std::string() : body)});
+  FlowSnapshot flow;
+  flow.id = ctx_->new_flow_id();
+  flow.state = FlowState::kFinished;
+  flow.client_address = ctx_->client_address;
+  flow.client_tls = ctx_->client_tls;
+  flow.timings.started_us = ctx_->clock->wall_us();
+  HttpRequestData& request = flow.request.emplace();
+  request.method = head.method;
+  request.scheme = target.scheme;
+  request.host = target.host;
+  request.port = target.port;
+  request.target = path;
+  request.http_version = head.version;
+  request.headers = head.headers;
+  request.header_bytes = head.header_bytes;
+  HttpResponseData& response = flow.response.emplace();
+  response.status = status;
+  response.reason = reason;
+  response.headers = std::move(headers);
+  response.body.append(head_only ? std::string_view() : std::string_view(body),
+                       ctx_->config->body_limit);
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  close_client(out);
 }
 
 void HttpLayer::close_client(Commands& out) {

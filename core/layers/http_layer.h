@@ -62,6 +62,10 @@ class HttpLayer : public AppLayer {
   // reject answers a request that never reached a server.
   void reject(int status, std::string_view reason, const std::string& error, Commands& out);
   void finish_exchange(Commands& out);
+  // serve_magic_host answers a request for http://sightglass/ itself: the CA certificate and
+  // how to install it. Nothing goes to the network.
+  void serve_magic_host(const HttpHead& head, const HttpTarget& target, const std::string& path,
+                        Commands& out);
   void publish(Commands& out);
   void close_client(Commands& out);
   void enter_relay(std::string client_bytes, std::string server_bytes, Commands& out);

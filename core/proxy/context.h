@@ -30,6 +30,9 @@ struct ProxyConfig {
   bool verify_upstream = true;
   // How long to wait for the upstream's response head once the request is sent.
   int64_t response_timeout_ms = 120'000;
+  // The CA certificate, served by the magic host http://sightglass/ (PEM and DER).
+  std::string ca_cert_pem;
+  std::string ca_cert_der;
 };
 
 // Clock gives the time; tests substitute their own.

@@ -326,6 +326,33 @@ TEST(HttpSession, ConnectThenAnythingElseIsRelayedRawAndLoggedAsTcp) {
   EXPECT_EQ(flows(end)[0]->bytes_from_server, 1u);
 }
 
+TEST(HttpSession, MagicHostServesTheCaWithoutTouchingTheNetwork) {
+  ProxyConfig config = regular();
+  config.ca_cert_pem = "-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n";
+  config.ca_cert_der = std::string("\x30\x03\x02\x01\x00", 5);
+  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/cert/pem", config.ca_cert_pem}, {"/cert/der", config.ca_cert_der}}) {
+    SessionPlaybook pb(config);
+    const Commands c =
+        pb.client("GET http://sightglass" + path + " HTTP/1.1\r\nHost: sightglass\r\n\r\n");
+    EXPECT_TRUE(all_of<OpenConnection>(c).empty());
+    const std::string answer = sent_to(c, kClientConn);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+    EXPECT_EQ(answer.substr(answer.find("\r\n\r\n") + 4), body);
+    ASSERT_EQ(flows(c).size(), 1u);
+    EXPECT_EQ(flows(c)[0]->response->status, 200);
+  }
+  SessionPlaybook page(config);
+  const std::string html = sent_to(
+      page.client("GET http://sightglass/ HTTP/1.1\r\nHost: sightglass\r\n\r\n"), kClientConn);
+  EXPECT_NE(html.find("update-ca-certificates"), std::string::npos);
+  EXPECT_NE(html.find("/cert/der"), std::string::npos);
+  SessionPlaybook missing(config);
+  EXPECT_EQ(sent_to(missing.client("GET http://sightglass/nope HTTP/1.1\r\n\r\n"), kClientConn)
+                .rfind("HTTP/1.1 404", 0),
+            0u);
+}
+
 TEST(HttpSession, SilentTunnelIsRelayedForServerFirstProtocols) {
   SessionPlaybook pb(regular());
   const Commands c = pb.client("CONNECT mail.test:25 HTTP/1.1\r\n\r\n");

@@ -514,6 +514,21 @@ TEST_F(ProxyTest, ResponseDelimitedByCloseIsDeliveredWhole) {
   EXPECT_EQ(flows[0]["response"]["content"]["text"], "until the end");
 }
 
+TEST_F(ProxyTest, MagicHostServesTheCaCertificate) {
+  start_proxy();
+  const auto exported =
+      run_process({SIGHTGLASS_BINARY, "ca", "export", "--confdir", confdir().string()});
+  const auto exported_der =
+      run_process({SIGHTGLASS_BINARY, "ca", "export", "--der", "--confdir", confdir().string()});
+  ASSERT_EQ(exported.exit_code, 0);
+  EXPECT_EQ(curl({"http://sightglass/cert/pem"}).out, exported.out);
+  EXPECT_EQ(curl({"http://sightglass/cert/der"}).out, exported_der.out);
+  // Through a CONNECT tunnel with TLS too, with a leaf minted for the magic name.
+  EXPECT_EQ(curl({"https://sightglass/cert/pem"}).out, exported.out);
+  const auto page = curl({"http://sightglass/"});
+  EXPECT_NE(page.out.find("Sightglass CA certificate"), std::string::npos);
+}
+
 TEST_F(ProxyTest, PortInUseIsAOneLineErrorWithExit1) {
   start_proxy();
   const auto second = run_process(
