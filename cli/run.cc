@@ -16,6 +16,7 @@
 #include "core/export/json_lines_writer.h"
 #include "core/export/terminal_printer.h"
 #include "core/net/event_loop.h"
+#include "core/server/key_log.h"
 #include "core/server/proxy_server.h"
 #include "core/tls/tls_contexts.h"
 
@@ -53,9 +54,6 @@ std::string not_yet(const Options& options) {
   }
   if (!options.proxyauth.empty()) {
     return "--proxyauth";
-  }
-  if (!options.keylog_file.empty()) {
-    return "--keylog";
   }
   return "";
 }
@@ -195,6 +193,19 @@ int run_proxy(const Options& options) {
       core::make_upstream_context(options.upstream_trust, &error);
   if (!client_ctx || !upstream_ctx) {
     return failure(error.empty() ? "cannot create the TLS contexts" : error);
+  }
+
+  // TLS secrets of both sides, for Wireshark: --keylog, else $SSLKEYLOGFILE.
+  std::string keylog_path = options.keylog_file;
+  if (const char* env = std::getenv("SSLKEYLOGFILE"); keylog_path.empty() && env != nullptr) {
+    keylog_path = env;
+  }
+  std::unique_ptr<core::KeyLog> keylog;
+  if (!keylog_path.empty()) {
+    keylog = core::KeyLog::open(keylog_path, &error);
+    if (!keylog || !keylog->attach(client_ctx.get()) || !keylog->attach(upstream_ctx.get())) {
+      return failure(error.empty() ? "cannot log TLS keys" : error);
+    }
   }
 
   core::ProxyConfig config;

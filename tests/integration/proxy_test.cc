@@ -7,11 +7,13 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include <array>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -527,6 +529,32 @@ TEST_F(ProxyTest, MagicHostServesTheCaCertificate) {
   EXPECT_EQ(curl({"https://sightglass/cert/pem"}).out, exported.out);
   const auto page = curl({"http://sightglass/"});
   EXPECT_NE(page.out.find("Sightglass CA certificate"), std::string::npos);
+}
+
+TEST_F(ProxyTest, KeylogRecordsTheSecretsOfBothSides) {
+  const uint16_t port = start_origin(good_cert_);
+  const fs::path keylog = dir_.path() / "keys.log";
+  start_proxy({"--keylog", keylog.string()});
+  EXPECT_EQ(curl({"https://localhost:" + std::to_string(port) + "/x"}).out, "ok");
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+  struct stat st {};
+  ASSERT_EQ(stat(keylog.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // TLS 1.3 on both legs: one CLIENT_TRAFFIC_SECRET_0 per connection, each with its own random.
+  std::istringstream lines(read_file_bytes(keylog));
+  std::set<std::string> randoms;
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string label, random, secret;
+    fields >> label >> random >> secret;
+    if (label == "CLIENT_TRAFFIC_SECRET_0") {
+      EXPECT_EQ(random.size(), 64u);
+      EXPECT_FALSE(secret.empty());
+      randoms.insert(random);
+    }
+  }
+  EXPECT_EQ(randoms.size(), 2u) << read_file_bytes(keylog);
 }
 
 TEST_F(ProxyTest, PortInUseIsAOneLineErrorWithExit1) {
