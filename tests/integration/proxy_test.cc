@@ -557,6 +557,21 @@ TEST_F(ProxyTest, KeylogRecordsTheSecretsOfBothSides) {
   EXPECT_EQ(randoms.size(), 2u) << read_file_bytes(keylog);
 }
 
+TEST_F(ProxyTest, ClientWithoutEcdsaGetsAnRsaLeafThroughTheProxy) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port)});
+  const auto result = run_process(
+      {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(proxy_port_), "-servername",
+       "localhost", "-verify_hostname", "localhost", "-verify_return_error", "-CAfile",
+       (confdir() / "sightglass-ca.pem").string(), "-sigalgs", "RSA-PSS+SHA256", "-brief",
+       "-ign_eof"},
+      "GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("Verification: OK"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("RSA-PSS"), std::string::npos) << result.err;
+  EXPECT_NE(result.out.find("\r\n\r\nok"), std::string::npos) << result.out;
+}
+
 TEST_F(ProxyTest, PortInUseIsAOneLineErrorWithExit1) {
   start_proxy();
   const auto second = run_process(
