@@ -24,7 +24,22 @@ class ConnectionHandler {
     dispatch(Start{});
   }
 
-  bool busy() const { return !finished_ && session_.busy(); }
+  // busy: an exchange is in progress, or bytes are still queued for a socket (closing now
+  // would lose them).
+  bool busy() const {
+    if (finished_) {
+      return false;
+    }
+    if (session_.busy()) {
+      return true;
+    }
+    for (const auto& [conn, socket] : sockets_) {
+      if (socket.stream && socket.stream->write_queue_bytes() > 0) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   void close_now() {
     if (finished_) {
