@@ -364,17 +364,7 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   if (fixed_) {
     target = *fixed_;
     if (head.method == "CONNECT") {
-      auto request = std::make_unique<Exchange>();
-      exchange_ = std::move(request);
-      exchange_->flow.id = ctx_->new_flow_id();
-      exchange_->flow.client_address = ctx_->client_address;
-      exchange_->flow.request.emplace();
-      exchange_->flow.request->method = head.method;
-      exchange_->flow.request->host = target.host;
-      exchange_->flow.request->port = target.port;
-      exchange_->flow.timings.started_us = ctx_->clock->wall_us();
-      exchange_->t_start = ctx_->clock->monotonic_us();
-      fail(400, "Bad Request", "CONNECT inside a tunnel is not supported", out);
+      reject(400, "Bad Request", "CONNECT inside a tunnel is not supported", out);
       return;
     }
     if (head.target.starts_with("http://") || head.target.starts_with("https://")) {
@@ -410,10 +400,7 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   exchange_ = std::make_unique<Exchange>();
   Exchange& ex = *exchange_;
   ex.t_start = ctx_->clock->monotonic_us();
-  ex.flow.id = ctx_->new_flow_id();
-  ex.flow.client_address = ctx_->client_address;
-  ex.flow.client_tls = ctx_->client_tls;
-  ex.flow.timings.started_us = ctx_->clock->wall_us();
+  ex.flow = ctx_->new_flow();
   ex.head_request = head.method == "HEAD";
   ex.request_chunked = head.chunked;
 
@@ -589,11 +576,7 @@ void HttpLayer::fail(int status, std::string_view reason, const std::string& err
 
 void HttpLayer::reject(int status, std::string_view reason, const std::string& error,
                        Commands& out) {
-  FlowSnapshot flow;
-  flow.id = ctx_->new_flow_id();
-  flow.client_address = ctx_->client_address;
-  flow.client_tls = ctx_->client_tls;
-  flow.timings.started_us = ctx_->clock->wall_us();
+  FlowSnapshot flow = ctx_->new_flow();
   flow.request.emplace();
   flow.error = error;
   flow.state = FlowState::kFinished;
@@ -679,12 +662,8 @@ void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
   const bool head_only = head.method == "HEAD";
   out.push_back(SendData{kClientConn, serialize_response_head("HTTP/1.1", status, reason, headers) +
                                           (head_only ? std::string() : body)});
-  FlowSnapshot flow;
-  flow.id = ctx_->new_flow_id();
+  FlowSnapshot flow = ctx_->new_flow();
   flow.state = FlowState::kFinished;
-  flow.client_address = ctx_->client_address;
-  flow.client_tls = ctx_->client_tls;
-  flow.timings.started_us = ctx_->clock->wall_us();
   HttpRequestData& request = flow.request.emplace();
   request.method = head.method;
   request.scheme = target.scheme;

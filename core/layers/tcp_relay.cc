@@ -4,14 +4,9 @@ namespace sightglass::core {
 
 TcpRelay::TcpRelay(SessionContext* ctx, std::string host, uint16_t port, bool tls,
                    std::string initial)
-    : ctx_(ctx), pending_(std::move(initial)) {
-  flow_.id = ctx_->new_flow_id();
-  flow_.kind = FlowKind::kTcp;
-  flow_.client_address = ctx_->client_address;
-  flow_.client_tls = ctx_->client_tls;
+    : ctx_(ctx), pending_(std::move(initial)), flow_(ctx->new_flow(FlowKind::kTcp)) {
   flow_.tcp_host = std::move(host);
   flow_.tcp_port = port;
-  flow_.timings.started_us = ctx_->clock->wall_us();
   started_mono_us_ = ctx_->clock->monotonic_us();
   flow_.bytes_from_client = pending_.size();
   server_ = ctx_->new_conn();

@@ -61,6 +61,17 @@ struct SessionContext {
   CommandId next_command = 1;
 
   FlowId new_flow_id() { return flow_ids->fetch_add(1) + 1; }
+  // new_flow returns a flow of this session that starts now: a new id, the client's address
+  // and TLS session, the wall-clock start.
+  FlowSnapshot new_flow(FlowKind kind = FlowKind::kHttp) {
+    FlowSnapshot flow;
+    flow.id = new_flow_id();
+    flow.kind = kind;
+    flow.client_address = client_address;
+    flow.client_tls = client_tls;
+    flow.timings.started_us = clock->wall_us();
+    return flow;
+  }
   ConnId new_conn() { return next_conn++; }
   CommandId new_command() { return next_command++; }
 };

@@ -317,14 +317,10 @@ void ProxySession::fail_client_tls(const std::string& error, Commands& out) {
   } else {
     text = "TLS handshake with the client failed for " + host + ": " + error;
   }
-  FlowSnapshot flow;
-  flow.id = ctx_.new_flow_id();
-  flow.kind = FlowKind::kTcp;
+  FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
   flow.state = FlowState::kFinished;
-  flow.client_address = ctx_.client_address;
   flow.tcp_host = host;
   flow.tcp_port = dest_port_;
-  flow.timings.started_us = ctx_.clock->wall_us();
   flow.error = text;
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
   out.push_back(CloseConnection{kClientConn, false});

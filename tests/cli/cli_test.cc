@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tests/support/process.h"
+#include "tests/support/sightglass_binary.h"
 #include "tests/support/temp_dir.h"
 
 namespace sightglass {
@@ -21,8 +22,7 @@ using test::TempDir;
 using test::write_file_bytes;
 
 ProcessResult sightglass(std::vector<std::string> args, const std::string& input = "") {
-  args.insert(args.begin(), SIGHTGLASS_BINARY);
-  return run_process(args, input);
+  return test::run_sightglass(std::move(args), input);
 }
 
 TEST(Cli, HelpAndVersion) {

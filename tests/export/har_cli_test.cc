@@ -8,6 +8,7 @@
 #include "core/export/flow_json.h"
 #include "tests/export/test_flows.h"
 #include "tests/support/process.h"
+#include "tests/support/sightglass_binary.h"
 #include "tests/support/temp_dir.h"
 
 namespace sightglass::core {
@@ -22,8 +23,7 @@ using test::TempDir;
 using test::write_file_bytes;
 
 ProcessResult sightglass(std::vector<std::string> args, const std::string& input = "") {
-  args.insert(args.begin(), SIGHTGLASS_BINARY);
-  return run_process(args, input, std::chrono::seconds(20));
+  return test::run_sightglass(std::move(args), input, std::chrono::seconds(20));
 }
 
 // write_log writes a JSON Lines log of three flows and returns the HAR it stands for.
