@@ -17,10 +17,7 @@
 #include <sstream>
 #include <thread>
 
-#include "ca/ca_store.h"
-#include "ca/leaf_minter.h"
-#include "tests/support/process.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/proxy_fixture.h"
 
 namespace sightglass {
 namespace {
@@ -28,164 +25,17 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using test::ChildProcess;
+using test::pattern_sha256;
+using test::peak_rss_kib;
 using test::ProcessResult;
 using test::read_file_bytes;
+using test::read_jsonl;
 using test::run_process;
+using test::sha256_of;
 using test::TempDir;
 using test::write_file_bytes;
 
-std::string hex(const uint8_t* data, size_t len) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < len; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 0xf]);
-  }
-  return out;
-}
-
-// pattern_sha256 is the SHA-256 of the origin's /bytes?n=N pattern (0..255 repeating).
-std::string pattern_sha256(uint64_t n) {
-  std::array<uint8_t, 65536> block{};
-  for (size_t i = 0; i < block.size(); ++i) {
-    block[i] = static_cast<uint8_t>(i);
-  }
-  SHA256_CTX ctx;
-  SHA256_Init(&ctx);
-  while (n > 0) {
-    const size_t take = static_cast<size_t>(std::min<uint64_t>(n, block.size()));
-    SHA256_Update(&ctx, block.data(), take);
-    n -= take;
-  }
-  std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
-  SHA256_Final(digest.data(), &ctx);
-  return hex(digest.data(), digest.size());
-}
-
-std::string sha256_of(const std::string& data) {
-  std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), digest.data());
-  return hex(digest.data(), digest.size());
-}
-
-bool write_pem_pair(const ca::Leaf& leaf, const fs::path& cert, const fs::path& key) {
-  bssl::UniquePtr<X509> x509(X509_parse_from_buffer(leaf.cert.get()));
-  bssl::UniquePtr<BIO> c(BIO_new_file(cert.c_str(), "w"));
-  bssl::UniquePtr<BIO> k(BIO_new_file(key.c_str(), "w"));
-  return x509 && c && k && PEM_write_bio_X509(c.get(), x509.get()) &&
-         PEM_write_bio_PrivateKey(k.get(), leaf.key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-}
-
-std::vector<json> read_jsonl(const fs::path& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) {
-      out.push_back(json::parse(line));
-    }
-  }
-  return out;
-}
-
-// peak_rss_kib reads VmHWM of a process.
-int64_t peak_rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      return std::stoll(line.substr(6));
-    }
-  }
-  return -1;
-}
-
-class ProxyTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string error;
-    origin_ca_ = ca::CertificateAuthority::load_or_create(dir_.path() / "origin-ca", &error);
-    ASSERT_NE(origin_ca_, nullptr) << error;
-    origin_minter_ = ca::LeafMinter::create(origin_ca_, {}, &error);
-    ASSERT_NE(origin_minter_, nullptr) << error;
-    good_cert_ = make_cert("good", {"localhost", "127.0.0.1"}, {});
-  }
-
-  // make_cert writes a certificate and key for |names| issued by the origin CA.
-  std::pair<fs::path, fs::path> make_cert(const std::string& tag, std::vector<std::string> names,
-                                          ca::LeafMinterOptions options) {
-    std::string error;
-    auto minter = ca::LeafMinter::create(origin_ca_, options, &error);
-    auto leaf = minter->mint(names, ca::KeyType::kEcdsaP256, &error);
-    EXPECT_NE(leaf, nullptr) << error;
-    const fs::path cert = dir_.path() / (tag + ".pem");
-    const fs::path key = dir_.path() / (tag + "-key.pem");
-    EXPECT_TRUE(write_pem_pair(*leaf, cert, key));
-    return {cert, key};
-  }
-
-  // start_origin starts tests/support/origin.py (TLS when |cert| is set); returns its port.
-  uint16_t start_origin(const std::pair<fs::path, fs::path>& cert = {}) {
-    std::vector<std::string> argv = {
-        "/usr/bin/python3", std::string(SIGHTGLASS_SOURCE_DIR) + "/tests/support/origin.py"};
-    if (!cert.first.empty()) {
-      argv.insert(argv.end(), {"--cert", cert.first.string(), "--key", cert.second.string()});
-    }
-    origins_.push_back(std::make_unique<ChildProcess>(argv));
-    const std::string line = origins_.back()->wait_for_line(false, "PORT ");
-    EXPECT_FALSE(line.empty()) << "origin did not start";
-    return line.empty() ? 0 : static_cast<uint16_t>(std::stoi(line.substr(5)));
-  }
-
-  // start_proxy starts sightglass with a log, a HAR file and the origin CA trusted.
-  void start_proxy(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {SIGHTGLASS_BINARY,
-                                     "--confdir",
-                                     confdir().string(),
-                                     "-p",
-                                     "0",
-                                     "--upstream-trust",
-                                     origin_ca_->cert_path().string(),
-                                     "-w",
-                                     jsonl().string(),
-                                     "--har",
-                                     har().string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proxy_ = std::make_unique<ChildProcess>(argv);
-    const std::string line = proxy_->wait_for_line(true, "listening on");
-    ASSERT_FALSE(line.empty()) << "sightglass did not start";
-    const size_t colon = line.find(':', line.find("listening on"));
-    proxy_port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
-  }
-
-  // stop_proxy sends SIGTERM and returns how it ended.
-  ProcessResult stop_proxy() {
-    proxy_->signal(SIGTERM);
-    return proxy_->wait(std::chrono::seconds(10));
-  }
-
-  ProcessResult curl(std::vector<std::string> args, bool through_proxy = true) {
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "120"};
-    if (through_proxy) {
-      argv.insert(argv.end(), {"-x", "http://127.0.0.1:" + std::to_string(proxy_port_), "--cacert",
-                               (confdir() / "sightglass-ca.pem").string()});
-    }
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_process(argv, "", std::chrono::seconds(180));
-  }
-
-  fs::path confdir() const { return dir_.path() / "conf"; }
-  fs::path jsonl() const { return dir_.path() / "flows.jsonl"; }
-  fs::path har() const { return dir_.path() / "flows.har"; }
-
-  TempDir dir_;
-  std::shared_ptr<ca::CertificateAuthority> origin_ca_;
-  std::unique_ptr<ca::LeafMinter> origin_minter_;
-  std::pair<fs::path, fs::path> good_cert_;
-  std::vector<std::unique_ptr<ChildProcess>> origins_;
-  std::unique_ptr<ChildProcess> proxy_;
-  uint16_t proxy_port_ = 0;
-};
+class ProxyTest : public test::ProxyFixture {};
 
 TEST_F(ProxyTest, MethodsAreByteExactOverHttpsAndHttp) {
   const uint16_t tls_port = start_origin(good_cert_);
