@@ -5,6 +5,7 @@
 #include <openssl/pool.h>
 #include <openssl/tls1.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 
@@ -18,7 +19,34 @@ constexpr uint16_t kEcdsaSecp256r1Sha256 = 0x0403;
 struct SelectorState {
   std::string fallback_host;
   std::string error;
+  bool hold = false;
+  std::optional<ClientHelloSummary> hello;
+  std::vector<std::string> upstream_names;
+  std::optional<std::string> alpn_choice;
 };
+
+std::vector<std::string> client_hello_alpn(const SSL_CLIENT_HELLO* hello) {
+  std::vector<std::string> out;
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (!SSL_early_callback_ctx_extension_get(
+          hello, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &len)) {
+    return out;
+  }
+  CBS ext, list;
+  CBS_init(&ext, data, len);
+  if (!CBS_get_u16_length_prefixed(&ext, &list) || CBS_len(&ext) != 0) {
+    return out;
+  }
+  while (CBS_len(&list) > 0) {
+    CBS protocol;
+    if (!CBS_get_u8_length_prefixed(&list, &protocol) || CBS_len(&protocol) == 0) {
+      return {};
+    }
+    out.emplace_back(reinterpret_cast<const char*>(CBS_data(&protocol)), CBS_len(&protocol));
+  }
+  return out;
+}
 
 void free_state(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*index*/, long /*argl*/,
                 void* /*argp*/) {
@@ -58,16 +86,28 @@ ssl_select_cert_result_t select_certificate(const SSL_CLIENT_HELLO* hello) {
   if (minter == nullptr || state == nullptr) {
     return ssl_select_cert_error;
   }
-  std::string host = client_hello_server_name(hello);
-  if (host.empty()) {
-    host = state->fallback_host;
+  if (state->hold) {
+    state->hold = false;
+    state->hello = ClientHelloSummary{client_hello_server_name(hello), client_hello_alpn(hello)};
+    return ssl_select_cert_retry;
   }
-  if (host.empty()) {
-    state->error = "the client sent no server name and the destination is unknown";
-    return ssl_select_cert_error;
+  std::vector<std::string> names;
+  std::string host = client_hello_server_name(hello);
+  if (!host.empty()) {
+    names.push_back(host);
+  } else {
+    names = state->upstream_names;
+    host = state->fallback_host;
+    if (!host.empty() && std::find(names.begin(), names.end(), host) == names.end()) {
+      names.push_back(host);
+    }
+    if (names.empty()) {
+      state->error = "the client sent no server name and the destination is unknown";
+      return ssl_select_cert_error;
+    }
+    host = names.front();
   }
   const KeyType key_type = client_accepts_ecdsa(hello) ? KeyType::kEcdsaP256 : KeyType::kRsa2048;
-  const std::array<std::string, 1> names = {host};
   LeafConstSharedPtr leaf = minter->leaf_for(names, key_type, &state->error);
   if (!leaf) {
     return ssl_select_cert_error;
@@ -153,6 +193,43 @@ bool LeafSelector::set_fallback_host(SSL* ssl, std::string_view host) {
   }
   state->fallback_host = host;
   return true;
+}
+
+bool LeafSelector::hold_at_client_hello(SSL* ssl) {
+  SelectorState* state = ensure_state(ssl);
+  if (state == nullptr) {
+    return false;
+  }
+  state->hold = true;
+  return true;
+}
+
+const ClientHelloSummary* LeafSelector::client_hello(const SSL* ssl) {
+  const SelectorState* state = state_of(ssl);
+  return state != nullptr && state->hello ? &*state->hello : nullptr;
+}
+
+bool LeafSelector::set_upstream_names(SSL* ssl, std::vector<std::string> names) {
+  SelectorState* state = ensure_state(ssl);
+  if (state == nullptr) {
+    return false;
+  }
+  state->upstream_names = std::move(names);
+  return true;
+}
+
+bool LeafSelector::set_alpn_choice(SSL* ssl, std::string protocol) {
+  SelectorState* state = ensure_state(ssl);
+  if (state == nullptr) {
+    return false;
+  }
+  state->alpn_choice = std::move(protocol);
+  return true;
+}
+
+const std::string* LeafSelector::alpn_choice(const SSL* ssl) {
+  const SelectorState* state = state_of(ssl);
+  return state != nullptr && state->alpn_choice ? &*state->alpn_choice : nullptr;
 }
 
 std::string LeafSelector::last_error(const SSL* ssl) {

@@ -33,27 +33,8 @@ int failure(const std::string& message) {
 
 // not_yet names an option that this build accepts on the command line but cannot honour yet.
 std::string not_yet(const Options& options) {
-  switch (options.mode.kind) {
-    case ProxyMode::Kind::kTransparent:
-      return "--mode transparent";
-    case ProxyMode::Kind::kSocks5:
-      return "--mode socks5";
-    case ProxyMode::Kind::kUpstream:
-      return "--mode upstream";
-    default:
-      break;
-  }
   if (!options.filter.empty()) {
     return "--filter";
-  }
-  if (!options.ignore_hosts.empty()) {
-    return "--ignore-hosts";
-  }
-  if (!options.allow_hosts.empty()) {
-    return "--allow-hosts";
-  }
-  if (!options.proxyauth.empty()) {
-    return "--proxyauth";
   }
   return "";
 }
@@ -215,12 +196,49 @@ int run_proxy(const Options& options) {
   config.verify_upstream = !options.ssl_insecure;
   config.ca_cert_pem = authority->cert_pem();
   config.ca_cert_der.assign(authority->cert_der().begin(), authority->cert_der().end());
-  if (options.mode.kind == ProxyMode::Kind::kReverse) {
-    config.mode = core::ProxyConfig::Mode::kReverse;
-    config.reverse_scheme = options.mode.scheme;
-    config.reverse_host = options.mode.host;
-    config.reverse_port = options.mode.port;
+  std::string mode;
+  switch (options.mode.kind) {
+    case ProxyMode::Kind::kRegular:
+      mode = "regular proxy";
+      break;
+    case ProxyMode::Kind::kReverse:
+      config.mode = core::ProxyConfig::Mode::kReverse;
+      config.reverse_scheme = options.mode.scheme;
+      config.reverse_host = options.mode.host;
+      config.reverse_port = options.mode.port;
+      mode = "reverse proxy to " + options.mode.scheme + "://" + options.mode.host + ":" +
+             std::to_string(options.mode.port);
+      break;
+    case ProxyMode::Kind::kTransparent:
+      config.mode = core::ProxyConfig::Mode::kTransparent;
+      mode = "transparent proxy";
+      break;
+    case ProxyMode::Kind::kSocks5:
+      config.mode = core::ProxyConfig::Mode::kSocks5;
+      mode = "SOCKS5 proxy";
+      break;
+    case ProxyMode::Kind::kUpstream:
+      config.mode = core::ProxyConfig::Mode::kUpstream;
+      config.upstream_proxy_host = options.mode.host;
+      config.upstream_proxy_port = options.mode.port;
+      mode = "regular proxy, chained through http://" + options.mode.host + ":" +
+             std::to_string(options.mode.port);
+      break;
   }
+  if (!options.proxyauth.empty()) {
+    config.proxy_credentials = core::parse_proxy_credentials(options.proxyauth);
+    if (!config.proxy_credentials) {
+      return failure("--proxyauth needs USER:PASS with a non-empty user");
+    }
+  }
+  // Passthrough: the regexes, and the hosts learned this run from clients that reject us.
+  core::PassthroughPolicy passthrough;
+  if (!passthrough.set_ignore_hosts(options.ignore_hosts, &error) ||
+      !passthrough.set_allow_hosts(options.allow_hosts, &error)) {
+    return failure(error);
+  }
+  passthrough.set_auto_learn(options.auto_passthrough);
+  config.passthrough = &passthrough;
 
   // Sinks, each with its own thread: the loop never writes to a file.
   core::FlowBus bus;
@@ -306,10 +324,6 @@ int run_proxy(const Options& options) {
     return failure(error);
   }
 
-  const std::string mode = config.mode == core::ProxyConfig::Mode::kReverse
-                               ? "reverse proxy to " + options.mode.scheme + "://" +
-                                     options.mode.host + ":" + std::to_string(options.mode.port)
-                               : "regular proxy";
   std::cerr << "sightglass: listening on " << pool[0]->server->local_address() << " (" << mode
             << ")\n"
             << "sightglass: CA certificate: " << authority->cert_path().string() << std::endl;
@@ -321,6 +335,13 @@ int run_proxy(const Options& options) {
     pool[i]->join();
   }
   bus.close();
+  if (const auto learned = passthrough.learned(); !learned.empty()) {
+    std::cerr << "sightglass: auto-passthrough learned " << learned.size()
+              << (learned.size() == 1 ? " host" : " hosts") << " this run:\n";
+    for (const auto& [host, why] : learned) {
+      std::cerr << "  " << host << "  (" << why << ")\n";
+    }
+  }
   if (jsonl && !jsonl->error().empty()) {
     return failure(jsonl->error());
   }

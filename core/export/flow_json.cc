@@ -928,6 +928,12 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
         static_cast<uint64_t>(std::max<int64_t>(0, get_int(*tcp, "bytesFromClient", 0)));
     flow.bytes_from_server =
         static_cast<uint64_t>(std::max<int64_t>(0, get_int(*tcp, "bytesFromServer", 0)));
+    flow.passthrough = get_string(*tcp, "passthrough");
+    flow.tcp_sni = get_string(*tcp, "sni");
+    if (const json* learned = member(*tcp, "passthroughLearned");
+        learned != nullptr && learned->is_boolean()) {
+      flow.passthrough_learned = learned->get<bool>();
+    }
   } else {
     flow.kind = FlowKind::kHttp;
     // A flow that failed before its request carries a placeholder with an empty method.
@@ -1219,6 +1225,15 @@ json to_har_entry(const FlowSnapshot& flow) {
     entry["response"] = empty_response(static_cast<int64_t>(flow.bytes_from_server));
     entry["_tcp"] = {{"bytesFromClient", flow.bytes_from_client},
                      {"bytesFromServer", flow.bytes_from_server}};
+    if (!flow.passthrough.empty()) {
+      entry["_tcp"]["passthrough"] = text(flow.passthrough);
+    }
+    if (flow.passthrough_learned) {
+      entry["_tcp"]["passthroughLearned"] = true;
+    }
+    if (!flow.tcp_sni.empty()) {
+      entry["_tcp"]["sni"] = text(flow.tcp_sni);
+    }
   } else {
     entry["request"] = flow.request ? request_json(*flow.request)
                                     : bare_request_json("", placeholder_url(flow), -1);
@@ -1520,6 +1535,15 @@ std::string to_json_line(const FlowSnapshot& flow) {
     w.key("_tcp").begin_object();
     w.key("bytesFromClient").unsigned_integer(flow.bytes_from_client);
     w.key("bytesFromServer").unsigned_integer(flow.bytes_from_server);
+    if (!flow.passthrough.empty()) {
+      w.key("passthrough").text(flow.passthrough);
+    }
+    if (flow.passthrough_learned) {
+      w.key("passthroughLearned").boolean(true);
+    }
+    if (!flow.tcp_sni.empty()) {
+      w.key("sni").text(flow.tcp_sni);
+    }
     w.end_object();
   }
   if (flow.client_tls || flow.server_tls) {

@@ -84,6 +84,9 @@ std::string format_flow_line(const FlowSnapshot& flow) {
     line = "TCP " + printable(host_port(flow.tcp_host, flow.tcp_port)) + " " +
            format_size(flow.bytes_from_client) + " up " + format_size(flow.bytes_from_server) +
            " down " + format_duration(total_us);
+    if (!flow.passthrough.empty()) {
+      line += " (passed through: " + printable(flow.passthrough) + ")";
+    }
     if (!flow.error.empty()) {
       line += " << " + printable(flow.error);
     }

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/layers/proxy_auth.h"
+
 namespace sightglass::core {
 namespace {
 
@@ -359,6 +361,19 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
 }
 
 void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
+  if (!fixed_ && ctx_->config->proxy_credentials) {
+    const std::string* auth = find_header(head.headers, "Proxy-Authorization");
+    if (auth == nullptr ||
+        !check_basic_proxy_authorization(*auth, *ctx_->config->proxy_credentials)) {
+      // 407, no flow: the client retries with credentials (or gives up).
+      out.push_back(SendData{kClientConn, proxy_auth_required_response()});
+      out.push_back(Log{Log::Level::kInfo, std::string("proxy authentication ") +
+                                               (auth == nullptr ? "missing" : "failed") +
+                                               " for a client at " + ctx_->client_address});
+      close_client(out);
+      return;
+    }
+  }
   HttpTarget target;
   std::string path = head.target;
   if (fixed_) {
@@ -424,6 +439,17 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   request.http_version = head.version;
   request.headers = std::move(headers);
   request.header_bytes = head.header_bytes;
+  if (fixed_ && ctx_->config->mode == ProxyConfig::Mode::kTransparent) {
+    // The connection goes to the original destination (an IP); the flow names the host the
+    // client asked for.
+    if (const std::string* host = find_header(request.headers, "Host"); host != nullptr) {
+      std::string name;
+      uint16_t port = 0;
+      if (parse_authority(*host, target.port, &name, &port) && !name.empty()) {
+        request.host = std::move(name);
+      }
+    }
+  }
 
   if (!upstream_ || upstream_->closed || !(upstream_->target == target)) {
     close_upstream(out);
@@ -435,9 +461,12 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   if (ex.head_request) {
     upstream_->parser.expect_no_body();
   }
-  send_upstream(
-      serialize_request_head(request.method, request.target, request.http_version, request.headers),
-      out);
+  // Through an upstream proxy, plain HTTP requests keep the absolute form.
+  const bool absolute =
+      !fixed_ && !target.tls && ctx_->config->mode == ProxyConfig::Mode::kUpstream;
+  send_upstream(serialize_request_head(request.method, absolute ? request.url() : request.target,
+                                       request.http_version, request.headers),
+                out);
 }
 
 void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {

@@ -12,6 +12,11 @@ class TcpRelay : public AppLayer {
  public:
   // |initial| is client data already received; |tls| runs TLS toward the server.
   TcpRelay(SessionContext* ctx, std::string host, uint16_t port, bool tls, std::string initial);
+  // annotate marks the flow as a passed-through connection: the ClientHello's SNI and why.
+  void annotate(std::string sni, std::string passthrough) {
+    flow_.tcp_sni = std::move(sni);
+    flow_.passthrough = std::move(passthrough);
+  }
   // start opens the server connection.
   void start(Commands& out);
 

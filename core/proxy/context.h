@@ -6,21 +6,36 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
+#include "core/layers/proxy_auth.h"
 #include "core/proxy/events.h"
 #include "core/proxy/flow.h"
+#include "core/proxy/passthrough.h"
 
 namespace sightglass::core {
 
 // ProxyConfig is what every session of one proxy shares. Immutable while sessions run; the
 // SSL_CTXs are owned elsewhere and outlive every session.
 struct ProxyConfig {
-  enum class Mode : uint8_t { kRegular, kReverse };
+  // kRegular: an explicit HTTP proxy (absolute-form and CONNECT). kReverse: every client goes
+  // to one server. kTransparent: redirected clients, each to its original destination.
+  // kSocks5: a SOCKS5 proxy. kUpstream: like kRegular, but every server connection goes
+  // through another HTTP proxy.
+  enum class Mode : uint8_t { kRegular, kReverse, kTransparent, kSocks5, kUpstream };
   Mode mode = Mode::kRegular;
   // kReverse: where every client connection goes.
   std::string reverse_scheme = "https";
   std::string reverse_host;
   uint16_t reverse_port = 0;
+  // kUpstream: the HTTP proxy to chain through.
+  std::string upstream_proxy_host;
+  uint16_t upstream_proxy_port = 0;
+  // Credentials clients must give (Proxy-Authorization in regular and upstream modes, RFC 1929
+  // in socks5 mode); none when unset.
+  std::optional<ProxyCredentials> proxy_credentials;
+  // Which connections are passed through untouched; null: all are intercepted. Not owned.
+  PassthroughPolicy* passthrough = nullptr;
   // Bytes of each body kept in the flow; bodies are always forwarded whole.
   uint64_t body_limit = 1024 * 1024;
   // Toward clients: a server context whose select-certificate callback mints leaves.
@@ -50,6 +65,17 @@ class SystemClock : public Clock {
   int64_t wall_us() const override;
 };
 
+// ClientConnection is what the I/O driver knows of an accepted client connection.
+struct ClientConnection {
+  std::string peer_address;  // "ip:port" of the client.
+  // kTransparent: where the client meant to go ("ip:port", SO_ORIGINAL_DST, or the local
+  // address with TPROXY); "" when unknown.
+  std::string original_destination;
+  // Set when the connection must be refused: a redirect loop (the destination is this proxy's
+  // own listener, or the client is one of this proxy's own upstream connections).
+  std::string refuse_reason;
+};
+
 // SessionContext is the per-client-connection state shared by the layers of one session.
 struct SessionContext {
   const ProxyConfig* config = nullptr;
@@ -72,7 +98,16 @@ struct SessionContext {
     flow.timings.started_us = clock->wall_us();
     return flow;
   }
-  ConnId new_conn() { return next_conn++; }
+  // A server connection the session opened before the application layer started (it connects
+  // upstream first to learn the server's certificate and ALPN): the layer's first new_conn()
+  // returns it, and its OpenConnection for the same destination adopts it.
+  ConnId reserved_conn = 0;
+  ConnId new_conn() {
+    if (reserved_conn != 0) {
+      return std::exchange(reserved_conn, 0);
+    }
+    return next_conn++;
+  }
   CommandId new_command() { return next_command++; }
 };
 

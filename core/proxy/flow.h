@@ -145,6 +145,10 @@ struct FlowSnapshot {
   uint16_t tcp_port = 0;
   uint64_t bytes_from_client = 0;
   uint64_t bytes_from_server = 0;
+  std::string tcp_sni;      // The ClientHello's SNI of a passed-through TLS connection.
+  std::string passthrough;  // Why the connection was passed through untouched, or "".
+  // The client rejected our certificate and its host is passed through from now on.
+  bool passthrough_learned = false;
   FlowTimings timings;
   std::string error;  // Why the flow failed, or "".
 };

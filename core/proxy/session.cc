@@ -2,12 +2,16 @@
 
 #include <chrono>
 
+#include "ca/leaf_selector.h"
 #include "core/layers/http_layer.h"
 #include "core/layers/sniff.h"
 #include "core/layers/tcp_relay.h"
 
 namespace sightglass::core {
 namespace {
+
+using ca::ClientHelloSummary;
+using ca::LeafSelector;
 
 // How long a tunnel may stay silent before it is taken for a server-speaks-first protocol.
 constexpr int64_t kServerFirstDelayMs = 1000;
@@ -19,6 +23,56 @@ std::span<const uint8_t> bytes_of(const std::string& s) {
 
 bool contains(const std::string& haystack, std::string_view needle) {
   return haystack.find(needle) != std::string::npos;
+}
+
+// split_address parses "ip:port" or "[ip]:port".
+bool split_address(const std::string& address, std::string* host, uint16_t* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) {
+    return false;
+  }
+  std::string h = address.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') {
+    h = h.substr(1, h.size() - 2);
+  }
+  unsigned value = 0;
+  for (size_t i = colon + 1; i < address.size(); ++i) {
+    if (address[i] < '0' || address[i] > '9' || value > 65535) {
+      return false;
+    }
+    value = value * 10 + static_cast<unsigned>(address[i] - '0');
+  }
+  if (value == 0 || value > 65535) {
+    return false;
+  }
+  *host = std::move(h);
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
+std::string host_port_text(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+// parseable_alpn keeps the protocols of a client's ALPN offer that the proxy can speak to a
+// server and parse, or relay: not HTTP/2 or HTTP/3 (not parsed yet).
+std::vector<std::string> parseable_alpn(const std::vector<std::string>& offer) {
+  std::vector<std::string> out;
+  for (const std::string& protocol : offer) {
+    if (protocol == "h2" || protocol == "h2c" || protocol.starts_with("h3") ||
+        protocol.starts_with("spdy/")) {
+      continue;
+    }
+    out.push_back(protocol);
+  }
+  return out;
+}
+
+bool is_http1_alpn(const std::string& protocol) {
+  return protocol.empty() || protocol == "http/1.1" || protocol == "http/1.0";
 }
 
 }  // namespace
@@ -36,20 +90,40 @@ int64_t SystemClock::wall_us() const {
 }
 
 ProxySession::ProxySession(const ProxyConfig* config, const Clock* clock,
-                           std::atomic<FlowId>* flow_ids, std::string client_address) {
+                           std::atomic<FlowId>* flow_ids, ClientConnection client) {
   ctx_.config = config;
   ctx_.clock = clock;
   ctx_.flow_ids = flow_ids;
-  ctx_.client_address = std::move(client_address);
-  if (config->mode == ProxyConfig::Mode::kRegular) {
-    stage_ = Stage::kRegularHttp;
-    auto http = std::make_unique<HttpLayer>(&ctx_, std::nullopt, false);
-    http_ = http.get();
-    app_ = std::move(http);
-  } else {
-    stage_ = Stage::kSniffClient;
-    dest_host_ = config->reverse_host;
-    dest_port_ = config->reverse_port;
+  ctx_.client_address = std::move(client.peer_address);
+  refuse_reason_ = std::move(client.refuse_reason);
+  switch (config->mode) {
+    case ProxyConfig::Mode::kRegular:
+    case ProxyConfig::Mode::kUpstream: {
+      stage_ = Stage::kRegularHttp;
+      auto http = std::make_unique<HttpLayer>(&ctx_, std::nullopt, false);
+      http_ = http.get();
+      app_ = std::move(http);
+      break;
+    }
+    case ProxyConfig::Mode::kReverse:
+      stage_ = Stage::kSniffClient;
+      dest_host_ = config->reverse_host;
+      dest_port_ = config->reverse_port;
+      break;
+    case ProxyConfig::Mode::kTransparent:
+      stage_ = Stage::kSniffTunnel;
+      upstream_first_ = true;
+      if (refuse_reason_.empty() &&
+          !split_address(client.original_destination, &dest_host_, &dest_port_)) {
+        refuse_reason_ =
+            "transparent mode: the original destination of the connection is "
+            "unknown (was it redirected with iptables/nftables REDIRECT or TPROXY?)";
+      }
+      break;
+    case ProxyConfig::Mode::kSocks5:
+      stage_ = Stage::kSocks;
+      socks_ = std::make_unique<Socks5Handshake>(config->proxy_credentials);
+      break;
   }
 }
 
@@ -71,6 +145,13 @@ void ProxySession::handle(Event event, Commands& out) {
   if (stage_ == Stage::kClosed) {
     return;
   }
+  if (std::holds_alternative<Start>(event)) {
+    on_start(out);
+    if (app_ && stage_ != Stage::kClosed) {
+      deliver(std::move(event), out);
+    }
+    return;
+  }
   if (auto* data = std::get_if<DataReceived>(&event)) {
     if (data->conn == kClientConn) {
       on_client_bytes(std::move(data->data), out);
@@ -87,52 +168,65 @@ void ProxySession::handle(Event event, Commands& out) {
       } else if (app_) {
         deliver(std::move(event), out);
       } else {
+        if (stage_ == Stage::kSniffPlaintext && upstream_first_ && buffer_.empty()) {
+          // A client that completes the handshake and leaves without a byte has seen our
+          // certificate and did not like it (certificate pinning does this).
+          FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
+          flow.state = FlowState::kFinished;
+          flow.tcp_host = dest_host_;
+          flow.tcp_port = dest_port_;
+          flow.error = "the client closed the connection to " +
+                       (client_sni_.empty() ? dest_host_ : client_sni_) +
+                       " right after the TLS handshake without sending anything (it may pin its "
+                       "certificates)";
+          learn_passthrough(flow, flow.error, out);
+          out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+        }
         stage_ = Stage::kClosed;
         out.push_back(CloseConnection{kClientConn, false});
+        for (auto& [conn, server] : servers_) {
+          out.push_back(CloseConnection{conn, false});
+        }
+        servers_.clear();
       }
       return;
     }
     auto it = servers_.find(closed->conn);
-    if (it != servers_.end() && it->second.tls && !it->second.tls->handshake_done()) {
-      OpenCompleted failed = std::move(it->second.completion);
-      failed.error = "TLS handshake with " + it->second.host + " failed: connection closed";
+    if (it == servers_.end()) {
+      deliver(std::move(event), out);
+      return;
+    }
+    ServerConn& server = it->second;
+    if (!server.open) {
+      // Closed while connecting through the upstream proxy or during the TLS handshake.
+      OpenCompleted failed = std::move(server.completion);
+      failed.error =
+          server.proxy_connect.empty() || !server.proxy_reply.empty() || server.tls != nullptr
+              ? "TLS handshake with " + server.host + " failed: connection closed"
+              : "the upstream proxy closed the connection before answering CONNECT " +
+                    server.proxy_connect;
+      if (!closed->error.empty()) {
+        failed.error += " (" + closed->error + ")";
+      }
       servers_.erase(it);
       out.push_back(CloseConnection{closed->conn, false});
-      deliver(std::move(failed), out);
+      if (closed->conn == preopened_ && !preopen_result_) {
+        on_preopen_done(std::move(failed), out);
+      } else {
+        deliver(std::move(failed), out);
+      }
+      return;
+    }
+    if (server.preopened) {
+      server.eof_pending = true;
+      server.eof_error = closed->error;
       return;
     }
     deliver(std::move(event), out);
     return;
   }
   if (auto* opened = std::get_if<OpenCompleted>(&event)) {
-    auto it = servers_.find(opened->conn);
-    if (it == servers_.end()) {
-      return;
-    }
-    ServerConn& server = it->second;
-    if (!opened->error.empty() || !server.wants_tls) {
-      server.open = opened->error.empty();
-      if (!server.open) {
-        servers_.erase(it);
-      }
-      deliver(std::move(event), out);
-      return;
-    }
-    server.tls = SslEngine::create_client(ctx_.config->upstream_tls_ctx, server.host,
-                                          ctx_.config->verify_upstream);
-    if (!server.tls) {
-      opened->error = "cannot start TLS toward " + server.host;
-      servers_.erase(it);
-      out.push_back(CloseConnection{opened->conn, false});
-      deliver(std::move(event), out);
-      return;
-    }
-    if (server.offer_http11) {
-      SSL_set_alpn_protos(server.tls->ssl(), kAlpnHttp11, sizeof(kAlpnHttp11));
-    }
-    server.completion = std::move(*opened);
-    server.handshake_start_us = ctx_.clock->monotonic_us();
-    on_server_bytes(server.completion.conn, std::string(), out);
+    on_server_open(*opened, out);
     return;
   }
   if (auto* wakeup = std::get_if<Wakeup>(&event);
@@ -148,8 +242,220 @@ void ProxySession::handle(Event event, Commands& out) {
   }
 }
 
+void ProxySession::on_server_open(OpenCompleted& opened, Commands& out) {
+  auto it = servers_.find(opened.conn);
+  if (it == servers_.end()) {
+    return;
+  }
+  ServerConn& server = it->second;
+  if (!opened.error.empty()) {
+    if (!server.proxy_connect.empty()) {
+      opened.error =
+          "cannot reach the upstream proxy " +
+          host_port_text(ctx_.config->upstream_proxy_host, ctx_.config->upstream_proxy_port) +
+          ": " + opened.error;
+    }
+    const bool preopened = server.preopened;
+    servers_.erase(it);
+    if (preopened) {
+      on_preopen_done(std::move(opened), out);
+    } else {
+      deliver(std::move(opened), out);
+    }
+    return;
+  }
+  server.completion = std::move(opened);
+  if (!server.proxy_connect.empty()) {
+    // Upstream mode: ask the upstream proxy for a tunnel first.
+    out.push_back(SendData{server.completion.conn,
+                           "CONNECT " + server.proxy_connect +
+                               " HTTP/1.1\r\nHost: " + server.proxy_connect + "\r\n\r\n"});
+    return;
+  }
+  if (!server.wants_tls) {
+    complete_open(server, std::move(server.completion), out);
+    return;
+  }
+  start_server_tls(server.completion.conn, out);
+}
+
+void ProxySession::start_server_tls(ConnId conn, Commands& out) {
+  auto it = servers_.find(conn);
+  if (it == servers_.end()) {
+    return;
+  }
+  ServerConn& server = it->second;
+  server.tls = SslEngine::create_client(ctx_.config->upstream_tls_ctx, server.tls_name,
+                                        ctx_.config->verify_upstream);
+  if (!server.tls || !server.tls->set_alpn_offer(server.alpn)) {
+    OpenCompleted failed = std::move(server.completion);
+    failed.error = "cannot start TLS toward " + server.host;
+    const bool preopened = server.preopened;
+    servers_.erase(it);
+    out.push_back(CloseConnection{conn, false});
+    if (preopened) {
+      on_preopen_done(std::move(failed), out);
+    } else {
+      deliver(std::move(failed), out);
+    }
+    return;
+  }
+  server.handshake_start_us = ctx_.clock->monotonic_us();
+  on_server_bytes(conn, std::string(), out);
+}
+
+void ProxySession::complete_open(ServerConn& server, OpenCompleted completion, Commands& out) {
+  server.open = true;
+  if (server.preopened) {
+    on_preopen_done(std::move(completion), out);
+  } else {
+    deliver(std::move(completion), out);
+  }
+}
+
+void ProxySession::on_proxy_reply(ConnId conn, std::string data, Commands& out) {
+  auto it = servers_.find(conn);
+  ServerConn& server = it->second;
+  server.proxy_reply.append(data);
+  const size_t end = server.proxy_reply.find("\r\n\r\n");
+  if (end == std::string::npos && server.proxy_reply.size() <= 65536) {
+    return;
+  }
+  // "HTTP/1.1 200 Connection established"
+  const std::string status_line = server.proxy_reply.substr(0, server.proxy_reply.find("\r\n"));
+  const size_t space = status_line.find(' ');
+  const std::string code = space == std::string::npos ? "" : status_line.substr(space + 1, 3);
+  if (end == std::string::npos || !code.starts_with("2")) {
+    OpenCompleted failed = std::move(server.completion);
+    failed.error = "the upstream proxy refused CONNECT " + server.proxy_connect + ": " +
+                   (status_line.empty() ? std::string("no answer") : status_line);
+    const bool preopened = server.preopened;
+    servers_.erase(it);
+    out.push_back(CloseConnection{conn, false});
+    if (preopened) {
+      on_preopen_done(std::move(failed), out);
+    } else {
+      deliver(std::move(failed), out);
+    }
+    return;
+  }
+  std::string rest = server.proxy_reply.substr(end + 4);
+  server.proxy_connect.clear();
+  server.proxy_reply.clear();
+  if (!server.wants_tls) {
+    const ConnId id = server.completion.conn;
+    complete_open(server, std::move(server.completion), out);
+    if (!rest.empty()) {
+      on_server_bytes(id, std::move(rest), out);
+    }
+    return;
+  }
+  start_server_tls(conn, out);
+  if (!rest.empty() && servers_.count(conn) != 0) {
+    on_server_bytes(conn, std::move(rest), out);
+  }
+}
+
+void ProxySession::on_start(Commands& out) {
+  if (!refuse_reason_.empty()) {
+    refuse(refuse_reason_, out);
+    return;
+  }
+  if (stage_ == Stage::kSniffTunnel) {
+    // Transparent mode: a protocol where the server speaks first sends nothing.
+    sniff_wakeup_ = ctx_.new_command();
+    out.push_back(RequestWakeup{sniff_wakeup_, kServerFirstDelayMs});
+  }
+}
+
+void ProxySession::refuse(const std::string& error, Commands& out) {
+  FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
+  flow.state = FlowState::kFinished;
+  flow.tcp_host = dest_host_;
+  flow.tcp_port = dest_port_;
+  flow.error = error;
+  out.push_back(Log{Log::Level::kWarn, error});
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  out.push_back(CloseConnection{kClientConn, false});
+  for (auto& [conn, server] : servers_) {
+    out.push_back(CloseConnection{conn, false});
+  }
+  servers_.clear();
+  app_.reset();
+  http_ = nullptr;
+  stage_ = Stage::kClosed;
+}
+
+void ProxySession::on_socks_bytes(std::string data, Commands& out) {
+  std::string reply;
+  const Socks5Handshake::Status status = socks_->feed(data, &reply);
+  if (!reply.empty()) {
+    out.push_back(SendData{kClientConn, std::move(reply)});
+  }
+  if (status == Socks5Handshake::Status::kNeedMore) {
+    return;
+  }
+  if (status == Socks5Handshake::Status::kFailed) {
+    refuse(socks_->error(), out);
+    return;
+  }
+  // The reply comes at once (as mitmproxy does): a failure to reach the server is reported
+  // inside the tunnel, as an HTTP 502 or a closed connection with a logged flow.
+  out.push_back(SendData{kClientConn, Socks5Handshake::success_reply()});
+  std::string remainder = socks_->take_remainder();
+  std::string host = socks_->host();
+  const uint16_t port = socks_->port();
+  socks_.reset();
+  enter_tunnel(std::move(host), port, std::move(remainder), out);
+}
+
+void ProxySession::enter_tunnel(std::string host, uint16_t port, std::string remainder,
+                                Commands& out) {
+  dest_host_ = std::move(host);
+  dest_port_ = port;
+  buffer_ = std::move(remainder);
+  upstream_first_ = true;
+  stage_ = Stage::kSniffTunnel;
+  if (!buffer_.empty()) {
+    sniff(out);
+    return;
+  }
+  // A protocol where the server speaks first sends nothing: relay it after a while.
+  sniff_wakeup_ = ctx_.new_command();
+  out.push_back(RequestWakeup{sniff_wakeup_, kServerFirstDelayMs});
+}
+
+std::vector<std::string> ProxySession::host_ports() const {
+  std::vector<std::string> names;
+  if (!client_sni_.empty()) {
+    names.push_back(host_port_text(client_sni_, dest_port_));
+  }
+  if (!dest_host_.empty()) {
+    names.push_back(host_port_text(dest_host_, dest_port_));
+  }
+  return names;
+}
+
+void ProxySession::learn_passthrough(FlowSnapshot& flow, const std::string& why, Commands& out) {
+  PassthroughPolicy* policy = ctx_.config->passthrough;
+  if (policy == nullptr || !upstream_first_ || dest_port_ == 0) {
+    return;
+  }
+  const std::string key =
+      host_port_text(client_sni_.empty() ? dest_host_ : client_sni_, dest_port_);
+  if (policy->learn(key, why)) {
+    flow.passthrough_learned = true;
+    out.push_back(
+        Log{Log::Level::kWarn, "auto-passthrough: " + key +
+                                   " is passed through untouched from now on (this run): " + why});
+  }
+}
+
 void ProxySession::on_client_bytes(std::string data, Commands& out) {
   switch (stage_) {
+    case Stage::kSocks:
+      on_socks_bytes(std::move(data), out);
+      return;
     case Stage::kSniffClient:
     case Stage::kSniffTunnel:
     case Stage::kSniffPlaintext:
@@ -165,8 +471,13 @@ void ProxySession::on_client_bytes(std::string data, Commands& out) {
       sniff(out);
       return;
     case Stage::kClientHandshake:
+      if (keep_raw_) {
+        client_raw_.append(data);
+      }
       client_tls_->feed_ciphertext(data);
-      continue_client_handshake(out);
+      if (!awaiting_upstream_) {
+        continue_client_handshake(out);
+      }
       return;
     case Stage::kRegularHttp:
     case Stage::kApp: {
@@ -213,6 +524,13 @@ void ProxySession::sniff(Commands& out) {
     if (kind == FirstBytes::kTls) {
       start_client_tls(out);
       return;
+    }
+    if (stage_ == Stage::kSniffTunnel && ctx_.config->passthrough != nullptr) {
+      std::string reason = ctx_.config->passthrough->reason(host_ports());
+      if (!reason.empty()) {
+        start_passthrough(std::move(reason), out);
+        return;
+      }
     }
     const bool upstream_tls = stage_ == Stage::kSniffClient && reverse_tls;
     if (kind == FirstBytes::kHttp) {
@@ -268,9 +586,99 @@ void ProxySession::start_client_tls(Commands& out) {
   }
   stage_ = Stage::kClientHandshake;
   client_handshake_start_us_ = ctx_.clock->monotonic_us();
+  if (upstream_first_) {
+    // Stop at the ClientHello: its SNI and ALPN decide between passthrough and interception,
+    // and the server is asked first.
+    if (!LeafSelector::hold_at_client_hello(client_tls_->ssl())) {
+      fail_client_tls("cannot start TLS", out);
+      return;
+    }
+    keep_raw_ = true;
+    client_raw_ = buffer_;
+  }
   client_tls_->feed_ciphertext(buffer_);
   buffer_.clear();
   continue_client_handshake(out);
+}
+
+void ProxySession::on_client_hello(Commands& out) {
+  const ClientHelloSummary* hello = LeafSelector::client_hello(client_tls_->ssl());
+  std::vector<std::string> alpn;
+  if (hello != nullptr) {
+    client_sni_ = hello->server_name;
+    alpn = hello->alpn;
+  }
+  if (ctx_.config->passthrough != nullptr) {
+    std::string reason = ctx_.config->passthrough->reason(host_ports());
+    if (!reason.empty()) {
+      start_passthrough(std::move(reason), out);
+      return;
+    }
+  }
+  keep_raw_ = false;
+  client_raw_.clear();
+  preopen_upstream(alpn, out);
+}
+
+void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn, Commands& out) {
+  awaiting_upstream_ = true;
+  preopened_ = ctx_.new_conn();
+  ServerConn& server = servers_[preopened_];
+  server.host = dest_host_;
+  server.tls_name = client_sni_.empty() ? dest_host_ : client_sni_;
+  server.alpn = parseable_alpn(client_alpn);
+  server.wants_tls = true;
+  server.preopened = true;
+  const CommandId id = ctx_.new_command();
+  OpenConnection open{id, preopened_, dest_host_, dest_port_, true};
+  if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
+    server.proxy_connect = host_port_text(dest_host_, dest_port_);
+    open.host = ctx_.config->upstream_proxy_host;
+    open.port = ctx_.config->upstream_proxy_port;
+  }
+  out.push_back(std::move(open));
+}
+
+void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
+  SSL* ssl = client_tls_ ? client_tls_->ssl() : nullptr;
+  if (ssl != nullptr && completion.error.empty()) {
+    auto it = servers_.find(preopened_);
+    if (it != servers_.end() && it->second.tls) {
+      if (client_sni_.empty()) {
+        // No SNI (an IP literal): the leaf carries the real server's names.
+        LeafSelector::set_upstream_names(ssl, it->second.tls->peer_certificate_names());
+      }
+      if (!it->second.alpn.empty()) {
+        // Answer the client with what the server chose (nothing, if it chose nothing).
+        const std::string chosen = completion.tls ? completion.tls->alpn : std::string();
+        LeafSelector::set_alpn_choice(ssl, chosen);
+      }
+    }
+  }
+  // On failure the client's handshake still completes (named by SNI or the destination), so
+  // that the failure can be answered inside the tunnel: a 502 for HTTP.
+  preopen_result_ = std::move(completion);
+  awaiting_upstream_ = false;
+  if (stage_ == Stage::kClientHandshake) {
+    continue_client_handshake(out);
+  }
+}
+
+void ProxySession::start_passthrough(std::string reason, Commands& out) {
+  // The client's bytes so far (its ClientHello) go to the server as they came.
+  std::string initial = keep_raw_ ? std::move(client_raw_) : std::move(buffer_);
+  client_raw_.clear();
+  buffer_.clear();
+  keep_raw_ = false;
+  client_tls_.reset();
+  auto relay = std::make_unique<TcpRelay>(&ctx_, dest_host_, dest_port_, false, std::move(initial));
+  relay->annotate(client_sni_, std::move(reason));
+  http_ = nullptr;
+  Commands app_out;
+  relay->start(app_out);
+  app_ = std::move(relay);
+  stage_ = Stage::kApp;
+  process_app_commands(app_out, out);
 }
 
 void ProxySession::continue_client_handshake(Commands& out) {
@@ -285,11 +693,26 @@ void ProxySession::continue_client_handshake(Commands& out) {
     fail_client_tls(client_tls_->error(), out);
     return;
   }
+  if (progress == SslEngine::Progress::kPending) {
+    on_client_hello(out);
+    return;
+  }
   if (progress == SslEngine::Progress::kInProgress) {
     return;
   }
   ctx_.client_tls = client_tls_->info();
   stage_ = Stage::kSniffPlaintext;
+  if (preopened_ != 0) {
+    ctx_.reserved_conn = preopened_;
+  }
+  if (!is_http1_alpn(ctx_.client_tls->alpn)) {
+    // The server chose a protocol we do not parse: relay the decrypted bytes.
+    std::string plain;
+    client_tls_->read_plaintext(&plain);
+    buffer_.append(plain);
+    start_relay(true, out);
+    return;
+  }
   if (client_tls_->read_plaintext(&buffer_) == SslEngine::ReadStatus::kFailed) {
     fail_client_tls(client_tls_->error(), out);
     return;
@@ -322,6 +745,9 @@ void ProxySession::fail_client_tls(const std::string& error, Commands& out) {
   flow.tcp_host = host;
   flow.tcp_port = dest_port_;
   flow.error = text;
+  if (text.starts_with("the client rejected")) {
+    learn_passthrough(flow, text, out);
+  }
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
   out.push_back(CloseConnection{kClientConn, false});
   for (auto& [conn, server] : servers_) {
@@ -341,7 +767,25 @@ void ProxySession::deliver(Event event, Commands& out) {
   check_tunnel(out);
 }
 
+void ProxySession::adopt(const OpenConnection& open, std::vector<OpenCompleted>& adopted) {
+  const ConnId conn = preopened_;
+  preopened_ = 0;
+  OpenCompleted done = preopen_result_ ? std::move(*preopen_result_) : OpenCompleted{};
+  preopen_result_.reset();
+  done.id = open.id;
+  done.conn = conn;
+  auto it = servers_.find(conn);
+  if (done.error.empty() && it == servers_.end()) {
+    done.error = "the connection to " + host_port_text(dest_host_, dest_port_) + " was lost";
+  }
+  if (it != servers_.end()) {
+    it->second.preopened = false;
+  }
+  adopted.push_back(std::move(done));
+}
+
 void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
+  std::vector<OpenCompleted> adopted;
   // Adjacent writes to one connection become one: one TLS record and one syscall for a
   // response head and its body.
   for (size_t i = 1; i < app_out.size(); ++i) {
@@ -374,10 +818,27 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
       continue;
     }
     if (auto* open = std::get_if<OpenConnection>(&command)) {
+      if (preopened_ != 0 && open->conn == preopened_) {
+        adopt(*open, adopted);
+        continue;
+      }
       ServerConn& server = servers_[open->conn];
       server.host = open->host;
+      const bool to_destination = open->host == dest_host_ && open->port == dest_port_;
+      server.tls_name = to_destination && !client_sni_.empty() ? client_sni_ : open->host;
       server.wants_tls = open->tls;
-      server.offer_http11 = http_ != nullptr;
+      if (http_ != nullptr) {
+        server.alpn = {"http/1.1"};
+      }
+      if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
+        // Through the upstream proxy: a CONNECT tunnel, except for plain HTTP requests of
+        // the proxy itself, which go in absolute form.
+        if (open->tls || stage_ != Stage::kRegularHttp) {
+          server.proxy_connect = host_port_text(open->host, open->port);
+        }
+        open->host = ctx_.config->upstream_proxy_host;
+        open->port = ctx_.config->upstream_proxy_port;
+      }
       out.push_back(std::move(command));
       continue;
     }
@@ -411,11 +872,32 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
     }
     out.push_back(std::move(command));
   }
+  // Connections opened before the application layer: complete its OpenConnection now, then
+  // hand over what the server sent meanwhile.
+  for (OpenCompleted& done : adopted) {
+    const ConnId conn = done.conn;
+    const bool ok = done.error.empty();
+    deliver(std::move(done), out);
+    auto it = servers_.find(conn);
+    if (!ok || it == servers_.end()) {
+      continue;
+    }
+    const bool eof = it->second.eof_pending;
+    const std::string eof_error = it->second.eof_error;
+    on_server_bytes(conn, std::string(), out);
+    if (eof && servers_.count(conn) != 0) {
+      deliver(ConnectionClosed{conn, eof_error}, out);
+    }
+  }
 }
 
 void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out) {
   auto it = servers_.find(conn);
   if (it == servers_.end()) {
+    return;
+  }
+  if (!it->second.proxy_connect.empty()) {
+    on_proxy_reply(conn, std::move(data), out);
     return;
   }
   if (!it->second.tls) {
@@ -435,24 +917,31 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
       return;
     }
     OpenCompleted completion = std::move(it->second.completion);
-    if (progress == SslEngine::Progress::kFailed) {
+    if (progress != SslEngine::Progress::kDone) {
       completion.error = tls.error();
       if (completion.error.rfind("upstream certificate verify failed", 0) != 0) {
         completion.error = "TLS handshake with " + it->second.host + " failed: " + completion.error;
       }
+      const bool preopened = it->second.preopened;
       servers_.erase(it);
       out.push_back(CloseConnection{conn, false});
-      deliver(std::move(completion), out);
+      if (preopened) {
+        on_preopen_done(std::move(completion), out);
+      } else {
+        deliver(std::move(completion), out);
+      }
       return;
     }
     completion.ssl_us = ctx_.clock->monotonic_us() - it->second.handshake_start_us;
     completion.tls = tls.info();
-    it->second.open = true;
-    deliver(std::move(completion), out);
+    complete_open(it->second, std::move(completion), out);
     it = servers_.find(conn);
     if (it == servers_.end()) {
       return;
     }
+  }
+  if (it->second.preopened) {
+    return;  // Read once the application layer has adopted the connection.
   }
   std::string plain;
   SslEngine& engine = *it->second.tls;
@@ -479,19 +968,9 @@ void ProxySession::check_tunnel(Commands& out) {
   if (!tunnel) {
     return;
   }
-  dest_host_ = std::move(tunnel->host);
-  dest_port_ = tunnel->port;
-  buffer_ = std::move(tunnel->remainder);
   http_ = nullptr;
   app_.reset();
-  stage_ = Stage::kSniffTunnel;
-  if (!buffer_.empty()) {
-    sniff(out);
-    return;
-  }
-  // A protocol where the server speaks first sends nothing: relay it after a while.
-  sniff_wakeup_ = ctx_.new_command();
-  out.push_back(RequestWakeup{sniff_wakeup_, kServerFirstDelayMs});
+  enter_tunnel(std::move(tunnel->host), tunnel->port, std::move(tunnel->remainder), out);
 }
 
 }  // namespace sightglass::core

@@ -4,8 +4,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/layers/app_layer.h"
+#include "core/layers/socks5.h"
 #include "core/proxy/context.h"
 #include "core/proxy/events.h"
 #include "core/tls/ssl_engine.h"
@@ -22,7 +24,7 @@ class HttpLayer;
 class ProxySession {
  public:
   ProxySession(const ProxyConfig* config, const Clock* clock, std::atomic<FlowId>* flow_ids,
-               std::string client_address);
+               ClientConnection client);
   ~ProxySession();
   ProxySession(const ProxySession&) = delete;
   ProxySession& operator=(const ProxySession&) = delete;
@@ -35,6 +37,7 @@ class ProxySession {
 
  private:
   enum class Stage : uint8_t {
+    kSocks,            // SOCKS5 mode: the greeting and the CONNECT request.
     kSniffClient,      // Reverse mode: the first bytes of the connection decide.
     kRegularHttp,      // Regular mode: HTTP until a CONNECT.
     kSniffTunnel,      // Inside a CONNECT tunnel: the first bytes decide.
@@ -47,15 +50,40 @@ class ProxySession {
   // ServerConn is the TLS state of one server connection.
   struct ServerConn {
     std::unique_ptr<SslEngine> tls;
-    std::string host;
+    std::string host;               // Where the connection goes (for messages).
+    std::string tls_name;           // The name for SNI and verification.
+    std::vector<std::string> alpn;  // The ALPN offer.
     bool wants_tls = false;
-    bool offer_http11 = false;
     bool open = false;
     OpenCompleted completion;  // Held back until the handshake is done.
     int64_t handshake_start_us = 0;
+    // Upstream mode: the CONNECT sent to the upstream proxy ("host:port"), and its answer
+    // until the head is complete.
+    std::string proxy_connect;
+    std::string proxy_reply;
+    // Opened by the session before the application layer (upstream first): not adopted yet,
+    // its plaintext and EOF wait.
+    bool preopened = false;
+    bool eof_pending = false;
+    std::string eof_error;
   };
 
+  void on_start(Commands& out);
+  void on_socks_bytes(std::string data, Commands& out);
+  void enter_tunnel(std::string host, uint16_t port, std::string remainder, Commands& out);
   void on_client_bytes(std::string data, Commands& out);
+  void on_client_hello(Commands& out);
+  void preopen_upstream(const std::vector<std::string>& client_alpn, Commands& out);
+  void on_preopen_done(OpenCompleted completion, Commands& out);
+  void start_passthrough(std::string reason, Commands& out);
+  void on_server_open(OpenCompleted& opened, Commands& out);
+  void complete_open(ServerConn& server, OpenCompleted completion, Commands& out);
+  void on_proxy_reply(ConnId conn, std::string data, Commands& out);
+  void start_server_tls(ConnId conn, Commands& out);
+  void learn_passthrough(FlowSnapshot& flow, const std::string& why, Commands& out);
+  void refuse(const std::string& error, Commands& out);
+  // host_ports names the destination for the passthrough policy: SNI and destination.
+  std::vector<std::string> host_ports() const;
   void sniff(Commands& out);
   void start_client_tls(Commands& out);
   void continue_client_handshake(Commands& out);
@@ -64,6 +92,9 @@ class ProxySession {
   // deliver passes a plaintext event to the application layer and post-processes commands.
   void deliver(Event event, Commands& out);
   void process_app_commands(Commands& app_out, Commands& out);
+  // adopt answers the application layer's OpenConnection for the connection the session
+  // opened before it (upstream first).
+  void adopt(const OpenConnection& open, std::vector<OpenCompleted>& adopted);
   void on_server_bytes(ConnId conn, std::string data, Commands& out);
   void fail_client_tls(const std::string& error, Commands& out);
   void check_tunnel(Commands& out);
@@ -82,6 +113,17 @@ class ProxySession {
   bool sent_certificate_ = false;
   CommandId sniff_wakeup_ = 0;
   int64_t client_handshake_start_us_ = 0;
+  std::string refuse_reason_;
+  std::unique_ptr<Socks5Handshake> socks_;
+  // Interception with a known destination (tunnel, transparent, SOCKS5): hold the ClientHello,
+  // connect upstream first, copy the server's names and ALPN choice into our answer.
+  bool upstream_first_ = false;
+  bool keep_raw_ = false;
+  std::string client_raw_;  // Raw client bytes while the ClientHello is held (passthrough).
+  bool awaiting_upstream_ = false;
+  std::string client_sni_;
+  ConnId preopened_ = 0;
+  std::optional<OpenCompleted> preopen_result_;
 };
 
 }  // namespace sightglass::core

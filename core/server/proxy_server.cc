@@ -1,18 +1,112 @@
 #include "core/server/proxy_server.h"
 
 #include <map>
+#include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/proxy/session.h"
 
 namespace sightglass::core {
+namespace {
+
+// OwnConnections holds the local addresses of this process's upstream connections in
+// transparent mode, on every loop: a client connection from one of them is the proxy's own
+// traffic redirected back to it (a redirect loop).
+class OwnConnections {
+ public:
+  static OwnConnections& instance() {
+    static OwnConnections own;
+    return own;
+  }
+  void add(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    addresses_.insert(address);
+  }
+  void remove(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    addresses_.erase(address);
+  }
+  bool contains(const std::string& address) const {
+    std::lock_guard lock(mutex_);
+    return addresses_.count(address) != 0;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_set<std::string> addresses_;
+};
+
+// OwnConnection registers one upstream connection's local address while it lives.
+class OwnConnection {
+ public:
+  OwnConnection() = default;
+  explicit OwnConnection(std::string address) : address_(std::move(address)) {
+    OwnConnections::instance().add(address_);
+  }
+  OwnConnection(OwnConnection&& other) noexcept : address_(std::exchange(other.address_, {})) {}
+  OwnConnection& operator=(OwnConnection&& other) noexcept {
+    if (this != &other) {
+      release();
+      address_ = std::exchange(other.address_, {});
+    }
+    return *this;
+  }
+  OwnConnection(const OwnConnection&) = delete;
+  OwnConnection& operator=(const OwnConnection&) = delete;
+  ~OwnConnection() { release(); }
+
+ private:
+  void release() {
+    if (!address_.empty()) {
+      OwnConnections::instance().remove(address_);
+      address_.clear();
+    }
+  }
+  std::string address_;
+};
+
+std::string port_of(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? std::string() : address.substr(colon + 1);
+}
+
+// client_connection describes an accepted client for its session; in transparent mode with
+// the original destination, or why the connection must be refused.
+ClientConnection client_connection(const ProxyServer& server, const TcpStream& client) {
+  ClientConnection info;
+  info.peer_address = client.peer_address();
+  if (server.config()->mode != ProxyConfig::Mode::kTransparent) {
+    return info;
+  }
+  // REDIRECT/DNAT: the connection-tracking entry has it. TPROXY: the local address is it.
+  std::optional<std::string> original = client.original_destination();
+  info.original_destination = original ? *original : client.local_address();
+  if (info.original_destination == client.local_address() &&
+      port_of(info.original_destination) == std::to_string(server.port())) {
+    info.refuse_reason =
+        "transparent mode: redirect loop refused: the original destination " +
+        info.original_destination +
+        " is this proxy's own listener (the connection was not redirected: connect to the real "
+        "server and let iptables/nftables redirect it)";
+  } else if (OwnConnections::instance().contains(info.peer_address)) {
+    info.refuse_reason =
+        "transparent mode: redirect loop refused: the connection from " + info.peer_address +
+        " is one of this proxy's own upstream connections, redirected back to it (exclude the "
+        "proxy's user or cgroup from the redirect rules)";
+  }
+  return info;
+}
+
+}  // namespace
 
 // ConnectionHandler drives one ProxySession: client socket, server sockets, timers.
 class ConnectionHandler {
  public:
   ConnectionHandler(ProxyServer* server, std::unique_ptr<TcpStream> client)
       : server_(server),
-        session_(server->config(), server->clock(), server->flow_ids(), client->peer_address()) {
+        session_(server->config(), server->clock(), server->flow_ids(),
+                 client_connection(*server, *client)) {
     Socket& socket = sockets_[kClientConn];
     socket.stream = std::move(client);
   }
@@ -57,6 +151,7 @@ class ConnectionHandler {
     bool read_eof = false;
     bool write_shut = false;
     bool closing = false;  // A full close waits for queued writes.
+    OwnConnection own;     // Transparent mode: registered against redirect loops.
   };
 
   void attach(ConnId conn) {
@@ -209,6 +304,9 @@ class ConnectionHandler {
       return;
     }
     it->second.stream = std::move(result.stream);
+    if (server_->config()->mode == ProxyConfig::Mode::kTransparent) {
+      it->second.own = OwnConnection(it->second.stream->local_address());
+    }
     done.peer_address = it->second.stream->peer_address();
     done.dns_us = result.dns_us;
     done.connect_us = result.connect_us;

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <array>
 #include <ctime>
 
@@ -146,6 +147,9 @@ SslEngine::Progress SslEngine::handshake() {
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
     return Progress::kInProgress;
   }
+  if (err == SSL_ERROR_PENDING_CERTIFICATE) {
+    return Progress::kPending;
+  }
   error_ = describe_failure(ret);
   return Progress::kFailed;
 }
@@ -183,6 +187,80 @@ bool SslEngine::write_plaintext(std::string_view data) {
     done += static_cast<size_t>(n);
   }
   return true;
+}
+
+bool SslEngine::set_alpn_offer(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& protocol : protocols) {
+    if (protocol.empty() || protocol.size() > 255) {
+      continue;
+    }
+    wire.push_back(static_cast<char>(protocol.size()));
+    wire.append(protocol);
+  }
+  if (wire.empty()) {
+    return true;
+  }
+  // SSL_set_alpn_protos returns 0 on success.
+  return SSL_set_alpn_protos(ssl_.get(), reinterpret_cast<const uint8_t*>(wire.data()),
+                             static_cast<unsigned>(wire.size())) == 0;
+}
+
+std::vector<std::string> SslEngine::peer_certificate_names() const {
+  std::vector<std::string> names;
+  const STACK_OF(CRYPTO_BUFFER)* chain = SSL_get0_peer_certificates(ssl_.get());
+  if (chain == nullptr || sk_CRYPTO_BUFFER_num(chain) == 0) {
+    return names;
+  }
+  bssl::UniquePtr<X509> x509(
+      X509_parse_from_buffer(const_cast<CRYPTO_BUFFER*>(sk_CRYPTO_BUFFER_value(chain, 0))));
+  if (!x509) {
+    ERR_clear_error();
+    return names;
+  }
+  auto add = [&names](std::string name) {
+    if (!name.empty() && name.find('\0') == std::string::npos &&
+        std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(std::move(name));
+    }
+  };
+  X509_NAME* subject = X509_get_subject_name(x509.get());
+  const int cn_index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (cn_index >= 0) {
+    const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, cn_index));
+    unsigned char* utf8 = nullptr;
+    const int len = ASN1_STRING_to_UTF8(&utf8, cn);
+    if (len > 0) {
+      std::string text(reinterpret_cast<const char*>(utf8), static_cast<size_t>(len));
+      // A CN that is not a host name (an organisation's label) is no use as a leaf name.
+      if (text.find(' ') == std::string::npos) {
+        add(std::move(text));
+      }
+    }
+    OPENSSL_free(utf8);
+  }
+  bssl::UniquePtr<GENERAL_NAMES> sans(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(x509.get(), NID_subject_alt_name, nullptr, nullptr)));
+  for (size_t i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans.get(), i);
+    if (name->type == GEN_DNS) {
+      const ASN1_STRING* dns = name->d.dNSName;
+      add(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                      static_cast<size_t>(ASN1_STRING_length(dns))));
+    } else if (name->type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* ip = name->d.iPAddress;
+      std::array<char, INET6_ADDRSTRLEN> text{};
+      const int family = ASN1_STRING_length(ip) == 4    ? AF_INET
+                         : ASN1_STRING_length(ip) == 16 ? AF_INET6
+                                                        : 0;
+      if (family != 0 && inet_ntop(family, ASN1_STRING_get0_data(ip), text.data(),
+                                   static_cast<socklen_t>(text.size())) != nullptr) {
+        add(text.data());
+      }
+    }
+  }
+  ERR_clear_error();
+  return names;
 }
 
 void SslEngine::shutdown() {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/proxy/flow.h"
 
@@ -19,7 +20,8 @@ class SslEngine {
   };
 
  public:
-  enum class Progress : uint8_t { kInProgress, kDone, kFailed };
+  // kPending: a server engine held at the ClientHello (LeafSelector::hold_at_client_hello).
+  enum class Progress : uint8_t { kInProgress, kPending, kDone, kFailed };
   enum class ReadStatus : uint8_t { kOk, kClosed, kFailed };
 
   // create_server terminates a client's TLS with |ctx| (whose select-certificate callback
@@ -46,6 +48,12 @@ class SslEngine {
   bool write_plaintext(std::string_view data);
   // shutdown queues a close_notify.
   void shutdown();
+
+  // set_alpn_offer makes a client engine offer |protocols| (before the handshake).
+  bool set_alpn_offer(const std::vector<std::string>& protocols);
+  // peer_certificate_names returns the DNS and IP names of the peer's certificate: the CN
+  // first (when it is a name), then the subjectAltName entries, without duplicates.
+  std::vector<std::string> peer_certificate_names() const;
 
   // info describes the session; with the peer certificate for a client engine.
   TlsInfo info() const;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string_view>
 
 #include "ca/leaf_selector.h"
 
@@ -14,8 +15,17 @@ namespace {
 
 constexpr uint8_t kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
 
-int select_alpn(SSL* /*ssl*/, const uint8_t** out, uint8_t* out_len, const uint8_t* in,
-                unsigned in_len, void* /*arg*/) {
+// select_alpn answers the client's ALPN offer: with what the upstream chose when the session
+// connected upstream first (ALPN mirroring), else http/1.1 when offered.
+int select_alpn(SSL* ssl, const uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigned in_len,
+                void* /*arg*/) {
+  const std::string* choice = ca::LeafSelector::alpn_choice(ssl);
+  const std::string_view wanted =
+      choice != nullptr ? std::string_view(*choice)
+                        : std::string_view(reinterpret_cast<const char*>(kHttp11), sizeof(kHttp11));
+  if (wanted.empty()) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
   CBS offers;
   CBS_init(&offers, in, in_len);
   while (CBS_len(&offers) > 0) {
@@ -23,8 +33,8 @@ int select_alpn(SSL* /*ssl*/, const uint8_t** out, uint8_t* out_len, const uint8
     if (!CBS_get_u8_length_prefixed(&offers, &protocol)) {
       return SSL_TLSEXT_ERR_NOACK;
     }
-    if (CBS_len(&protocol) == sizeof(kHttp11) &&
-        std::equal(kHttp11, kHttp11 + sizeof(kHttp11), CBS_data(&protocol))) {
+    if (std::string_view(reinterpret_cast<const char*>(CBS_data(&protocol)), CBS_len(&protocol)) ==
+        wanted) {
       *out = CBS_data(&protocol);
       *out_len = static_cast<uint8_t>(CBS_len(&protocol));
       return SSL_TLSEXT_ERR_OK;

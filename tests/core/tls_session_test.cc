@@ -92,13 +92,26 @@ class TlsSessionTest : public ::testing::Test {
     config_.upstream_tls_ctx = upstream_.get();
   }
 
-  // origin_peer serves |name| with a leaf from |issuer|.
+  // origin_peer serves |name| with a leaf from |issuer|, choosing http/1.1 when offered.
   std::unique_ptr<MemoryPeer> origin_peer(ca::LeafMinter& issuer, const std::string& name) {
     origin_ctx_.reset(SSL_CTX_new(TLS_method()));
     std::string error;
     auto leaf = issuer.leaf_for(std::array<std::string, 1>{name}, ca::KeyType::kEcdsaP256, &error);
     CRYPTO_BUFFER* chain[] = {leaf->cert.get()};
     SSL_CTX_set_chain_and_key(origin_ctx_.get(), chain, 1, leaf->key.get(), nullptr);
+    SSL_CTX_set_alpn_select_cb(
+        origin_ctx_.get(),
+        [](SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigned in_len, void*) {
+          static const uint8_t kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+          uint8_t* selected = nullptr;
+          if (SSL_select_next_proto(&selected, out_len, kHttp11, sizeof(kHttp11), in, in_len) !=
+              OPENSSL_NPN_NEGOTIATED) {
+            return SSL_TLSEXT_ERR_NOACK;
+          }
+          *out = selected;
+          return SSL_TLSEXT_ERR_OK;
+        },
+        nullptr);
     auto peer = std::make_unique<MemoryPeer>(SSL_new(origin_ctx_.get()));
     SSL_set_accept_state(peer->ssl());
     return peer;
@@ -133,9 +146,19 @@ struct Pump {
   ConnId server_conn = 0;
   std::string to_client_plain;
   std::string to_origin_plain;
+  std::vector<OpenConnection> opens;
 
   void run(Commands commands) {
     for (int round = 0; round < 50; ++round) {
+      // The session connects upstream (first, before answering the client's ClientHello).
+      for (const OpenConnection& open : all_of<OpenConnection>(commands)) {
+        if (origin != nullptr && server_conn == 0) {
+          opens.push_back(open);
+          server_conn = open.conn;
+          auto c = pb->open_ok(open);
+          commands.insert(commands.end(), c.begin(), c.end());
+        }
+      }
       client->feed(sent_to(commands, kClientConn));
       if (origin != nullptr && server_conn != 0) {
         origin->feed(sent_to(commands, server_conn));
@@ -171,26 +194,28 @@ TEST_F(TlsSessionTest, InterceptsHttpsInsideConnect) {
   auto origin = origin_peer(*origin_minter_, "origin.test");
   EXPECT_EQ(sent_to(pb.client("CONNECT origin.test:443 HTTP/1.1\r\n\r\n"), kClientConn),
             "HTTP/1.1 200 Connection established\r\n\r\n");
-  Pump pump{&pb, client.get(), origin.get(), 0, {}, {}};
+  Pump pump{&pb, client.get(), origin.get(), 0, {}, {}, {}};
   client->step();
   pump.run(pb.client(client->drain()));
   ASSERT_TRUE(SSL_is_init_finished(client->ssl())) << pb.log();
-  // The client verified the minted leaf against the Sightglass CA and negotiated http/1.1.
+  // The client verified the minted leaf against the Sightglass CA, and got http/1.1: what the
+  // origin chose.
   EXPECT_EQ(SSL_get_verify_result(client->ssl()), X509_V_OK);
   const uint8_t* alpn = nullptr;
   unsigned alpn_len = 0;
   SSL_get0_alpn_selected(client->ssl(), &alpn, &alpn_len);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(alpn), alpn_len), "http/1.1");
 
+  // The server was asked first: one connection, made before the client's handshake ended,
+  // and used for the request.
+  ASSERT_EQ(pump.opens.size(), 1u) << pb.log();
+  EXPECT_EQ(pump.opens[0].host, "origin.test");
+  EXPECT_EQ(pump.opens[0].port, 443);
+  EXPECT_TRUE(pump.opens[0].tls);
   client->write("GET /secret HTTP/1.1\r\nHost: origin.test\r\n\r\n");
   const Commands c = pb.client(client->drain());
-  const auto opens = all_of<OpenConnection>(c);
-  ASSERT_EQ(opens.size(), 1u) << pb.log();
-  EXPECT_EQ(opens[0].host, "origin.test");
-  EXPECT_EQ(opens[0].port, 443);
-  EXPECT_TRUE(opens[0].tls);
-  pump.server_conn = opens[0].conn;
-  pump.run(pb.open_ok(opens[0]));
+  EXPECT_TRUE(all_of<OpenConnection>(c).empty()) << pb.log();
+  pump.run(c);
   EXPECT_EQ(pump.to_origin_plain, "GET /secret HTTP/1.1\r\nHost: origin.test\r\n\r\n") << pb.log();
   origin->write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   pump.run(pb.server(pump.server_conn, origin->drain()));
@@ -214,14 +239,14 @@ TEST_F(TlsSessionTest, UntrustedUpstreamCertificateAnswers502) {
   // The origin's certificate comes from a CA that the proxy does not trust.
   auto origin = origin_peer(*minter_, "origin.test");
   pb.client("CONNECT origin.test:443 HTTP/1.1\r\n\r\n");
-  Pump pump{&pb, client.get(), origin.get(), 0, {}, {}};
+  Pump pump{&pb, client.get(), origin.get(), 0, {}, {}, {}};
   client->step();
   pump.run(pb.client(client->drain()));
+  // The upstream handshake failed first; the client's completes, and its request gets a 502.
+  ASSERT_TRUE(SSL_is_init_finished(client->ssl())) << pb.log();
+  ASSERT_EQ(pump.opens.size(), 1u);
   client->write("GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n");
-  const auto opens = all_of<OpenConnection>(pb.client(client->drain()));
-  ASSERT_EQ(opens.size(), 1u);
-  pump.server_conn = opens[0].conn;
-  pump.run(pb.open_ok(opens[0]));
+  pump.run(pb.client(client->drain()));
   EXPECT_EQ(pump.to_client_plain.rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << pump.to_client_plain;
   EXPECT_NE(pump.to_client_plain.find("upstream certificate verify failed"), std::string::npos)
       << pump.to_client_plain;
@@ -233,8 +258,9 @@ TEST_F(TlsSessionTest, UntrustedUpstreamCertificateAnswers502) {
 TEST_F(TlsSessionTest, ClientThatDistrustsTheCaIsLoggedWithAClearError) {
   test::SessionPlaybook pb(config_);
   auto client = client_peer(*origin_ca_, "origin.test");  // Trusts some other CA.
+  auto origin = origin_peer(*origin_minter_, "origin.test");
   pb.client("CONNECT origin.test:443 HTTP/1.1\r\n\r\n");
-  Pump pump{&pb, client.get(), nullptr, 0, {}, {}};
+  Pump pump{&pb, client.get(), origin.get(), 0, {}, {}, {}};
   client->step();
   pump.run(pb.client(client->drain()));
   EXPECT_FALSE(SSL_is_init_finished(client->ssl()));

@@ -155,7 +155,8 @@ TEST_F(ProxyTest, UpstreamCertificateProblemsAnswer502UnlessInsecure) {
 
 TEST_F(ProxyTest, ClientThatDistrustsTheCaIsLoggedAndOthersKeepWorking) {
   const uint16_t port = start_origin(good_cert_);
-  start_proxy();
+  // Without learning: the host would be passed through for the next client (modes_test).
+  start_proxy({"--no-auto-passthrough"});
   const std::string url = "https://localhost:" + std::to_string(port) + "/x";
   const auto rejected = run_process({"curl", "-sS", "--max-time", "30", "-x",
                                      "http://127.0.0.1:" + std::to_string(proxy_port_), "--cacert",

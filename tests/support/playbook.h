@@ -78,8 +78,9 @@ inline std::string transcript(const core::Commands& commands) {
 // SessionPlaybook drives one ProxySession and keeps every command it returned.
 class SessionPlaybook {
  public:
-  explicit SessionPlaybook(core::ProxyConfig config)
-      : config_(std::move(config)), session_(&config_, &clock_, &flow_ids_, "127.0.0.1:50000") {}
+  explicit SessionPlaybook(core::ProxyConfig config, core::ClientConnection client = {})
+      : config_(std::move(config)),
+        session_(&config_, &clock_, &flow_ids_, with_peer(std::move(client))) {}
 
   // feed hands one event to the session and returns the commands of that event alone.
   core::Commands feed(core::Event event) {
@@ -111,6 +112,13 @@ class SessionPlaybook {
   FakeClock& clock() { return clock_; }
 
  private:
+  static core::ClientConnection with_peer(core::ClientConnection client) {
+    if (client.peer_address.empty()) {
+      client.peer_address = "127.0.0.1:50000";
+    }
+    return client;
+  }
+
   core::ProxyConfig config_;
   FakeClock clock_;
   std::atomic<core::FlowId> flow_ids_{0};

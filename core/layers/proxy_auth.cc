@@ -1,0 +1,127 @@
+#include "core/layers/proxy_auth.h"
+
+#include <openssl/base64.h>
+#include <openssl/mem.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace sightglass::core {
+namespace {
+
+constexpr std::string_view kBody = "Proxy authentication required\n";
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && is_space(s.back())) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') {
+      x = static_cast<char>(x - 'A' + 'a');
+    }
+    if (y >= 'A' && y <= 'Z') {
+      y = static_cast<char>(y - 'A' + 'a');
+    }
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// equal_secret compares in time that depends only on the lengths.
+bool equal_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// decode_base64 decodes strictly (length a multiple of 4, no whitespace, '=' only as padding).
+std::optional<std::string> decode_base64(std::string_view in) {
+  size_t max_len = 0;
+  if (in.empty() || EVP_DecodedLength(&max_len, in.size()) == 0) {
+    return std::nullopt;
+  }
+  std::vector<uint8_t> out(max_len);
+  size_t out_len = 0;
+  if (EVP_DecodeBase64(out.data(), &out_len, out.size(),
+                       reinterpret_cast<const uint8_t*>(in.data()), in.size()) == 0) {
+    return std::nullopt;
+  }
+  return std::string(reinterpret_cast<const char*>(out.data()), out_len);
+}
+
+}  // namespace
+
+std::optional<ProxyCredentials> parse_proxy_credentials(std::string_view user_colon_pass) {
+  const size_t colon = user_colon_pass.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return std::nullopt;
+  }
+  return ProxyCredentials{std::string(user_colon_pass.substr(0, colon)),
+                          std::string(user_colon_pass.substr(colon + 1))};
+}
+
+bool check_basic_proxy_authorization(std::string_view header_value,
+                                     const ProxyCredentials& expected) {
+  const std::string_view value = trim(header_value);
+  size_t space = 0;
+  while (space < value.size() && !is_space(value[space])) {
+    ++space;
+  }
+  if (!equals_ignore_case(value.substr(0, space), "basic")) {
+    return false;
+  }
+  // token68 after the scheme; the strict decoder rejects any whitespace inside it.
+  const std::string_view token = trim(value.substr(space));
+  if (space == value.size() || token.empty()) {
+    return false;
+  }
+  const std::optional<std::string> decoded = decode_base64(token);
+  if (!decoded) {
+    return false;
+  }
+  // RFC 7617: the user-id cannot contain ':', the password can.
+  const std::string_view pair(*decoded);
+  const size_t colon = pair.find(':');
+  if (colon == std::string_view::npos) {
+    return false;
+  }
+  return check_credentials(pair.substr(0, colon), pair.substr(colon + 1), expected);
+}
+
+bool check_credentials(std::string_view user, std::string_view password,
+                       const ProxyCredentials& expected) {
+  // Both comparisons run whichever fails.
+  const bool user_ok = equal_secret(user, expected.user);
+  const bool password_ok = equal_secret(password, expected.password);
+  return user_ok & password_ok;
+}
+
+std::string proxy_auth_required_response() {
+  std::string out =
+      "HTTP/1.1 407 Proxy Authentication Required\r\n"
+      "Proxy-Authenticate: Basic realm=\"sightglass\"\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: " +
+      std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n";
+  out.append(kBody);
+  return out;
+}
+
+}  // namespace sightglass::core

@@ -1,0 +1,97 @@
+#include "core/proxy/passthrough.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace sightglass::core {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+bool PassthroughPolicy::compile(const std::vector<std::string>& patterns,
+                                std::vector<std::regex>* out, std::string* error) {
+  out->clear();
+  for (const std::string& pattern : patterns) {
+    // std::regex throws on a bad pattern; the exception never leaves this function.
+    try {
+      out->emplace_back(pattern, std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error& e) {
+      *error = "invalid regular expression '" + pattern + "': " + e.what();
+      return false;
+    }
+  }
+  return true;
+}
+
+bool PassthroughPolicy::set_ignore_hosts(const std::vector<std::string>& patterns,
+                                         std::string* error) {
+  return compile(patterns, &ignore_, error);
+}
+
+bool PassthroughPolicy::set_allow_hosts(const std::vector<std::string>& patterns,
+                                        std::string* error) {
+  return compile(patterns, &allow_, error);
+}
+
+bool PassthroughPolicy::any_match(const std::vector<std::regex>& regexes,
+                                  std::span<const std::string> host_ports) {
+  for (const std::regex& regex : regexes) {
+    for (const std::string& host_port : host_ports) {
+      if (!host_port.empty() && std::regex_search(host_port, regex)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+std::string PassthroughPolicy::reason(std::span<const std::string> host_ports) const {
+  if (!ignore_.empty() && any_match(ignore_, host_ports)) {
+    return "ignore-hosts";
+  }
+  if (!allow_.empty() && !any_match(allow_, host_ports)) {
+    return "allow-hosts";
+  }
+  if (has_learned_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(mutex_);
+    for (const std::string& host_port : host_ports) {
+      const std::string key = lower(host_port);
+      for (const auto& [learned, why] : learned_) {
+        if (learned == key) {
+          return "auto-passthrough";
+        }
+      }
+    }
+  }
+  return {};
+}
+
+bool PassthroughPolicy::learn(const std::string& host_port, const std::string& why) {
+  if (!auto_learn_ || host_port.empty()) {
+    return false;
+  }
+  const std::string key = lower(host_port);
+  std::lock_guard lock(mutex_);
+  for (const auto& [learned, reason] : learned_) {
+    if (learned == key) {
+      return false;
+    }
+  }
+  learned_.emplace_back(key, why);
+  has_learned_.store(true, std::memory_order_release);
+  return true;
+}
+
+std::vector<std::pair<std::string, std::string>> PassthroughPolicy::learned() const {
+  std::lock_guard lock(mutex_);
+  return learned_;
+}
+
+}  // namespace sightglass::core
