@@ -15,6 +15,10 @@ using ca::LeafSelector;
 
 // How long a tunnel may stay silent before it is taken for a server-speaks-first protocol.
 constexpr int64_t kServerFirstDelayMs = 1000;
+// A client that closes this soon after its handshake without sending a byte rejected our
+// certificate after the fact (certificate pinning). Later closes are idle connections (a
+// browser's preconnect), not a verdict.
+constexpr int64_t kPinningCloseWindowUs = 2'000'000;
 constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
@@ -168,7 +172,8 @@ void ProxySession::handle(Event event, Commands& out) {
       } else if (app_) {
         deliver(std::move(event), out);
       } else {
-        if (stage_ == Stage::kSniffPlaintext && upstream_first_ && buffer_.empty()) {
+        if (stage_ == Stage::kSniffPlaintext && upstream_first_ && buffer_.empty() &&
+            ctx_.clock->monotonic_us() - client_handshake_done_us_ <= kPinningCloseWindowUs) {
           // A client that completes the handshake and leaves without a byte has seen our
           // certificate and did not like it (certificate pinning does this).
           FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
@@ -701,6 +706,7 @@ void ProxySession::continue_client_handshake(Commands& out) {
     return;
   }
   ctx_.client_tls = client_tls_->info();
+  client_handshake_done_us_ = ctx_.clock->monotonic_us();
   stage_ = Stage::kSniffPlaintext;
   if (preopened_ != 0) {
     ctx_.reserved_conn = preopened_;

@@ -113,6 +113,7 @@ class ProxySession {
   bool sent_certificate_ = false;
   CommandId sniff_wakeup_ = 0;
   int64_t client_handshake_start_us_ = 0;
+  int64_t client_handshake_done_us_ = 0;
   std::string refuse_reason_;
   std::unique_ptr<Socks5Handshake> socks_;
   // Interception with a known destination (tunnel, transparent, SOCKS5): hold the ClientHello,

@@ -234,6 +234,25 @@ TEST_F(ModesTest, AutoPassthroughLearnsAHostWhoseClientRejectsTheCa) {
   EXPECT_EQ(tcp[1]["_tcp"]["passthrough"], "auto-passthrough") << tcp[1].dump();
 }
 
+TEST_F(ModesTest, AutoPassthroughLearnsFromAClientThatLeavesRightAfterTheHandshake) {
+  const uint16_t port = start_origin(good_cert_);
+  start_proxy();
+  const std::string target = "localhost:" + std::to_string(port);
+  // s_client completes the handshake with our leaf and leaves without a byte.
+  const auto first = served_certificate({"-connect", target, "-servername", "localhost"});
+  EXPECT_NE(first.first.find("issuer=" + subject_of(sightglass_ca())), std::string::npos);
+  const auto second =
+      curl({"--cacert", origin_ca_->cert_path().string(), "https://" + target + "/x"});
+  EXPECT_EQ(second.out, "ok") << second.err;
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+  const auto tcp = with_tcp(read_jsonl(jsonl()));
+  ASSERT_EQ(tcp.size(), 2u);
+  EXPECT_NE(tcp[0].value("_error", "").find("right after the TLS handshake"), std::string::npos)
+      << tcp[0].dump();
+  EXPECT_EQ(tcp[0]["_tcp"].value("passthroughLearned", false), true);
+  EXPECT_EQ(tcp[1]["_tcp"]["passthrough"], "auto-passthrough");
+}
+
 TEST_F(ModesTest, NoAutoPassthroughKeepsIntercepting) {
   const uint16_t port = start_origin(good_cert_);
   start_proxy({"--no-auto-passthrough"});
@@ -262,7 +281,8 @@ TEST_F(ModesTest, ClientWithoutSniGetsALeafNamedLikeTheUpstreamCertificate) {
 
 TEST_F(ModesTest, AlpnFollowsWhatTheUpstreamChose) {
   const uint16_t port = start_origin(good_cert_);  // The origin speaks http/1.1 only.
-  start_proxy();
+  // s_client leaves right after the handshake, as a pinning client would: no learning here.
+  start_proxy({"--no-auto-passthrough"});
   const std::string target = "localhost:" + std::to_string(port);
   // h2 is not offered upstream (not parsed yet); the origin picks http/1.1, so do we.
   const auto mixed = served_certificate({"-connect", target, "-alpn", "h2,http/1.1"});
