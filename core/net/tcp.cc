@@ -106,6 +106,23 @@ struct AddrinfoDeleter {
 
 }  // namespace
 
+bool is_local_ip(std::string_view ip) {
+  sockaddr_storage address{};
+  if (!parse_ip(ip, 0, &address)) {
+    return false;
+  }
+  // Binding succeeds only to an address of this host (EADDRNOTAVAIL otherwise).
+  const int fd = socket(address.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  const socklen_t length =
+      address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  const bool local = bind(fd, as_sockaddr(address), length) == 0;
+  close(fd);
+  return local;
+}
+
 std::string format_address(const sockaddr* address) {
   if (address == nullptr) {
     return "";
@@ -379,7 +396,8 @@ TcpListener::TcpListener(Passkey, EventLoop& loop, ConnectionCallback on_connect
 
 std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_view host,
                                                  uint16_t port, ConnectionCallback on_connection,
-                                                 std::string* out_error, bool reuse_port) {
+                                                 std::string* out_error, bool reuse_port,
+                                                 bool transparent) {
   const auto error = [&](const std::string& reason) {
     set_error(out_error, "cannot listen on " + host_port(host, port) + ": " + reason);
     return nullptr;
@@ -410,6 +428,21 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
       return error(uv_error_text(uv_translate_sys_error(errno)));
     }
   }
+#if defined(__linux__)
+  if (transparent) {
+    uv_os_fd_t fd = -1;
+    const int one = 1;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp), &fd) == 0) {
+      // Best effort: EPERM without CAP_NET_ADMIN, and only TPROXY needs it.
+      const int result = family == AF_INET6
+                             ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+                             : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+      static_cast<void>(result);
+    }
+  }
+#else
+  static_cast<void>(transparent);
+#endif
   // libuv sets SO_REUSEADDR before binding, and reports EADDRINUSE from uv_listen.
   status = uv_tcp_bind(tcp, as_sockaddr(address), 0);
   if (status == 0) {
@@ -506,12 +539,13 @@ namespace detail {
 class Connector {
  public:
   Connector(EventLoop& loop, std::string_view host, uint16_t port, uint64_t timeout_ms,
-            ConnectCallback callback)
+            ConnectCallback callback, AttemptCallback on_attempt)
       : loop_(loop),
         host_(strip_brackets(host)),
         port_(port),
         timeout_ms_(timeout_ms),
         callback_(std::move(callback)),
+        on_attempt_(std::move(on_attempt)),
         timer_(loop) {}
   Connector(const Connector&) = delete;
   Connector& operator=(const Connector&) = delete;
@@ -551,6 +585,7 @@ class Connector {
   const uint16_t port_;
   const uint64_t timeout_ms_;
   ConnectCallback callback_;
+  AttemptCallback on_attempt_;
   Timer timer_;                                // The deadline, then the deferred delivery.
   DnsRequest* dns_request_ = nullptr;          // Owned by libuv until on_dns.
   ConnectRequest* connect_request_ = nullptr;  // Owned by libuv until on_connect.
@@ -655,6 +690,21 @@ void Connector::try_next() {
     tried_.push_back(current_ip_);
     UvHandle<uv_tcp_t> attempt;
     int status = attempt.init(loop_, &uv_tcp_init);
+    if (status == 0) {
+      if (on_attempt_) {
+        // Bind first, so that the local port is known (and reported) before the connect can
+        // complete: on loopback the peer may accept it during the connect call itself.
+        sockaddr_storage any{};
+        any.ss_family = address.ss_family;
+        status = uv_tcp_bind(attempt.get(), as_sockaddr(any), 0);
+        sockaddr_storage local{};
+        int length = static_cast<int>(sizeof(local));
+        if (status == 0 &&
+            uv_tcp_getsockname(attempt.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+          on_attempt_(format_address(as_sockaddr(local)));
+        }
+      }
+    }
     if (status == 0) {
       auto request = std::make_unique<ConnectRequest>();
       request->owner = this;
@@ -792,9 +842,10 @@ void ConnectHandle::cancel() { connector_.reset(); }
 bool ConnectHandle::pending() const { return connector_ != nullptr && connector_->pending(); }
 
 ConnectHandle connect_tcp(EventLoop& loop, std::string_view host, uint16_t port,
-                          uint64_t timeout_ms, ConnectCallback callback) {
-  auto connector =
-      std::make_unique<detail::Connector>(loop, host, port, timeout_ms, std::move(callback));
+                          uint64_t timeout_ms, ConnectCallback callback,
+                          AttemptCallback on_attempt) {
+  auto connector = std::make_unique<detail::Connector>(loop, host, port, timeout_ms,
+                                                       std::move(callback), std::move(on_attempt));
   connector->start();
   return ConnectHandle(std::move(connector));
 }

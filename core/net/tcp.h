@@ -130,11 +130,15 @@ class TcpListener {
   // "0.0.0.0"), and |port| (0: a free port, see port()), with SO_REUSEADDR (libuv sets it).
   // On failure returns nullptr with a message in |out_error| (when not null), such as
   // "cannot listen on 127.0.0.1:8080: address already in use".
+  // With |transparent| (Linux TPROXY), IP_TRANSPARENT / IPV6_TRANSPARENT is asked for before
+  // binding, so that connections to other addresses can be accepted; it needs CAP_NET_ADMIN
+  // and is skipped without it (REDIRECT does not need it).
   // With |reuse_port|, SO_REUSEPORT is set before binding, so that listeners on several loops
   // share one port and the kernel spreads the connections among them.
   static std::unique_ptr<TcpListener> create(EventLoop& loop, std::string_view host, uint16_t port,
                                              ConnectionCallback on_connection,
-                                             std::string* out_error, bool reuse_port = false);
+                                             std::string* out_error, bool reuse_port = false,
+                                             bool transparent = false);
 
   struct Passkey {};
   // TcpListener is public for std::make_unique only: use create().
@@ -183,6 +187,10 @@ struct ConnectResult {
 };
 
 using ConnectCallback = std::function<void(ConnectResult result)>;
+// AttemptCallback learns the local address of each connection attempt before its connect is
+// issued: the socket is bound first, so the address is the wildcard with the chosen port
+// ("0.0.0.0:40000", "[::]:40000").
+using AttemptCallback = std::function<void(const std::string& local_address)>;
 
 namespace detail {
 class Connector;
@@ -205,7 +213,8 @@ class [[nodiscard]] ConnectHandle {
 
  private:
   friend ConnectHandle connect_tcp(EventLoop& loop, std::string_view host, uint16_t port,
-                                   uint64_t timeout_ms, ConnectCallback callback);
+                                   uint64_t timeout_ms, ConnectCallback callback,
+                                   AttemptCallback on_attempt);
   explicit ConnectHandle(std::unique_ptr<detail::Connector> connector);
 
   std::unique_ptr<detail::Connector> connector_;
@@ -216,14 +225,20 @@ class [[nodiscard]] ConnectHandle {
 // addresses are then tried in order until one connects. |callback| runs exactly once on the loop
 // thread, never before connect_tcp returns, unless the returned handle is destroyed first.
 // |timeout_ms| bounds the whole attempt, lookup included (0: no bound other than the kernel's).
+// |on_attempt|, when set, runs for every attempt once its connect is issued (possibly inside
+// connect_tcp).
 ConnectHandle connect_tcp(EventLoop& loop, std::string_view host, uint16_t port,
-                          uint64_t timeout_ms, ConnectCallback callback);
+                          uint64_t timeout_ms, ConnectCallback callback,
+                          AttemptCallback on_attempt = {});
 
 // probe_listen_port checks that |host|:|port| is free by binding it once without
 // SO_REUSEPORT (so that a port held by any other listener is refused), and returns the port
 // (the one chosen when |port| is 0). Loop-free; for listeners that then share the port.
 std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
                                           std::string* out_error);
+
+// is_local_ip says whether |ip| (no brackets) is an address of this host.
+bool is_local_ip(std::string_view ip);
 
 // format_address returns "ip:port" for an IPv4 address and "[ip]:port" for IPv6 ("" for other
 // families or a null pointer).

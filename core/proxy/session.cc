@@ -117,8 +117,8 @@ ProxySession::ProxySession(const ProxyConfig* config, const Clock* clock,
     case ProxyConfig::Mode::kTransparent:
       stage_ = Stage::kSniffTunnel;
       upstream_first_ = true;
-      if (refuse_reason_.empty() &&
-          !split_address(client.original_destination, &dest_host_, &dest_port_)) {
+      if (!split_address(client.original_destination, &dest_host_, &dest_port_) &&
+          refuse_reason_.empty()) {
         refuse_reason_ =
             "transparent mode: the original destination of the connection is "
             "unknown (was it redirected with iptables/nftables REDIRECT or TPROXY?)";

@@ -1,5 +1,6 @@
 #include "core/server/proxy_server.h"
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -10,45 +11,70 @@
 namespace sightglass::core {
 namespace {
 
-// OwnConnections holds the local addresses of this process's upstream connections in
-// transparent mode, on every loop: a client connection from one of them is the proxy's own
-// traffic redirected back to it (a redirect loop).
+// OwnConnections holds the local ports of this process's upstream connections in transparent
+// mode, on every loop: a client connection from one of them (and from an address of this host)
+// is the proxy's own traffic redirected back to it (a redirect loop). Ports are registered
+// before the connect is issued, so no redirected copy can be accepted first.
 class OwnConnections {
  public:
   static OwnConnections& instance() {
     static OwnConnections own;
     return own;
   }
-  void add(const std::string& address) {
+  void add(uint16_t port) {
     std::lock_guard lock(mutex_);
-    addresses_.insert(address);
+    ports_.insert(port);
   }
-  void remove(const std::string& address) {
+  void remove(uint16_t port) {
     std::lock_guard lock(mutex_);
-    addresses_.erase(address);
+    if (auto it = ports_.find(port); it != ports_.end()) {
+      ports_.erase(it);
+    }
   }
-  bool contains(const std::string& address) const {
+  bool contains(uint16_t port) const {
     std::lock_guard lock(mutex_);
-    return addresses_.count(address) != 0;
+    return ports_.count(port) != 0;
   }
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_set<std::string> addresses_;
+  std::unordered_multiset<uint16_t> ports_;
 };
 
-// OwnConnection registers one upstream connection's local address while it lives.
+// split_host_port parses "ip:port" or "[ip]:port".
+bool split_host_port(const std::string& address, std::string* ip, uint16_t* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= address.size()) {
+    return false;
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const int value = std::atoi(address.c_str() + colon + 1);
+  if (value <= 0 || value > 65535) {
+    return false;
+  }
+  *ip = std::move(host);
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
+// OwnConnection registers one upstream connection's local port while it lives.
 class OwnConnection {
  public:
   OwnConnection() = default;
-  explicit OwnConnection(std::string address) : address_(std::move(address)) {
-    OwnConnections::instance().add(address_);
+  explicit OwnConnection(const std::string& address) {
+    std::string ip;
+    if (split_host_port(address, &ip, &port_)) {
+      OwnConnections::instance().add(port_);
+    }
   }
-  OwnConnection(OwnConnection&& other) noexcept : address_(std::exchange(other.address_, {})) {}
+  OwnConnection(OwnConnection&& other) noexcept : port_(std::exchange(other.port_, 0)) {}
   OwnConnection& operator=(OwnConnection&& other) noexcept {
     if (this != &other) {
       release();
-      address_ = std::exchange(other.address_, {});
+      port_ = std::exchange(other.port_, 0);
     }
     return *this;
   }
@@ -58,13 +84,22 @@ class OwnConnection {
 
  private:
   void release() {
-    if (!address_.empty()) {
-      OwnConnections::instance().remove(address_);
-      address_.clear();
+    if (port_ != 0) {
+      OwnConnections::instance().remove(port_);
+      port_ = 0;
     }
   }
-  std::string address_;
+  uint16_t port_ = 0;
 };
+
+// is_own_connection says whether a client at |peer| is one of this process's upstream
+// connections: a registered port, from an address of this host.
+bool is_own_connection(const std::string& peer) {
+  std::string ip;
+  uint16_t port = 0;
+  return split_host_port(peer, &ip, &port) && OwnConnections::instance().contains(port) &&
+         is_local_ip(ip);
+}
 
 std::string port_of(const std::string& address) {
   const size_t colon = address.rfind(':');
@@ -89,7 +124,7 @@ ClientConnection client_connection(const ProxyServer& server, const TcpStream& c
         info.original_destination +
         " is this proxy's own listener (the connection was not redirected: connect to the real "
         "server and let iptables/nftables redirect it)";
-  } else if (OwnConnections::instance().contains(info.peer_address)) {
+  } else if (is_own_connection(info.peer_address)) {
     info.refuse_reason =
         "transparent mode: redirect loop refused: the connection from " + info.peer_address +
         " is one of this proxy's own upstream connections, redirected back to it (exclude the "
@@ -282,9 +317,20 @@ class ConnectionHandler {
     Socket& socket = sockets_[open.conn];
     const ConnId conn = open.conn;
     const CommandId id = open.id;
+    AttemptCallback on_attempt;
+    if (server_->config()->mode == ProxyConfig::Mode::kTransparent) {
+      // Registered before the peer answers: a redirected copy of this connection can reach a
+      // listener (of any loop) as soon as the handshake is done.
+      on_attempt = [this, conn](const std::string& local_address) {
+        if (auto it = sockets_.find(conn); it != sockets_.end()) {
+          it->second.own = OwnConnection(local_address);
+        }
+      };
+    }
     socket.connecting = connect_tcp(
         server_->loop(), open.host, open.port, server_->options().connect_timeout_ms,
-        [this, conn, id](ConnectResult result) { on_connected(conn, id, std::move(result)); });
+        [this, conn, id](ConnectResult result) { on_connected(conn, id, std::move(result)); },
+        std::move(on_attempt));
   }
 
   void on_connected(ConnId conn, CommandId id, ConnectResult result) {
@@ -304,9 +350,6 @@ class ConnectionHandler {
       return;
     }
     it->second.stream = std::move(result.stream);
-    if (server_->config()->mode == ProxyConfig::Mode::kTransparent) {
-      it->second.own = OwnConnection(it->second.stream->local_address());
-    }
     done.peer_address = it->second.stream->peer_address();
     done.dns_us = result.dns_us;
     done.connect_us = result.connect_us;
@@ -433,7 +476,7 @@ std::unique_ptr<ProxyServer> ProxyServer::create(EventLoop& loop, const ProxyCon
   server->listener_ = TcpListener::create(
       loop, server->options_.listen_host, server->options_.listen_port,
       [raw](std::unique_ptr<TcpStream> stream) { raw->on_connection(std::move(stream)); },
-      out_error, server->options_.reuse_port);
+      out_error, server->options_.reuse_port, config->mode == ProxyConfig::Mode::kTransparent);
   if (!server->listener_) {
     return nullptr;
   }

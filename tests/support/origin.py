@@ -12,6 +12,10 @@ It parses requests itself, so that it can echo the exact bytes it received, and 
   /status/N            status N with a short body
   anything else        200 "ok"
 Keep-alive is honoured; HEAD gets the head only. Prints "PORT <n>" once listening.
+
+Options: --cert/--key serve TLS; --host ADDR and --port N choose the listening address
+(default 127.0.0.1 and 0, a free port); --echo makes it a raw TCP echo server instead (every
+byte received is sent back, until the client closes), for non-HTTP TCP.
 """
 import argparse
 import hashlib
@@ -165,6 +169,19 @@ class Handler(socketserver.StreamRequestHandler):
                 return
 
 
+class EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while True:
+                data = self.request.recv(1 << 16)
+                if not data:
+                    return
+                self.request.sendall(data)
+        except OSError:
+            return
+
+
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -174,8 +191,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--echo", action="store_true")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server((args.host, args.port), EchoHandler if args.echo else Handler)
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
