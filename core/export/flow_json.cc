@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <limits>
 #include <type_traits>
@@ -676,6 +677,73 @@ double message_time_s(const WebSocketMessage& message) {
   return static_cast<double>(message.time_us) / static_cast<double>(kMicrosPerSecond);
 }
 
+// GrpcSummary is what `_grpc` shows of a gRPC exchange.
+struct GrpcSummary {
+  std::optional<int64_t> status;  // grpc-status, from the trailers (or a trailers-only head).
+  std::optional<std::string> message;
+  std::vector<uint64_t> request_sizes;
+  std::vector<uint64_t> response_sizes;
+};
+
+bool is_grpc_type(const Headers& headers) {
+  const std::string* type = find_header(headers, "content-type");
+  return type != nullptr && type->size() >= 16 &&
+         iequals(std::string_view(*type).substr(0, 16), "application/grpc");
+}
+
+std::vector<uint64_t> grpc_sizes(const CapturedBody& body) {
+  if (body.grpc) {
+    return body.grpc->sizes;
+  }
+  // Without the layer's count: the messages of the kept prefix.
+  GrpcFraming framing;
+  for (const BodyChunk& chunk : body.chunks) {
+    framing.feed(*chunk);
+  }
+  return framing.sizes;
+}
+
+std::optional<GrpcSummary> grpc_summary(const FlowSnapshot& flow) {
+  if (!flow.request || !(is_grpc_type(flow.request->headers) ||
+                         (flow.response && is_grpc_type(flow.response->headers)))) {
+    return std::nullopt;
+  }
+  GrpcSummary summary;
+  summary.request_sizes = grpc_sizes(flow.request->body);
+  if (flow.response) {
+    summary.response_sizes = grpc_sizes(flow.response->body);
+    for (const Headers* headers : {&flow.response->trailers, &flow.response->headers}) {
+      const std::string* status = find_header(*headers, "grpc-status");
+      if (status == nullptr) {
+        continue;
+      }
+      char* end = nullptr;
+      const long long value = std::strtoll(status->c_str(), &end, 10);
+      if (end != status->c_str() && *end == '\0') {
+        summary.status = value;
+      }
+      if (const std::string* message = find_header(*headers, "grpc-message")) {
+        summary.message = *message;
+      }
+      break;
+    }
+  }
+  return summary;
+}
+
+json grpc_json(const GrpcSummary& summary) {
+  json out = json::object();
+  if (summary.message) {
+    out["message"] = text(*summary.message);
+  }
+  out["requestMessageSizes"] = summary.request_sizes;
+  out["responseMessageSizes"] = summary.response_sizes;
+  if (summary.status) {
+    out["status"] = *summary.status;
+  }
+  return out;
+}
+
 // A text message's data is text; any other opcode's is base64.
 bool message_is_text(const WebSocketMessage& message) { return message.opcode == 1; }
 
@@ -1256,6 +1324,9 @@ json to_har_entry(const FlowSnapshot& flow) {
   if (!flow.error.empty()) {
     entry["_error"] = text(flow.error);
   }
+  if (const auto grpc = grpc_summary(flow)) {
+    entry["_grpc"] = grpc_json(*grpc);
+  }
   if (!flow.websocket_messages.empty()) {
     entry["_webSocketMessages"] = websocket_json(flow.websocket_messages);
   }
@@ -1528,6 +1599,24 @@ std::string to_json_line(const FlowSnapshot& flow) {
   w.key("_clientAddress").text(flow.client_address);
   if (!flow.error.empty()) {
     w.key("_error").text(flow.error);
+  }
+  if (const auto grpc = grpc_summary(flow)) {
+    w.key("_grpc").begin_object();
+    if (grpc->message) {
+      w.key("message").text(*grpc->message);
+    }
+    for (const auto& [key, sizes] : {std::pair{"requestMessageSizes", &grpc->request_sizes},
+                                     std::pair{"responseMessageSizes", &grpc->response_sizes}}) {
+      w.key(key).begin_array();
+      for (uint64_t size : *sizes) {
+        w.unsigned_integer(size);
+      }
+      w.end_array();
+    }
+    if (grpc->status) {
+      w.key("status").integer(*grpc->status);
+    }
+    w.end_object();
   }
   w.key("_id").unsigned_integer(flow.id);
   w.key("_schemaVersion").integer(kHarSchemaVersion);

@@ -22,7 +22,39 @@ const std::string* find_header(const Headers& headers, std::string_view name) {
   return nullptr;
 }
 
+void GrpcFraming::feed(std::string_view data) {
+  size_t i = 0;
+  while (i < data.size()) {
+    if (remaining > 0) {
+      const uint64_t take = std::min<uint64_t>(remaining, data.size() - i);
+      remaining -= take;
+      i += static_cast<size_t>(take);
+      if (remaining == 0) {
+        ++messages;
+      }
+      continue;
+    }
+    prefix[prefix_bytes++] = static_cast<uint8_t>(data[i++]);
+    if (prefix_bytes < sizeof(prefix)) {
+      continue;
+    }
+    prefix_bytes = 0;
+    const uint64_t length = (uint64_t{prefix[1]} << 24) | (uint64_t{prefix[2]} << 16) |
+                            (uint64_t{prefix[3]} << 8) | uint64_t{prefix[4]};
+    if (sizes.size() < kMaxMessages) {
+      sizes.push_back(length);
+    }
+    remaining = length;
+    if (length == 0) {
+      ++messages;
+    }
+  }
+}
+
 void CapturedBody::append(std::string_view data, uint64_t limit) {
+  if (grpc) {
+    grpc->feed(data);
+  }
   size += data.size();
   if (kept < limit && !data.empty()) {
     const uint64_t take = std::min<uint64_t>(data.size(), limit - kept);

@@ -35,6 +35,21 @@ bool iequals(std::string_view a, std::string_view b);
 // BodyChunk is an immutable piece of a body, shared by every snapshot that holds it.
 using BodyChunk = std::shared_ptr<const std::string>;
 
+// GrpcFraming follows gRPC's length-prefixed messages (a flag byte, a 4-byte big-endian
+// length, the message) through a body, however it is split, and keeps each message's size.
+struct GrpcFraming {
+  static constexpr size_t kMaxMessages = 100'000;  // Sizes kept; the rest only counted.
+  std::vector<uint64_t> sizes;
+  uint64_t messages = 0;   // Complete messages seen (also past kMaxMessages).
+  uint8_t prefix[5] = {};  // The prefix being read.
+  uint8_t prefix_bytes = 0;
+  uint64_t remaining = 0;  // Payload bytes of the current message still to come.
+
+  void feed(std::string_view data);
+  // complete says whether the body ended at a message boundary.
+  bool complete() const { return prefix_bytes == 0 && remaining == 0; }
+};
+
 // CapturedBody is what a flow keeps of a message body: the first bytes (up to the body
 // limit) as chunks, and the full size. The body itself is always forwarded whole.
 struct CapturedBody {
@@ -42,6 +57,9 @@ struct CapturedBody {
   uint64_t size = 0;              // All bytes of the body (after transfer decoding).
   uint64_t kept = 0;              // Bytes in |chunks|.
   bool truncated = false;         // size > kept.
+  // Set by the layer for gRPC bodies (content-type application/grpc): every byte appended,
+  // kept or not, goes through it.
+  std::optional<GrpcFraming> grpc;
 
   // append keeps up to |limit| bytes in all; the rest only counts.
   void append(std::string_view data, uint64_t limit);

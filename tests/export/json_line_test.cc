@@ -339,6 +339,20 @@ std::vector<Variation> variations() {
          f.server_tls->certificate->issuer = std::string("CN=\0", 4);
          f.server_tls->alpn = "h2\x80";
        }},
+      {"grpc counted by the layer", full,
+       [](FlowSnapshot& f) {
+         f.request->headers = {{"Content-Type", "application/grpc+proto"}, {"te", "trailers"}};
+         f.request->body = CapturedBody{};
+         f.request->body.grpc.emplace();
+         f.request->body.append(std::string("\0\0\0\0\3abc\0\0\0\0\0", 13), 4);
+         f.response->trailers = {{"grpc-status", "5"}, {"grpc-message", "not \xFF found"}};
+       }},
+      {"grpc from the kept body, trailers-only", full,
+       [](FlowSnapshot& f) {
+         f.response->headers = {{"content-type", "APPLICATION/GRPC"}, {"grpc-status", "x"}};
+         f.response->trailers.clear();
+         f.response->body = test_flows::body_of(std::string("\1\0\0\0\2hi\0\0", 9));
+       }},
       {"websocket", full,
        [](FlowSnapshot& f) {
          f.websocket_messages.clear();
@@ -396,6 +410,33 @@ TEST(JsonLine, TheDumpedEntryTakesEveryBranch) {
   EXPECT_EQ(entry("response only")["request"]["method"], "");
   EXPECT_EQ(entry("tcp huge counts")["response"]["bodySize"], -6);
   EXPECT_EQ(entry("websocket")["_webSocketMessages"].size(), 11u);
+  const json grpc = entry("grpc counted by the layer")["_grpc"];
+  EXPECT_EQ(grpc["requestMessageSizes"], json::array({3, 0}));
+  EXPECT_EQ(grpc["status"], 5);
+  EXPECT_TRUE(grpc.contains("message"));
+  const json trailers_only = entry("grpc from the kept body, trailers-only")["_grpc"];
+  EXPECT_EQ(trailers_only["responseMessageSizes"], json::array({2}));
+  EXPECT_FALSE(trailers_only.contains("status"));  // "x" is no status.
+  EXPECT_FALSE(entry("cookies").contains("_grpc"));
+}
+
+TEST(GrpcFraming, CountsMessagesSplitAnywhere) {
+  // Three messages: 3 bytes, 0 bytes, 70000 bytes (a length with every prefix byte used).
+  std::string body =
+      std::string("\0\0\0\0\3abc", 8) + std::string(5, '\0') + std::string("\0\0\x01\x11\x70", 5);
+  body += std::string(70000, 'x');
+  for (size_t split = 0; split <= body.size(); split += split < 40 ? 1 : 9999) {
+    GrpcFraming framing;
+    framing.feed(std::string_view(body).substr(0, split));
+    framing.feed(std::string_view(body).substr(split));
+    EXPECT_EQ(framing.sizes, (std::vector<uint64_t>{3, 0, 70000})) << split;
+    EXPECT_EQ(framing.messages, 3u);
+    EXPECT_TRUE(framing.complete());
+  }
+  GrpcFraming partial;
+  partial.feed(std::string("\0\0\0\0\5ab", 7));
+  EXPECT_EQ(partial.messages, 0u);
+  EXPECT_FALSE(partial.complete());
 }
 
 // RandomFlows makes flows whose every string may hold any byte.
