@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/layers/proxy_auth.h"
+#include "core/layers/websocket.h"
 
 namespace sightglass::core {
 namespace {
@@ -94,6 +95,10 @@ std::string authority_text(const HttpTarget& target) {
   return out;
 }
 
+// kLiveIntervalUs is the least time between two live snapshots of a WebSocket flow: each one
+// copies every message so far, so they are spaced out rather than one per message.
+constexpr int64_t kLiveIntervalUs = 1'000'000;
+
 // kMagicHost is the name under which the proxy serves its own CA certificate.
 constexpr char kMagicHost[] = "sightglass";
 
@@ -163,6 +168,22 @@ struct HttpLayer::Exchange {
   int64_t t_response_head = 0;
 };
 
+// WebSocket is an upgraded connection speaking WebSocket: its flow (the 101 exchange) and a
+// reader for each direction.
+struct HttpLayer::WebSocket {
+  WebSocket(const WebSocketExtensions& extensions, uint64_t limit)
+      : client(true, extensions, limit), server(false, extensions, limit) {}
+  FlowSnapshot flow;
+  WebSocketReader client;
+  WebSocketReader server;
+  bool client_eof = false;
+  bool server_eof = false;
+  int64_t last_live_us = 0;                        // Monotonic time of the last live snapshot.
+  bool live_pending = false;                       // The flow changed since the last live snapshot.
+  CommandId live_wakeup = 0;                       // The wakeup that publishes it, or 0.
+  std::vector<WebSocketReader::Message> messages;  // Scratch.
+};
+
 HttpLayer::HttpLayer(SessionContext* ctx, std::optional<HttpTarget> fixed, bool rewrite_host)
     : ctx_(ctx), fixed_(std::move(fixed)), rewrite_host_(rewrite_host) {}
 
@@ -185,6 +206,7 @@ void HttpLayer::handle(Event& event, Commands& out) {
       }
       if (relay_) {
         if (upstream_ && !upstream_->closed) {
+          websocket_read(true, data->data, out);
           out.push_back(SendData{upstream_->conn, std::move(data->data)});
         }
         return;
@@ -199,6 +221,7 @@ void HttpLayer::handle(Event& event, Commands& out) {
       on_client_events(events, out);
     } else if (upstream_ && data->conn == upstream_->conn) {
       if (relay_) {
+        websocket_read(false, data->data, out);
         out.push_back(SendData{kClientConn, std::move(data->data)});
         return;
       }
@@ -246,6 +269,7 @@ void HttpLayer::handle(Event& event, Commands& out) {
         if (upstream_ && !upstream_->closed) {
           out.push_back(CloseConnection{upstream_->conn, true});
         }
+        websocket_closed(true, closed->error, out);
         return;
       }
       if (exchange_ && !exchange_->request_done) {
@@ -269,6 +293,7 @@ void HttpLayer::handle(Event& event, Commands& out) {
     if (relay_) {
       upstream_->closed = true;
       out.push_back(CloseConnection{kClientConn, true});
+      websocket_closed(false, closed->error, out);
       return;
     }
     HttpParseEvents events;
@@ -293,6 +318,13 @@ void HttpLayer::handle(Event& event, Commands& out) {
     return;
   }
   if (auto* wakeup = std::get_if<Wakeup>(&event)) {
+    if (websocket_ && wakeup->id == websocket_->live_wakeup) {
+      websocket_->live_wakeup = 0;
+      if (websocket_->live_pending) {
+        publish_live(true, out);
+      }
+      return;
+    }
     if (exchange_ && wakeup->id == exchange_->wakeup_id && exchange_->t_response_head == 0) {
       fail(504, "Gateway Timeout",
            "upstream did not answer within " +
@@ -488,6 +520,10 @@ void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
     } else if (auto* upgrade = std::get_if<HttpUpgrade>(&event)) {
       if (exchange_ && exchange_->switching) {
         std::string client_bytes = std::move(exchange_->upgrade_remainder);
+        if (exchange_->flow.response && is_websocket_upgrade(exchange_->flow.response->headers)) {
+          start_websocket(std::move(client_bytes), std::move(upgrade->remainder), out);
+          return;
+        }
         publish(out);
         exchange_.reset();
         enter_relay(std::move(client_bytes), std::move(upgrade->remainder), out);
@@ -616,7 +652,7 @@ void HttpLayer::reject(int status, std::string_view reason, const std::string& e
   close_client(out);
 }
 
-void HttpLayer::publish(Commands& out) {
+void HttpLayer::settle_timings(Commands& out) {
   Exchange& ex = *exchange_;
   if (ex.wakeup_id != 0) {
     out.push_back(CancelWakeup{ex.wakeup_id});
@@ -630,6 +666,11 @@ void HttpLayer::publish(Commands& out) {
     t.wait_us = std::max<int64_t>(ex.t_response_head - request_end, 0);
     t.receive_us = std::max<int64_t>(now - ex.t_response_head, 0);
   }
+}
+
+void HttpLayer::publish(Commands& out) {
+  settle_timings(out);
+  Exchange& ex = *exchange_;
   ex.flow.state = FlowState::kFinished;
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(ex.flow))});
 }
@@ -723,7 +764,11 @@ void HttpLayer::close_client(Commands& out) {
 
 void HttpLayer::enter_relay(std::string client_bytes, std::string server_bytes, Commands& out) {
   relay_ = true;
+  if (upstream_ && !upstream_->closed) {
+    websocket_read(true, client_bytes, out);
+  }
   if (!server_bytes.empty()) {
+    websocket_read(false, server_bytes, out);
     out.push_back(SendData{kClientConn, std::move(server_bytes)});
   }
   if (upstream_ && !upstream_->closed) {
@@ -734,6 +779,108 @@ void HttpLayer::enter_relay(std::string client_bytes, std::string server_bytes, 
       out.push_back(CloseConnection{upstream_->conn, true});
     }
   }
+}
+
+void HttpLayer::start_websocket(std::string client_bytes, std::string server_bytes, Commands& out) {
+  settle_timings(out);
+  const WebSocketExtensions extensions =
+      parse_websocket_extensions(exchange_->flow.response->headers);
+  websocket_ = std::make_unique<WebSocket>(extensions, ctx_->config->body_limit);
+  websocket_->flow = std::move(exchange_->flow);
+  exchange_.reset();
+  // Live views see the upgraded flow at once, then at most once a second as messages come.
+  publish_live(true, out);
+  enter_relay(std::move(client_bytes), std::move(server_bytes), out);
+  if (client_closed_) {
+    websocket_closed(true, "", out);
+  }
+}
+
+void HttpLayer::websocket_read(bool from_client, std::string_view data, Commands& out) {
+  if (!websocket_ || data.empty()) {
+    return;
+  }
+  WebSocket& ws = *websocket_;
+  WebSocketReader& reader = from_client ? ws.client : ws.server;
+  if (reader.failed()) {
+    return;  // That direction is relayed unread.
+  }
+  ws.messages.clear();
+  const bool ok = reader.feed(data, ws.messages);
+  if (ok && ws.messages.empty()) {
+    return;  // Nothing new yet.
+  }
+  if (!ws.messages.empty()) {
+    const int64_t now = ctx_->clock->wall_us();
+    for (WebSocketReader::Message& message : ws.messages) {
+      ws.flow.websocket_messages.push_back(WebSocketMessage{
+          from_client, now, message.opcode, std::move(message.data), message.truncated});
+    }
+    ws.messages.clear();
+  }
+  if (!ok) {
+    const std::string error = std::string("WebSocket protocol error from the ") +
+                              (from_client ? "client" : "server") + ": " + reader.error() +
+                              " (the rest of that direction is relayed unread)";
+    if (ws.flow.error.empty()) {
+      ws.flow.error = error;
+    }
+    out.push_back(Log{Log::Level::kWarn, error});
+  }
+  publish_live(false, out);
+}
+
+void HttpLayer::websocket_closed(bool from_client, const std::string& error, Commands& out) {
+  if (!websocket_) {
+    return;
+  }
+  WebSocket& ws = *websocket_;
+  (from_client ? ws.client_eof : ws.server_eof) = true;
+  if (!error.empty() && ws.flow.error.empty()) {
+    ws.flow.error =
+        (from_client ? "client connection failed: " : "upstream connection failed: ") + error;
+  }
+  // The WebSocket is over when a connection failed, both sides closed, or close frames went
+  // both ways and one side closed.
+  const bool close_handshake = ws.client.saw_close() && ws.server.saw_close();
+  if (!error.empty() || (ws.client_eof && ws.server_eof) || close_handshake) {
+    finish_websocket(out);
+  }
+}
+
+void HttpLayer::publish_live(bool now, Commands& out) {
+  WebSocket& ws = *websocket_;
+  const int64_t mono = ctx_->clock->monotonic_us();
+  if (!now && mono - ws.last_live_us < kLiveIntervalUs) {
+    // Too soon: a wakeup publishes it when the second is up, unless a message does first.
+    ws.live_pending = true;
+    if (ws.live_wakeup == 0) {
+      ws.live_wakeup = ctx_->new_command();
+      out.push_back(
+          RequestWakeup{ws.live_wakeup, (kLiveIntervalUs - (mono - ws.last_live_us)) / 1000 + 1});
+    }
+    return;
+  }
+  if (ws.live_wakeup != 0) {
+    out.push_back(CancelWakeup{ws.live_wakeup});
+    ws.live_wakeup = 0;
+  }
+  ws.last_live_us = mono;
+  ws.live_pending = false;
+  auto snapshot = std::make_shared<FlowSnapshot>(ws.flow);
+  snapshot->state = FlowState::kLive;
+  out.push_back(PublishFlow{std::move(snapshot)});
+}
+
+void HttpLayer::finish_websocket(Commands& out) {
+  WebSocket& ws = *websocket_;
+  if (ws.live_wakeup != 0) {
+    out.push_back(CancelWakeup{ws.live_wakeup});
+  }
+  ws.flow.state = FlowState::kFinished;
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(ws.flow))});
+  // Whatever still comes (after the close handshake) is relayed raw.
+  websocket_.reset();
 }
 
 }  // namespace sightglass::core

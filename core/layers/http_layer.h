@@ -30,7 +30,10 @@ struct TunnelRequest {
 // (pipelined requests wait their turn and are answered in order). Bodies stream through,
 // re-framed exactly as they came (chunked stays chunked, with trailers); the flow keeps the
 // first body_limit bytes. Header names, case and order go through unchanged; only the proxy
-// hop-by-hop headers are dropped. After a 101 the connection becomes a raw relay.
+// hop-by-hop headers are dropped. After a 101 the connection becomes a relay of the bytes as
+// they are: for `Upgrade: websocket` the frames are also read (never re-framed) into the
+// upgrade flow's websocket_messages, which is published live (at most once a second) while
+// the WebSocket runs and finished when it ends; any other upgrade is relayed raw.
 class HttpLayer : public AppLayer {
  public:
   // With |fixed| every request goes there (reverse mode, inside a CONNECT tunnel);
@@ -48,6 +51,7 @@ class HttpLayer : public AppLayer {
  private:
   struct Upstream;
   struct Exchange;
+  struct WebSocket;
 
   void on_client_events(HttpParseEvents& events, Commands& out);
   void on_server_events(HttpParseEvents& events, Commands& out);
@@ -66,9 +70,20 @@ class HttpLayer : public AppLayer {
   // how to install it. Nothing goes to the network.
   void serve_magic_host(const HttpHead& head, const HttpTarget& target, const std::string& path,
                         Commands& out);
+  // settle_timings fills in the exchange's timings as of now and cancels its response timer.
+  void settle_timings(Commands& out);
   void publish(Commands& out);
   void close_client(Commands& out);
   void enter_relay(std::string client_bytes, std::string server_bytes, Commands& out);
+  // start_websocket turns the exchange that got a 101 into a WebSocket flow and relays on.
+  void start_websocket(std::string client_bytes, std::string server_bytes, Commands& out);
+  // websocket_read reads a copy of relayed bytes into messages.
+  void websocket_read(bool from_client, std::string_view data, Commands& out);
+  // websocket_closed notes that one side closed (|error|: how it failed, or "").
+  void websocket_closed(bool from_client, const std::string& error, Commands& out);
+  // publish_live publishes a live snapshot now, or schedules one (at most one a second).
+  void publish_live(bool now, Commands& out);
+  void finish_websocket(Commands& out);
 
   SessionContext* ctx_;
   std::optional<HttpTarget> fixed_;
@@ -77,9 +92,10 @@ class HttpLayer : public AppLayer {
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<Exchange> exchange_;
   std::optional<TunnelRequest> tunnel_;
-  bool client_closed_ = false;   // The client sent EOF.
-  bool client_closing_ = false;  // We closed (or are closing) the client connection.
-  bool relay_ = false;           // After a 101: raw bytes both ways.
+  bool client_closed_ = false;            // The client sent EOF.
+  bool client_closing_ = false;           // We closed (or are closing) the client connection.
+  bool relay_ = false;                    // After a 101: raw bytes both ways.
+  std::unique_ptr<WebSocket> websocket_;  // After a 101 to WebSocket, until it ends.
 };
 
 }  // namespace sightglass::core

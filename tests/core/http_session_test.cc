@@ -367,17 +367,18 @@ TEST(HttpSession, SilentTunnelIsRelayedForServerFirstProtocols) {
   EXPECT_EQ(sent_to(pb.client("EHLO me\r\n"), open.conn), "EHLO me\r\n");
 }
 
+// WebSocket upgrades are read as frames (websocket_test.cc); any other is relayed raw.
 TEST(HttpSession, UpgradeSwitchesToARawRelay) {
   SessionPlaybook pb(reverse_http());
-  const OpenConnection open = single_open(pb.client(
-      "GET /ws HTTP/1.1\r\nHost: p\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"));
+  const OpenConnection open = single_open(
+      pb.client("GET /ws HTTP/1.1\r\nHost: p\r\nConnection: Upgrade\r\nUpgrade: chat/2\r\n\r\n"));
   pb.open_ok(open);
   const Commands c = pb.server(open.conn,
                                "HTTP/1.1 101 Switching Protocols\r\nConnection: "
-                               "Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x01x");
+                               "Upgrade\r\nUpgrade: chat/2\r\n\r\n\x81\x01x");
   EXPECT_EQ(sent_to(c, kClientConn),
             "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "
-            "websocket\r\n\r\n\x81\x01x");
+            "chat/2\r\n\r\n\x81\x01x");
   ASSERT_EQ(flows(c).size(), 1u);
   EXPECT_EQ(flows(c)[0]->response->status, 101);
   EXPECT_EQ(sent_to(pb.client("\x81\x81"), open.conn), "\x81\x81");

@@ -1,0 +1,464 @@
+#include "core/layers/websocket.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+namespace sightglass::core {
+namespace {
+
+constexpr uint8_t kContinuation = 0;
+constexpr uint8_t kText = 1;
+constexpr uint8_t kBinary = 2;
+constexpr uint8_t kClose = 8;
+constexpr size_t kMaxControlPayload = 125;
+// What permessage-deflate leaves off the end of every compressed message (RFC 7692 7.2.2).
+constexpr std::string_view kDeflateTail("\x00\x00\xff\xff", 4);
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// split calls |fn| with each trimmed, non-empty piece of |s| between |sep|s.
+template <class Fn>
+void split(std::string_view s, char sep, Fn&& fn) {
+  while (true) {
+    const size_t at = s.find(sep);
+    const std::string_view piece = trim(s.substr(0, at));
+    if (!piece.empty()) {
+      fn(piece);
+    }
+    if (at == std::string_view::npos) {
+      return;
+    }
+    s.remove_prefix(at + 1);
+  }
+}
+
+// window_bits parses a max_window_bits value (8..15, maybe quoted); |fallback| otherwise.
+int window_bits(std::string_view value, int fallback) {
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+    value = value.substr(1, value.size() - 2);
+  }
+  int bits = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bits);
+  if (ec != std::errc() || end != value.data() + value.size() || bits < 8 || bits > 15) {
+    return fallback;
+  }
+  return bits;
+}
+
+// trim_partial_utf8 drops an incomplete UTF-8 sequence that a cut left at the end of |s|.
+void trim_partial_utf8(std::string& s) {
+  size_t i = s.size();
+  for (size_t back = 1; back <= 4 && i > 0; ++back) {
+    --i;
+    const auto c = static_cast<uint8_t>(s[i]);
+    if ((c & 0xC0) == 0x80) {
+      continue;  // A continuation byte: look further back for the lead.
+    }
+    size_t length = 1;
+    if ((c >> 5) == 0x6) {
+      length = 2;
+    } else if ((c >> 4) == 0xE) {
+      length = 3;
+    } else if ((c >> 3) == 0x1E) {
+      length = 4;
+    }
+    if (back < length) {
+      s.resize(i);
+    }
+    return;
+  }
+}
+
+}  // namespace
+
+WebSocketExtensions parse_websocket_extensions(const Headers& response_headers) {
+  WebSocketExtensions out;
+  for (const Header& header : response_headers) {
+    if (!iequals(header.name, "Sec-WebSocket-Extensions")) {
+      continue;
+    }
+    split(header.value, ',', [&](std::string_view extension) {
+      if (out.permessage_deflate) {
+        return;
+      }
+      bool first = true;
+      bool deflate = false;
+      split(extension, ';', [&](std::string_view param) {
+        if (first) {
+          first = false;
+          deflate = iequals(param, "permessage-deflate");
+          out.permessage_deflate = deflate;
+          return;
+        }
+        if (!deflate) {
+          return;
+        }
+        const size_t eq = param.find('=');
+        const std::string_view key = trim(param.substr(0, eq));
+        const std::string_view value =
+            eq == std::string_view::npos ? std::string_view() : trim(param.substr(eq + 1));
+        if (iequals(key, "client_no_context_takeover")) {
+          out.client_no_context_takeover = true;
+        } else if (iequals(key, "server_no_context_takeover")) {
+          out.server_no_context_takeover = true;
+        } else if (iequals(key, "client_max_window_bits")) {
+          out.client_max_window_bits = window_bits(value, 15);
+        } else if (iequals(key, "server_max_window_bits")) {
+          out.server_max_window_bits = window_bits(value, 15);
+        }
+      });
+    });
+  }
+  return out;
+}
+
+bool is_websocket_upgrade(const Headers& response_headers) {
+  bool found = false;
+  for (const Header& header : response_headers) {
+    if (iequals(header.name, "Upgrade")) {
+      split(header.value, ',',
+            [&](std::string_view token) { found = found || iequals(token, "websocket"); });
+    }
+  }
+  return found;
+}
+
+// Inflater is one direction's raw-deflate decompressor. It always inflates with a 32 KiB
+// window: the negotiated max_window_bits only bound the sender's window, and a larger window
+// decodes any smaller one (even from a sender that exceeds what it negotiated).
+class WebSocketReader::Inflater {
+ public:
+  Inflater() = default;
+  ~Inflater() {
+    if (ready_) {
+      inflateEnd(&z_);
+    }
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  bool init() {
+    ready_ = inflateInit2(&z_, -15) == Z_OK;
+    return ready_;
+  }
+
+  // run inflates |in| and hands the output to |reader|->keep(). False on corrupt input.
+  bool run(std::string_view in, WebSocketReader* reader) {
+    while (!in.empty() && !ended_) {
+      const size_t piece = std::min<size_t>(in.size(), std::numeric_limits<uInt>::max());
+      z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+      z_.avail_in = static_cast<uInt>(piece);
+      while (true) {
+        z_.next_out = reinterpret_cast<Bytef*>(out_.data());
+        z_.avail_out = static_cast<uInt>(out_.size());
+        const uInt before = z_.avail_in;
+        const int rc = inflate(&z_, Z_SYNC_FLUSH);
+        const size_t produced = out_.size() - z_.avail_out;
+        if (produced > 0) {
+          reader->keep(std::string_view(out_.data(), produced));
+        }
+        if (rc == Z_STREAM_END) {
+          // A final block: the rest of this message (the tail) is ignored.
+          ended_ = true;
+          break;
+        }
+        if (produced == 0 && z_.avail_in == before) {
+          if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            return false;
+          }
+          break;  // No progress: it needs more input.
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+          return false;
+        }
+        if (z_.avail_in == 0 && z_.avail_out != 0) {
+          break;
+        }
+      }
+      in.remove_prefix(piece);
+    }
+    return true;
+  }
+
+  // end_message ends a message: the window is dropped when |reset| (no context takeover) or
+  // when the sender ended its deflate stream.
+  void end_message(bool reset) {
+    if (reset || ended_) {
+      inflateReset(&z_);
+    }
+    ended_ = false;
+  }
+
+  const char* message() const { return z_.msg; }
+
+ private:
+  z_stream z_{};
+  bool ready_ = false;
+  bool ended_ = false;
+  std::array<char, 16 * 1024> out_{};
+};
+
+WebSocketReader::WebSocketReader(bool from_client, const WebSocketExtensions& extensions,
+                                 uint64_t limit)
+    : from_client_(from_client), extensions_(extensions), limit_(limit) {}
+
+WebSocketReader::~WebSocketReader() = default;
+
+bool WebSocketReader::feed(std::string_view data, std::vector<Message>& out) {
+  while (!data.empty() && error_.empty()) {
+    if (state_ == State::kHeader) {
+      const size_t take = std::min(header_need_ - header_have_, data.size());
+      std::memcpy(header_.data() + header_have_, data.data(), take);
+      header_have_ += take;
+      data.remove_prefix(take);
+      if (header_have_ < header_need_) {
+        continue;
+      }
+      if (header_have_ == 2) {
+        const uint8_t length7 = header_[1] & 0x7F;
+        const size_t extended = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
+        const size_t mask = (header_[1] & 0x80) != 0 ? 4 : 0;
+        header_need_ = 2 + extended + mask;
+        if (header_need_ > 2) {
+          continue;
+        }
+      }
+      begin_frame(out);
+    } else {
+      const size_t take =
+          static_cast<size_t>(std::min<uint64_t>(payload_length_ - payload_done_, data.size()));
+      on_payload(data.substr(0, take));
+      payload_done_ += take;
+      data.remove_prefix(take);
+      if (payload_done_ == payload_length_ && error_.empty()) {
+        end_frame(out);
+      }
+    }
+  }
+  return error_.empty();
+}
+
+void WebSocketReader::begin_frame(std::vector<Message>& out) {
+  const uint8_t b0 = header_[0];
+  const uint8_t b1 = header_[1];
+  fin_ = (b0 & 0x80) != 0;
+  const bool rsv1 = (b0 & 0x40) != 0;
+  opcode_ = b0 & 0x0F;
+  masked_ = (b1 & 0x80) != 0;
+  size_t at = 2;
+  payload_length_ = b1 & 0x7F;
+  if (payload_length_ == 126) {
+    payload_length_ = (uint64_t{header_[2]} << 8) | header_[3];
+    at = 4;
+  } else if (payload_length_ == 127) {
+    payload_length_ = 0;
+    for (size_t i = 2; i < 10; ++i) {
+      payload_length_ = (payload_length_ << 8) | header_[i];
+    }
+    at = 10;
+  }
+  if (masked_) {
+    std::memcpy(mask_.data(), header_.data() + at, 4);
+  }
+  header_have_ = 0;
+  header_need_ = 2;
+  payload_done_ = 0;
+
+  if ((b0 & 0x30) != 0) {
+    fail("RSV2/RSV3 set, but no extension that uses them was negotiated");
+    return;
+  }
+  if ((payload_length_ >> 63) != 0) {
+    fail("frame length with the most significant bit set");
+    return;
+  }
+  if ((opcode_ & 0x08) != 0) {
+    if (opcode_ > 10) {
+      fail("reserved control opcode " + std::to_string(opcode_));
+      return;
+    }
+    if (!fin_) {
+      fail("fragmented control frame (opcode " + std::to_string(opcode_) + ")");
+      return;
+    }
+    if (payload_length_ > kMaxControlPayload) {
+      fail("control frame of " + std::to_string(payload_length_) + " bytes (the limit is 125)");
+      return;
+    }
+    if (rsv1) {
+      fail("RSV1 set on a control frame");
+      return;
+    }
+    control_.clear();
+  } else if (opcode_ == kContinuation) {
+    if (msg_opcode_ == 0) {
+      fail("continuation frame without a message to continue");
+      return;
+    }
+    if (rsv1) {
+      fail("RSV1 set on a continuation frame");
+      return;
+    }
+  } else if (opcode_ == kText || opcode_ == kBinary) {
+    if (msg_opcode_ != 0) {
+      fail("new message (opcode " + std::to_string(opcode_) + ") before the fragmented one ended");
+      return;
+    }
+    if (rsv1 && !extensions_.permessage_deflate) {
+      fail("RSV1 set, but permessage-deflate was not negotiated");
+      return;
+    }
+    msg_opcode_ = opcode_;
+    msg_compressed_ = rsv1;
+    msg_skip_inflate_ = false;
+    msg_data_.clear();
+    msg_size_ = 0;
+    if (msg_compressed_ && !inflater_) {
+      inflater_ = std::make_unique<Inflater>();
+      if (!inflater_->init()) {
+        fail("permessage-deflate: cannot start zlib");
+        return;
+      }
+    }
+  } else {
+    fail("reserved opcode " + std::to_string(opcode_));
+    return;
+  }
+  state_ = State::kPayload;
+  if (payload_length_ == 0) {
+    end_frame(out);
+  }
+}
+
+void WebSocketReader::on_payload(std::string_view masked) {
+  if (masked.empty()) {
+    return;
+  }
+  const auto unmask = [&](std::string_view in) -> std::string_view {
+    if (!masked_) {
+      return in;
+    }
+    scratch_.resize(in.size());
+    const uint64_t offset = payload_done_;
+    for (size_t i = 0; i < in.size(); ++i) {
+      scratch_[i] = static_cast<char>(in[i] ^ mask_[(offset + i) & 3]);
+    }
+    return scratch_;
+  };
+  if ((opcode_ & 0x08) != 0) {
+    control_.append(unmask(masked));
+    return;
+  }
+  if (!msg_compressed_) {
+    // Only the part that is kept needs unmasking; the rest is counted.
+    const uint64_t room = limit_ - std::min<uint64_t>(limit_, msg_data_.size());
+    const size_t wanted = static_cast<size_t>(std::min<uint64_t>(room, masked.size()));
+    if (wanted > 0) {
+      keep(unmask(masked.substr(0, wanted)));
+    }
+    msg_size_ += masked.size() - wanted;
+    return;
+  }
+  if (msg_skip_inflate_) {
+    return;
+  }
+  if (!inflater_->run(unmask(masked), this)) {
+    const char* why = inflater_->message();
+    fail(std::string("permessage-deflate: invalid compressed data") +
+         (why != nullptr ? std::string(" (") + why + ")" : std::string()));
+    return;
+  }
+  const bool no_context = from_client_ ? extensions_.client_no_context_takeover
+                                       : extensions_.server_no_context_takeover;
+  if (no_context && msg_size_ > limit_) {
+    // Nothing more of this message is kept, and the next one starts afresh: stop inflating.
+    msg_skip_inflate_ = true;
+  }
+}
+
+void WebSocketReader::keep(std::string_view plain) {
+  msg_size_ += plain.size();
+  if (msg_data_.size() < limit_) {
+    const size_t take =
+        static_cast<size_t>(std::min<uint64_t>(plain.size(), limit_ - msg_data_.size()));
+    msg_data_.append(plain.substr(0, take));
+  }
+}
+
+void WebSocketReader::end_frame(std::vector<Message>& out) {
+  state_ = State::kHeader;
+  if ((opcode_ & 0x08) != 0) {
+    Message message;
+    message.opcode = opcode_;
+    message.size = control_.size();
+    message.truncated = control_.size() > limit_;
+    message.data = control_.substr(0, static_cast<size_t>(std::min<uint64_t>(limit_, 125)));
+    const bool bad_close = opcode_ == kClose && control_.size() == 1;
+    if (opcode_ == kClose) {
+      saw_close_ = true;
+      if (control_.size() >= 2) {
+        message.close_code = static_cast<uint16_t>((static_cast<uint8_t>(control_[0]) << 8) |
+                                                   static_cast<uint8_t>(control_[1]));
+        message.close_reason = control_.substr(2);
+      }
+    }
+    control_.clear();
+    out.push_back(std::move(message));
+    if (bad_close) {
+      fail("close frame with a 1-byte payload");
+    }
+    return;
+  }
+  if (!fin_) {
+    return;  // More fragments follow.
+  }
+  if (msg_compressed_) {
+    if (!msg_skip_inflate_ && !inflater_->run(kDeflateTail, this)) {
+      fail("permessage-deflate: invalid compressed data at the end of a message");
+      return;
+    }
+    inflater_->end_message(from_client_ ? extensions_.client_no_context_takeover
+                                        : extensions_.server_no_context_takeover);
+  }
+  Message message;
+  message.opcode = msg_opcode_;
+  message.size = msg_size_;
+  message.truncated = msg_size_ > msg_data_.size();
+  message.compressed = msg_compressed_;
+  message.data = std::move(msg_data_);
+  if (message.opcode == kText && message.truncated) {
+    trim_partial_utf8(message.data);
+  }
+  out.push_back(std::move(message));
+  msg_opcode_ = 0;
+  msg_compressed_ = false;
+  msg_skip_inflate_ = false;
+  msg_data_.clear();
+  msg_size_ = 0;
+}
+
+void WebSocketReader::fail(std::string reason) {
+  if (error_.empty()) {
+    error_ = std::move(reason);
+  }
+  msg_data_.clear();
+  msg_data_.shrink_to_fit();
+  control_.clear();
+  scratch_.clear();
+  scratch_.shrink_to_fit();
+  inflater_.reset();
+}
+
+}  // namespace sightglass::core
