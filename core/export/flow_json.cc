@@ -685,12 +685,6 @@ struct GrpcSummary {
   std::vector<uint64_t> response_sizes;
 };
 
-bool is_grpc_type(const Headers& headers) {
-  const std::string* type = find_header(headers, "content-type");
-  return type != nullptr && type->size() >= 16 &&
-         iequals(std::string_view(*type).substr(0, 16), "application/grpc");
-}
-
 std::vector<uint64_t> grpc_sizes(const CapturedBody& body) {
   if (body.grpc) {
     return body.grpc->sizes;
@@ -704,8 +698,8 @@ std::vector<uint64_t> grpc_sizes(const CapturedBody& body) {
 }
 
 std::optional<GrpcSummary> grpc_summary(const FlowSnapshot& flow) {
-  if (!flow.request || !(is_grpc_type(flow.request->headers) ||
-                         (flow.response && is_grpc_type(flow.response->headers)))) {
+  if (!flow.request || !(is_grpc_content_type(flow.request->headers) ||
+                         (flow.response && is_grpc_content_type(flow.response->headers)))) {
     return std::nullopt;
   }
   GrpcSummary summary;

@@ -471,6 +471,9 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   request.http_version = head.version;
   request.headers = std::move(headers);
   request.header_bytes = head.header_bytes;
+  if (is_grpc_content_type(request.headers)) {
+    request.body.grpc.emplace();
+  }
   if (fixed_ && ctx_->config->mode == ProxyConfig::Mode::kTransparent) {
     // The connection goes to the original destination (an IP); the flow names the host the
     // client asked for.
@@ -567,6 +570,9 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
   response.reason = std::move(head.reason);
   response.headers = std::move(head.headers);
   response.header_bytes = head.header_bytes;
+  if (is_grpc_content_type(response.headers)) {
+    response.body.grpc.emplace();  // Count every message, also past the body limit.
+  }
 }
 
 void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {

@@ -22,6 +22,12 @@ const std::string* find_header(const Headers& headers, std::string_view name) {
   return nullptr;
 }
 
+bool is_grpc_content_type(const Headers& headers) {
+  const std::string* type = find_header(headers, "content-type");
+  return type != nullptr && type->size() >= 16 &&
+         iequals(std::string_view(*type).substr(0, 16), "application/grpc");
+}
+
 void GrpcFraming::feed(std::string_view data) {
   size_t i = 0;
   while (i < data.size()) {

@@ -31,6 +31,8 @@ using Headers = std::vector<Header>;
 const std::string* find_header(const Headers& headers, std::string_view name);
 // iequals compares two ASCII strings case-insensitively.
 bool iequals(std::string_view a, std::string_view b);
+// is_grpc_content_type says whether the Content-Type is gRPC's (application/grpc[+proto...]).
+bool is_grpc_content_type(const Headers& headers);
 
 // BodyChunk is an immutable piece of a body, shared by every snapshot that holds it.
 using BodyChunk = std::shared_ptr<const std::string>;

@@ -211,3 +211,34 @@ TEST(ModesSession, PassthroughPolicyMatchesLikeMitmproxy) {
 
 }  // namespace
 }  // namespace sightglass::core
+
+namespace sightglass::core {
+namespace {
+
+TEST(GrpcSession, EveryMessageIsCountedPastTheBodyLimit) {
+  using namespace std::string_literals;
+  ProxyConfig config = config_for(ProxyConfig::Mode::kRegular);
+  config.body_limit = 4;  // Less than one message: the counting goes on regardless.
+  SessionPlaybook pb(config);
+  const std::string messages = std::string("\0\0\0\0\3abc\0\0\0\0\2hi", 15);
+  const OpenConnection open =
+      single_open(pb.client("POST http://grpc.test/svc/Call HTTP/1.1\r\nHost: grpc.test\r\n"
+                            "Content-Type: application/grpc\r\nContent-Length: 15\r\n\r\n" +
+                            messages));
+  pb.open_ok(open);
+  const auto done =
+      flows(pb.server(open.conn,
+                      "HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nTransfer-Encoding: "
+                      "chunked\r\n\r\n7\r\n\0\0\0\0\2ok\r\n0\r\ngrpc-status: 0\r\n\r\n"s));
+  ASSERT_EQ(done.size(), 1u) << pb.log();
+  ASSERT_TRUE(done[0]->request->body.grpc.has_value());
+  EXPECT_EQ(done[0]->request->body.grpc->sizes, (std::vector<uint64_t>{3, 2}));
+  EXPECT_TRUE(done[0]->request->body.truncated);
+  ASSERT_TRUE(done[0]->response->body.grpc.has_value());
+  EXPECT_EQ(done[0]->response->body.grpc->sizes, (std::vector<uint64_t>{2}));
+  ASSERT_EQ(done[0]->response->trailers.size(), 1u);
+  EXPECT_EQ(done[0]->response->trailers[0].value, "0");
+}
+
+}  // namespace
+}  // namespace sightglass::core
