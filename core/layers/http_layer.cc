@@ -437,8 +437,13 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   }
 
   const std::string* host_header = find_header(head.headers, "Host");
-  const bool magic = iequals(target.host, kMagicHost) ||
-                     (rewrite_host_ && host_header != nullptr && iequals(*host_header, kMagicHost));
+  // The magic host is named by the request target, or by the Host header where the target is
+  // fixed by the mode (reverse, transparent: a client that resolved "sightglass" somewhere).
+  const bool by_host_header =
+      rewrite_host_ || (fixed_ && ctx_->config->mode == ProxyConfig::Mode::kTransparent);
+  const bool magic =
+      iequals(target.host, kMagicHost) ||
+      (by_host_header && host_header != nullptr && iequals(*host_header, kMagicHost));
   if (magic) {
     serve_magic_host(head, target, path, out);
     return;

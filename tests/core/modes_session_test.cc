@@ -79,6 +79,20 @@ TEST(ModesSession, TransparentPlainHttpGoesToTheOriginalDestination) {
   EXPECT_EQ(done[0]->request->url(), "http://named.test:8081/x");
 }
 
+TEST(ModesSession, TransparentServesTheMagicHostByItsHostHeader) {
+  ClientConnection client;
+  client.original_destination = "192.0.2.9:80";
+  ProxyConfig config = config_for(ProxyConfig::Mode::kTransparent);
+  config.ca_cert_pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
+  SessionPlaybook pb(config, client);
+  pb.feed(Start{});
+  const Commands c = pb.client("GET /cert/pem HTTP/1.1\r\nHost: sightglass\r\n\r\n");
+  EXPECT_TRUE(all_of<OpenConnection>(c).empty());
+  const std::string answer = sent_to(c, kClientConn);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_TRUE(answer.ends_with(config.ca_cert_pem)) << answer;
+}
+
 TEST(ModesSession, TransparentSilentClientIsRelayedRaw) {
   ClientConnection client;
   client.original_destination = "[2001:db8::5]:25";
