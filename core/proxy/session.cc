@@ -1,8 +1,10 @@
 #include "core/proxy/session.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "ca/leaf_selector.h"
+#include "core/layers/http2_layer.h"
 #include "core/layers/http_layer.h"
 #include "core/layers/sniff.h"
 #include "core/layers/tcp_relay.h"
@@ -62,12 +64,11 @@ std::string host_port_text(const std::string& host, uint16_t port) {
 }
 
 // parseable_alpn keeps the protocols of a client's ALPN offer that the proxy can speak to a
-// server and parse, or relay: not HTTP/2 or HTTP/3 (not parsed yet).
+// server and parse, or relay: HTTP/1.x and HTTP/2, not HTTP/3 or SPDY.
 std::vector<std::string> parseable_alpn(const std::vector<std::string>& offer) {
   std::vector<std::string> out;
   for (const std::string& protocol : offer) {
-    if (protocol == "h2" || protocol == "h2c" || protocol.starts_with("h3") ||
-        protocol.starts_with("spdy/")) {
+    if (protocol == "h2c" || protocol.starts_with("h3") || protocol.starts_with("spdy/")) {
       continue;
     }
     out.push_back(protocol);
@@ -583,6 +584,35 @@ void ProxySession::start_relay(bool upstream_tls, Commands& out) {
   process_app_commands(app_out, out);
 }
 
+bool ProxySession::reverse_probe() const {
+  return ctx_.config->mode == ProxyConfig::Mode::kReverse && ctx_.config->reverse_scheme == "https";
+}
+
+void ProxySession::start_http2(Commands& out) {
+  HttpTarget target;
+  target.tls = ctx_.config->mode == ProxyConfig::Mode::kReverse
+                   ? ctx_.config->reverse_scheme == "https"
+                   : true;
+  target.scheme = target.tls ? "https" : "http";
+  target.host = dest_host_;
+  target.port = dest_port_;
+  auto http2 = std::make_unique<Http2Layer>(
+      &ctx_, target, ctx_.config->mode == ProxyConfig::Mode::kReverse,
+      upstream_h1_ ? Http2Layer::UpstreamProtocol::kHttp1 : Http2Layer::UpstreamProtocol::kHttp2);
+  http_ = nullptr;
+  http2_ = http2.get();
+  Commands app_out;
+  http2->start(app_out);
+  app_ = std::move(http2);
+  stage_ = Stage::kApp;
+  process_app_commands(app_out, out);
+  if (!buffer_.empty() && stage_ == Stage::kApp) {
+    std::string data = std::move(buffer_);
+    buffer_.clear();
+    deliver(DataReceived{kClientConn, std::move(data)}, out);
+  }
+}
+
 void ProxySession::start_client_tls(Commands& out) {
   client_tls_ = SslEngine::create_server(ctx_.config->client_tls_ctx, dest_host_);
   if (!client_tls_) {
@@ -591,15 +621,15 @@ void ProxySession::start_client_tls(Commands& out) {
   }
   stage_ = Stage::kClientHandshake;
   client_handshake_start_us_ = ctx_.clock->monotonic_us();
-  if (upstream_first_) {
+  if (upstream_first_ || reverse_probe()) {
     // Stop at the ClientHello: its SNI and ALPN decide between passthrough and interception,
     // and the server is asked first.
     if (!LeafSelector::hold_at_client_hello(client_tls_->ssl())) {
       fail_client_tls("cannot start TLS", out);
       return;
     }
-    keep_raw_ = true;
-    client_raw_ = buffer_;
+    keep_raw_ = upstream_first_;
+    client_raw_ = upstream_first_ ? buffer_ : std::string();
   }
   client_tls_->feed_ciphertext(buffer_);
   buffer_.clear();
@@ -612,6 +642,20 @@ void ProxySession::on_client_hello(Commands& out) {
   if (hello != nullptr) {
     client_sni_ = hello->server_name;
     alpn = hello->alpn;
+  }
+  client_offers_h2_ = std::find(alpn.begin(), alpn.end(), "h2") != alpn.end();
+  client_needs_h2_ = client_offers_h2_ && std::none_of(alpn.begin(), alpn.end(), [](const auto& p) {
+                       return p == "http/1.1" || p == "http/1.0";
+                     });
+  if (!upstream_first_) {
+    // Reverse mode: only a client that offers h2 needs the server's choice first (HTTP/2 is
+    // spoken on both sides only when the server speaks it too).
+    if (client_offers_h2_) {
+      preopen_upstream(alpn, out);
+    } else {
+      continue_client_handshake(out);
+    }
+    return;
   }
   if (ctx_.config->passthrough != nullptr) {
     std::string reason = ctx_.config->passthrough->reason(host_ports());
@@ -630,8 +674,13 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
   preopened_ = ctx_.new_conn();
   ServerConn& server = servers_[preopened_];
   server.host = dest_host_;
-  server.tls_name = client_sni_.empty() ? dest_host_ : client_sni_;
+  // In reverse mode the client's SNI names the proxy, not the server.
+  server.tls_name = client_sni_.empty() || !upstream_first_ ? dest_host_ : client_sni_;
   server.alpn = parseable_alpn(client_alpn);
+  if (client_needs_h2_) {
+    // An h2-only client can be served by an HTTP/1.1 server too (translated per stream).
+    server.alpn.push_back("http/1.1");
+  }
   server.wants_tls = true;
   server.preopened = true;
   const CommandId id = ctx_.new_command();
@@ -649,13 +698,19 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
   if (ssl != nullptr && completion.error.empty()) {
     auto it = servers_.find(preopened_);
     if (it != servers_.end() && it->second.tls) {
-      if (client_sni_.empty()) {
+      if (client_sni_.empty() && upstream_first_) {
         // No SNI (an IP literal): the leaf carries the real server's names.
         LeafSelector::set_upstream_names(ssl, it->second.tls->peer_certificate_names());
       }
       if (!it->second.alpn.empty()) {
-        // Answer the client with what the server chose (nothing, if it chose nothing).
-        const std::string chosen = completion.tls ? completion.tls->alpn : std::string();
+        // Answer the client with what the server chose (nothing, if it chose nothing). A
+        // client that offered h2 but no HTTP/1.x cannot follow an HTTP/1.1 server: it gets h2,
+        // translated per stream. (One that offered both gets HTTP/1.1, byte for byte.)
+        std::string chosen = completion.tls ? completion.tls->alpn : std::string();
+        if (client_needs_h2_ && is_http1_alpn(chosen)) {
+          chosen = "h2";
+          upstream_h1_ = true;
+        }
         LeafSelector::set_alpn_choice(ssl, chosen);
       }
     }
@@ -710,6 +765,14 @@ void ProxySession::continue_client_handshake(Commands& out) {
   stage_ = Stage::kSniffPlaintext;
   if (preopened_ != 0) {
     ctx_.reserved_conn = preopened_;
+  }
+  if (ctx_.client_tls->alpn == "h2") {
+    if (client_tls_->read_plaintext(&buffer_) == SslEngine::ReadStatus::kFailed) {
+      fail_client_tls(client_tls_->error(), out);
+      return;
+    }
+    start_http2(out);
+    return;
   }
   if (!is_http1_alpn(ctx_.client_tls->alpn)) {
     // The server chose a protocol we do not parse: relay the decrypted bytes.
@@ -835,6 +898,8 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
       server.wants_tls = open->tls;
       if (http_ != nullptr) {
         server.alpn = {"http/1.1"};
+      } else if (http2_ != nullptr) {
+        server.alpn = http2_->upstream_alpn();
       }
       if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
         // Through the upstream proxy: a CONNECT tunnel, except for plain HTTP requests of

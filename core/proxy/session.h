@@ -15,6 +15,7 @@
 namespace sightglass::core {
 
 class HttpLayer;
+class Http2Layer;
 
 // ProxySession is the sans-I/O logic of one client connection: events in, commands out.
 // It picks what the client speaks from the first bytes (regular mode: HTTP with absolute-form
@@ -89,6 +90,11 @@ class ProxySession {
   void continue_client_handshake(Commands& out);
   void start_http(bool upstream_tls, Commands& out);
   void start_relay(bool upstream_tls, Commands& out);
+  // start_http2 runs HTTP/2 with the client (ALPN "h2") and with the server.
+  void start_http2(Commands& out);
+  // reverse_probe says whether the client's TLS is held at the ClientHello in reverse mode:
+  // a client offering h2 makes the session connect upstream first to learn the server's ALPN.
+  bool reverse_probe() const;
   // deliver passes a plaintext event to the application layer and post-processes commands.
   void deliver(Event event, Commands& out);
   void process_app_commands(Commands& app_out, Commands& out);
@@ -104,7 +110,8 @@ class ProxySession {
   std::string buffer_;  // Client bytes not yet handed on (sniffing, handshake).
   std::unique_ptr<SslEngine> client_tls_;
   std::unique_ptr<AppLayer> app_;
-  HttpLayer* http_ = nullptr;  // app_ when it is an HttpLayer.
+  HttpLayer* http_ = nullptr;    // app_ when it is an HttpLayer.
+  Http2Layer* http2_ = nullptr;  // app_ when it is an Http2Layer.
   std::map<ConnId, ServerConn> servers_;
   // The destination inside a CONNECT tunnel (regular mode) or the reverse target.
   std::string dest_host_;
@@ -124,6 +131,12 @@ class ProxySession {
   bool awaiting_upstream_ = false;
   std::string client_sni_;
   ConnId preopened_ = 0;
+  // The client offered h2 (|client_needs_h2_|: and no HTTP/1.x). A client that needs h2 gets
+  // it even from a server that speaks HTTP/1.1 only (each stream is translated), and
+  // |upstream_h1_| says so.
+  bool client_offers_h2_ = false;
+  bool client_needs_h2_ = false;
+  bool upstream_h1_ = false;
   std::optional<OpenCompleted> preopen_result_;
 };
 

@@ -284,7 +284,7 @@ TEST_F(ModesTest, AlpnFollowsWhatTheUpstreamChose) {
   // s_client leaves right after the handshake, as a pinning client would: no learning here.
   start_proxy({"--no-auto-passthrough"});
   const std::string target = "localhost:" + std::to_string(port);
-  // h2 is not offered upstream (not parsed yet); the origin picks http/1.1, so do we.
+  // The offer goes upstream as it came (h2 included); the origin picks http/1.1, so do we.
   const auto mixed = served_certificate({"-connect", target, "-alpn", "h2,http/1.1"});
   EXPECT_NE(mixed.second.find("ALPN protocol: http/1.1"), std::string::npos) << mixed.second;
   // A protocol the origin does not speak: it chose none, and neither do we.

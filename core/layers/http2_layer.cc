@@ -1,0 +1,1540 @@
+#include "core/layers/http2_layer.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+namespace sightglass::core {
+
+namespace {
+
+// ByteQueue is a body in transit: appended at the back, taken from the front without moving
+// the rest each time (a frame at a time out of a window's worth).
+class ByteQueue {
+ public:
+  size_t size() const { return data_.size() - offset_; }
+  bool empty() const { return size() == 0; }
+  std::string_view view() const { return std::string_view(data_).substr(offset_); }
+  void append(std::string_view bytes) { data_.append(bytes); }
+  void assign(std::string bytes) {
+    data_ = std::move(bytes);
+    offset_ = 0;
+  }
+  void consume(size_t n) {
+    offset_ += n;
+    if (offset_ == data_.size()) {
+      data_.clear();
+      offset_ = 0;
+    } else if (offset_ >= 64 * 1024 && offset_ * 2 >= data_.size()) {
+      data_.erase(0, offset_);
+      offset_ = 0;
+    }
+  }
+  // take returns everything and empties the queue.
+  std::string take() {
+    std::string out = offset_ == 0 ? std::move(data_) : data_.substr(offset_);
+    data_.clear();
+    offset_ = 0;
+    return out;
+  }
+
+ private:
+  std::string data_;
+  size_t offset_ = 0;
+};
+
+}  // namespace
+
+// Stream is one exchange: a client stream, its server stream, and the flow.
+struct Http2Layer::Stream {
+  int32_t client_id = 0;
+  int32_t server_id = 0;  // 0 until submitted to a server connection.
+  ConnId upstream = 0;
+  FlowSnapshot flow;
+  int64_t t_start = 0;
+  int64_t t_request_end = 0;
+  int64_t t_response_head = 0;
+
+  // The request, as the client sends it.
+  std::string method, scheme, authority, path;
+  Headers request_headers;  // Regular headers, in order.
+  Headers request_trailers;
+  bool request_head_done = false;
+  ByteQueue request_buf;  // Received, not yet handed to the server session.
+  bool request_eof = false;
+  bool request_deferred = false;
+  bool request_trailers_due = false;
+  size_t consume_client = 0;  // Bytes handed on, to credit the client's windows with.
+
+  // The response, as the server sends it.
+  bool in_response_trailers = false;
+  bool response_received = false;  // The final response head arrived.
+  bool response_submitted = false;
+  int status = 0;
+  Headers response_headers;
+  Headers response_trailers;
+  ByteQueue response_buf;
+  bool response_eof = false;
+  bool response_deferred = false;
+  bool response_trailers_due = false;
+  bool response_from_proxy = false;  // An error answer of the proxy itself.
+  size_t consume_server = 0;
+
+  // HTTP/1.1 toward the server.
+  bool h1 = false;
+  ConnId h1_conn = 0;
+  bool h1_chunked = false;  // The request body goes chunked.
+  bool h1_ended = false;    // The request's end went out.
+  bool head_request = false;
+  bool response_no_body = false;
+
+  CommandId wakeup_id = 0;  // The response timeout, until the response head.
+
+  bool client_closed = false;  // The client stream is closed (done or reset).
+  bool server_closed = false;
+  bool published = false;
+};
+
+// Upstream is one HTTP/2 server connection.
+struct Http2Layer::Upstream {
+  Http2Layer* layer = nullptr;
+  ConnId conn = 0;
+  CommandId open_id = 0;
+  bool open = false;
+  bool goaway = false;
+  SessionPtr session;
+  std::string address;
+  std::optional<TlsInfo> tls;
+  int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
+  bool timings_given = false;  // The first stream on the connection carries its setup times.
+  std::map<int32_t, int32_t> streams;  // Server stream id -> client stream id.
+};
+
+// H1Conn is one HTTP/1.1 server connection, carrying one exchange at a time.
+struct Http2Layer::H1Conn {
+  ConnId conn = 0;
+  CommandId open_id = 0;
+  bool open = false;
+  int32_t stream = 0;   // The client stream in flight, 0 when idle.
+  std::string pending;  // Bytes waiting for the connection to open.
+  std::string address;
+  std::optional<TlsInfo> tls;
+  int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
+  bool timings_given = false;
+  Http1Parser parser{Http1Parser::Kind::kResponse};
+};
+
+namespace {
+
+constexpr int32_t kStreamWindow = 256 * 1024;
+constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
+constexpr uint32_t kMaxConcurrentStreams = 100;
+
+std::string_view view(const uint8_t* data, size_t len) {
+  return {reinterpret_cast<const char*>(data), len};
+}
+
+std::string code_name(uint32_t code) { return nghttp2_http2_strerror(code); }
+
+struct NvList {
+  std::vector<nghttp2_nv> nv;
+  void add(const std::string& name, const std::string& value) {
+    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                            reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
+                            name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+};
+
+// split_authority parses "host[:port]" or "[v6][:port]".
+void split_authority(const std::string& authority, uint16_t default_port, std::string* host,
+                     uint16_t* port) {
+  std::string h = authority;
+  uint16_t p = default_port;
+  std::string_view port_text;
+  if (authority.starts_with("[")) {
+    const size_t close = authority.find(']');
+    if (close != std::string::npos) {
+      h = authority.substr(1, close - 1);
+      if (close + 1 < authority.size() && authority[close + 1] == ':') {
+        port_text = std::string_view(authority).substr(close + 2);
+      }
+    }
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
+    h = authority.substr(0, colon);
+    port_text = std::string_view(authority).substr(colon + 1);
+  }
+  if (!port_text.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (ec == std::errc() && end == port_text.data() + port_text.size() && value > 0 &&
+        value <= 65535) {
+      p = static_cast<uint16_t>(value);
+    }
+  }
+  *host = std::move(h);
+  *port = p;
+}
+
+std::string authority_of(const HttpTarget& target) {
+  const bool v6 = target.host.find(':') != std::string::npos;
+  std::string out = v6 ? "[" + target.host + "]" : target.host;
+  const bool default_port = (target.scheme == "https" && target.port == 443) ||
+                            (target.scheme == "http" && target.port == 80);
+  if (!default_port) {
+    out += ":" + std::to_string(target.port);
+  }
+  return out;
+}
+
+// --- Trampolines ----------------------------------------------------------------------------
+
+Http2Layer* client_layer(void* user_data) { return static_cast<Http2Layer*>(user_data); }
+
+int c_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  return client_layer(user_data)->on_client_begin_headers(frame);
+}
+int c_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
+             size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+             void* user_data) {
+  return client_layer(user_data)->on_client_header(frame, view(name, namelen),
+                                                   view(value, valuelen));
+}
+int c_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  return client_layer(user_data)->on_client_frame(frame);
+}
+int c_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
+           size_t len, void* user_data) {
+  return client_layer(user_data)->on_client_data(stream_id, view(data, len));
+}
+int c_close(nghttp2_session* /*s*/, int32_t stream_id, uint32_t error_code, void* user_data) {
+  return client_layer(user_data)->on_client_stream_close(stream_id, error_code);
+}
+ssize_t c_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t length,
+               uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
+  return client_layer(user_data)->read_response_body(stream_id, buf, length, flags);
+}
+
+Http2Layer::Upstream& server_of(void* user_data) {
+  return *static_cast<Http2Layer::Upstream*>(user_data);
+}
+
+}  // namespace
+
+// The server-side trampolines need Upstream's definition (above) and the layer's members.
+namespace {
+int s_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_begin_headers(up, frame);
+}
+int s_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
+             size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+             void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_header(up, frame, view(name, namelen), view(value, valuelen));
+}
+int s_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_frame(up, frame);
+}
+int s_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
+           size_t len, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_data(up, stream_id, view(data, len));
+}
+int s_close(nghttp2_session* /*s*/, int32_t stream_id, uint32_t error_code, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_stream_close(up, stream_id, error_code);
+}
+ssize_t s_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t length,
+               uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->read_request_body(up, stream_id, buf, length, flags);
+}
+
+struct OptionDeleter {
+  void operator()(nghttp2_option* o) const { nghttp2_option_del(o); }
+};
+struct CallbacksDeleter {
+  void operator()(nghttp2_session_callbacks* c) const { nghttp2_session_callbacks_del(c); }
+};
+
+// take_body moves up to |length| bytes of |buf| into |out|: the shared logic of both data
+// providers.
+ssize_t take_body(ByteQueue& buf, bool eof, bool has_trailers, bool* deferred, bool* trailers_due,
+                  size_t* consumed, uint8_t* out, size_t length, uint32_t* flags) {
+  const size_t n = std::min(length, buf.size());
+  if (n > 0) {
+    std::memcpy(out, buf.view().data(), n);
+    buf.consume(n);
+    *consumed += n;
+  }
+  if (buf.empty() && eof) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (has_trailers) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      *trailers_due = true;
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    *deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+}  // namespace
+
+Http2Layer::Http2Layer(SessionContext* ctx, HttpTarget target, bool rewrite_authority,
+                       UpstreamProtocol upstream)
+    : ctx_(ctx),
+      target_(std::move(target)),
+      rewrite_authority_(rewrite_authority),
+      upstream_protocol_(upstream) {}
+
+Http2Layer::~Http2Layer() = default;
+
+void Http2Layer::start(Commands& out) {
+  if (started_) {
+    return;
+  }
+  started_ = true;
+  nghttp2_session_callbacks* raw_callbacks = nullptr;
+  nghttp2_session_callbacks_new(&raw_callbacks);
+  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), c_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), c_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), c_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), c_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), c_close);
+  nghttp2_option* raw_option = nullptr;
+  nghttp2_option_new(&raw_option);
+  std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
+  nghttp2_option_set_no_auto_window_update(option.get(), 1);
+  nghttp2_session* session = nullptr;
+  nghttp2_session_server_new2(&session, callbacks.get(), this, option.get());
+  client_.reset(session);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  nghttp2_submit_settings(client_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(client_.get(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  if (upstream_protocol_ == UpstreamProtocol::kHttp2) {
+    // Connect (adopt the pre-opened connection) at once: the server's SETTINGS come meanwhile.
+    upstream_for_new_stream(out);
+  }
+  pump(out);
+}
+
+void Http2Layer::handle(Event& event, Commands& out) {
+  if (!started_) {
+    start(out);
+  }
+  if (auto* data = std::get_if<DataReceived>(&event)) {
+    if (data->conn == kClientConn) {
+      on_client_bytes(data->data, out);
+    } else if (auto it = upstreams_.find(data->conn); it != upstreams_.end()) {
+      on_server_bytes(*it->second, data->data, out);
+    } else if (auto h1 = h1_conns_.find(data->conn); h1 != h1_conns_.end()) {
+      on_h1_bytes(*h1->second, data->data, out);
+    }
+  } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
+    on_open_completed(*opened, out);
+  } else if (auto* wakeup = std::get_if<Wakeup>(&event)) {
+    for (auto& [id, s] : streams_) {
+      if (s->wakeup_id == wakeup->id) {
+        s->wakeup_id = 0;
+        if (!s->response_received && !s->client_closed) {
+          fail_stream(*s, 504,
+                      "upstream did not answer within " +
+                          std::to_string(ctx_->config->response_timeout_ms / 1000) + " s");
+        }
+        break;
+      }
+    }
+  } else if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
+    if (closed->conn == kClientConn) {
+      on_client_lost(closed->error, out);
+    } else if (auto it = upstreams_.find(closed->conn); it != upstreams_.end()) {
+      on_upstream_lost(
+          *it->second,
+          closed->error.empty() ? std::string() : "upstream connection failed: " + closed->error,
+          out);
+    } else if (auto h1 = h1_conns_.find(closed->conn); h1 != h1_conns_.end()) {
+      on_h1_closed(
+          *h1->second,
+          closed->error.empty() ? std::string() : "upstream connection failed: " + closed->error,
+          out);
+    }
+  }
+  pump(out);
+}
+
+Http2Layer::Stream* Http2Layer::stream(int32_t client_id) {
+  auto it = streams_.find(client_id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+Http2Layer::Stream* Http2Layer::server_stream(Upstream& up, int32_t server_id) {
+  auto it = up.streams.find(server_id);
+  return it == up.streams.end() ? nullptr : stream(it->second);
+}
+
+// --- The client side --------------------------------------------------------------------------
+
+void Http2Layer::on_client_bytes(const std::string& data, Commands& out) {
+  if (client_closing_ || data.empty()) {
+    return;
+  }
+  const ssize_t n = nghttp2_session_mem_recv(
+      client_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (n < 0) {
+    out.push_back(
+        Log{Log::Level::kInfo, "HTTP/2 from the client " + ctx_->client_address +
+                                   " is invalid: " + nghttp2_strerror(static_cast<int>(n))});
+    on_client_lost(
+        std::string("invalid HTTP/2 from the client: ") + nghttp2_strerror(static_cast<int>(n)),
+        out);
+  }
+}
+
+int Http2Layer::on_client_begin_headers(const nghttp2_frame* frame) {
+  if (frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    auto s = std::make_unique<Stream>();
+    s->client_id = frame->hd.stream_id;
+    s->t_start = ctx_->clock->monotonic_us();
+    s->flow = ctx_->new_flow();
+    streams_[s->client_id] = std::move(s);
+  }
+  return 0;
+}
+
+int Http2Layer::on_client_header(const nghttp2_frame* frame, std::string_view name,
+                                 std::string_view value) {
+  Stream* s = stream(frame->hd.stream_id);
+  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (s->request_head_done) {
+    s->request_trailers.push_back({std::string(name), std::string(value)});
+    return 0;
+  }
+  if (name == ":method") {
+    s->method = value;
+  } else if (name == ":scheme") {
+    s->scheme = value;
+  } else if (name == ":authority") {
+    s->authority = value;
+  } else if (name == ":path") {
+    s->path = value;
+  } else if (!name.starts_with(":")) {
+    s->request_headers.push_back({std::string(name), std::string(value)});
+  }
+  return 0;
+}
+
+int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
+  const int32_t id = frame->hd.stream_id;
+  switch (frame->hd.type) {
+    case NGHTTP2_HEADERS: {
+      Stream* s = stream(id);
+      if (s == nullptr) {
+        return 0;
+      }
+      const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+      if (!s->request_head_done) {
+        s->request_head_done = true;
+        s->request_eof = end_stream;
+        if (end_stream) {
+          s->t_request_end = ctx_->clock->monotonic_us();
+        }
+        actions_.push_back([this, id](Commands& out) { submit_request(id, out); });
+      } else if (end_stream) {
+        s->request_eof = true;
+        s->t_request_end = ctx_->clock->monotonic_us();
+      }
+      break;
+    }
+    case NGHTTP2_DATA:
+      if (Stream* s = stream(id); s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        s->request_eof = true;
+        s->t_request_end = ctx_->clock->monotonic_us();
+      }
+      break;
+    case NGHTTP2_RST_STREAM:
+      if (Stream* s = stream(id); s != nullptr) {
+        const uint32_t code = frame->rst_stream.error_code;
+        if (s->flow.error.empty()) {
+          s->flow.error = "stream reset by the client (" + code_name(code) + ")";
+        }
+        actions_.push_back([this, id, code](Commands& /*out*/) {
+          if (Stream* st = stream(id)) {
+            reset_server_stream(*st, code);
+          }
+        });
+      }
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+int Http2Layer::on_client_data(int32_t stream_id, std::string_view data) {
+  Stream* s = stream(stream_id);
+  if (s == nullptr) {
+    // Nobody will read it: credit the connection window at once.
+    actions_.push_back([this, n = data.size()](Commands& /*out*/) {
+      nghttp2_session_consume_connection(client_.get(), n);
+    });
+    return 0;
+  }
+  if (s->server_closed) {
+    // The server stream is gone: nobody will read it.
+    actions_.push_back([this, n = data.size()](Commands& /*out*/) {
+      nghttp2_session_consume_connection(client_.get(), n);
+    });
+    return 0;
+  }
+  s->request_buf.append(data);
+  if (s->flow.request) {
+    s->flow.request->body.append(data, ctx_->config->body_limit);
+  }
+  return 0;
+}
+
+int Http2Layer::on_client_stream_close(int32_t stream_id, uint32_t error_code) {
+  Stream* s = stream(stream_id);
+  if (s == nullptr) {
+    return 0;
+  }
+  s->client_closed = true;
+  if (error_code != NGHTTP2_NO_ERROR && s->flow.error.empty()) {
+    s->flow.error = "stream reset by the client (" + code_name(error_code) + ")";
+  }
+  if (!s->server_closed && s->server_id != 0) {
+    actions_.push_back([this, stream_id](Commands& /*out*/) {
+      if (Stream* st = stream(stream_id)) {
+        reset_server_stream(*st, NGHTTP2_CANCEL);
+      }
+    });
+  }
+  return 0;
+}
+
+ssize_t Http2Layer::read_response_body(int32_t stream_id, uint8_t* buf, size_t length,
+                                       uint32_t* flags) {
+  Stream* s = stream(stream_id);
+  if (s == nullptr) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return take_body(s->response_buf, s->response_eof, !s->response_trailers.empty(),
+                   &s->response_deferred, &s->response_trailers_due, &s->consume_server, buf,
+                   length, flags);
+}
+
+void Http2Layer::submit_request(int32_t client_id, Commands& out) {
+  Stream* s = stream(client_id);
+  if (s == nullptr || s->client_closed) {
+    return;
+  }
+  HttpRequestData& request = s->flow.request.emplace();
+  request.method = s->method;
+  request.scheme = s->scheme.empty() ? target_.scheme : s->scheme;
+  request.target = s->path;
+  request.http_version = "HTTP/2.0";
+  request.headers = s->request_headers;
+  std::string authority = s->authority;
+  if (authority.empty()) {
+    if (const std::string* host = find_header(s->request_headers, "host")) {
+      authority = *host;
+    }
+  }
+  if (rewrite_authority_ || authority.empty()) {
+    authority = authority_of(target_);
+    for (Header& h : s->request_headers) {
+      if (iequals(h.name, "host")) {
+        h.value = authority;
+      }
+    }
+  }
+  split_authority(authority, request.scheme == "https" ? 443 : 80, &request.host, &request.port);
+  if (request.host.empty()) {
+    request.host = target_.host;
+    request.port = target_.port;
+  }
+  // The body captured so far (DATA may have come with the head).
+  request.body.append(s->request_buf.view(), ctx_->config->body_limit);
+  if (ctx_->config->response_timeout_ms > 0) {
+    s->wakeup_id = ctx_->new_command();
+    out.push_back(RequestWakeup{s->wakeup_id, ctx_->config->response_timeout_ms});
+  }
+
+  if (upstream_protocol_ == UpstreamProtocol::kHttp1) {
+    submit_h1_request(*s, authority, out);
+    return;
+  }
+  Upstream* up = upstream_for_new_stream(out);
+  if (up == nullptr) {
+    fail_stream(*s, 502, "cannot open a connection to " + authority_of(target_));
+    return;
+  }
+  s->upstream = up->conn;
+  if (up->open) {
+    s->flow.server_address = up->address;
+    s->flow.server_tls = up->tls;
+    if (!up->timings_given) {
+      up->timings_given = true;
+      s->flow.timings.dns_us = up->dns_us;
+      s->flow.timings.ssl_us = up->ssl_us;
+      s->flow.timings.connect_us = up->connect_us;
+    }
+  }
+  NvList nv;
+  const std::string method = ":method", scheme = ":scheme", auth = ":authority", path = ":path";
+  const std::string scheme_value = target_.tls ? "https" : "http";
+  nv.add(method, s->method);
+  nv.add(scheme, scheme_value);
+  nv.add(auth, authority);
+  if (s->method != "CONNECT") {
+    nv.add(path, s->path);
+  }
+  for (const Header& h : s->request_headers) {
+    nv.add(h.name, h.value);
+  }
+  nghttp2_data_provider provider{};
+  provider.read_callback = s_read;
+  const int32_t id = nghttp2_submit_request(
+      up->session.get(), nullptr, nv.nv.data(), nv.nv.size(),
+      s->request_eof && s->request_buf.empty() && s->request_trailers.empty() ? nullptr : &provider,
+      nullptr);
+  if (id < 0) {
+    fail_stream(*s, 502,
+                std::string("cannot send the request to the server: ") + nghttp2_strerror(id));
+    return;
+  }
+  s->server_id = id;
+  up->streams[id] = client_id;
+}
+
+// --- The server side --------------------------------------------------------------------------
+
+Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
+  if (auto it = upstreams_.find(current_); it != upstreams_.end() && !it->second->goaway) {
+    return it->second.get();
+  }
+  auto up = std::make_unique<Upstream>();
+  up->layer = this;
+  up->conn = ctx_->new_conn();
+  up->open_id = ctx_->new_command();
+  nghttp2_session_callbacks* raw_callbacks = nullptr;
+  nghttp2_session_callbacks_new(&raw_callbacks);
+  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), s_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), s_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), s_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), s_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), s_close);
+  nghttp2_option* raw_option = nullptr;
+  nghttp2_option_new(&raw_option);
+  std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
+  nghttp2_option_set_no_auto_window_update(option.get(), 1);
+  nghttp2_session* session = nullptr;
+  if (nghttp2_session_client_new2(&session, callbacks.get(), up.get(), option.get()) != 0) {
+    return nullptr;
+  }
+  up->session.reset(session);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+  };
+  nghttp2_submit_settings(up->session.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(up->session.get(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  out.push_back(OpenConnection{up->open_id, up->conn, target_.host, target_.port, target_.tls});
+  current_ = up->conn;
+  Upstream* raw = up.get();
+  upstreams_[up->conn] = std::move(up);
+  return raw;
+}
+
+void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
+  for (auto& [conn, h1] : h1_conns_) {
+    if (h1->open_id != opened.id) {
+      continue;
+    }
+    H1Conn& c = *h1;
+    Stream* s = stream(c.stream);
+    if (!opened.error.empty()) {
+      if (s != nullptr) {
+        s->flow.timings.dns_us = opened.dns_us;
+        s->flow.timings.connect_us = opened.connect_us;
+        s->server_closed = true;
+        fail_stream(*s, opened.timed_out ? 504 : 502, opened.error);
+      }
+      h1_conns_.erase(conn);
+      return;
+    }
+    c.open = true;
+    c.address = opened.peer_address;
+    c.tls = opened.tls;
+    if (s != nullptr) {
+      s->flow.server_address = c.address;
+      s->flow.server_tls = c.tls;
+      s->flow.timings.dns_us = opened.dns_us;
+      s->flow.timings.ssl_us = opened.ssl_us;
+      s->flow.timings.connect_us =
+          opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+    }
+    if (!c.pending.empty()) {
+      out.push_back(SendData{c.conn, std::move(c.pending)});
+      c.pending.clear();
+    }
+    return;
+  }
+  Upstream* up = nullptr;
+  for (auto& [conn, candidate] : upstreams_) {
+    if (candidate->open_id == opened.id) {
+      up = candidate.get();
+    }
+  }
+  if (up == nullptr) {
+    return;
+  }
+  std::string error = opened.error;
+  if (error.empty() && opened.tls && opened.tls->alpn != "h2") {
+    error = "the server " + authority_of(target_) + " does not speak HTTP/2 (ALPN: " +
+            (opened.tls->alpn.empty() ? std::string("none") : opened.tls->alpn) + ")";
+    out.push_back(CloseConnection{up->conn, false});
+  }
+  up->dns_us = opened.dns_us;
+  up->ssl_us = opened.ssl_us;
+  up->connect_us =
+      opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+  for (auto& [server_id, client_id] : up->streams) {
+    if (Stream* s = stream(client_id)) {
+      up->timings_given = true;
+      s->flow.timings.dns_us = opened.dns_us;
+      if (error.empty()) {
+        s->flow.server_address = opened.peer_address;
+        s->flow.server_tls = opened.tls;
+        s->flow.timings.ssl_us = opened.ssl_us;
+        s->flow.timings.connect_us =
+            opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+      } else {
+        s->flow.timings.connect_us = opened.connect_us;
+      }
+    }
+  }
+  if (!error.empty()) {
+    const bool timed_out = opened.timed_out;
+    std::vector<int32_t> ids;
+    for (auto& [server_id, client_id] : up->streams) {
+      ids.push_back(client_id);
+    }
+    for (int32_t id : ids) {
+      if (Stream* s = stream(id)) {
+        s->server_closed = true;
+        fail_stream(*s, timed_out ? 504 : 502, error);
+      }
+    }
+    if (current_ == up->conn) {
+      current_ = 0;
+    }
+    upstreams_.erase(up->conn);
+    return;
+  }
+  up->open = true;
+  up->address = opened.peer_address;
+  up->tls = opened.tls;
+}
+
+void Http2Layer::on_server_bytes(Upstream& up, const std::string& data, Commands& out) {
+  if (data.empty()) {
+    return;
+  }
+  const ssize_t n = nghttp2_session_mem_recv(
+      up.session.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (n < 0) {
+    on_upstream_lost(
+        up, std::string("invalid HTTP/2 from the server: ") + nghttp2_strerror(static_cast<int>(n)),
+        out);
+  }
+}
+
+int Http2Layer::on_server_begin_headers(Upstream& up, const nghttp2_frame* frame) {
+  if (frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (Stream* s = server_stream(up, frame->hd.stream_id)) {
+    s->in_response_trailers = s->response_received;
+    if (!s->response_received) {
+      s->response_headers.clear();
+      s->status = 0;
+    }
+  }
+  return 0;
+}
+
+int Http2Layer::on_server_header(Upstream& up, const nghttp2_frame* frame, std::string_view name,
+                                 std::string_view value) {
+  Stream* s = server_stream(up, frame->hd.stream_id);
+  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (s->in_response_trailers) {
+    s->response_trailers.push_back({std::string(name), std::string(value)});
+    return 0;
+  }
+  if (name == ":status") {
+    int status = 0;
+    std::from_chars(value.data(), value.data() + value.size(), status);
+    s->status = status;
+  } else if (!name.starts_with(":")) {
+    s->response_headers.push_back({std::string(name), std::string(value)});
+  }
+  return 0;
+}
+
+int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
+  const int32_t server_id = frame->hd.stream_id;
+  switch (frame->hd.type) {
+    case NGHTTP2_HEADERS: {
+      Stream* s = server_stream(up, server_id);
+      if (s == nullptr) {
+        return 0;
+      }
+      const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+      if (s->in_response_trailers) {
+        s->response_eof = true;
+        s->in_response_trailers = false;
+        break;
+      }
+      if (s->status >= 100 && s->status < 200) {
+        s->response_headers.clear();  // 1xx: the final response follows.
+        break;
+      }
+      s->response_received = true;
+      s->response_eof = end_stream;
+      s->t_response_head = ctx_->clock->monotonic_us();
+      const int32_t id = s->client_id;
+      actions_.push_back([this, id](Commands& /*out*/) { submit_response(id); });
+      break;
+    }
+    case NGHTTP2_DATA:
+      if (Stream* s = server_stream(up, server_id);
+          s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        s->response_eof = true;
+      }
+      break;
+    case NGHTTP2_RST_STREAM:
+      if (Stream* s = server_stream(up, server_id)) {
+        const uint32_t code = frame->rst_stream.error_code;
+        if (s->flow.error.empty()) {
+          s->flow.error = "stream reset by the server (" + code_name(code) + ")";
+        }
+        const int32_t id = s->client_id;
+        actions_.push_back([this, id, code](Commands& /*out*/) {
+          if (Stream* st = stream(id)) {
+            reset_client_stream(*st, code);
+          }
+        });
+      }
+      break;
+    case NGHTTP2_GOAWAY:
+      up.goaway = true;
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+int Http2Layer::on_server_data(Upstream& up, int32_t stream_id, std::string_view data) {
+  Stream* s = server_stream(up, stream_id);
+  if (s == nullptr || s->client_closed) {
+    actions_.push_back([this, conn = up.conn, n = data.size()](Commands& /*out*/) {
+      if (auto it = upstreams_.find(conn); it != upstreams_.end()) {
+        nghttp2_session_consume_connection(it->second->session.get(), n);
+      }
+    });
+    return 0;
+  }
+  s->response_buf.append(data);
+  if (s->flow.response) {
+    s->flow.response->body.append(data, ctx_->config->body_limit);
+  }
+  return 0;
+}
+
+int Http2Layer::on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code) {
+  Stream* s = server_stream(up, stream_id);
+  up.streams.erase(stream_id);
+  if (s == nullptr) {
+    return 0;
+  }
+  s->server_closed = true;
+  if (error_code != NGHTTP2_NO_ERROR && !s->client_closed) {
+    if (s->flow.error.empty()) {
+      s->flow.error = "stream reset by the server (" + code_name(error_code) + ")";
+    }
+    const int32_t id = s->client_id;
+    actions_.push_back([this, id, error_code](Commands& /*out*/) {
+      if (Stream* st = stream(id)) {
+        reset_client_stream(*st, error_code);
+      }
+    });
+  } else if (!s->response_eof && !s->client_closed) {
+    // Closed without the end of a response (the connection went away).
+    const int32_t id = s->client_id;
+    actions_.push_back([this, id](Commands& /*out*/) {
+      if (Stream* st = stream(id)) {
+        fail_stream(*st, 502, "the server closed the stream without a complete response");
+      }
+    });
+  }
+  return 0;
+}
+
+ssize_t Http2Layer::read_request_body(Upstream& up, int32_t stream_id, uint8_t* buf, size_t length,
+                                      uint32_t* flags) {
+  Stream* s = server_stream(up, stream_id);
+  if (s == nullptr) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return take_body(s->request_buf, s->request_eof, !s->request_trailers.empty(),
+                   &s->request_deferred, &s->request_trailers_due, &s->consume_client, buf, length,
+                   flags);
+}
+
+void Http2Layer::submit_response(int32_t client_id) {
+  Stream* s = stream(client_id);
+  if (s == nullptr || s->client_closed || s->response_submitted) {
+    return;
+  }
+  s->response_submitted = true;
+  HttpResponseData& response = s->flow.response.emplace();
+  response.http_version = s->h1 ? "HTTP/1.1" : "HTTP/2.0";
+  response.status = s->status;
+  response.headers = s->response_headers;
+  response.body.append(s->response_buf.view(), ctx_->config->body_limit);
+  NvList nv;
+  const std::string status_name = ":status";
+  const std::string status_value = std::to_string(s->status);
+  nv.add(status_name, status_value);
+  Headers lowered;
+  if (s->h1) {
+    // HTTP/1.1 to HTTP/2: lowercase names, no connection-specific fields (RFC 9113 8.2.2).
+    for (const Header& h : s->response_headers) {
+      std::string name = h.name;
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+          name == "transfer-encoding" || name == "upgrade") {
+        continue;
+      }
+      lowered.push_back({std::move(name), h.value});
+    }
+  }
+  for (const Header& h : s->h1 ? lowered : s->response_headers) {
+    nv.add(h.name, h.value);
+  }
+  nghttp2_data_provider provider{};
+  provider.read_callback = c_read;
+  const bool no_body = s->response_eof && s->response_buf.empty() && s->response_trailers.empty();
+  const int rv = nghttp2_submit_response(client_.get(), client_id, nv.nv.data(), nv.nv.size(),
+                                         no_body ? nullptr : &provider);
+  if (rv != 0) {
+    s->flow.error = std::string("cannot answer the client: ") + nghttp2_strerror(rv);
+    reset_server_stream(*s, NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
+void Http2Layer::fail_stream(Stream& s, int status, const std::string& error) {
+  if (s.flow.error.empty()) {
+    s.flow.error = error;
+  }
+  reset_server_stream(s, NGHTTP2_CANCEL);
+  if (s.client_closed) {
+    return;
+  }
+  if (s.response_submitted) {
+    reset_client_stream(s, NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  // The proxy answers itself; the flow keeps no response, like HttpLayer's errors.
+  s.response_from_proxy = true;
+  s.status = status;
+  s.response_headers = {{"content-type", "text/plain; charset=utf-8"},
+                        {"content-length", std::to_string(error.size() + 1)}};
+  s.response_buf.assign(error + "\n");
+  s.response_trailers.clear();
+  s.response_eof = true;
+  s.response_received = true;
+  s.response_submitted = true;
+  NvList nv;
+  const std::string status_name = ":status";
+  const std::string status_value = std::to_string(status);
+  nv.add(status_name, status_value);
+  for (const Header& h : s.response_headers) {
+    nv.add(h.name, h.value);
+  }
+  nghttp2_data_provider provider{};
+  provider.read_callback = c_read;
+  if (nghttp2_submit_response(client_.get(), s.client_id, nv.nv.data(), nv.nv.size(), &provider) !=
+      0) {
+    reset_client_stream(s, NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
+void Http2Layer::reset_client_stream(Stream& s, uint32_t code) {
+  if (s.client_closed) {
+    return;
+  }
+  nghttp2_submit_rst_stream(client_.get(), NGHTTP2_FLAG_NONE, s.client_id, code);
+}
+
+void Http2Layer::reset_server_stream(Stream& s, uint32_t code) {
+  if (s.h1) {
+    // HTTP/1.1 cannot cancel one exchange: the connection goes.
+    if (!s.server_closed) {
+      if (auto it = h1_conns_.find(s.h1_conn);
+          it != h1_conns_.end() && it->second->stream == s.client_id) {
+        it->second->stream = 0;
+        it->second->pending.clear();
+        // Closed from pump() (CloseConnection needs the command list).
+        h1_to_close_.push_back(s.h1_conn);
+      }
+    }
+    s.server_closed = true;
+    return;
+  }
+  if (s.server_closed || s.server_id == 0) {
+    s.server_closed = true;
+    return;
+  }
+  auto it = upstreams_.find(s.upstream);
+  if (it != upstreams_.end()) {
+    nghttp2_submit_rst_stream(it->second->session.get(), NGHTTP2_FLAG_NONE, s.server_id, code);
+    it->second->streams.erase(s.server_id);
+  }
+  s.server_closed = true;
+}
+
+void Http2Layer::on_upstream_lost(Upstream& up, const std::string& error, Commands& out) {
+  const ConnId conn = up.conn;
+  std::vector<int32_t> ids;
+  for (auto& [server_id, client_id] : up.streams) {
+    ids.push_back(client_id);
+  }
+  // Streams submitted but not yet given a server id do not exist; every stream is mapped.
+  for (auto& [id, s] : streams_) {
+    if (s->upstream == conn && !s->server_closed &&
+        std::find(ids.begin(), ids.end(), id) == ids.end()) {
+      ids.push_back(id);
+    }
+  }
+  for (int32_t id : ids) {
+    Stream* s = stream(id);
+    if (s == nullptr || s->server_closed) {
+      continue;
+    }
+    s->server_closed = true;
+    const std::string text = !error.empty() ? error
+                             : s->response_submitted
+                                 ? "upstream closed the connection in the middle of the response"
+                                 : "upstream closed the connection without sending a response";
+    if (!s->response_eof) {
+      fail_stream(*s, 502, text);
+    }
+  }
+  out.push_back(CloseConnection{conn, false});
+  if (current_ == conn) {
+    current_ = 0;
+  }
+  upstreams_.erase(conn);
+}
+
+void Http2Layer::on_client_lost(const std::string& error, Commands& out) {
+  client_eof_ = true;
+  for (auto& [id, s] : streams_) {
+    if (s->client_closed) {
+      continue;
+    }
+    s->client_closed = true;
+    if (s->flow.error.empty()) {
+      s->flow.error = error.empty() ? "client closed the connection before the stream was complete"
+                                    : "client connection failed: " + error;
+    }
+    reset_server_stream(*s, NGHTTP2_CANCEL);
+  }
+  close_client(out);
+}
+
+void Http2Layer::close_upstream(Upstream& up, Commands& out) {
+  out.push_back(CloseConnection{up.conn, false});
+  if (current_ == up.conn) {
+    current_ = 0;
+  }
+  upstreams_.erase(up.conn);
+}
+
+void Http2Layer::close_client(Commands& out) {
+  if (client_closing_) {
+    return;
+  }
+  client_closing_ = true;
+  // Pending frames (a GOAWAY, resets) go first.
+  for (;;) {
+    const uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(client_.get(), &data);
+    if (n <= 0 || client_eof_) {
+      break;
+    }
+    out.push_back(SendData{
+        kClientConn, std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(n))});
+  }
+  std::vector<ConnId> conns;
+  for (auto& [conn, up] : upstreams_) {
+    conns.push_back(conn);
+  }
+  for (ConnId conn : conns) {
+    close_upstream(*upstreams_[conn], out);
+  }
+  for (auto& [conn, h1] : h1_conns_) {
+    out.push_back(CloseConnection{conn, false});
+  }
+  h1_conns_.clear();
+  out.push_back(CloseConnection{kClientConn, false});
+}
+
+// --- HTTP/1.1 toward the server ------------------------------------------------------------
+
+void Http2Layer::submit_h1_request(Stream& s, const std::string& authority, Commands& out) {
+  s.h1 = true;
+  s.head_request = s.method == "HEAD";
+  H1Conn* c = nullptr;
+  for (auto& [conn, candidate] : h1_conns_) {
+    if (candidate->open && candidate->stream == 0) {
+      c = candidate.get();
+      break;
+    }
+  }
+  if (c == nullptr) {
+    auto fresh = std::make_unique<H1Conn>();
+    fresh->conn = ctx_->new_conn();
+    fresh->open_id = ctx_->new_command();
+    out.push_back(
+        OpenConnection{fresh->open_id, fresh->conn, target_.host, target_.port, target_.tls});
+    c = fresh.get();
+    h1_conns_[fresh->conn] = std::move(fresh);
+  } else {
+    s.flow.server_address = c->address;
+    s.flow.server_tls = c->tls;
+  }
+  c->stream = s.client_id;
+  s.h1_conn = c->conn;
+  s.server_id = -1;  // In flight on an HTTP/1.1 connection.
+  if (s.head_request) {
+    c->parser.expect_no_body();
+  }
+  Headers headers;
+  if (find_header(s.request_headers, "host") == nullptr) {
+    headers.push_back({"host", authority});
+  }
+  bool has_length = false;
+  std::string cookies;
+  for (const Header& h : s.request_headers) {
+    if (iequals(h.name, "content-length")) {
+      has_length = true;
+    }
+    if (iequals(h.name, "cookie")) {
+      // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+      cookies += (cookies.empty() ? "" : "; ") + h.value;
+      continue;
+    }
+    headers.push_back(h);
+  }
+  if (!cookies.empty()) {
+    headers.push_back({"cookie", cookies});
+  }
+  const bool no_body = s.request_eof && s.request_buf.empty();
+  if (!has_length && (!no_body || !s.request_trailers.empty())) {
+    headers.push_back({"transfer-encoding", "chunked"});
+    s.h1_chunked = true;
+  }
+  std::string head = serialize_request_head(s.method, s.path, "HTTP/1.1", headers);
+  if (c->open) {
+    out.push_back(SendData{c->conn, std::move(head)});
+  } else {
+    c->pending += head;
+  }
+}
+
+bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
+  auto it = h1_conns_.find(s.h1_conn);
+  if (it == h1_conns_.end()) {
+    return false;
+  }
+  H1Conn& c = *it->second;
+  std::string data;
+  if (!s.request_buf.empty()) {
+    s.consume_client += s.request_buf.size();
+    data = s.h1_chunked ? encode_chunk(s.request_buf.view()) : s.request_buf.take();
+    s.request_buf.consume(s.request_buf.size());
+  }
+  if (s.request_eof) {
+    s.h1_ended = true;
+    if (s.h1_chunked) {
+      data += encode_last_chunk(s.request_trailers);
+    }
+  }
+  if (data.empty()) {
+    return true;
+  }
+  if (c.open) {
+    out.push_back(SendData{c.conn, std::move(data)});
+  } else {
+    c.pending += data;
+  }
+  return true;
+}
+
+void Http2Layer::on_h1_bytes(H1Conn& c, const std::string& data, Commands& out) {
+  HttpParseEvents events;
+  c.parser.feed(data, events);
+  on_h1_events(c, events, out);
+}
+
+void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out) {
+  const ConnId conn = c.conn;
+  for (HttpParseEvent& event : events) {
+    if (h1_conns_.count(conn) == 0) {
+      return;
+    }
+    Stream* s = stream(c.stream);
+    if (auto* head = std::get_if<HttpHead>(&event)) {
+      if (s == nullptr) {
+        close_h1(c, out);  // A response nobody asked for.
+        return;
+      }
+      if (head->status >= 100 && head->status < 200) {
+        if (head->status == 101) {
+          fail_stream(*s, 502, "the server switched protocols, which HTTP/2 cannot carry");
+          close_h1(c, out);
+          return;
+        }
+        continue;  // 100 Continue and friends: the final response follows.
+      }
+      s->status = head->status;
+      s->response_headers = std::move(head->headers);
+      s->response_received = true;
+      s->t_response_head = ctx_->clock->monotonic_us();
+      // No body in HTTP/2 either: HEAD, 204, 304 (whatever the server sends after the head).
+      s->response_no_body = s->head_request || head->status == 204 || head->status == 304;
+      if (s->response_no_body) {
+        s->response_eof = true;
+        if (head->status == 204) {
+          std::erase_if(s->response_headers,
+                        [](const Header& h) { return iequals(h.name, "content-length"); });
+        }
+      }
+      submit_response(s->client_id);
+      if (s->flow.response) {
+        s->flow.response->reason = head->reason;
+        s->flow.response->header_bytes = head->header_bytes;
+      }
+    } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
+      if (s == nullptr || s->client_closed || s->response_no_body) {
+        continue;
+      }
+      s->response_buf.append(body->data);
+      if (s->flow.response) {
+        s->flow.response->body.append(body->data, ctx_->config->body_limit);
+      }
+    } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
+      if (s == nullptr) {
+        continue;
+      }
+      if (!s->response_received) {
+        // The end of a 1xx response.
+        HttpParseEvents more;
+        c.parser.next_message(more);
+        on_h1_events(c, more, out);
+        return;
+      }
+      if (!s->response_no_body) {
+        s->response_trailers = std::move(end->trailers);
+      }
+      s->response_eof = true;
+      s->server_closed = true;
+      c.stream = 0;
+      if (!end->keep_alive || !s->h1_ended) {
+        close_h1(c, out);
+        return;
+      }
+      HttpParseEvents more;
+      c.parser.next_message(more);
+      on_h1_events(c, more, out);
+      return;
+    } else if (auto* error = std::get_if<HttpParseError>(&event)) {
+      if (s != nullptr) {
+        s->server_closed = true;
+        fail_stream(*s, 502, "upstream sent an invalid response: " + error->reason);
+      }
+      close_h1(c, out);
+      return;
+    }
+  }
+}
+
+void Http2Layer::on_h1_closed(H1Conn& c, const std::string& error, Commands& out) {
+  const ConnId conn = c.conn;
+  HttpParseEvents events;
+  c.parser.finish(events);
+  std::erase_if(events,
+                [](const HttpParseEvent& e) { return std::holds_alternative<HttpParseError>(e); });
+  on_h1_events(c, events, out);
+  auto it = h1_conns_.find(conn);
+  if (it == h1_conns_.end()) {
+    return;
+  }
+  if (Stream* s = stream(it->second->stream); s != nullptr && !s->response_eof) {
+    s->server_closed = true;
+    fail_stream(*s, 502,
+                !error.empty() ? error
+                : s->response_submitted
+                    ? "upstream closed the connection in the middle of the response"
+                    : "upstream closed the connection without sending a response");
+  }
+  out.push_back(CloseConnection{conn, false});
+  h1_conns_.erase(conn);
+}
+
+void Http2Layer::close_h1(H1Conn& c, Commands& out) {
+  const ConnId conn = c.conn;
+  if (Stream* s = stream(c.stream); s != nullptr && !s->response_eof) {
+    s->server_closed = true;
+  }
+  out.push_back(CloseConnection{conn, false});
+  h1_conns_.erase(conn);
+}
+
+// --- The pump -------------------------------------------------------------------------------
+
+void Http2Layer::pump(Commands& out) {
+  if (!client_) {
+    return;
+  }
+  // Finalizing may fail streams of a dead server connection: their answers go out too.
+  for (int pass = 0; pass < 2; ++pass) {
+    send_all(out);
+    if (!finalize(out)) {
+      break;
+    }
+  }
+}
+
+void Http2Layer::send_all(Commands& out) {
+  for (int round = 0; round < 1000; ++round) {
+    bool progress = false;
+    while (!actions_.empty()) {
+      auto actions = std::move(actions_);
+      actions_.clear();
+      for (auto& action : actions) {
+        action(out);
+      }
+      progress = true;
+    }
+    if (client_closing_) {
+      break;
+    }
+    for (auto& [id, s] : streams_) {
+      if (s->request_trailers_due) {
+        s->request_trailers_due = false;
+        if (auto it = upstreams_.find(s->upstream); it != upstreams_.end() && !s->server_closed) {
+          NvList nv;
+          for (const Header& h : s->request_trailers) {
+            nv.add(h.name, h.value);
+          }
+          nghttp2_submit_trailer(it->second->session.get(), s->server_id, nv.nv.data(),
+                                 nv.nv.size());
+          progress = true;
+        }
+      }
+      if (s->response_trailers_due) {
+        s->response_trailers_due = false;
+        if (!s->client_closed) {
+          NvList nv;
+          for (const Header& h : s->response_trailers) {
+            nv.add(h.name, h.value);
+          }
+          nghttp2_submit_trailer(client_.get(), s->client_id, nv.nv.data(), nv.nv.size());
+          progress = true;
+        }
+      }
+      if (s->request_deferred && (!s->request_buf.empty() || s->request_eof) && !s->server_closed) {
+        if (auto it = upstreams_.find(s->upstream); it != upstreams_.end()) {
+          s->request_deferred = false;
+          nghttp2_session_resume_data(it->second->session.get(), s->server_id);
+          progress = true;
+        }
+      }
+      if (s->response_deferred && (!s->response_buf.empty() || s->response_eof) &&
+          !s->client_closed) {
+        s->response_deferred = false;
+        nghttp2_session_resume_data(client_.get(), s->client_id);
+        progress = true;
+      }
+    }
+    // What the sessions have to send.
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(client_.get(), &data);
+      if (n <= 0) {
+        break;
+      }
+      out.push_back(SendData{
+          kClientConn, std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(n))});
+      progress = true;
+    }
+    for (auto& [conn, up] : upstreams_) {
+      if (!up->open) {
+        continue;
+      }
+      for (;;) {
+        const uint8_t* data = nullptr;
+        const ssize_t n = nghttp2_session_mem_send(up->session.get(), &data);
+        if (n <= 0) {
+          break;
+        }
+        out.push_back(SendData{
+            conn, std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(n))});
+        progress = true;
+      }
+    }
+    for (ConnId conn : std::exchange(h1_to_close_, {})) {
+      if (auto it = h1_conns_.find(conn); it != h1_conns_.end()) {
+        close_h1(*it->second, out);
+        progress = true;
+      }
+    }
+    for (auto& [id, s] : streams_) {
+      if (s->h1 && !s->server_closed && s->h1_conn != 0 && !s->h1_ended &&
+          (!s->request_buf.empty() || s->request_eof)) {
+        progress |= forward_h1_request(*s, out);
+      }
+    }
+    // Credit the windows for what was handed on.
+    for (auto& [id, s] : streams_) {
+      if (s->consume_client > 0) {
+        nghttp2_session_consume(client_.get(), s->client_id, s->consume_client);
+        s->consume_client = 0;
+        progress = true;
+      }
+      if (s->consume_server > 0) {
+        if (s->response_from_proxy || s->h1) {
+          s->consume_server = 0;
+        } else if (auto it = upstreams_.find(s->upstream); it != upstreams_.end()) {
+          nghttp2_session_consume(it->second->session.get(), s->server_id, s->consume_server);
+          s->consume_server = 0;
+          progress = true;
+        } else {
+          s->consume_server = 0;
+        }
+      }
+    }
+    if (!progress) {
+      break;
+    }
+  }
+}
+
+bool Http2Layer::finalize(Commands& out) {
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    Stream& s = *it->second;
+    if (s.client_closed && !s.published) {
+      publish(s, out);
+    }
+    if (s.client_closed && (s.server_closed || s.server_id == 0)) {
+      // Bytes received and never handed on still count against the connection windows.
+      if (!s.request_buf.empty()) {
+        nghttp2_session_consume_connection(client_.get(), s.request_buf.size());
+      }
+      if (auto up = upstreams_.find(s.upstream);
+          up != upstreams_.end() && !s.response_from_proxy && !s.response_buf.empty()) {
+        nghttp2_session_consume_connection(up->second->session.get(), s.response_buf.size());
+      }
+      it = streams_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // A server that said GOAWAY is closed once its streams are done.
+  std::vector<ConnId> done;
+  std::vector<ConnId> dead;
+  for (auto& [conn, up] : upstreams_) {
+    if (up->goaway && up->streams.empty()) {
+      done.push_back(conn);
+    } else if (up->open && nghttp2_session_want_read(up->session.get()) == 0 &&
+               nghttp2_session_want_write(up->session.get()) == 0) {
+      dead.push_back(conn);  // nghttp2 gave up on it (a protocol error): its GOAWAY is out.
+    }
+  }
+  for (ConnId conn : done) {
+    close_upstream(*upstreams_[conn], out);
+  }
+  for (ConnId conn : dead) {
+    on_upstream_lost(*upstreams_[conn], "the server broke the HTTP/2 protocol", out);
+  }
+  const bool more = !dead.empty();
+  if (!client_closing_ && client_ && nghttp2_session_want_read(client_.get()) == 0 &&
+      nghttp2_session_want_write(client_.get()) == 0) {
+    close_client(out);
+  }
+  return more;
+}
+
+void Http2Layer::publish(Stream& s, Commands& out) {
+  s.published = true;
+  if (s.wakeup_id != 0) {
+    out.push_back(CancelWakeup{s.wakeup_id});
+    s.wakeup_id = 0;
+  }
+  if (!s.flow.request) {
+    // Reset before the head was complete.
+    HttpRequestData& request = s.flow.request.emplace();
+    request.method = s.method;
+    request.scheme = s.scheme;
+    request.target = s.path;
+    request.http_version = "HTTP/2.0";
+    request.headers = s.request_headers;
+    split_authority(s.authority, 443, &request.host, &request.port);
+  }
+  s.flow.request->trailers = s.request_trailers;
+  if (s.flow.response) {
+    s.flow.response->trailers = s.response_trailers;
+  }
+  if (s.response_from_proxy) {
+    s.flow.response.reset();
+  }
+  const int64_t now = ctx_->clock->monotonic_us();
+  FlowTimings& t = s.flow.timings;
+  const int64_t request_end = s.t_request_end != 0 ? s.t_request_end : now;
+  t.send_us = std::max<int64_t>(request_end - s.t_start, 0);
+  if (s.t_response_head != 0) {
+    t.wait_us = std::max<int64_t>(s.t_response_head - request_end, 0);
+    t.receive_us = std::max<int64_t>(now - s.t_response_head, 0);
+  }
+  s.flow.state = FlowState::kFinished;
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(s.flow)});
+}
+
+}  // namespace sightglass::core

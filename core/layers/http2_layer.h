@@ -1,0 +1,133 @@
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/layers/app_layer.h"
+#include "core/layers/http_layer.h"
+
+namespace sightglass::core {
+
+// Http2Layer speaks HTTP/2 with the client (an nghttp2 server session) and with the server (an
+// nghttp2 client session per server connection), sans-I/O: bytes go through
+// nghttp2_session_mem_recv/mem_send only. Every client stream becomes a server stream and a
+// flow. nghttp2's callbacks only record what happened; the layer acts once mem_recv or
+// mem_send has returned, so no session is ever re-entered.
+//
+// Flow control is end to end: received DATA is consumed (a WINDOW_UPDATE to the sender) only
+// once it was handed to the other side's session, so a slow reader holds at most one stream
+// window per stream in memory, and a stalled stream does not block the others (the connection
+// windows are much larger than a stream window).
+class Http2Layer : public AppLayer {
+ public:
+  // What the server side speaks: HTTP/2, or HTTP/1.1 with each client stream translated to
+  // one request on a keep-alive connection of a small pool (one exchange per connection at
+  // a time).
+  enum class UpstreamProtocol : uint8_t { kHttp2, kHttp1 };
+
+  // Every stream goes to |target| (the CONNECT destination, the transparent destination, the
+  // reverse target). With |rewrite_authority| (reverse mode) :authority names the target.
+  Http2Layer(SessionContext* ctx, HttpTarget target, bool rewrite_authority,
+             UpstreamProtocol upstream = UpstreamProtocol::kHttp2);
+  ~Http2Layer() override;
+  Http2Layer(const Http2Layer&) = delete;
+  Http2Layer& operator=(const Http2Layer&) = delete;
+
+  // start sends the server preface (SETTINGS) to the client and opens the first server
+  // connection (which adopts the session's pre-opened one).
+  void start(Commands& out);
+
+  // AppLayer
+  void handle(Event& event, Commands& out) override;
+  bool busy() const override { return !streams_.empty(); }
+
+  // upstream_alpn is the ALPN offer for the server connections this layer opens.
+  std::vector<std::string> upstream_alpn() const {
+    return upstream_protocol_ == UpstreamProtocol::kHttp2 ? std::vector<std::string>{"h2"}
+                                                          : std::vector<std::string>{"http/1.1"};
+  }
+
+  struct Stream;
+  struct Upstream;
+  struct H1Conn;
+
+  // nghttp2 callbacks, client side (public for the C trampolines only).
+  int on_client_begin_headers(const nghttp2_frame* frame);
+  int on_client_header(const nghttp2_frame* frame, std::string_view name, std::string_view value);
+  int on_client_frame(const nghttp2_frame* frame);
+  int on_client_data(int32_t stream_id, std::string_view data);
+  int on_client_stream_close(int32_t stream_id, uint32_t error_code);
+  // ... and server side.
+  int on_server_begin_headers(Upstream& up, const nghttp2_frame* frame);
+  int on_server_header(Upstream& up, const nghttp2_frame* frame, std::string_view name,
+                       std::string_view value);
+  int on_server_frame(Upstream& up, const nghttp2_frame* frame);
+  int on_server_data(Upstream& up, int32_t stream_id, std::string_view data);
+  int on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code);
+  ssize_t read_request_body(Upstream& up, int32_t stream_id, uint8_t* buf, size_t length,
+                            uint32_t* flags);
+  ssize_t read_response_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags);
+
+ private:
+  struct SessionDeleter {
+    void operator()(nghttp2_session* session) const { nghttp2_session_del(session); }
+  };
+  using SessionPtr = std::unique_ptr<nghttp2_session, SessionDeleter>;
+
+  Stream* stream(int32_t client_id);
+  Stream* server_stream(Upstream& up, int32_t server_id);
+  Upstream* upstream_for_new_stream(Commands& out);
+  void on_client_bytes(const std::string& data, Commands& out);
+  void on_server_bytes(Upstream& up, const std::string& data, Commands& out);
+  void on_open_completed(const OpenCompleted& opened, Commands& out);
+  void on_upstream_lost(Upstream& up, const std::string& error, Commands& out);
+  void on_client_lost(const std::string& error, Commands& out);
+  void submit_request(int32_t client_id, Commands& out);
+  // HTTP/1.1 toward the server.
+  void submit_h1_request(Stream& s, const std::string& authority, Commands& out);
+  bool forward_h1_request(Stream& s, Commands& out);
+  void on_h1_bytes(H1Conn& h1, const std::string& data, Commands& out);
+  void on_h1_events(H1Conn& h1, HttpParseEvents& events, Commands& out);
+  void on_h1_closed(H1Conn& h1, const std::string& error, Commands& out);
+  void close_h1(H1Conn& h1, Commands& out);
+  void submit_response(int32_t client_id);
+  // fail_stream answers a stream with |status| and |error| as text when no response started,
+  // else resets it; the flow carries |error|.
+  void fail_stream(Stream& s, int status, const std::string& error);
+  void reset_client_stream(Stream& s, uint32_t code);
+  void reset_server_stream(Stream& s, uint32_t code);
+  // pump runs what the callbacks asked for, writes what the sessions have to send and credits
+  // the windows, until nothing changes; then publishes finished streams.
+  void pump(Commands& out);
+  void send_all(Commands& out);
+  // finalize publishes and forgets finished streams and closes spent connections; true when
+  // that left frames to send.
+  bool finalize(Commands& out);
+  void publish(Stream& s, Commands& out);
+  void close_upstream(Upstream& up, Commands& out);
+  void close_client(Commands& out);
+
+  SessionContext* ctx_;
+  HttpTarget target_;
+  bool rewrite_authority_;
+  UpstreamProtocol upstream_protocol_;
+  std::map<ConnId, std::unique_ptr<H1Conn>> h1_conns_;
+  SessionPtr client_;
+  std::map<int32_t, std::unique_ptr<Stream>> streams_;  // By client stream id.
+  std::map<ConnId, std::unique_ptr<Upstream>> upstreams_;
+  ConnId current_ = 0;  // The server connection new streams go to.
+  // Work that callbacks asked for, run after nghttp2 has returned.
+  std::vector<std::function<void(Commands&)>> actions_;
+  std::vector<ConnId> h1_to_close_;  // HTTP/1.1 connections whose exchange was cancelled.
+  bool started_ = false;
+  bool client_closing_ = false;
+  bool client_eof_ = false;
+};
+
+}  // namespace sightglass::core

@@ -1,0 +1,774 @@
+// Http2Layer without sockets: an nghttp2 client session (the browser) and an nghttp2 server
+// session (the origin) talk through the layer's events and commands.
+#include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "core/layers/http2_layer.h"
+#include "tests/support/playbook.h"
+
+namespace sightglass::core {
+namespace {
+
+using test::FakeClock;
+
+// Message is what a peer received on one stream.
+struct Message {
+  Headers headers;  // Including pseudo-headers, in order.
+  Headers trailers;
+  std::string body;
+  bool head_done = false;
+  bool ended = false;
+  bool closed = false;
+  std::optional<uint32_t> reset_code;  // From a received RST_STREAM.
+  uint32_t close_code = 0;
+};
+
+// H2Peer is one end of an HTTP/2 connection for the tests: an nghttp2 session that records
+// what it receives and sends bodies (with trailers) from strings. It consumes received DATA
+// at once, except on the streams in |stalled|.
+class H2Peer {
+ public:
+  explicit H2Peer(bool server) : server_(server) {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    if (server) {
+      nghttp2_session_server_new2(&session_, cb, this, opt);
+    } else {
+      nghttp2_session_client_new2(&session_, cb, this, opt);
+    }
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+    // Like browsers: a large connection window, the default stream window.
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 16 * 1024 * 1024);
+  }
+  ~H2Peer() { nghttp2_session_del(session_); }
+  H2Peer(const H2Peer&) = delete;
+  H2Peer& operator=(const H2Peer&) = delete;
+
+  // receive feeds bytes from the layer; false on a protocol error.
+  bool receive(const std::string& data) {
+    const ssize_t n = nghttp2_session_mem_recv(
+        session_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    if (n < 0) {
+      return false;
+    }
+    consume_pending();
+    return true;
+  }
+  // drain returns what the session has to send.
+  std::string drain() {
+    for (auto& [id, t] : trailers_due_) {
+      submit_trailers(id, t);
+    }
+    trailers_due_.clear();
+    std::string out;
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n <= 0) {
+        break;
+      }
+      out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    for (auto& [id, t] : trailers_due_) {
+      submit_trailers(id, t);
+    }
+    if (!trailers_due_.empty()) {
+      trailers_due_.clear();
+      out += drain();
+    }
+    return out;
+  }
+
+  // request submits a request (client side); returns the stream id.
+  int32_t request(const Headers& headers, std::optional<std::string> body = std::nullopt,
+                  Headers trailers = {}) {
+    std::vector<nghttp2_nv> nv = to_nv(headers);
+    nghttp2_data_provider provider{};
+    provider.read_callback = read_body;
+    const int32_t id =
+        nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(),
+                               body || !trailers.empty() ? &provider : nullptr, nullptr);
+    if (body || !trailers.empty()) {
+      outgoing_[id] = Outgoing{body.value_or(""), std::move(trailers)};
+    }
+    return id;
+  }
+  // respond submits a response (server side).
+  void respond(int32_t id, const Headers& headers, std::optional<std::string> body,
+               Headers trailers = {}) {
+    std::vector<nghttp2_nv> nv = to_nv(headers);
+    nghttp2_data_provider provider{};
+    provider.read_callback = read_body;
+    if (body || !trailers.empty()) {
+      Outgoing& o = outgoing_[id];
+      o.data = body.value_or("");
+      o.trailers = std::move(trailers);
+    }
+    nghttp2_submit_response(session_, id, nv.data(), nv.size(),
+                            body || !trailers.empty() ? &provider : nullptr);
+  }
+  // more_body adds body bytes to a stream whose provider was deferred.
+  void more_body(int32_t id, const std::string& data, bool end) {
+    Outgoing& o = outgoing_[id];
+    o.data += data;
+    o.open_ended = !end;
+    nghttp2_session_resume_data(session_, id);
+  }
+  void open_ended(int32_t id) { outgoing_[id].open_ended = true; }
+  void reset(int32_t id, uint32_t code) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, code);
+  }
+  void goaway(int32_t last_stream_id) {
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, NGHTTP2_NO_ERROR, nullptr,
+                          0);
+  }
+  void stall(int32_t id) { stalled_.insert(id); }
+  void unstall(int32_t id) {
+    stalled_.erase(id);
+    consume_pending();
+  }
+  // unsent returns the bytes of a body not yet handed to the session.
+  size_t unsent(int32_t id) { return outgoing_[id].data.size() - outgoing_[id].offset; }
+
+  std::map<int32_t, Message> messages;
+  std::vector<int32_t> completed;  // Streams whose message ended, in order.
+  bool got_goaway = false;
+
+ private:
+  struct Outgoing {
+    std::string data;
+    Headers trailers;
+    size_t offset = 0;
+    bool open_ended = false;
+  };
+
+  static std::vector<nghttp2_nv> to_nv(const Headers& headers) {
+    std::vector<nghttp2_nv> nv;
+    for (const Header& h : headers) {
+      nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(h.name.data())),
+                              reinterpret_cast<uint8_t*>(const_cast<char*>(h.value.data())),
+                              h.name.size(), h.value.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    return nv;
+  }
+  void submit_trailers(int32_t id, const Headers& trailers) {
+    std::vector<nghttp2_nv> nv = to_nv(trailers);
+    nghttp2_submit_trailer(session_, id, nv.data(), nv.size());
+  }
+  void consume_pending() {
+    for (auto it = unconsumed_.begin(); it != unconsumed_.end();) {
+      if (stalled_.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      nghttp2_session_consume(session_, it->first, it->second);
+      it = unconsumed_.erase(it);
+    }
+  }
+  static H2Peer* self(void* p) { return static_cast<H2Peer*>(p); }
+  static int on_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* p) {
+    Message& m = self(p)->messages[frame->hd.stream_id];
+    (void)m;
+    return 0;
+  }
+  static int on_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+                       void* p) {
+    Message& m = self(p)->messages[frame->hd.stream_id];
+    Header h{std::string(reinterpret_cast<const char*>(name), namelen),
+             std::string(reinterpret_cast<const char*>(value), valuelen)};
+    (m.head_done ? m.trailers : m.headers).push_back(std::move(h));
+    return 0;
+  }
+  static int on_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* p) {
+    H2Peer* peer = self(p);
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+      peer->got_goaway = true;
+      return 0;
+    }
+    if (frame->hd.stream_id == 0) {
+      return 0;
+    }
+    Message& m = peer->messages[frame->hd.stream_id];
+    if (frame->hd.type == NGHTTP2_HEADERS) {
+      m.head_done = true;
+    }
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      m.reset_code = frame->rst_stream.error_code;
+    }
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+      m.ended = true;
+      peer->completed.push_back(frame->hd.stream_id);
+    }
+    return 0;
+  }
+  static int on_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t id, const uint8_t* data,
+                     size_t len, void* p) {
+    self(p)->messages[id].body.append(reinterpret_cast<const char*>(data), len);
+    self(p)->unconsumed_[id] += len;
+    return 0;
+  }
+  static int on_close(nghttp2_session* /*s*/, int32_t id, uint32_t code, void* p) {
+    Message& m = self(p)->messages[id];
+    m.closed = true;
+    m.close_code = code;
+    return 0;
+  }
+  static ssize_t read_body(nghttp2_session* /*s*/, int32_t id, uint8_t* buf, size_t length,
+                           uint32_t* flags, nghttp2_data_source* /*src*/, void* p) {
+    H2Peer* peer = self(p);
+    Outgoing& o = peer->outgoing_[id];
+    const size_t n = std::min(length, o.data.size() - o.offset);
+    std::memcpy(buf, o.data.data() + o.offset, n);
+    o.offset += n;
+    if (o.offset == o.data.size()) {
+      if (o.open_ended) {
+        return n == 0 ? static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED) : static_cast<ssize_t>(n);
+      }
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!o.trailers.empty()) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        peer->trailers_due_[id] = o.trailers;
+      }
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+  bool server_;
+  nghttp2_session* session_ = nullptr;
+  std::map<int32_t, Outgoing> outgoing_;
+  std::map<int32_t, size_t> unconsumed_;
+  std::set<int32_t> stalled_;
+  std::map<int32_t, Headers> trailers_due_;
+};
+
+// Harness runs the layer between the two peers.
+class Harness {
+ public:
+  explicit Harness(Http2Layer::UpstreamProtocol protocol = Http2Layer::UpstreamProtocol::kHttp2)
+      : h1_(protocol == Http2Layer::UpstreamProtocol::kHttp1) {
+    config_.mode = ProxyConfig::Mode::kRegular;
+    config_.body_limit = 1024;
+    ctx_.config = &config_;
+    ctx_.clock = &clock_;
+    ctx_.flow_ids = &flow_ids_;
+    ctx_.client_address = "127.0.0.1:50000";
+    HttpTarget target;
+    target.scheme = "https";
+    target.host = "origin.test";
+    target.port = 443;
+    target.tls = true;
+    layer_ = std::make_unique<Http2Layer>(&ctx_, target, false, protocol);
+    Commands out;
+    layer_->start(out);
+    route(out);
+    complete_opens();
+  }
+
+  // complete_opens answers every OpenConnection: a fresh origin per connection.
+  void complete_opens() {
+    while (!opens_.empty()) {
+      OpenConnection open = opens_.front();
+      opens_.erase(opens_.begin());
+      if (!h1_) {
+        servers_[open.conn] = std::make_unique<H2Peer>(true);
+      }
+      server_conns.push_back(open.conn);
+      OpenCompleted done;
+      done.id = open.id;
+      done.conn = open.conn;
+      done.peer_address = "192.0.2.1:443";
+      done.dns_us = 10;
+      done.connect_us = 20;
+      done.ssl_us = 30;
+      TlsInfo tls;
+      tls.alpn = h1_ ? "http/1.1" : "h2";
+      tls.version = "TLSv1.3";
+      done.tls = tls;
+      feed(done);
+    }
+  }
+
+  void feed(Event event) {
+    Commands out;
+    layer_->handle(event, out);
+    route(out);
+  }
+
+  // run moves bytes between the peers and the layer until nothing moves.
+  void run() {
+    for (int i = 0; i < 10000; ++i) {
+      bool moved = false;
+      std::string c = client.drain();
+      if (!c.empty() && !client_closed) {
+        feed(DataReceived{kClientConn, c});
+        moved = true;
+      }
+      for (auto& [conn, server] : servers_) {
+        if (closed_servers.count(conn) != 0) {
+          continue;
+        }
+        std::string s = server->drain();
+        if (!s.empty()) {
+          feed(DataReceived{conn, s});
+          moved = true;
+        }
+      }
+      if (!to_client_.empty()) {
+        EXPECT_TRUE(client.receive(to_client_));
+        to_client_.clear();
+        moved = true;
+      }
+      for (auto& [conn, bytes] : to_server_) {
+        if (!bytes.empty()) {
+          if (servers_.count(conn) != 0) {
+            EXPECT_TRUE(servers_[conn]->receive(bytes));
+          } else {
+            h1_received[conn] += bytes;
+          }
+          bytes.clear();
+          moved = true;
+        }
+      }
+      if (!opens_.empty()) {
+        complete_opens();
+        moved = true;
+      }
+      if (on_idle && !moved) {
+        auto f = std::move(on_idle);
+        on_idle = nullptr;
+        f();
+        moved = true;
+      }
+      if (!moved) {
+        return;
+      }
+    }
+    ADD_FAILURE() << "the exchange did not settle";
+  }
+
+  H2Peer& server(size_t index = 0) { return *servers_[server_conns.at(index)]; }
+  ConnId server_conn(size_t index = 0) const { return server_conns.at(index); }
+
+  H2Peer client{false};
+  std::map<ConnId, std::string> h1_received;  // HTTP/1.1 mode: what each server connection got.
+  std::vector<FlowSnapshotConstSharedPtr> flows;
+  std::vector<RequestWakeup> wakeups;
+  std::vector<ConnId> server_conns;
+  std::set<ConnId> closed_servers;
+  bool client_closed = false;
+  std::function<void()> on_idle;
+  ProxyConfig config_;
+
+ private:
+  void route(Commands& out) {
+    for (Command& command : out) {
+      if (auto* send = std::get_if<SendData>(&command)) {
+        if (send->conn == kClientConn) {
+          to_client_ += send->data;
+        } else {
+          to_server_[send->conn] += send->data;
+        }
+      } else if (auto* open = std::get_if<OpenConnection>(&command)) {
+        opens_.push_back(*open);
+      } else if (auto* wakeup = std::get_if<RequestWakeup>(&command)) {
+        wakeups.push_back(*wakeup);
+      } else if (auto* publish = std::get_if<PublishFlow>(&command)) {
+        flows.push_back(publish->flow);
+      } else if (auto* close = std::get_if<CloseConnection>(&command)) {
+        if (close->conn == kClientConn) {
+          client_closed = true;
+        } else {
+          closed_servers.insert(close->conn);
+        }
+      }
+    }
+  }
+
+  bool h1_;
+  FakeClock clock_;
+  std::atomic<FlowId> flow_ids_{0};
+  SessionContext ctx_;
+  std::unique_ptr<Http2Layer> layer_;
+  std::vector<OpenConnection> opens_;
+  std::map<ConnId, std::unique_ptr<H2Peer>> servers_;
+  std::string to_client_;
+  std::map<ConnId, std::string> to_server_;
+};
+
+Headers get(const std::string& path) {
+  return {{":method", "GET"}, {":scheme", "https"}, {":authority", "origin.test"},
+          {":path", path},    {"x-b", "2"},         {"x-a", "1"}};
+}
+
+std::string value_of(const Headers& headers, const std::string& name) {
+  for (const Header& h : headers) {
+    if (h.name == name) {
+      return h.value;
+    }
+  }
+  return "<none>";
+}
+
+std::string pattern(size_t n, char seed) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<char>(seed + static_cast<char>(i % 251));
+  }
+  return out;
+}
+
+const FlowSnapshot* flow_for(const Harness& h, const std::string& target) {
+  for (const auto& f : h.flows) {
+    if (f->state == FlowState::kFinished && f->request && f->request->target == target) {
+      return f.get();
+    }
+  }
+  return nullptr;
+}
+
+// answer_all makes the origin answer every complete request with its path and body size.
+void answer_all(Harness& h, size_t server_index = 0) {
+  H2Peer& origin = h.server(server_index);
+  for (int32_t id : origin.completed) {
+    const Message& m = origin.messages[id];
+    const std::string path = value_of(m.headers, ":path");
+    origin.respond(id, {{":status", "200"}, {"content-type", "text/plain"}, {"x-path", path}},
+                   path + " " + std::to_string(m.body.size()) + " " + pattern(5000, path[1]));
+  }
+  origin.completed.clear();
+}
+
+TEST(Http2Layer, ConcurrentStreamsBecomeServerStreamsAndFlows) {
+  Harness h;
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(h.client.request(get("/s" + std::to_string(i))));
+  }
+  const std::string upload = pattern(100'000, 'u');
+  Headers post = get("/upload");
+  post[0].value = "POST";
+  const int32_t post_id = h.client.request(post, upload);
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 6u);
+  // Headers reach the origin in order, pseudo-headers first.
+  const Message& first = h.server().messages[h.server().completed[0]];
+  ASSERT_GE(first.headers.size(), 6u);
+  EXPECT_EQ(first.headers[4], (Header{"x-b", "2"}));
+  EXPECT_EQ(first.headers[5], (Header{"x-a", "1"}));
+  answer_all(h);
+  h.run();
+  for (int i = 0; i < 5; ++i) {
+    const std::string path = "/s" + std::to_string(i);
+    const Message& m = h.client.messages[ids[static_cast<size_t>(i)]];
+    EXPECT_TRUE(m.ended);
+    EXPECT_EQ(value_of(m.headers, ":status"), "200");
+    EXPECT_TRUE(m.body == path + " 0 " + pattern(5000, path[1])) << m.body.size();
+  }
+  EXPECT_TRUE(h.client.messages[post_id].body == "/upload 100000 " + pattern(5000, 'u'));
+  ASSERT_EQ(h.flows.size(), 6u);
+  const FlowSnapshot* flow = flow_for(h, "/s3");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->request->http_version, "HTTP/2.0");
+  EXPECT_EQ(flow->response->http_version, "HTTP/2.0");
+  EXPECT_EQ(flow->request->method, "GET");
+  EXPECT_EQ(flow->request->scheme, "https");
+  EXPECT_EQ(flow->request->host, "origin.test");
+  EXPECT_EQ(flow->request->port, 443);
+  EXPECT_EQ(flow->request->url(), "https://origin.test/s3");
+  EXPECT_EQ(flow->request->headers, (Headers{{"x-b", "2"}, {"x-a", "1"}}));
+  EXPECT_EQ(flow->response->status, 200);
+  EXPECT_EQ(value_of(flow->response->headers, "x-path"), "/s3");
+  EXPECT_EQ(flow->response->body.size, 5006u);
+  EXPECT_EQ(flow->response->body.kept, 1024u);  // body_limit.
+  EXPECT_TRUE(flow->response->body.truncated);
+  EXPECT_EQ(flow->server_address, "192.0.2.1:443");
+  ASSERT_TRUE(flow->server_tls.has_value());
+  EXPECT_EQ(flow->server_tls->alpn, "h2");
+  EXPECT_TRUE(flow->error.empty()) << flow->error;
+  const FlowSnapshot* upload_flow = flow_for(h, "/upload");
+  ASSERT_NE(upload_flow, nullptr);
+  EXPECT_EQ(upload_flow->request->body.size, 100'000u);
+  EXPECT_TRUE(upload_flow->request->body.contiguous() == upload.substr(0, 1024));
+  // One server connection for all of them.
+  EXPECT_EQ(h.server_conns.size(), 1u);
+  EXPECT_FALSE(h.client_closed);
+}
+
+TEST(Http2Layer, TrailersBothWays) {
+  Harness h;
+  Headers post = get("/grpc");
+  post[0].value = "POST";
+  const int32_t id = h.client.request(post, std::string("ping"), {{"x-req-trailer", "a"}});
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  const int32_t sid = h.server().completed[0];
+  EXPECT_EQ(h.server().messages[sid].body, "ping");
+  EXPECT_EQ(h.server().messages[sid].trailers, (Headers{{"x-req-trailer", "a"}}));
+  h.server().respond(sid, {{":status", "200"}}, std::string("pong"), {{"grpc-status", "0"}});
+  h.run();
+  const Message& m = h.client.messages[id];
+  EXPECT_TRUE(m.ended);
+  EXPECT_EQ(m.body, "pong");
+  EXPECT_EQ(m.trailers, (Headers{{"grpc-status", "0"}}));
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_EQ(h.flows[0]->request->trailers, (Headers{{"x-req-trailer", "a"}}));
+  EXPECT_EQ(h.flows[0]->response->trailers, (Headers{{"grpc-status", "0"}}));
+  EXPECT_EQ(h.flows[0]->response->body.contiguous(), "pong");
+}
+
+TEST(Http2Layer, ClientResetResetsTheServerStream) {
+  Harness h;
+  const int32_t id = h.client.request(get("/slow"));
+  const int32_t other = h.client.request(get("/fine"));
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 2u);
+  const int32_t sid = h.server().completed[0];
+  h.server().open_ended(sid);
+  h.server().respond(sid, {{":status", "200"}}, std::string("partial"));
+  h.run();
+  EXPECT_EQ(h.client.messages[id].body, "partial");
+  h.client.reset(id, NGHTTP2_CANCEL);
+  h.run();
+  ASSERT_TRUE(h.server().messages[sid].reset_code.has_value());
+  EXPECT_EQ(*h.server().messages[sid].reset_code, static_cast<uint32_t>(NGHTTP2_CANCEL));
+  const FlowSnapshot* flow = flow_for(h, "/slow");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->error, "stream reset by the client (CANCEL)");
+  EXPECT_EQ(flow->response->body.contiguous(), "partial");
+  // The other stream is untouched.
+  h.server().respond(h.server().completed[1], {{":status", "204"}}, std::nullopt);
+  h.run();
+  EXPECT_TRUE(h.client.messages[other].ended);
+  EXPECT_EQ(value_of(h.client.messages[other].headers, ":status"), "204");
+  EXPECT_FALSE(h.client_closed);
+}
+
+TEST(Http2Layer, ServerResetResetsTheClientStream) {
+  Harness h;
+  const int32_t id = h.client.request(get("/refused"));
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  h.server().reset(h.server().completed[0], NGHTTP2_INTERNAL_ERROR);
+  h.run();
+  ASSERT_TRUE(h.client.messages[id].reset_code.has_value());
+  EXPECT_EQ(*h.client.messages[id].reset_code, static_cast<uint32_t>(NGHTTP2_INTERNAL_ERROR));
+  const FlowSnapshot* flow = flow_for(h, "/refused");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->error, "stream reset by the server (INTERNAL_ERROR)");
+  EXPECT_FALSE(flow->response.has_value());
+}
+
+TEST(Http2Layer, ServerGoawayFinishesActiveStreamsThenCloses) {
+  Harness h;
+  const int32_t id = h.client.request(get("/before"));
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  const int32_t sid = h.server().completed[0];
+  h.server().goaway(sid);
+  h.server().open_ended(sid);
+  h.server().respond(sid, {{":status", "200"}}, std::string("first half "));
+  h.run();
+  EXPECT_TRUE(h.closed_servers.empty());  // A stream is still active.
+  EXPECT_EQ(h.client.messages[id].body, "first half ");
+  h.server().more_body(sid, "second half", true);
+  h.run();
+  EXPECT_TRUE(h.client.messages[id].ended);
+  EXPECT_EQ(h.client.messages[id].body, "first half second half");
+  EXPECT_EQ(h.closed_servers.count(h.server_conn(0)), 1u);
+  EXPECT_FALSE(h.client.got_goaway);
+  EXPECT_FALSE(h.client_closed);
+  // The next request goes to a new server connection.
+  const int32_t next = h.client.request(get("/after"));
+  h.run();
+  ASSERT_EQ(h.server_conns.size(), 2u);
+  ASSERT_EQ(h.server(1).completed.size(), 1u);
+  answer_all(h, 1);
+  h.run();
+  EXPECT_TRUE(h.client.messages[next].ended);
+  EXPECT_EQ(h.flows.size(), 2u);
+}
+
+TEST(Http2Layer, AStalledStreamDoesNotBlockTheOthers) {
+  Harness h;
+  const int32_t slow = h.client.request(get("/stalled"));
+  const int32_t fast = h.client.request(get("/fast"));
+  h.client.stall(slow);
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 2u);
+  const int32_t slow_sid = h.server().completed[0];
+  const int32_t fast_sid = h.server().completed[1];
+  const std::string big = pattern(4 * 1024 * 1024, 'b');
+  const std::string medium = pattern(1024 * 1024, 'm');
+  h.server().respond(slow_sid, {{":status", "200"}}, big);
+  h.server().respond(fast_sid, {{":status", "200"}}, medium);
+  h.run();
+  // The fast stream completes while the stalled one waits...
+  EXPECT_TRUE(h.client.messages[fast].ended);
+  EXPECT_TRUE(h.client.messages[fast].body == medium) << h.client.messages[fast].body.size();
+  EXPECT_FALSE(h.client.messages[slow].ended);
+  // ... and the stalled one is held back at the origin: the proxy buffers at most its own
+  // stream window for it, not the body.
+  // The origin sent at most the proxy's stream window (256 KiB) plus what the client took
+  // (its 64 KiB window).
+  EXPECT_GE(h.server().unsent(slow_sid), big.size() - (256 + 64) * 1024);
+  h.client.unstall(slow);
+  h.run();
+  EXPECT_TRUE(h.client.messages[slow].ended);
+  EXPECT_TRUE(h.client.messages[slow].body == big) << h.client.messages[slow].body.size();
+  EXPECT_EQ(h.flows.size(), 2u);
+}
+
+TEST(Http2Layer, ServerConnectionLostAnswers502) {
+  Harness h;
+  const int32_t id = h.client.request(get("/lost"));
+  h.run();
+  h.feed(ConnectionClosed{h.server_conn(0), ""});
+  h.run();
+  const Message& m = h.client.messages[id];
+  EXPECT_TRUE(m.ended);
+  EXPECT_EQ(value_of(m.headers, ":status"), "502");
+  const FlowSnapshot* flow = flow_for(h, "/lost");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->error, "upstream closed the connection without sending a response");
+}
+
+TEST(Http2Layer, NoResponseInTimeAnswers504) {
+  Harness h;
+  const int32_t id = h.client.request(get("/slow"));
+  h.run();
+  ASSERT_EQ(h.wakeups.size(), 1u);
+  EXPECT_EQ(h.wakeups[0].delay_ms, h.config_.response_timeout_ms);
+  h.feed(Wakeup{h.wakeups[0].id});
+  h.run();
+  EXPECT_EQ(value_of(h.client.messages[id].headers, ":status"), "504");
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  EXPECT_TRUE(h.server().messages[h.server().completed[0]].reset_code.has_value());
+  const FlowSnapshot* flow = flow_for(h, "/slow");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->error, "upstream did not answer within 120 s");
+}
+
+TEST(Http2Layer, ServerProtocolErrorAnswers502AndClosesIt) {
+  Harness h;
+  const int32_t id = h.client.request(get("/broken"));
+  h.run();
+  // DATA on stream 0: a connection error.
+  h.feed(DataReceived{h.server_conn(0), std::string("\0\0\0\0\0\0\0\0\0", 9)});
+  h.run();
+  EXPECT_EQ(value_of(h.client.messages[id].headers, ":status"), "502");
+  EXPECT_EQ(h.closed_servers.count(h.server_conn(0)), 1u);
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_FALSE(h.flows[0]->error.empty());
+  EXPECT_FALSE(h.client_closed);
+}
+
+TEST(Http2Layer, ClientGoneCancelsServerStreams) {
+  Harness h;
+  h.client.request(get("/a"));
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  const int32_t sid = h.server().completed[0];
+  h.feed(ConnectionClosed{kClientConn, ""});
+  h.client_closed = true;
+  h.run();
+  EXPECT_EQ(h.closed_servers.count(h.server_conn(0)), 1u);
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_EQ(h.flows[0]->error, "client closed the connection before the stream was complete");
+  (void)sid;
+}
+
+TEST(Http2Layer, StreamsTranslateToHttp11Connections) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp1);
+  EXPECT_TRUE(h.server_conns.empty());  // HTTP/1.1: connections open per request.
+  const int32_t a = h.client.request(get("/a"));
+  const int32_t b = h.client.request(get("/b"));
+  h.run();
+  ASSERT_EQ(h.server_conns.size(), 2u);  // One exchange per connection at a time.
+  const ConnId ca = h.server_conn(0);
+  const ConnId cb = h.server_conn(1);
+  EXPECT_EQ(h.h1_received[ca], "GET /a HTTP/1.1\r\nhost: origin.test\r\nx-b: 2\r\nx-a: 1\r\n\r\n");
+  EXPECT_EQ(h.h1_received[cb], "GET /b HTTP/1.1\r\nhost: origin.test\r\nx-b: 2\r\nx-a: 1\r\n\r\n");
+  h.feed(DataReceived{ca,
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: "
+                      "keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                      "0\r\nX-Check: done\r\n\r\n"});
+  h.feed(DataReceived{cb, "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"});
+  h.run();
+  const Message& ma = h.client.messages[a];
+  EXPECT_TRUE(ma.ended);
+  EXPECT_EQ(ma.headers, (Headers{{":status", "200"}, {"content-type", "text/plain"}}));
+  EXPECT_EQ(ma.body, "hello");
+  EXPECT_EQ(ma.trailers, (Headers{{"x-check", "done"}}));
+  const Message& mb = h.client.messages[b];
+  EXPECT_EQ(mb.headers, (Headers{{":status", "404"}, {"content-length", "4"}}));
+  EXPECT_EQ(mb.body, "nope");
+  const FlowSnapshot* flow = flow_for(h, "/a");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->request->http_version, "HTTP/2.0");
+  EXPECT_EQ(flow->response->http_version, "HTTP/1.1");
+  EXPECT_EQ(flow->response->reason, "OK");
+  EXPECT_EQ(flow->response->headers[0], (Header{"Content-Type", "text/plain"}));  // As sent.
+  EXPECT_EQ(flow->response->trailers, (Headers{{"X-Check", "done"}}));
+  EXPECT_EQ(flow->response->body.contiguous(), "hello");
+  ASSERT_TRUE(flow->server_tls.has_value());
+  EXPECT_EQ(flow->server_tls->alpn, "http/1.1");
+  // The next stream reuses an idle keep-alive connection.
+  h.h1_received.clear();
+  Headers post = get("/up");
+  post[0].value = "POST";
+  const int32_t c = h.client.request(post, std::string("body!"), {{"x-sum", "1"}});
+  h.run();
+  EXPECT_EQ(h.server_conns.size(), 2u);
+  ASSERT_EQ(h.h1_received.size(), 1u);
+  const auto& [conn, sent] = *h.h1_received.begin();
+  EXPECT_EQ(sent,
+            "POST /up HTTP/1.1\r\nhost: origin.test\r\nx-b: 2\r\nx-a: 1\r\n"
+            "transfer-encoding: chunked\r\n\r\n5\r\nbody!\r\n0\r\nx-sum: 1\r\n\r\n");
+  h.feed(DataReceived{conn, "HTTP/1.1 204 No Content\r\n\r\n"});
+  h.run();
+  EXPECT_TRUE(h.client.messages[c].ended);
+  EXPECT_EQ(value_of(h.client.messages[c].headers, ":status"), "204");
+  EXPECT_EQ(h.flows.size(), 3u);
+  EXPECT_TRUE(h.closed_servers.empty());
+}
+
+TEST(Http2Layer, Http11ServerClosingMidResponseResetsTheStream) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp1);
+  const int32_t a = h.client.request(get("/cut"));
+  const int32_t b = h.client.request(get("/never"));
+  h.run();
+  ASSERT_EQ(h.server_conns.size(), 2u);
+  h.feed(DataReceived{h.server_conn(0), "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"});
+  h.feed(ConnectionClosed{h.server_conn(0), ""});
+  h.feed(ConnectionClosed{h.server_conn(1), ""});
+  h.run();
+  EXPECT_TRUE(h.client.messages[a].reset_code.has_value());
+  EXPECT_EQ(h.client.messages[a].body, "abc");
+  EXPECT_EQ(value_of(h.client.messages[b].headers, ":status"), "502");
+  const FlowSnapshot* cut = flow_for(h, "/cut");
+  ASSERT_NE(cut, nullptr);
+  EXPECT_EQ(cut->error, "upstream closed the connection in the middle of the response");
+  const FlowSnapshot* never = flow_for(h, "/never");
+  ASSERT_NE(never, nullptr);
+  EXPECT_EQ(never->error, "upstream closed the connection without sending a response");
+}
+
+}  // namespace
+}  // namespace sightglass::core

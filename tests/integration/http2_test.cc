@@ -1,0 +1,263 @@
+// HTTP/2 end to end: curl, nghttp and h2load through the real binary to Debian's nghttpd (an
+// HTTP/2-only origin), with certificates from the test's origin CA.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/proxy_fixture.h"
+
+namespace sightglass {
+namespace {
+
+namespace fs = std::filesystem;
+using test::ChildProcess;
+using test::json;
+using test::ProcessResult;
+using test::read_jsonl;
+using test::run_process;
+
+// free_port asks the kernel for a port that is free now.
+uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+bool accepts_connections(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// pattern is the origin's byte pattern (0..255 repeating), as test::pattern_sha256 hashes it.
+std::string pattern(size_t n) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<char>(static_cast<uint8_t>(i));
+  }
+  return out;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+class Http2Test : public test::ProxyFixture {
+ protected:
+  static constexpr size_t kBigSize = 3 * 1024 * 1024 + 17;
+  static constexpr size_t kMediumSize = 100'000;
+
+  void SetUp() override {
+    ProxyFixture::SetUp();
+    if (test::find_program("nghttpd").empty()) {
+      GTEST_SKIP() << "nghttpd is not installed (Debian package nghttp2-server)";
+    }
+    const fs::path docroot = dir_.path() / "htdocs";
+    fs::create_directories(docroot);
+    std::ofstream(docroot / "big.bin", std::ios::binary) << pattern(kBigSize);
+    std::ofstream(docroot / "medium.bin", std::ios::binary) << pattern(kMediumSize);
+    std::ofstream(docroot / "hello.txt") << "hello over h2\n";
+  }
+
+  // start_nghttpd starts an HTTP/2-only TLS origin serving htdocs; returns its port.
+  uint16_t start_nghttpd(std::vector<std::string> extra = {}) {
+    const uint16_t port = free_port();
+    std::vector<std::string> argv = {"nghttpd", "-a", "127.0.0.1", "-d",
+                                     (dir_.path() / "htdocs").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.end(),
+                {std::to_string(port), good_cert_.second.string(), good_cert_.first.string()});
+    origins_.push_back(std::make_unique<ChildProcess>(argv));
+    for (int i = 0; i < 100 && !accepts_connections(port); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(accepts_connections(port)) << "nghttpd did not start";
+    return port;
+  }
+
+  std::string sightglass_ca() const { return (confdir() / "sightglass-ca.pem").string(); }
+  std::string proxy_url() const { return "https://localhost:" + std::to_string(proxy_port_); }
+
+  // finished_flows stops the proxy and returns the flow log.
+  std::vector<json> finished_flows() {
+    EXPECT_EQ(stop_proxy().exit_code, 0);
+    return read_jsonl(jsonl());
+  }
+};
+
+TEST_F(Http2Test, CurlSpeaksH2ThroughTheProxyToAnH2Origin) {
+  const uint16_t port = start_nghttpd({"--echo-upload", "--trailer", "x-origin-trailer: yes"});
+  start_proxy();
+  const std::string base = "https://localhost:" + std::to_string(port);
+  const fs::path out = dir_.path() / "big.out";
+  const ProcessResult got = curl(
+      {"--http2", "-o", out.string(), "-w", "%{http_version} %{http_code}", base + "/big.bin"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(got.out, "2 200");
+  EXPECT_EQ(test::sha256_of(read_file(out)), test::pattern_sha256(kBigSize));
+
+  // An upload, echoed by the origin.
+  const fs::path upload = dir_.path() / "htdocs" / "medium.bin";
+  const fs::path echoed = dir_.path() / "echo.out";
+  const ProcessResult post = curl({"--http2", "-o", echoed.string(), "-w", "%{http_version}",
+                                   "--data-binary", "@" + upload.string(), base + "/echo"});
+  ASSERT_EQ(post.exit_code, 0) << post.err;
+  EXPECT_EQ(post.out, "2");
+  EXPECT_EQ(test::sha256_of(read_file(echoed)), test::pattern_sha256(kMediumSize));
+
+  const std::vector<json> flows = finished_flows();
+  ASSERT_EQ(flows.size(), 2u);
+  const json& get = flows[0];
+  EXPECT_EQ(get["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(get["response"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(get["request"]["method"], "GET");
+  EXPECT_EQ(get["request"]["url"], base + "/big.bin");
+  EXPECT_EQ(get["response"]["status"], 200);
+  EXPECT_EQ(get["response"]["content"]["size"], kBigSize);
+  EXPECT_EQ(get["_tls"]["client"]["alpn"], "h2");
+  EXPECT_EQ(get["_tls"]["server"]["alpn"], "h2");
+  EXPECT_FALSE(get.contains("_error")) << get.dump();
+  EXPECT_EQ(get["response"]["_trailers"].dump(), R"([{"name":"x-origin-trailer","value":"yes"}])");
+  const json& echo = flows[1];
+  EXPECT_EQ(echo["request"]["method"], "POST");
+  EXPECT_EQ(echo["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(echo["response"]["content"]["size"], kMediumSize);
+}
+
+TEST_F(Http2Test, NghttpInReverseModeNegotiatesH2WithTheSightglassLeaf) {
+  const uint16_t port = start_nghttpd();
+  start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port)});
+  // nghttp verifies against SSL_CERT_FILE: only the Sightglass CA is trusted.
+  const ProcessResult got = run_process(
+      {"env", "SSL_CERT_FILE=" + sightglass_ca(), "nghttp", "-nv", proxy_url() + "/hello.txt"}, "",
+      std::chrono::seconds(30));
+  ASSERT_EQ(got.exit_code, 0) << got.out << got.err;
+  EXPECT_NE(got.out.find("The negotiated protocol: h2"), std::string::npos) << got.out;
+  EXPECT_EQ((got.out + got.err).find("Certificate verification failed"), std::string::npos)
+      << got.out << got.err;
+  EXPECT_NE(got.out.find(":status: 200"), std::string::npos) << got.out;
+  // Trusting the origin CA instead fails verification: the leaf is Sightglass's.
+  const ProcessResult other =
+      run_process({"env", "SSL_CERT_FILE=" + origin_ca_->cert_path().string(), "nghttp", "-nv",
+                   proxy_url() + "/hello.txt"},
+                  "", std::chrono::seconds(30));
+  EXPECT_NE((other.out + other.err).find("Certificate verification failed"), std::string::npos)
+      << other.out << other.err;
+
+  const std::vector<json> flows = finished_flows();
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_EQ(flows[0]["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(flows[0]["response"]["content"]["text"], "hello over h2\n");
+}
+
+TEST_F(Http2Test, HundredConcurrentStreamsOverOneConnectionAreByteExact) {
+  const uint16_t port = start_nghttpd();
+  start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port)});
+  // nghttp: 100 concurrent requests for the same resource on one connection (the bodies
+  // arrive interleaved on stdout, so only their total size is checked here).
+  const ProcessResult got = run_process({"nghttp", "-m", "100", proxy_url() + "/medium.bin"}, "",
+                                        std::chrono::seconds(120));
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(got.out.size(), 100 * kMediumSize);
+
+  // curl: 100 transfers in parallel, multiplexed on one connection, each body byte-exact.
+  const fs::path outs = dir_.path() / "parallel";
+  fs::create_directories(outs);
+  const ProcessResult parallel =
+      run_process({"curl", "-sS", "--max-time", "120", "--cacert", sightglass_ca(), "--http2", "-Z",
+                   "--parallel-max", "100", "-w", "%{http_version} %{num_connects}\n", "-o",
+                   (outs / "out_#1").string(), proxy_url() + "/medium.bin?[1-100]"},
+                  "", std::chrono::seconds(180));
+  ASSERT_EQ(parallel.exit_code, 0) << parallel.err;
+  size_t connects = 0;
+  size_t transfers = 0;
+  std::istringstream lines(parallel.out);
+  for (std::string line; std::getline(lines, line);) {
+    ++transfers;
+    EXPECT_EQ(line.substr(0, 2), "2 ") << line;
+    connects += static_cast<size_t>(std::stoul(line.substr(2)));
+  }
+  EXPECT_EQ(transfers, 100u);
+  EXPECT_EQ(connects, 1u) << parallel.out;
+  const std::string expected_sha = test::pattern_sha256(kMediumSize);
+  for (int i = 1; i <= 100; ++i) {
+    EXPECT_EQ(test::sha256_of(read_file(outs / ("out_" + std::to_string(i)))), expected_sha) << i;
+  }
+
+  // h2load: 100 streams at once on one connection, no errors.
+  const ProcessResult load =
+      run_process({"h2load", "-n", "100", "-c", "1", "-m", "100", proxy_url() + "/big.bin"}, "",
+                  std::chrono::seconds(120));
+  ASSERT_EQ(load.exit_code, 0) << load.out << load.err;
+  EXPECT_NE(load.out.find("100 succeeded, 0 failed, 0 errored, 0 timeout"), std::string::npos)
+      << load.out;
+  EXPECT_NE(load.out.find("status codes: 100 2xx"), std::string::npos) << load.out;
+
+  const std::vector<json> flows = finished_flows();
+  EXPECT_EQ(flows.size(), 300u);
+  size_t ok = 0;
+  for (const json& flow : flows) {
+    if (flow["response"]["status"] == 200 && flow["request"]["httpVersion"] == "HTTP/2.0" &&
+        !flow.contains("_error")) {
+      ++ok;
+    }
+  }
+  EXPECT_EQ(ok, 300u);
+}
+
+TEST_F(Http2Test, AnH2OnlyClientIsTranslatedToAnHttp11Origin) {
+  const uint16_t port = start_origin(good_cert_);  // HTTP/1.1 only.
+  start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port)});
+  // nghttp offers h2 and nothing else: it gets h2, and each stream becomes an HTTP/1.1 request.
+  const ProcessResult got =
+      run_process({"nghttp", "-nv", proxy_url() + "/chunked"}, "", std::chrono::seconds(30));
+  ASSERT_EQ(got.exit_code, 0) << got.out << got.err;
+  EXPECT_NE(got.out.find("The negotiated protocol: h2"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find(":status: 200"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("x-check: done"), std::string::npos) << got.out;  // The trailer.
+  const ProcessResult load =
+      run_process({"h2load", "-n", "100", "-c", "1", "-m", "100", proxy_url() + "/bytes?n=50000"},
+                  "", std::chrono::seconds(120));
+  EXPECT_NE(load.out.find("100 succeeded, 0 failed, 0 errored, 0 timeout"), std::string::npos)
+      << load.out << load.err;
+  // A client that offers HTTP/1.1 too keeps HTTP/1.1, byte for byte.
+  const ProcessResult both = curl(
+      {"--http2", "--cacert", sightglass_ca(), "-w", " %{http_version}", proxy_url() + "/chunked"},
+      /*through_proxy=*/false);
+  EXPECT_EQ(both.out, "hello, world 1.1") << both.err;
+
+  const std::vector<json> flows = finished_flows();
+  ASSERT_EQ(flows.size(), 102u);
+  EXPECT_EQ(flows[0]["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(flows[0]["response"]["httpVersion"], "HTTP/2.0");  // The client side's (CONTRACT).
+  EXPECT_EQ(flows[0]["response"]["content"]["text"], "hello, world");
+  EXPECT_EQ(flows[0]["_tls"]["client"]["alpn"], "h2");
+  EXPECT_EQ(flows[0]["_tls"]["server"]["alpn"], "http/1.1");
+  EXPECT_EQ(flows[101]["request"]["httpVersion"], "HTTP/1.1");
+}
+
+}  // namespace
+}  // namespace sightglass
