@@ -552,6 +552,9 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
   request.target = s->path;
   request.http_version = "HTTP/2.0";
   request.headers = s->request_headers;
+  if (is_grpc_content_type(request.headers)) {
+    request.body.grpc.emplace();  // Count every message, also past the body limit.
+  }
   std::string authority = s->authority;
   if (authority.empty()) {
     if (const std::string* host = find_header(s->request_headers, "host")) {
@@ -921,9 +924,12 @@ void Http2Layer::submit_response(int32_t client_id) {
   }
   s->response_submitted = true;
   HttpResponseData& response = s->flow.response.emplace();
-  response.http_version = s->h1 ? "HTTP/1.1" : "HTTP/2.0";
+  response.http_version = "HTTP/2.0";  // As spoken to the client (CONTRACT.md).
   response.status = s->status;
   response.headers = s->response_headers;
+  if (is_grpc_content_type(response.headers)) {
+    response.body.grpc.emplace();
+  }
   response.body.append(s->response_buf.view(), ctx_->config->body_limit);
   NvList nv;
   const std::string status_name = ":status";

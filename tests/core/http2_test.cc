@@ -533,6 +533,34 @@ TEST(Http2Layer, TrailersBothWays) {
   EXPECT_EQ(h.flows[0]->response->body.contiguous(), "pong");
 }
 
+TEST(Http2Layer, GrpcExchangeCountsMessagesAndKeepsTheStatus) {
+  Harness h;
+  Headers post = get("/pkg.Service/Call");
+  post[0].value = "POST";
+  post.push_back({"content-type", "application/grpc"});
+  post.push_back({"te", "trailers"});
+  // Two length-prefixed messages up, one down; grpc-status in the trailers.
+  const std::string up = std::string("\0\0\0\0\3abc\0\0\0\0\2hi", 15);
+  const int32_t id = h.client.request(post, up);
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  const int32_t sid = h.server().completed[0];
+  EXPECT_EQ(h.server().messages[sid].body, up);
+  h.server().respond(sid, {{":status", "200"}, {"content-type", "application/grpc"}},
+                     std::string("\0\0\0\0\4pong", 9),
+                     {{"grpc-status", "7"}, {"grpc-message", "denied"}});
+  h.run();
+  EXPECT_EQ(h.client.messages[id].trailers,
+            (Headers{{"grpc-status", "7"}, {"grpc-message", "denied"}}));
+  ASSERT_EQ(h.flows.size(), 1u);
+  const FlowSnapshot& flow = *h.flows[0];
+  ASSERT_TRUE(flow.request->body.grpc.has_value());
+  EXPECT_EQ(flow.request->body.grpc->sizes, (std::vector<uint64_t>{3, 2}));
+  ASSERT_TRUE(flow.response->body.grpc.has_value());
+  EXPECT_EQ(flow.response->body.grpc->sizes, (std::vector<uint64_t>{4}));
+  EXPECT_EQ(*find_header(flow.response->trailers, "grpc-status"), "7");
+}
+
 TEST(Http2Layer, ClientResetResetsTheServerStream) {
   Harness h;
   const int32_t id = h.client.request(get("/slow"));
@@ -722,7 +750,7 @@ TEST(Http2Layer, StreamsTranslateToHttp11Connections) {
   const FlowSnapshot* flow = flow_for(h, "/a");
   ASSERT_NE(flow, nullptr);
   EXPECT_EQ(flow->request->http_version, "HTTP/2.0");
-  EXPECT_EQ(flow->response->http_version, "HTTP/1.1");
+  EXPECT_EQ(flow->response->http_version, "HTTP/2.0");  // As the client saw it.
   EXPECT_EQ(flow->response->reason, "OK");
   EXPECT_EQ(flow->response->headers[0], (Header{"Content-Type", "text/plain"}));  // As sent.
   EXPECT_EQ(flow->response->trailers, (Headers{{"X-Check", "done"}}));
