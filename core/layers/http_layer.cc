@@ -80,6 +80,51 @@ bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::stri
   return true;
 }
 
+// decline_h2c removes a cleartext HTTP/2 upgrade offer (Upgrade: h2c, HTTP2-Settings and
+// their Connection tokens): the request then goes on as plain HTTP/1.1, as RFC 7540 allows a
+// server to ignore the offer.
+void decline_h2c(Headers& headers) {
+  const std::string* upgrade = find_header(headers, "Upgrade");
+  if (upgrade == nullptr || !iequals(*upgrade, "h2c")) {
+    return;
+  }
+  Headers kept;
+  kept.reserve(headers.size());
+  for (Header& h : headers) {
+    if (iequals(h.name, "Upgrade") || iequals(h.name, "HTTP2-Settings")) {
+      continue;
+    }
+    if (iequals(h.name, "Connection")) {
+      std::string tokens;
+      size_t start = 0;
+      while (start <= h.value.size()) {
+        size_t end = h.value.find(',', start);
+        if (end == std::string::npos) {
+          end = h.value.size();
+        }
+        std::string_view token = std::string_view(h.value).substr(start, end - start);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+          token.remove_prefix(1);
+        }
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+          token.remove_suffix(1);
+        }
+        if (!token.empty() && !iequals(token, "upgrade") && !iequals(token, "http2-settings")) {
+          tokens += tokens.empty() ? "" : ", ";
+          tokens += token;
+        }
+        start = end + 1;
+      }
+      if (tokens.empty()) {
+        continue;
+      }
+      h.value = std::move(tokens);
+    }
+    kept.push_back(std::move(h));
+  }
+  headers = std::move(kept);
+}
+
 bool is_proxy_hop_header(const std::string& name) {
   return iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization");
 }
@@ -467,6 +512,7 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
     }
     headers.push_back(std::move(h));
   }
+  decline_h2c(headers);
   HttpRequestData& request = ex.flow.request.emplace();
   request.method = std::move(head.method);
   request.scheme = target.scheme;

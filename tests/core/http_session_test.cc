@@ -396,6 +396,22 @@ TEST(HttpSession, RefusedUpgradeContinuesAsHttp) {
       << pb.log();
 }
 
+TEST(HttpSession, UpgradeToH2cIsDeclined) {
+  SessionPlaybook pb(reverse_http());
+  const OpenConnection open = single_open(
+      pb.client("GET /a HTTP/1.1\r\nHost: p\r\nConnection: Upgrade, HTTP2-Settings, keep-alive\r\n"
+                "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"));
+  // The server never sees the offer, and answers in HTTP/1.1; the connection goes on.
+  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn),
+            "GET /a HTTP/1.1\r\nHost: origin.test:8000\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(
+      sent_to(pb.server(open.conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), kClientConn),
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(sent_to(pb.client("GET /b HTTP/1.1\r\nHost: p\r\n\r\n"), open.conn),
+            "GET /b HTTP/1.1\r\nHost: origin.test:8000\r\n\r\n")
+      << pb.log();
+}
+
 TEST(HttpSession, ClientClosingMidRequestLogsTheFlow) {
   SessionPlaybook pb(reverse_http());
   const OpenConnection open =
