@@ -259,5 +259,40 @@ TEST_F(Http2Test, AnH2OnlyClientIsTranslatedToAnHttp11Origin) {
   EXPECT_EQ(flows[101]["request"]["httpVersion"], "HTTP/1.1");
 }
 
+TEST_F(Http2Test, OneGibDownloadOverH2StreamsWithBoundedMemory) {
+#ifdef SIGHTGLASS_SANITIZED
+  const uint64_t size = uint64_t{128} << 20;  // Sanitizers are slow and use more memory.
+#else
+  const uint64_t size = uint64_t{1} << 30;
+#endif
+  const fs::path big = dir_.path() / "htdocs" / "huge.bin";
+  { std::ofstream create(big); }
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(size)), 0);  // Sparse zeros.
+  const uint16_t port = start_nghttpd();
+  start_proxy({"-q"});
+  const std::string url = "https://localhost:" + std::to_string(port) + "/huge.bin";
+  const auto down = run_process(
+      {"sh", "-c",
+       "curl -sS --http2 --max-time 300 -x http://127.0.0.1:" + std::to_string(proxy_port_) +
+           " --cacert " + sightglass_ca() + " -w '%{http_version}' -o /dev/stdout '" + url +
+           "' | sha256sum"},
+      "", std::chrono::seconds(320));
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  // curl writes the body, then "2" (its -w): the digest covers both.
+  const auto expected = run_process(
+      {"sh", "-c", "(head -c " + std::to_string(size) + " /dev/zero; printf 2) | sha256sum"});
+  EXPECT_EQ(down.out.substr(0, 64), expected.out.substr(0, 64)) << "not byte-exact over h2";
+  const int64_t peak_kib = test::peak_rss_kib(proxy_->pid());
+#ifndef SIGHTGLASS_SANITIZED
+  EXPECT_GT(peak_kib, 0);
+  EXPECT_LT(peak_kib, 100 * 1024) << "peak RSS " << peak_kib << " KiB";
+#endif
+  RecordProperty("proxy_peak_rss_kib", std::to_string(peak_kib));
+  const std::vector<json> flows = finished_flows();
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_EQ(flows[0]["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(flows[0]["response"]["content"]["size"], size);
+}
+
 }  // namespace
 }  // namespace sightglass
