@@ -147,46 +147,13 @@ struct NvList {
   }
 };
 
-// split_authority parses "host[:port]" or "[v6][:port]".
+// split_authority is parse_authority that keeps a malformed authority whole.
 void split_authority(const std::string& authority, uint16_t default_port, std::string* host,
                      uint16_t* port) {
-  std::string h = authority;
-  uint16_t p = default_port;
-  std::string_view port_text;
-  if (authority.starts_with("[")) {
-    const size_t close = authority.find(']');
-    if (close != std::string::npos) {
-      h = authority.substr(1, close - 1);
-      if (close + 1 < authority.size() && authority[close + 1] == ':') {
-        port_text = std::string_view(authority).substr(close + 2);
-      }
-    }
-  } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
-    h = authority.substr(0, colon);
-    port_text = std::string_view(authority).substr(colon + 1);
+  if (!parse_authority(authority, default_port, host, port)) {
+    *host = authority;
+    *port = default_port;
   }
-  if (!port_text.empty()) {
-    unsigned value = 0;
-    const auto [end, ec] =
-        std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-    if (ec == std::errc() && end == port_text.data() + port_text.size() && value > 0 &&
-        value <= 65535) {
-      p = static_cast<uint16_t>(value);
-    }
-  }
-  *host = std::move(h);
-  *port = p;
-}
-
-std::string authority_of(const HttpTarget& target) {
-  const bool v6 = target.host.find(':') != std::string::npos;
-  std::string out = v6 ? "[" + target.host + "]" : target.host;
-  const bool default_port = (target.scheme == "https" && target.port == 443) ||
-                            (target.scheme == "http" && target.port == 80);
-  if (!default_port) {
-    out += ":" + std::to_string(target.port);
-  }
-  return out;
 }
 
 // --- Trampolines ----------------------------------------------------------------------------
@@ -562,7 +529,7 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
     }
   }
   if (rewrite_authority_ || authority.empty()) {
-    authority = authority_of(target_);
+    authority = authority_text(target_);
     for (Header& h : s->request_headers) {
       if (iequals(h.name, "host")) {
         h.value = authority;
@@ -587,7 +554,7 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
   }
   Upstream* up = upstream_for_new_stream(out);
   if (up == nullptr) {
-    fail_stream(*s, 502, "cannot open a connection to " + authority_of(target_));
+    fail_stream(*s, 502, "cannot open a connection to " + authority_text(target_));
     return;
   }
   s->upstream = up->conn;
@@ -713,7 +680,7 @@ void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
   }
   std::string error = opened.error;
   if (error.empty() && opened.tls && opened.tls->alpn != "h2") {
-    error = "the server " + authority_of(target_) + " does not speak HTTP/2 (ALPN: " +
+    error = "the server " + authority_text(target_) + " does not speak HTTP/2 (ALPN: " +
             (opened.tls->alpn.empty() ? std::string("none") : opened.tls->alpn) + ")";
     out.push_back(CloseConnection{up->conn, false});
   }

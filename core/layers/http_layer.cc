@@ -6,9 +6,7 @@
 #include "core/layers/websocket.h"
 
 namespace sightglass::core {
-namespace {
 
-// parse_authority splits "host[:port]" or "[v6][:port]"; false when malformed.
 bool parse_authority(std::string_view authority, uint16_t default_port, std::string* out_host,
                      uint16_t* out_port) {
   std::string_view host = authority;
@@ -51,6 +49,19 @@ bool parse_authority(std::string_view authority, uint16_t default_port, std::str
   *out_port = port;
   return true;
 }
+
+std::string authority_text(const HttpTarget& target) {
+  const bool v6 = target.host.find(':') != std::string::npos;
+  std::string out = v6 ? "[" + target.host + "]" : target.host;
+  const bool default_port = (target.scheme == "https" && target.port == 443) ||
+                            (target.scheme == "http" && target.port == 80);
+  if (!default_port) {
+    out += ":" + std::to_string(target.port);
+  }
+  return out;
+}
+
+namespace {
 
 // parse_absolute_form splits "http://authority/path" into a target and the origin-form path.
 bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path) {
@@ -127,17 +138,6 @@ void decline_h2c(Headers& headers) {
 
 bool is_proxy_hop_header(const std::string& name) {
   return iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization");
-}
-
-std::string authority_text(const HttpTarget& target) {
-  const bool v6 = target.host.find(':') != std::string::npos;
-  std::string out = v6 ? "[" + target.host + "]" : target.host;
-  const bool default_port = (target.scheme == "https" && target.port == 443) ||
-                            (target.scheme == "http" && target.port == 80);
-  if (!default_port) {
-    out += ":" + std::to_string(target.port);
-  }
-  return out;
 }
 
 // kLiveIntervalUs is the least time between two live snapshots of a WebSocket flow: each one

@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/layers/app_layer.h"
 #include "core/layers/http1.h"
@@ -17,6 +18,14 @@ struct HttpTarget {
   bool tls = false;
   bool operator==(const HttpTarget&) const = default;
 };
+
+// parse_authority splits "host[:port]" or "[v6][:port]" (|default_port| when there is none);
+// false when malformed.
+bool parse_authority(std::string_view authority, uint16_t default_port, std::string* out_host,
+                     uint16_t* out_port);
+// authority_text is "host[:port]" for a target ("[v6]" bracketed), without the scheme's default
+// port.
+std::string authority_text(const HttpTarget& target);
 
 // TunnelRequest is a CONNECT that the HttpLayer accepted: the session continues with the
 // tunnel's bytes (|remainder| already received).

@@ -214,13 +214,7 @@ void ProxySession::handle(Event event, Commands& out) {
       if (!closed->error.empty()) {
         failed.error += " (" + closed->error + ")";
       }
-      servers_.erase(it);
-      out.push_back(CloseConnection{closed->conn, false});
-      if (closed->conn == preopened_ && !preopen_result_) {
-        on_preopen_done(std::move(failed), out);
-      } else {
-        deliver(std::move(failed), out);
-      }
+      fail_open(closed->conn, std::move(failed), true, out);
       return;
     }
     if (server.preopened) {
@@ -261,13 +255,7 @@ void ProxySession::on_server_open(OpenCompleted& opened, Commands& out) {
           host_port_text(ctx_.config->upstream_proxy_host, ctx_.config->upstream_proxy_port) +
           ": " + opened.error;
     }
-    const bool preopened = server.preopened;
-    servers_.erase(it);
-    if (preopened) {
-      on_preopen_done(std::move(opened), out);
-    } else {
-      deliver(std::move(opened), out);
-    }
+    fail_open(opened.conn, std::move(opened), false, out);
     return;
   }
   server.completion = std::move(opened);
@@ -296,18 +284,27 @@ void ProxySession::start_server_tls(ConnId conn, Commands& out) {
   if (!server.tls || !server.tls->set_alpn_offer(server.alpn)) {
     OpenCompleted failed = std::move(server.completion);
     failed.error = "cannot start TLS toward " + server.host;
-    const bool preopened = server.preopened;
-    servers_.erase(it);
-    out.push_back(CloseConnection{conn, false});
-    if (preopened) {
-      on_preopen_done(std::move(failed), out);
-    } else {
-      deliver(std::move(failed), out);
-    }
+    fail_open(conn, std::move(failed), true, out);
     return;
   }
   server.handshake_start_us = ctx_.clock->monotonic_us();
   on_server_bytes(conn, std::string(), out);
+}
+
+void ProxySession::fail_open(ConnId conn, OpenCompleted failed, bool close, Commands& out) {
+  auto it = servers_.find(conn);
+  const bool preopened = it != servers_.end() && it->second.preopened;
+  if (it != servers_.end()) {
+    servers_.erase(it);
+  }
+  if (close) {
+    out.push_back(CloseConnection{conn, false});
+  }
+  if (preopened) {
+    on_preopen_done(std::move(failed), out);
+  } else {
+    deliver(std::move(failed), out);
+  }
 }
 
 void ProxySession::complete_open(ServerConn& server, OpenCompleted completion, Commands& out) {
@@ -335,14 +332,7 @@ void ProxySession::on_proxy_reply(ConnId conn, std::string data, Commands& out) 
     OpenCompleted failed = std::move(server.completion);
     failed.error = "the upstream proxy refused CONNECT " + server.proxy_connect + ": " +
                    (status_line.empty() ? std::string("no answer") : status_line);
-    const bool preopened = server.preopened;
-    servers_.erase(it);
-    out.push_back(CloseConnection{conn, false});
-    if (preopened) {
-      on_preopen_done(std::move(failed), out);
-    } else {
-      deliver(std::move(failed), out);
-    }
+    fail_open(conn, std::move(failed), true, out);
     return;
   }
   std::string rest = server.proxy_reply.substr(end + 4);
@@ -993,14 +983,7 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
       if (completion.error.rfind("upstream certificate verify failed", 0) != 0) {
         completion.error = "TLS handshake with " + it->second.host + " failed: " + completion.error;
       }
-      const bool preopened = it->second.preopened;
-      servers_.erase(it);
-      out.push_back(CloseConnection{conn, false});
-      if (preopened) {
-        on_preopen_done(std::move(completion), out);
-      } else {
-        deliver(std::move(completion), out);
-      }
+      fail_open(conn, std::move(completion), true, out);
       return;
     }
     completion.ssl_us = ctx_.clock->monotonic_us() - it->second.handshake_start_us;

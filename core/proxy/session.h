@@ -79,6 +79,9 @@ class ProxySession {
   void start_passthrough(std::string reason, Commands& out);
   void on_server_open(OpenCompleted& opened, Commands& out);
   void complete_open(ServerConn& server, OpenCompleted completion, Commands& out);
+  // fail_open forgets a server connection that failed to open (closing it when |close|) and
+  // reports |failed| to whoever opened it: the session (upstream first) or the layer.
+  void fail_open(ConnId conn, OpenCompleted failed, bool close, Commands& out);
   void on_proxy_reply(ConnId conn, std::string data, Commands& out);
   void start_server_tls(ConnId conn, Commands& out);
   void learn_passthrough(FlowSnapshot& flow, const std::string& why, Commands& out);
