@@ -12,6 +12,7 @@ using test::closes;
 using test::flows;
 using test::sent_to;
 using test::SessionPlaybook;
+using test::single_open;
 
 ProxyConfig regular() {
   ProxyConfig config;
@@ -28,12 +29,6 @@ ProxyConfig reverse_http() {
   config.reverse_port = 8000;
   config.body_limit = 1024;
   return config;
-}
-
-OpenConnection single_open(const Commands& commands) {
-  const auto opens = all_of<OpenConnection>(commands);
-  EXPECT_EQ(opens.size(), 1u);
-  return opens.empty() ? OpenConnection{} : opens.front();
 }
 
 const std::string kRequest =

@@ -12,18 +12,13 @@ using test::closes;
 using test::flows;
 using test::sent_to;
 using test::SessionPlaybook;
+using test::single_open;
 
 ProxyConfig config_for(ProxyConfig::Mode mode) {
   ProxyConfig config;
   config.mode = mode;
   config.body_limit = 1024;
   return config;
-}
-
-OpenConnection single_open(const Commands& commands) {
-  const auto opens = all_of<OpenConnection>(commands);
-  EXPECT_EQ(opens.size(), 1u);
-  return opens.empty() ? OpenConnection{} : opens.front();
 }
 
 const std::string kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

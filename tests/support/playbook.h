@@ -45,6 +45,13 @@ std::vector<T> all_of(const core::Commands& commands) {
   return out;
 }
 
+// single_open returns the one OpenConnection among |commands| (a test failure otherwise).
+inline core::OpenConnection single_open(const core::Commands& commands) {
+  const auto opens = all_of<core::OpenConnection>(commands);
+  EXPECT_EQ(opens.size(), 1u);
+  return opens.empty() ? core::OpenConnection{} : opens.front();
+}
+
 // flows returns the finished flows published.
 inline std::vector<core::FlowSnapshotConstSharedPtr> flows(const core::Commands& commands) {
   std::vector<core::FlowSnapshotConstSharedPtr> out;
