@@ -506,6 +506,25 @@ void ProxySession::on_client_bytes(std::string data, Commands& out) {
   }
 }
 
+bool ProxySession::starts_h2_preface(Commands& out, bool upstream_tls) {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string_view data(buffer_);
+  if (!data.starts_with("PRI ")) {
+    return false;
+  }
+  if (data.size() < kPreface.size() && kPreface.starts_with(data)) {
+    return true;  // Wait for the rest of the preface.
+  }
+  if (!data.starts_with(kPreface)) {
+    return false;  // Not HTTP/2: the HTTP/1 parser will answer 400.
+  }
+  // HTTP/2 with prior knowledge (h2c, or h2 over TLS without ALPN): spoken with the client,
+  // translated to HTTP/1.1 toward the server, whose HTTP/2 support is unknown.
+  upstream_h1_ = true;
+  start_http2(upstream_tls, out);
+  return true;
+}
+
 void ProxySession::sniff(Commands& out) {
   const FirstBytes kind = sniff_first_bytes(bytes_of(buffer_));
   if (kind == FirstBytes::kNeedMore) {
@@ -529,6 +548,9 @@ void ProxySession::sniff(Commands& out) {
       }
     }
     const bool upstream_tls = stage_ == Stage::kSniffClient && reverse_tls;
+    if (kind == FirstBytes::kHttp && starts_h2_preface(out, upstream_tls)) {
+      return;
+    }
     if (kind == FirstBytes::kHttp) {
       start_http(upstream_tls, out);
     } else {
@@ -539,6 +561,9 @@ void ProxySession::sniff(Commands& out) {
   // After the client's TLS handshake: reverse mode follows the target's scheme, a tunnel
   // speaks TLS to the server as the client did to us.
   const bool upstream_tls = ctx_.config->mode == ProxyConfig::Mode::kReverse ? reverse_tls : true;
+  if (kind == FirstBytes::kHttp && starts_h2_preface(out, upstream_tls)) {
+    return;
+  }
   if (kind == FirstBytes::kHttp) {
     start_http(upstream_tls, out);
   } else {
@@ -578,11 +603,9 @@ bool ProxySession::reverse_probe() const {
   return ctx_.config->mode == ProxyConfig::Mode::kReverse && ctx_.config->reverse_scheme == "https";
 }
 
-void ProxySession::start_http2(Commands& out) {
+void ProxySession::start_http2(bool upstream_tls, Commands& out) {
   HttpTarget target;
-  target.tls = ctx_.config->mode == ProxyConfig::Mode::kReverse
-                   ? ctx_.config->reverse_scheme == "https"
-                   : true;
+  target.tls = upstream_tls;
   target.scheme = target.tls ? "https" : "http";
   target.host = dest_host_;
   target.port = dest_port_;
@@ -761,7 +784,10 @@ void ProxySession::continue_client_handshake(Commands& out) {
       fail_client_tls(client_tls_->error(), out);
       return;
     }
-    start_http2(out);
+    start_http2(ctx_.config->mode == ProxyConfig::Mode::kReverse
+                    ? ctx_.config->reverse_scheme == "https"
+                    : true,
+                out);
     return;
   }
   if (!is_http1_alpn(ctx_.client_tls->alpn)) {

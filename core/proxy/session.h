@@ -94,7 +94,10 @@ class ProxySession {
   void start_http(bool upstream_tls, Commands& out);
   void start_relay(bool upstream_tls, Commands& out);
   // start_http2 runs HTTP/2 with the client (ALPN "h2") and with the server.
-  void start_http2(Commands& out);
+  void start_http2(bool upstream_tls, Commands& out);
+  // starts_h2_preface starts HTTP/2 when the client's bytes are the HTTP/2 connection preface
+  // (true also while the preface is still incomplete).
+  bool starts_h2_preface(Commands& out, bool upstream_tls);
   // reverse_probe says whether the client's TLS is held at the ClientHello in reverse mode:
   // a client offering h2 makes the session connect upstream first to learn the server's ALPN.
   bool reverse_probe() const;

@@ -294,5 +294,26 @@ TEST_F(Http2Test, OneGibDownloadOverH2StreamsWithBoundedMemory) {
   EXPECT_EQ(flows[0]["response"]["content"]["size"], size);
 }
 
+TEST_F(Http2Test, CleartextH2WithPriorKnowledgeInReverseMode) {
+  const uint16_t plain = start_origin();  // HTTP/1.1 only, no TLS.
+  start_proxy({"--mode", "reverse:http://127.0.0.1:" + std::to_string(plain)});
+  const std::string base = "http://127.0.0.1:" + std::to_string(proxy_port_);
+  const ProcessResult h2c =
+      run_process({"curl", "-sS", "--max-time", "30", "--http2-prior-knowledge", "-w",
+                   " %{http_version}", base + "/x"});
+  EXPECT_EQ(h2c.out, "ok 2") << h2c.err;
+  const ProcessResult chunked =
+      run_process({"nghttp", "-n", "-s", base + "/chunked"}, "", std::chrono::seconds(30));
+  EXPECT_EQ(chunked.exit_code, 0) << chunked.out << chunked.err;
+  EXPECT_NE(chunked.out.find(" 200 "), std::string::npos) << chunked.out;
+  // An HTTP/1.1 client on the same port is unaffected.
+  EXPECT_EQ(run_process({"curl", "-sS", "--max-time", "30", base + "/x"}).out, "ok");
+  const std::vector<json> flows = finished_flows();
+  ASSERT_EQ(flows.size(), 3u);
+  EXPECT_EQ(flows[0]["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(flows[0]["response"]["status"], 200);
+  EXPECT_EQ(flows[2]["request"]["httpVersion"], "HTTP/1.1");
+}
+
 }  // namespace
 }  // namespace sightglass
