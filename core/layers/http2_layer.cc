@@ -1498,14 +1498,8 @@ void Http2Layer::publish(Stream& s, Commands& out) {
   if (s.response_from_proxy) {
     s.flow.response.reset();
   }
-  const int64_t now = ctx_->clock->monotonic_us();
-  FlowTimings& t = s.flow.timings;
-  const int64_t request_end = s.t_request_end != 0 ? s.t_request_end : now;
-  t.send_us = std::max<int64_t>(request_end - s.t_start, 0);
-  if (s.t_response_head != 0) {
-    t.wait_us = std::max<int64_t>(s.t_response_head - request_end, 0);
-    t.receive_us = std::max<int64_t>(now - s.t_response_head, 0);
-  }
+  s.flow.timings.settle_exchange(s.t_start, s.t_request_end, s.t_response_head,
+                                 ctx_->clock->monotonic_us());
   s.flow.state = FlowState::kFinished;
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(s.flow)});
 }

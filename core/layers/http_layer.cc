@@ -715,14 +715,8 @@ void HttpLayer::settle_timings(Commands& out) {
     out.push_back(CancelWakeup{ex.wakeup_id});
     ex.wakeup_id = 0;
   }
-  const int64_t now = ctx_->clock->monotonic_us();
-  FlowTimings& t = ex.flow.timings;
-  const int64_t request_end = ex.t_request_end != 0 ? ex.t_request_end : now;
-  t.send_us = std::max<int64_t>(request_end - ex.t_start, 0);
-  if (ex.t_response_head != 0) {
-    t.wait_us = std::max<int64_t>(ex.t_response_head - request_end, 0);
-    t.receive_us = std::max<int64_t>(now - ex.t_response_head, 0);
-  }
+  ex.flow.timings.settle_exchange(ex.t_start, ex.t_request_end, ex.t_response_head,
+                                  ctx_->clock->monotonic_us());
 }
 
 void HttpLayer::publish(Commands& out) {

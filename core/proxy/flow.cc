@@ -22,6 +22,16 @@ const std::string* find_header(const Headers& headers, std::string_view name) {
   return nullptr;
 }
 
+void FlowTimings::settle_exchange(int64_t start, int64_t request_end, int64_t response_head,
+                                  int64_t now) {
+  const int64_t end = request_end != 0 ? request_end : now;
+  send_us = std::max<int64_t>(end - start, 0);
+  if (response_head != 0) {
+    wait_us = std::max<int64_t>(response_head - end, 0);
+    receive_us = std::max<int64_t>(now - response_head, 0);
+  }
+}
+
 bool is_grpc_content_type(const Headers& headers) {
   const std::string* type = find_header(headers, "content-type");
   return type != nullptr && type->size() >= 16 &&

@@ -587,10 +587,13 @@ void ProxySession::start_http(bool upstream_tls, Commands& out) {
   deliver(DataReceived{kClientConn, std::move(data)}, out);
 }
 
-void ProxySession::start_relay(bool upstream_tls, Commands& out) {
+void ProxySession::start_relay(bool upstream_tls, Commands& out, std::string passthrough) {
   auto relay =
       std::make_unique<TcpRelay>(&ctx_, dest_host_, dest_port_, upstream_tls, std::move(buffer_));
   buffer_.clear();
+  if (!passthrough.empty()) {
+    relay->annotate(client_sni_, std::move(passthrough));
+  }
   http_ = nullptr;
   Commands app_out;
   relay->start(app_out);
@@ -739,19 +742,13 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
 
 void ProxySession::start_passthrough(std::string reason, Commands& out) {
   // The client's bytes so far (its ClientHello) go to the server as they came.
-  std::string initial = keep_raw_ ? std::move(client_raw_) : std::move(buffer_);
-  client_raw_.clear();
-  buffer_.clear();
-  keep_raw_ = false;
+  if (keep_raw_) {
+    buffer_ = std::move(client_raw_);
+    client_raw_.clear();
+    keep_raw_ = false;
+  }
   client_tls_.reset();
-  auto relay = std::make_unique<TcpRelay>(&ctx_, dest_host_, dest_port_, false, std::move(initial));
-  relay->annotate(client_sni_, std::move(reason));
-  http_ = nullptr;
-  Commands app_out;
-  relay->start(app_out);
-  app_ = std::move(relay);
-  stage_ = Stage::kApp;
-  process_app_commands(app_out, out);
+  start_relay(false, out, std::move(reason));
 }
 
 void ProxySession::continue_client_handshake(Commands& out) {

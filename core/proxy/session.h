@@ -92,7 +92,9 @@ class ProxySession {
   void start_client_tls(Commands& out);
   void continue_client_handshake(Commands& out);
   void start_http(bool upstream_tls, Commands& out);
-  void start_relay(bool upstream_tls, Commands& out);
+  // start_relay relays the client's bytes raw; |passthrough| names why a connection that could
+  // have been intercepted is passed through untouched ("" for a plain relay).
+  void start_relay(bool upstream_tls, Commands& out, std::string passthrough = {});
   // start_http2 runs HTTP/2 with the client (ALPN "h2") and with the server.
   void start_http2(bool upstream_tls, Commands& out);
   // starts_h2_preface starts HTTP/2 when the client's bytes are the HTTP/2 connection preface
