@@ -70,6 +70,10 @@ std::string describe(const Command& command) {
                    " ms)";
           },
           [](const CancelWakeup& c) { return "CancelWakeup(#" + std::to_string(c.id) + ")"; },
+          [](const PauseReading& c) {
+            return std::string(c.paused ? "PauseReading(" : "ResumeReading(") +
+                   std::to_string(c.conn) + ")";
+          },
           [](const Log& c) { return "Log(\"" + c.message + "\")"; },
           [](const PublishFlow& c) {
             return std::string("PublishFlow(") +

@@ -95,6 +95,15 @@ struct CancelWakeup {
   CommandId id = 0;
 };
 
+// PauseReading stops (|paused|) or resumes reading from one connection: a layer that holds
+// bytes it cannot pass on yet (the reader of one stream is slow) stops taking more from their
+// source. Independent of the driver's own pause, which stops every read of the session while
+// any socket has too much queued.
+struct PauseReading {
+  ConnId conn = kClientConn;
+  bool paused = true;
+};
+
 // Log is a message for the terminal (stderr), attributed to the event that caused it.
 struct Log {
   enum class Level : uint8_t { kDebug, kInfo, kWarn, kError };
@@ -108,7 +117,7 @@ struct PublishFlow {
 };
 
 using Command = std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, CancelWakeup,
-                             Log, PublishFlow>;
+                             PauseReading, Log, PublishFlow>;
 using Commands = std::vector<Command>;
 
 // describe returns a one-line text of an event or command, for test transcripts and logs.

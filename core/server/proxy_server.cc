@@ -186,6 +186,8 @@ class ConnectionHandler {
     bool read_eof = false;
     bool write_shut = false;
     bool closing = false;  // A full close waits for queued writes.
+    bool app_paused = false;     // PauseReading from the session.
+    bool reads_stopped = false;  // What the socket was last told.
     OwnConnection own;     // Transparent mode: registered against redirect loops.
   };
 
@@ -260,6 +262,10 @@ class ConnectionHandler {
         if (auto it = wakeup_index_.find(cancel->id); it != wakeup_index_.end()) {
           wakeups_.erase(it->second);
           wakeup_index_.erase(it);
+        }
+      } else if (auto* pause = std::get_if<PauseReading>(&command)) {
+        if (auto it = sockets_.find(pause->conn); it != sockets_.end()) {
+          it->second.app_paused = pause->paused;
         }
       } else if (auto* log = std::get_if<Log>(&command)) {
         if (server_->options().log) {
@@ -401,6 +407,8 @@ class ConnectionHandler {
     sockets_.erase(it);
   }
 
+  // update_backpressure stops every read of the session while any socket has more than the
+  // high watermark queued, and the reads of a socket the session paused.
   void update_backpressure() {
     bool congested = false;
     for (const auto& [conn, socket] : sockets_) {
@@ -410,15 +418,16 @@ class ConnectionHandler {
         break;
       }
     }
-    if (congested == reads_paused_) {
-      return;
-    }
-    reads_paused_ = congested;
     for (auto& [conn, socket] : sockets_) {
       if (!socket.stream || socket.read_eof) {
         continue;
       }
-      if (congested) {
+      const bool stop = congested || socket.app_paused;
+      if (stop == socket.reads_stopped) {
+        continue;
+      }
+      socket.reads_stopped = stop;
+      if (stop) {
         socket.stream->pause_reading();
       } else {
         socket.stream->resume_reading();
@@ -463,7 +472,6 @@ class ConnectionHandler {
   static constexpr uint64_t kLingerMs = 2000;
 
   std::unique_ptr<Timer> linger_;
-  bool reads_paused_ = false;
   bool client_gone_ = false;
   bool finished_ = false;
 };
