@@ -518,9 +518,12 @@ bool ProxySession::starts_h2_preface(Commands& out, bool upstream_tls) {
   if (!data.starts_with(kPreface)) {
     return false;  // Not HTTP/2: the HTTP/1 parser will answer 400.
   }
-  // HTTP/2 with prior knowledge (h2c, or h2 over TLS without ALPN): spoken with the client,
-  // translated to HTTP/1.1 toward the server, whose HTTP/2 support is unknown.
-  upstream_h1_ = true;
+  // HTTP/2 with prior knowledge (h2c, or h2 over TLS without ALPN). Through a tunnel
+  // (CONNECT, SOCKS5, transparent) the client's prior knowledge is about the server itself:
+  // HTTP/2 both sides. In reverse mode it is about the proxy, and the target's HTTP/2 support
+  // is unknown: translated to HTTP/1.1.
+  upstream_h1_ = ctx_.config->mode == ProxyConfig::Mode::kReverse ||
+                 (ctx_.client_tls && !ctx_.client_tls->alpn.empty());
   start_http2(upstream_tls, out);
   return true;
 }

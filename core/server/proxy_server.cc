@@ -185,10 +185,10 @@ class ConnectionHandler {
     ConnectHandle connecting;
     bool read_eof = false;
     bool write_shut = false;
-    bool closing = false;  // A full close waits for queued writes.
+    bool closing = false;        // A full close waits for queued writes.
     bool app_paused = false;     // PauseReading from the session.
     bool reads_stopped = false;  // What the socket was last told.
-    OwnConnection own;     // Transparent mode: registered against redirect loops.
+    OwnConnection own;           // Transparent mode: registered against redirect loops.
   };
 
   void attach(ConnId conn) {

@@ -315,5 +315,34 @@ TEST_F(Http2Test, CleartextH2WithPriorKnowledgeInReverseMode) {
   EXPECT_EQ(flows[2]["request"]["httpVersion"], "HTTP/1.1");
 }
 
+TEST_F(Http2Test, CleartextH2WithPriorKnowledgeThroughATunnelIsH2BothSides) {
+  // nghttpd without TLS speaks only h2c: an HTTP/1.1 request would get a GOAWAY, so a 200
+  // proves the proxy spoke HTTP/2 to it.
+  const uint16_t port = free_port();
+  origins_.push_back(std::make_unique<ChildProcess>(
+      std::vector<std::string>{"nghttpd", "-a", "127.0.0.1", "--no-tls", "-d",
+                               (dir_.path() / "htdocs").string(), std::to_string(port)}));
+  for (int i = 0; i < 100 && !accepts_connections(port); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(accepts_connections(port)) << "nghttpd did not start";
+  start_proxy();
+  const fs::path out = dir_.path() / "big.out";
+  const ProcessResult got = run_process(
+      {"curl", "-sS", "--max-time", "30", "--http2-prior-knowledge", "--proxytunnel", "-x",
+       "http://127.0.0.1:" + std::to_string(proxy_port_), "-o", out.string(), "-w",
+       "%{http_version} %{http_code}", "http://127.0.0.1:" + std::to_string(port) + "/big.bin"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(got.out, "2 200");
+  EXPECT_EQ(test::sha256_of(read_file(out)), test::pattern_sha256(kBigSize));
+  const std::vector<json> flows = finished_flows();
+  ASSERT_FALSE(flows.empty());
+  const json& flow = flows.back();
+  EXPECT_EQ(flow["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ(flow["request"]["url"], "http://127.0.0.1:" + std::to_string(port) + "/big.bin");
+  EXPECT_EQ(flow["response"]["status"], 200);
+  EXPECT_EQ(flow["response"]["content"]["size"], kBigSize);
+}
+
 }  // namespace
 }  // namespace sightglass
