@@ -44,6 +44,7 @@ constexpr char kRouterOriginSideIp[] = "198.18.2.1";
 constexpr char kOriginIp[] = "198.18.2.2";
 constexpr char kRouterClientSideIf[] = "r0";
 constexpr char kEchoPort[] = "7000";
+constexpr char kH2cPort[] = "7080";  // nghttpd --no-tls, started by the test that uses it.
 
 std::string script_path() { return std::string(SIGHTGLASS_SOURCE_DIR) + "/scripts/transparent"; }
 std::string origin_py() { return std::string(SIGHTGLASS_SOURCE_DIR) + "/tests/support/origin.py"; }
@@ -218,9 +219,9 @@ class TransparentTest : public test::ProxyFixture {
 
   // apply_rules runs scripts/transparent --gateway r0 ... --apply in the router.
   void apply_rules(uint16_t port) {
-    const ProcessResult r =
-        router({script_path(), "--gateway", kRouterClientSideIf, "--proxy-port",
-                std::to_string(port), "--ports", std::string("80,443,") + kEchoPort, "--apply"});
+    const ProcessResult r = router(
+        {script_path(), "--gateway", kRouterClientSideIf, "--proxy-port", std::to_string(port),
+         "--ports", std::string("80,443,") + kEchoPort + "," + kH2cPort, "--apply"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
 
@@ -365,6 +366,43 @@ TEST_F(TransparentTest, PlainHttpIsLoggedWithTheHostName) {
   ASSERT_TRUE(flow.has_value()) << "no flow for http://origin.test/x";
   EXPECT_EQ((*flow)["response"]["status"], 200);
   EXPECT_FALSE(flow->contains("_tls")) << flow->dump();
+  EXPECT_EQ(flow->value("serverIPAddress", std::string()), kOriginIp);
+}
+
+// Cleartext HTTP/2 with prior knowledge to the original destination: nghttpd --no-tls speaks
+// only h2c (an HTTP/1.1 request gets a GOAWAY), so a 200 proves HTTP/2 on both sides.
+TEST_F(TransparentTest, CleartextH2WithPriorKnowledgeIsHttp2BothSides) {
+  if (test::find_program("nghttpd").empty()) {
+    GTEST_SKIP() << "nghttpd is not installed (Debian package nghttp2-server)";
+  }
+  const fs::path docroot = dir_.path() / "htdocs";
+  fs::create_directories(docroot);
+  std::ofstream(docroot / "hello.txt") << "hello over h2c\n";
+  children_.push_back(std::make_unique<ChildProcess>(NetnsLab::exec(
+      origin_, {"nghttpd", "-a", "0.0.0.0", "--no-tls", "-d", docroot.string(), kH2cPort})));
+  const ProcessResult up =
+      NetnsLab::run(origin_,
+                    {"/usr/bin/python3", "-c",
+                     "import socket, sys, time\n"
+                     "for _ in range(100):\n"
+                     "  try: socket.create_connection((sys.argv[1], int(sys.argv[2])), "
+                     "timeout=1); sys.exit(0)\n"
+                     "  except OSError: time.sleep(0.05)\n"
+                     "sys.exit(1)",
+                     "127.0.0.1", kH2cPort},
+                    "", std::chrono::seconds(20));
+  ASSERT_EQ(up.exit_code, 0) << "nghttpd did not start: " << up.err;
+  ASSERT_NO_FATAL_FAILURE(start_transparent_proxy());
+  const std::string url = std::string("http://origin.test:") + kH2cPort + "/hello.txt";
+  const ProcessResult r =
+      curl({"--resolve", std::string("origin.test:") + kH2cPort + ":" + kOriginIp,
+            "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}", url});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello over h2c\n\n2 200");
+  const auto flow = wait_for_flow([&](const json& f) { return url_of(f) == url; });
+  ASSERT_TRUE(flow.has_value()) << "no flow for " << url;
+  EXPECT_EQ((*flow)["request"]["httpVersion"], "HTTP/2.0");
+  EXPECT_EQ((*flow)["response"]["status"], 200);
   EXPECT_EQ(flow->value("serverIPAddress", std::string()), kOriginIp);
 }
 
