@@ -6,6 +6,8 @@
 #include <cstring>
 #include <utility>
 
+#include "core/layers/websocket.h"
+
 namespace sightglass::core {
 
 namespace {
@@ -59,7 +61,9 @@ struct Http2Layer::Stream {
 
   // The request, as the client sends it.
   std::string method, scheme, authority, path;
-  Headers request_headers;  // Regular headers, in order.
+  std::string protocol;        // :protocol of an extended CONNECT (RFC 8441), or "".
+  std::string authority_sent;  // :authority toward the server.
+  Headers request_headers;     // Regular headers, in order.
   Headers request_trailers;
   bool request_head_done = false;
   ByteQueue request_buf;  // Received, not yet handed to the server session.
@@ -92,9 +96,28 @@ struct Http2Layer::Stream {
 
   CommandId wakeup_id = 0;  // The response timeout, until the response head.
 
+  // WebSocket over HTTP/2 (RFC 8441): the readers once the server accepted, and what the
+  // client sent before that.
+  std::unique_ptr<WebSocketState> ws;
+  std::string ws_early;
+
   bool client_closed = false;  // The client stream is closed (done or reset).
   bool server_closed = false;
   bool published = false;
+};
+
+// WebSocketState reads both directions of a WebSocket carried by one stream (RFC 8441) into
+// its flow's messages, as HttpLayer does for HTTP/1.1's upgraded connections.
+struct Http2Layer::WebSocketState {
+  WebSocketState(const WebSocketExtensions& extensions, uint64_t limit)
+      : client(true, extensions, limit), server(false, extensions, limit) {}
+  WebSocketReader client;
+  WebSocketReader server;
+  bool started = false;                            // The first live snapshot went out.
+  bool changed = false;                            // New messages since the last live snapshot.
+  int64_t last_live_us = 0;                        // Monotonic time of the last live snapshot.
+  CommandId live_wakeup = 0;                       // The wakeup that publishes the next one, or 0.
+  std::vector<WebSocketReader::Message> messages;  // Scratch.
 };
 
 // Upstream is one HTTP/2 server connection.
@@ -108,8 +131,11 @@ struct Http2Layer::Upstream {
   std::string address;
   std::optional<TlsInfo> tls;
   int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
-  bool timings_given = false;  // The first stream on the connection carries its setup times.
+  bool timings_given = false;      // The first stream on the connection carries its setup times.
+  bool settings_received = false;  // The server's first SETTINGS arrived.
   std::map<int32_t, int32_t> streams;  // Server stream id -> client stream id.
+  // Extended CONNECT streams that wait for the server's SETTINGS (to know if it may send them).
+  std::vector<int32_t> waiting_settings;
 };
 
 // H1Conn is one HTTP/1.1 server connection, carrying one exchange at a time.
@@ -123,6 +149,7 @@ struct Http2Layer::H1Conn {
   std::optional<TlsInfo> tls;
   int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
   bool timings_given = false;
+  bool paused = false;  // PauseReading sent: the client is slow to take the response.
   Http1Parser parser{Http1Parser::Kind::kResponse};
 };
 
@@ -131,6 +158,12 @@ namespace {
 constexpr int32_t kStreamWindow = 256 * 1024;
 constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 constexpr uint32_t kMaxConcurrentStreams = 100;
+// An HTTP/1.1 server connection is not read while its stream holds more than a stream window
+// for the client, and read again once that drained to half of it.
+constexpr size_t kH1PauseBytes = kStreamWindow;
+constexpr size_t kH1ResumeBytes = kStreamWindow / 2;
+// kLiveIntervalUs is the least time between two live snapshots of a WebSocket flow.
+constexpr int64_t kLiveIntervalUs = 1'000'000;
 
 std::string_view view(const uint8_t* data, size_t len) {
   return {reinterpret_cast<const char*>(data), len};
@@ -146,6 +179,23 @@ struct NvList {
                             name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
 };
+
+// h1_to_h2_headers lowercases the names of HTTP/1.1 response headers and drops the
+// connection-specific ones (RFC 9113 8.2.2).
+Headers h1_to_h2_headers(const Headers& headers) {
+  Headers out;
+  for (const Header& h : headers) {
+    std::string name = h.name;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+        name == "transfer-encoding" || name == "upgrade") {
+      continue;
+    }
+    out.push_back({std::move(name), h.value});
+  }
+  return out;
+}
 
 // split_authority is parse_authority that keeps a malformed authority whole.
 void split_authority(const std::string& authority, uint16_t default_port, std::string* host,
@@ -314,6 +364,13 @@ void Http2Layer::handle(Event& event, Commands& out) {
     on_open_completed(*opened, out);
   } else if (auto* wakeup = std::get_if<Wakeup>(&event)) {
     for (auto& [id, s] : streams_) {
+      if (s->ws && s->ws->live_wakeup == wakeup->id) {
+        s->ws->live_wakeup = 0;
+        if (s->ws->changed && !s->published) {
+          publish_live(*s, true, out);
+        }
+        break;
+      }
       if (s->wakeup_id == wakeup->id) {
         s->wakeup_id = 0;
         if (!s->response_received && !s->client_closed) {
@@ -402,6 +459,8 @@ int Http2Layer::on_client_header(const nghttp2_frame* frame, std::string_view na
     s->authority = value;
   } else if (name == ":path") {
     s->path = value;
+  } else if (name == ":protocol") {
+    s->protocol = value;
   } else if (!name.starts_with(":")) {
     s->request_headers.push_back({std::string(name), std::string(value)});
   }
@@ -472,6 +531,15 @@ int Http2Layer::on_client_data(int32_t stream_id, std::string_view data) {
     return 0;
   }
   s->request_buf.append(data);
+  if (s->protocol == "websocket") {
+    // The tunnel's bytes are the WebSocket's messages, not a request body.
+    if (s->ws) {
+      websocket_read(*s, true, data);
+    } else if (s->ws_early.size() < static_cast<size_t>(kStreamWindow)) {
+      s->ws_early.append(data);  // Sent before the server accepted: read once it has.
+    }
+    return 0;
+  }
   if (s->flow.request) {
     s->flow.request->body.append(data, ctx_->config->body_limit);
   }
@@ -542,13 +610,20 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
     request.port = target_.port;
   }
   // The body captured so far (DATA may have come with the head).
-  request.body.append(s->request_buf.view(), ctx_->config->body_limit);
+  if (s->protocol != "websocket") {
+    request.body.append(s->request_buf.view(), ctx_->config->body_limit);
+  }
   if (ctx_->config->response_timeout_ms > 0) {
     s->wakeup_id = ctx_->new_command();
     out.push_back(RequestWakeup{s->wakeup_id, ctx_->config->response_timeout_ms});
   }
 
   if (upstream_protocol_ == UpstreamProtocol::kHttp1) {
+    if (!s->protocol.empty()) {
+      // Not advertised to the client in this mode (nghttp2 refuses it before we see it).
+      fail_stream(*s, 501, "extended CONNECT cannot be translated to HTTP/1.1");
+      return;
+    }
     submit_h1_request(*s, authority, out);
     return;
   }
@@ -558,6 +633,28 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
     return;
   }
   s->upstream = up->conn;
+  s->authority_sent = authority;
+  if (!s->protocol.empty() && !up->settings_received) {
+    // Whether the server takes extended CONNECT is known from its SETTINGS only.
+    up->waiting_settings.push_back(client_id);
+    return;
+  }
+  submit_to_server(*s, *up);
+}
+
+void Http2Layer::submit_to_server(Stream& stream_ref, Upstream& upstream_ref) {
+  Stream* s = &stream_ref;
+  Upstream* up = &upstream_ref;
+  const int32_t client_id = s->client_id;
+  const std::string& authority = s->authority_sent;
+  if (!s->protocol.empty() &&
+      nghttp2_session_get_remote_settings(up->session.get(),
+                                          NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) != 1) {
+    fail_stream(*s, 502,
+                "the server " + authority_text(target_) +
+                    " does not accept extended CONNECT (RFC 8441) for :protocol " + s->protocol);
+    return;
+  }
   if (up->open) {
     s->flow.server_address = up->address;
     s->flow.server_tls = up->tls;
@@ -569,12 +666,16 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
     }
   }
   NvList nv;
-  const std::string method = ":method", scheme = ":scheme", auth = ":authority", path = ":path";
+  const std::string method = ":method", scheme = ":scheme", auth = ":authority", path = ":path",
+                    protocol = ":protocol";
   const std::string scheme_value = target_.tls ? "https" : "http";
   nv.add(method, s->method);
+  if (!s->protocol.empty()) {
+    nv.add(protocol, s->protocol);
+  }
   nv.add(scheme, scheme_value);
   nv.add(auth, authority);
-  if (s->method != "CONNECT") {
+  if (s->method != "CONNECT" || !s->protocol.empty()) {
     nv.add(path, s->path);
   }
   for (const Header& h : s->request_headers) {
@@ -705,7 +806,7 @@ void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
   }
   if (!error.empty()) {
     const bool timed_out = opened.timed_out;
-    std::vector<int32_t> ids;
+    std::vector<int32_t> ids = up->waiting_settings;
     for (auto& [server_id, client_id] : up->streams) {
       ids.push_back(client_id);
     }
@@ -788,12 +889,31 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
         break;
       }
       if (s->status >= 100 && s->status < 200) {
-        s->response_headers.clear();  // 1xx: the final response follows.
+        // 1xx (100 Continue, 103 Early Hints): passed on as interim HEADERS; the final
+        // response follows (nghttp2 files it under NGHTTP2_HCAT_HEADERS, the head is told by
+        // response_received, not by the category).
+        Headers interim = std::move(s->response_headers);
+        s->response_headers.clear();
+        const int32_t id = s->client_id;
+        const int status = s->status;
+        s->status = 0;
+        actions_.push_back([this, id, status, interim = std::move(interim)](Commands& /*out*/) {
+          submit_interim(id, status, interim);
+        });
         break;
       }
       s->response_received = true;
       s->response_eof = end_stream;
       s->t_response_head = ctx_->clock->monotonic_us();
+      if (s->protocol == "websocket" && s->status >= 200 && s->status < 300 && !end_stream) {
+        // The tunnel is open: DATA both ways is the WebSocket (RFC 8441 5). Read before the
+        // server's first DATA, which may come in this same read.
+        s->ws = std::make_unique<WebSocketState>(parse_websocket_extensions(s->response_headers),
+                                                 ctx_->config->body_limit);
+        if (!s->ws_early.empty()) {
+          websocket_read(*s, true, std::exchange(s->ws_early, {}));
+        }
+      }
       const int32_t id = s->client_id;
       actions_.push_back([this, id](Commands& /*out*/) { submit_response(id); });
       break;
@@ -821,6 +941,12 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
     case NGHTTP2_GOAWAY:
       up.goaway = true;
       break;
+    case NGHTTP2_SETTINGS:
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+        up.settings_received = true;
+        actions_.push_back([this, conn = up.conn](Commands& /*out*/) { on_server_settings(conn); });
+      }
+      break;
     default:
       break;
   }
@@ -838,10 +964,37 @@ int Http2Layer::on_server_data(Upstream& up, int32_t stream_id, std::string_view
     return 0;
   }
   s->response_buf.append(data);
+  if (s->ws) {
+    websocket_read(*s, false, data);
+    return 0;
+  }
   if (s->flow.response) {
     s->flow.response->body.append(data, ctx_->config->body_limit);
   }
   return 0;
+}
+
+void Http2Layer::on_server_settings(ConnId conn) {
+  auto it = upstreams_.find(conn);
+  if (it == upstreams_.end()) {
+    return;
+  }
+  Upstream& up = *it->second;
+  const bool extended_connect =
+      nghttp2_session_get_remote_settings(up.session.get(),
+                                          NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+  if (extended_connect && !connect_protocol_advertised_ && !client_closing_) {
+    // The server takes WebSocket over HTTP/2: so does the proxy, from now on (a second
+    // SETTINGS frame; the setting is never withdrawn, RFC 8441 3).
+    connect_protocol_advertised_ = true;
+    const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}};
+    nghttp2_submit_settings(client_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  }
+  for (int32_t id : std::exchange(up.waiting_settings, {})) {
+    if (Stream* s = stream(id); s != nullptr && !s->client_closed && !s->server_closed) {
+      submit_to_server(*s, up);
+    }
+  }
 }
 
 int Http2Layer::on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code) {
@@ -897,25 +1050,14 @@ void Http2Layer::submit_response(int32_t client_id) {
   if (is_grpc_content_type(response.headers)) {
     response.body.grpc.emplace();
   }
-  response.body.append(s->response_buf.view(), ctx_->config->body_limit);
+  if (!s->ws) {
+    response.body.append(s->response_buf.view(), ctx_->config->body_limit);
+  }
   NvList nv;
   const std::string status_name = ":status";
   const std::string status_value = std::to_string(s->status);
   nv.add(status_name, status_value);
-  Headers lowered;
-  if (s->h1) {
-    // HTTP/1.1 to HTTP/2: lowercase names, no connection-specific fields (RFC 9113 8.2.2).
-    for (const Header& h : s->response_headers) {
-      std::string name = h.name;
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-          name == "transfer-encoding" || name == "upgrade") {
-        continue;
-      }
-      lowered.push_back({std::move(name), h.value});
-    }
-  }
+  const Headers lowered = s->h1 ? h1_to_h2_headers(s->response_headers) : Headers{};
   for (const Header& h : s->h1 ? lowered : s->response_headers) {
     nv.add(h.name, h.value);
   }
@@ -928,6 +1070,22 @@ void Http2Layer::submit_response(int32_t client_id) {
     s->flow.error = std::string("cannot answer the client: ") + nghttp2_strerror(rv);
     reset_server_stream(*s, NGHTTP2_INTERNAL_ERROR);
   }
+}
+
+void Http2Layer::submit_interim(int32_t client_id, int status, const Headers& headers) {
+  Stream* s = stream(client_id);
+  if (s == nullptr || s->client_closed || s->response_submitted) {
+    return;
+  }
+  NvList nv;
+  const std::string status_name = ":status";
+  const std::string status_value = std::to_string(status);
+  nv.add(status_name, status_value);
+  for (const Header& h : headers) {
+    nv.add(h.name, h.value);
+  }
+  nghttp2_submit_headers(client_.get(), NGHTTP2_FLAG_NONE, client_id, nullptr, nv.nv.data(),
+                         nv.nv.size(), nullptr);
 }
 
 void Http2Layer::fail_stream(Stream& s, int status, const std::string& error) {
@@ -1157,6 +1315,11 @@ bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
     return false;
   }
   H1Conn& c = *it->second;
+  if (!c.open) {
+    // The body waits in request_buf, unconsumed (the client's stream window bounds it), not in
+    // |pending|.
+    return false;
+  }
   std::string data;
   if (!s.request_buf.empty()) {
     s.consume_client += s.request_buf.size();
@@ -1172,11 +1335,7 @@ bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
   if (data.empty()) {
     return true;
   }
-  if (c.open) {
-    out.push_back(SendData{c.conn, std::move(data)});
-  } else {
-    c.pending += data;
-  }
+  out.push_back(SendData{c.conn, std::move(data)});
   return true;
 }
 
@@ -1204,7 +1363,10 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
           close_h1(c, out);
           return;
         }
-        continue;  // 100 Continue and friends: the final response follows.
+        // 100 Continue, 103 Early Hints: interim HEADERS to the client; the final response
+        // follows.
+        submit_interim(s->client_id, head->status, h1_to_h2_headers(head->headers));
+        continue;
       }
       s->status = head->status;
       s->response_headers = std::move(head->headers);
@@ -1237,7 +1399,10 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
         continue;
       }
       if (!s->response_received) {
-        // The end of a 1xx response.
+        // The end of a 1xx response (which took the parser's no-body mark of a HEAD).
+        if (s->head_request) {
+          c.parser.expect_no_body();
+        }
         HttpParseEvents more;
         c.parser.next_message(more);
         on_h1_events(c, more, out);
@@ -1311,6 +1476,85 @@ void Http2Layer::pump(Commands& out) {
     send_all(out);
     if (!finalize(out)) {
       break;
+    }
+  }
+  update_h1_reading(out);
+  for (auto& [id, s] : streams_) {
+    if (s->ws && !s->published && (!s->ws->started || s->ws->changed) && s->flow.response) {
+      // Live views see the tunnel at once, then at most once a second as messages come.
+      publish_live(*s, !s->ws->started, out);
+    }
+  }
+}
+
+void Http2Layer::websocket_read(Stream& s, bool from_client, std::string_view data) {
+  WebSocketState& ws = *s.ws;
+  WebSocketReader& reader = from_client ? ws.client : ws.server;
+  if (reader.failed() || data.empty()) {
+    return;  // That direction is relayed unread.
+  }
+  ws.messages.clear();
+  const bool ok = reader.feed(data, ws.messages);
+  if (!ws.messages.empty()) {
+    const int64_t now = ctx_->clock->wall_us();
+    for (WebSocketReader::Message& message : ws.messages) {
+      s.flow.websocket_messages.push_back(WebSocketMessage{
+          from_client, now, message.opcode, std::move(message.data), message.truncated});
+    }
+    ws.messages.clear();
+    ws.changed = true;
+  }
+  if (!ok) {
+    std::string error = std::string("WebSocket protocol error from the ") +
+                        (from_client ? "client" : "server") + ": " + reader.error() +
+                        " (the rest of that direction is relayed unread)";
+    if (s.flow.error.empty()) {
+      s.flow.error = error;
+    }
+    ws.changed = true;
+    actions_.push_back([error = std::move(error)](Commands& out) {
+      out.push_back(Log{Log::Level::kWarn, error});
+    });
+  }
+}
+
+void Http2Layer::publish_live(Stream& s, bool now, Commands& out) {
+  WebSocketState& ws = *s.ws;
+  const int64_t mono = ctx_->clock->monotonic_us();
+  if (!now && mono - ws.last_live_us < kLiveIntervalUs) {
+    // Too soon: a wakeup publishes it when the second is up.
+    if (ws.live_wakeup == 0) {
+      ws.live_wakeup = ctx_->new_command();
+      out.push_back(
+          RequestWakeup{ws.live_wakeup, (kLiveIntervalUs - (mono - ws.last_live_us)) / 1000 + 1});
+    }
+    return;
+  }
+  if (ws.live_wakeup != 0) {
+    out.push_back(CancelWakeup{ws.live_wakeup});
+    ws.live_wakeup = 0;
+  }
+  ws.started = true;
+  ws.changed = false;
+  ws.last_live_us = mono;
+  auto snapshot = std::make_shared<FlowSnapshot>(s.flow);
+  snapshot->state = FlowState::kLive;
+  out.push_back(PublishFlow{std::move(snapshot)});
+}
+
+void Http2Layer::update_h1_reading(Commands& out) {
+  if (client_closing_) {
+    return;
+  }
+  for (auto& [conn, c] : h1_conns_) {
+    const Stream* s = stream(c->stream);
+    const size_t buffered = s == nullptr ? 0 : s->response_buf.size();
+    if (!c->paused && buffered > kH1PauseBytes) {
+      c->paused = true;
+      out.push_back(PauseReading{conn, true});
+    } else if (c->paused && buffered <= kH1ResumeBytes) {
+      c->paused = false;
+      out.push_back(PauseReading{conn, false});
     }
   }
 }
@@ -1480,6 +1724,10 @@ void Http2Layer::publish(Stream& s, Commands& out) {
   if (s.wakeup_id != 0) {
     out.push_back(CancelWakeup{s.wakeup_id});
     s.wakeup_id = 0;
+  }
+  if (s.ws && s.ws->live_wakeup != 0) {
+    out.push_back(CancelWakeup{s.ws->live_wakeup});
+    s.ws->live_wakeup = 0;
   }
   if (!s.flow.request) {
     // Reset before the head was complete.

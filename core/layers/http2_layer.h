@@ -56,6 +56,7 @@ class Http2Layer : public AppLayer {
   struct Stream;
   struct Upstream;
   struct H1Conn;
+  struct WebSocketState;
 
   // nghttp2 callbacks, client side (public for the C trampolines only).
   int on_client_begin_headers(const nghttp2_frame* frame);
@@ -89,6 +90,16 @@ class Http2Layer : public AppLayer {
   void on_upstream_lost(Upstream& up, const std::string& error, Commands& out);
   void on_client_lost(const std::string& error, Commands& out);
   void submit_request(int32_t client_id, Commands& out);
+  // submit_to_server sends a stream's request on |up| (its SETTINGS known for an extended
+  // CONNECT).
+  void submit_to_server(Stream& s, Upstream& up);
+  // on_server_settings runs once a server's SETTINGS arrived: extended CONNECT (RFC 8441) is
+  // advertised to the client when the server does, and the streams waiting for it go.
+  void on_server_settings(ConnId conn);
+  // WebSocket over HTTP/2: websocket_read reads a copy of one direction's bytes into the
+  // flow's messages; publish_live publishes a live snapshot (|now|, or at most once a second).
+  void websocket_read(Stream& s, bool from_client, std::string_view data);
+  void publish_live(Stream& s, bool now, Commands& out);
   // HTTP/1.1 toward the server.
   void submit_h1_request(Stream& s, const std::string& authority, Commands& out);
   bool forward_h1_request(Stream& s, Commands& out);
@@ -97,6 +108,8 @@ class Http2Layer : public AppLayer {
   void on_h1_closed(H1Conn& h1, const std::string& error, Commands& out);
   void close_h1(H1Conn& h1, Commands& out);
   void submit_response(int32_t client_id);
+  // submit_interim passes a 1xx response on to the client as interim HEADERS.
+  void submit_interim(int32_t client_id, int status, const Headers& headers);
   // fail_stream answers a stream with |status| and |error| as text when no response started,
   // else resets it; the flow carries |error|.
   void fail_stream(Stream& s, int status, const std::string& error);
@@ -106,6 +119,9 @@ class Http2Layer : public AppLayer {
   // the windows, until nothing changes; then publishes finished streams.
   void pump(Commands& out);
   void send_all(Commands& out);
+  // update_h1_reading pauses the HTTP/1.1 server connections whose response waits for a slow
+  // client, and resumes them once it drained.
+  void update_h1_reading(Commands& out);
   // finalize publishes and forgets finished streams and closes spent connections; true when
   // that left frames to send.
   bool finalize(Commands& out);
@@ -128,6 +144,7 @@ class Http2Layer : public AppLayer {
   bool started_ = false;
   bool client_closing_ = false;
   bool client_eof_ = false;
+  bool connect_protocol_advertised_ = false;  // SETTINGS_ENABLE_CONNECT_PROTOCOL went out.
 };
 
 }  // namespace sightglass::core

@@ -90,7 +90,9 @@ std::string CapturedBody::contiguous() const {
 }
 
 std::string HttpRequestData::url() const {
-  if (method == "CONNECT") {
+  // CONNECT's authority form; an extended CONNECT (RFC 8441, WebSocket over HTTP/2) has a path
+  // and reads like the URL it opens.
+  if (method == "CONNECT" && !target.starts_with('/')) {
     return host + ":" + std::to_string(port);
   }
   std::string out = scheme + "://";

@@ -2,6 +2,7 @@
 // session (the origin) talk through the layer's events and commands.
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <functional>
@@ -18,7 +19,8 @@ using test::FakeClock;
 
 // Message is what a peer received on one stream.
 struct Message {
-  Headers headers;  // Including pseudo-headers, in order.
+  std::vector<Headers> interim;  // 1xx responses, in order.
+  Headers headers;               // Including pseudo-headers, in order.
   Headers trailers;
   std::string body;
   bool head_done = false;
@@ -33,7 +35,9 @@ struct Message {
 // at once, except on the streams in |stalled|.
 class H2Peer {
  public:
-  explicit H2Peer(bool server) : server_(server) {
+  // |connect_protocol|: a server that takes extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL,
+  // RFC 8441).
+  explicit H2Peer(bool server, bool connect_protocol = false) : server_(server) {
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
@@ -51,7 +55,8 @@ class H2Peer {
     }
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+    const nghttp2_settings_entry enable_connect{NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, &enable_connect, connect_protocol ? 1 : 0);
     // Like browsers: a large connection window, the default stream window.
     nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 16 * 1024 * 1024);
   }
@@ -122,6 +127,11 @@ class H2Peer {
     nghttp2_submit_response(session_, id, nv.data(), nv.size(),
                             body || !trailers.empty() ? &provider : nullptr);
   }
+  // interim submits a 1xx response (server side).
+  void interim(int32_t id, const Headers& headers) {
+    std::vector<nghttp2_nv> nv = to_nv(headers);
+    nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nv.data(), nv.size(), nullptr);
+  }
   // more_body adds body bytes to a stream whose provider was deferred.
   void more_body(int32_t id, const std::string& data, bool end) {
     Outgoing& o = outgoing_[id];
@@ -141,6 +151,9 @@ class H2Peer {
   void unstall(int32_t id) {
     stalled_.erase(id);
     consume_pending();
+  }
+  uint32_t remote_setting(nghttp2_settings_id id) {
+    return nghttp2_session_get_remote_settings(session_, id);
   }
   // unsent returns the bytes of a body not yet handed to the session.
   size_t unsent(int32_t id) { return outgoing_[id].data.size() - outgoing_[id].offset; }
@@ -180,6 +193,14 @@ class H2Peer {
       it = unconsumed_.erase(it);
     }
   }
+  static std::string value_of_peer(const Headers& headers, const std::string& name) {
+    for (const Header& h : headers) {
+      if (h.name == name) {
+        return h.value;
+      }
+    }
+    return "";
+  }
   static H2Peer* self(void* p) { return static_cast<H2Peer*>(p); }
   static int on_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* p) {
     Message& m = self(p)->messages[frame->hd.stream_id];
@@ -205,8 +226,14 @@ class H2Peer {
       return 0;
     }
     Message& m = peer->messages[frame->hd.stream_id];
-    if (frame->hd.type == NGHTTP2_HEADERS) {
-      m.head_done = true;
+    if (frame->hd.type == NGHTTP2_HEADERS && !m.head_done) {
+      const std::string status = value_of_peer(m.headers, ":status");
+      if (!peer->server_ && status.size() == 3 && status[0] == '1') {
+        m.interim.push_back(std::move(m.headers));  // A 1xx: the final head follows.
+        m.headers.clear();
+      } else {
+        m.head_done = true;
+      }
     }
     if (frame->hd.type == NGHTTP2_RST_STREAM) {
       m.reset_code = frame->rst_stream.error_code;
@@ -261,8 +288,10 @@ class H2Peer {
 // Harness runs the layer between the two peers.
 class Harness {
  public:
-  explicit Harness(Http2Layer::UpstreamProtocol protocol = Http2Layer::UpstreamProtocol::kHttp2)
-      : h1_(protocol == Http2Layer::UpstreamProtocol::kHttp1) {
+  explicit Harness(Http2Layer::UpstreamProtocol protocol = Http2Layer::UpstreamProtocol::kHttp2,
+                   bool server_connect_protocol = false)
+      : h1_(protocol == Http2Layer::UpstreamProtocol::kHttp1),
+        server_connect_protocol_(server_connect_protocol) {
     config_.mode = ProxyConfig::Mode::kRegular;
     config_.body_limit = 1024;
     ctx_.config = &config_;
@@ -287,7 +316,7 @@ class Harness {
       OpenConnection open = opens_.front();
       opens_.erase(opens_.begin());
       if (!h1_) {
-        servers_[open.conn] = std::make_unique<H2Peer>(true);
+        servers_[open.conn] = std::make_unique<H2Peer>(true, server_connect_protocol_);
       }
       server_conns.push_back(open.conn);
       OpenCompleted done;
@@ -364,17 +393,25 @@ class Harness {
   }
 
   H2Peer& server(size_t index = 0) { return *servers_[server_conns.at(index)]; }
+  // deliver_to_client hands the client what the layer sent it, and nothing else moves.
+  void deliver_to_client() {
+    EXPECT_TRUE(client.receive(to_client_));
+    to_client_.clear();
+  }
   ConnId server_conn(size_t index = 0) const { return server_conns.at(index); }
 
   H2Peer client{false};
   std::map<ConnId, std::string> h1_received;  // HTTP/1.1 mode: what each server connection got.
   std::vector<FlowSnapshotConstSharedPtr> flows;
   std::vector<RequestWakeup> wakeups;
+  std::vector<PauseReading> pauses;
+  std::map<ConnId, bool> paused;  // The last PauseReading per connection.
   std::vector<ConnId> server_conns;
   std::set<ConnId> closed_servers;
   bool client_closed = false;
   std::function<void()> on_idle;
   ProxyConfig config_;
+  FakeClock clock_;
 
  private:
   void route(Commands& out) {
@@ -391,6 +428,9 @@ class Harness {
         wakeups.push_back(*wakeup);
       } else if (auto* publish = std::get_if<PublishFlow>(&command)) {
         flows.push_back(publish->flow);
+      } else if (auto* pause = std::get_if<PauseReading>(&command)) {
+        pauses.push_back(*pause);
+        paused[pause->conn] = pause->paused;
       } else if (auto* close = std::get_if<CloseConnection>(&command)) {
         if (close->conn == kClientConn) {
           client_closed = true;
@@ -402,7 +442,7 @@ class Harness {
   }
 
   bool h1_;
-  FakeClock clock_;
+  bool server_connect_protocol_;
   std::atomic<FlowId> flow_ids_{0};
   SessionContext ctx_;
   std::unique_ptr<Http2Layer> layer_;
@@ -796,6 +836,410 @@ TEST(Http2Layer, Http11ServerClosingMidResponseResetsTheStream) {
   const FlowSnapshot* never = flow_for(h, "/never");
   ASSERT_NE(never, nullptr);
   EXPECT_EQ(never->error, "upstream closed the connection without sending a response");
+}
+
+TEST(Http2Layer, InterimResponsesFromAnHttp2ServerReachTheClient) {
+  Harness h;
+  Headers post = get("/continue");
+  post[0].value = "POST";
+  post.push_back({"expect", "100-continue"});
+  const int32_t id = h.client.request(post, std::string());
+  h.client.open_ended(id);  // The body waits for the 100.
+  h.run();
+  ASSERT_EQ(h.server().messages.size(), 1u);
+  const int32_t sid = h.server().messages.begin()->first;
+  EXPECT_EQ(value_of(h.server().messages[sid].headers, "expect"), "100-continue");
+  h.server().interim(sid, {{":status", "100"}});
+  h.run();
+  ASSERT_EQ(h.client.messages[id].interim.size(), 1u);
+  EXPECT_EQ(h.client.messages[id].interim[0], (Headers{{":status", "100"}}));
+  EXPECT_FALSE(h.client.messages[id].head_done);
+  h.client.more_body(id, "hello", true);
+  h.run();
+  EXPECT_TRUE(h.server().messages[sid].ended);
+  EXPECT_EQ(h.server().messages[sid].body, "hello");
+  h.server().interim(sid, {{":status", "103"}, {"link", "</style.css>; rel=preload"}});
+  h.server().respond(sid, {{":status", "200"}, {"x-final", "1"}}, std::string("done"));
+  h.run();
+  const Message& m = h.client.messages[id];
+  ASSERT_EQ(m.interim.size(), 2u);
+  EXPECT_EQ(m.interim[1], (Headers{{":status", "103"}, {"link", "</style.css>; rel=preload"}}));
+  EXPECT_EQ(m.headers, (Headers{{":status", "200"}, {"x-final", "1"}}));
+  EXPECT_TRUE(m.trailers.empty());
+  EXPECT_TRUE(m.ended);
+  EXPECT_EQ(m.body, "done");
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_EQ(h.flows[0]->response->status, 200);
+  EXPECT_EQ(h.flows[0]->response->headers, (Headers{{"x-final", "1"}}));
+  EXPECT_TRUE(h.flows[0]->response->trailers.empty());
+  EXPECT_EQ(h.flows[0]->request->body.contiguous(), "hello");
+  EXPECT_EQ(h.flows[0]->response->body.contiguous(), "done");
+  EXPECT_TRUE(h.flows[0]->error.empty()) << h.flows[0]->error;
+}
+
+TEST(Http2Layer, InterimResponsesFromAnHttp11ServerReachTheClient) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp1);
+  Headers post = get("/continue");
+  post[0].value = "POST";
+  post.push_back({"content-length", "5"});
+  post.push_back({"expect", "100-continue"});
+  const int32_t id = h.client.request(post, std::string());
+  h.client.open_ended(id);
+  h.run();
+  ASSERT_EQ(h.server_conns.size(), 1u);
+  const ConnId conn = h.server_conn(0);
+  EXPECT_EQ(h.h1_received[conn],
+            "POST /continue HTTP/1.1\r\nhost: origin.test\r\nx-b: 2\r\nx-a: 1\r\n"
+            "content-length: 5\r\nexpect: 100-continue\r\n\r\n");
+  h.h1_received.clear();
+  h.feed(DataReceived{conn, "HTTP/1.1 100 Continue\r\n\r\n"});
+  h.run();
+  ASSERT_EQ(h.client.messages[id].interim.size(), 1u);
+  EXPECT_EQ(h.client.messages[id].interim[0], (Headers{{":status", "100"}}));
+  h.client.more_body(id, "hello", true);
+  h.run();
+  EXPECT_EQ(h.h1_received[conn], "hello");
+  h.feed(DataReceived{conn,
+                      "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"});
+  h.run();
+  const Message& m = h.client.messages[id];
+  ASSERT_EQ(m.interim.size(), 2u);
+  EXPECT_EQ(m.interim[1], (Headers{{":status", "103"}, {"link", "</a.css>; rel=preload"}}));
+  EXPECT_EQ(m.headers, (Headers{{":status", "200"}, {"content-length", "2"}}));
+  EXPECT_TRUE(m.ended);
+  EXPECT_EQ(m.body, "ok");
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_EQ(h.flows[0]->response->status, 200);
+  EXPECT_EQ(h.flows[0]->response->reason, "OK");
+  EXPECT_EQ(h.flows[0]->request->body.contiguous(), "hello");
+  EXPECT_EQ(h.flows[0]->response->body.contiguous(), "ok");
+  EXPECT_TRUE(h.flows[0]->error.empty()) << h.flows[0]->error;
+  EXPECT_TRUE(h.closed_servers.empty());  // Kept alive for the next stream.
+  // A HEAD after an interim response still expects no body.
+  Headers head = get("/head");
+  head[0].value = "HEAD";
+  const int32_t hid = h.client.request(head);
+  h.run();
+  h.feed(DataReceived{
+      conn, "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"});
+  h.run();
+  EXPECT_TRUE(h.client.messages[hid].ended);
+  EXPECT_EQ(value_of(h.client.messages[hid].headers, ":status"), "200");
+  EXPECT_EQ(h.flows.size(), 2u);
+  EXPECT_TRUE(h.closed_servers.empty());
+}
+
+TEST(Http2Layer, Http11ResponseToASlowClientPausesItsConnection) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp1);
+  const int32_t slow = h.client.request(get("/big"));
+  const int32_t other = h.client.request(get("/other"));
+  h.client.stall(slow);
+  h.run();
+  ASSERT_EQ(h.server_conns.size(), 2u);
+  const ConnId conn = h.server_conn(0);
+  const std::string big = pattern(8 * 1024 * 1024, 'B');
+  // The server sends as fast as the proxy reads: the driver stops feeding a paused connection.
+  std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big;
+  size_t fed = 0;
+  size_t max_buffered = 0;
+  auto feed_while_reading = [&] {
+    while (fed < response.size() && !h.paused[conn]) {
+      const size_t n = std::min<size_t>(64 * 1024, response.size() - fed);
+      h.feed(DataReceived{conn, response.substr(fed, n)});
+      fed += n;
+      h.run();
+      const size_t delivered = h.client.messages[slow].body.size();
+      const size_t body_fed =
+          fed > response.size() - big.size() ? fed - (response.size() - big.size()) : 0;
+      max_buffered = std::max(max_buffered, body_fed - delivered);
+    }
+  };
+  feed_while_reading();
+  EXPECT_TRUE(h.paused[conn]);
+  EXPECT_LT(fed, 1024u * 1024u);  // Paused long before the 8 MiB.
+  ASSERT_FALSE(h.pauses.empty());
+  EXPECT_EQ(h.pauses[0].conn, conn);
+  EXPECT_TRUE(h.pauses[0].paused);
+  // At most a stream window (plus one read) waits in the proxy.
+  EXPECT_LE(max_buffered, 256u * 1024u + 64u * 1024u);
+  // The other stream, on another HTTP/1.1 connection, completes meanwhile.
+  h.feed(DataReceived{h.server_conn(1), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nother"});
+  h.run();
+  EXPECT_TRUE(h.client.messages[other].ended);
+  EXPECT_EQ(h.client.messages[other].body, "other");
+  EXPECT_FALSE(h.client.messages[slow].ended);
+  // The client reads: the connection is resumed, paused again, ... until the body is through.
+  h.client.unstall(slow);
+  for (int i = 0; i < 1000 && fed < response.size(); ++i) {
+    h.run();
+    if (!h.paused[conn]) {
+      feed_while_reading();
+    }
+  }
+  h.run();
+  EXPECT_EQ(fed, response.size());
+  EXPECT_LE(max_buffered, 256u * 1024u + 64u * 1024u);
+  bool resumed = false;
+  for (const PauseReading& p : h.pauses) {
+    resumed |= p.conn == conn && !p.paused;
+  }
+  EXPECT_TRUE(resumed);
+  EXPECT_FALSE(h.paused[conn]);
+  EXPECT_TRUE(h.client.messages[slow].ended);
+  EXPECT_TRUE(h.client.messages[slow].body == big) << h.client.messages[slow].body.size();
+  EXPECT_EQ(h.flows.size(), 2u);
+}
+
+// --- WebSocket over HTTP/2 (RFC 8441) -------------------------------------------------------
+
+constexpr uint8_t kFin = 0x80;
+constexpr uint8_t kRsv1 = 0x40;
+
+// ws_frame encodes one WebSocket frame; the client's are masked.
+std::string ws_frame(uint8_t b0, std::string_view payload, bool mask) {
+  const std::array<uint8_t, 4> key = {0x12, 0x34, 0x56, 0x78};
+  std::string out;
+  out.push_back(static_cast<char>(b0));
+  const uint8_t mask_bit = mask ? 0x80 : 0;
+  const uint64_t n = payload.size();
+  if (n <= 125) {
+    out.push_back(static_cast<char>(mask_bit | n));
+  } else if (n <= 0xFFFF) {
+    out.push_back(static_cast<char>(mask_bit | 126));
+    out.push_back(static_cast<char>(n >> 8));
+    out.push_back(static_cast<char>(n & 0xFF));
+  } else {
+    out.push_back(static_cast<char>(mask_bit | 127));
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      out.push_back(static_cast<char>((n >> shift) & 0xFF));
+    }
+  }
+  if (!mask) {
+    return out + std::string(payload);
+  }
+  out.append(reinterpret_cast<const char*>(key.data()), key.size());
+  for (size_t i = 0; i < payload.size(); ++i) {
+    out.push_back(static_cast<char>(payload[i] ^ key[i & 3]));
+  }
+  return out;
+}
+
+std::string ws_close(uint16_t code, std::string_view reason) {
+  std::string out;
+  out.push_back(static_cast<char>(code >> 8));
+  out.push_back(static_cast<char>(code & 0xFF));
+  return out + std::string(reason);
+}
+
+// deflate_message compresses one message as permessage-deflate does (no context takeover).
+std::string deflate_message(std::string_view message) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(message.size() + 64, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+  z.avail_in = static_cast<uInt>(message.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+  out.resize(out.size() - z.avail_out);
+  deflateEnd(&z);
+  EXPECT_TRUE(out.ends_with(std::string_view("\x00\x00\xff\xff", 4)));
+  out.resize(out.size() - 4);
+  return out;
+}
+
+Headers ws_connect(const std::string& path, bool deflate = false) {
+  Headers headers = {{":method", "CONNECT"},
+                     {":protocol", "websocket"},
+                     {":scheme", "https"},
+                     {":authority", "origin.test"},
+                     {":path", path},
+                     {"sec-websocket-version", "13"},
+                     {"origin", "https://origin.test"}};
+  if (deflate) {
+    headers.push_back({"sec-websocket-extensions", "permessage-deflate; client_max_window_bits"});
+  }
+  return headers;
+}
+
+uint32_t enable_connect(H2Peer& peer) {
+  return peer.remote_setting(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL);
+}
+
+TEST(Http2Layer, ExtendedConnectIsAdvertisedOnlyOnceTheServerDoes) {
+  {
+    Harness h(Http2Layer::UpstreamProtocol::kHttp2, true);
+    h.deliver_to_client();  // The layer's preface, before the server's SETTINGS.
+    EXPECT_EQ(enable_connect(h.client), 0u);
+    h.run();
+    EXPECT_EQ(enable_connect(h.client), 1u);
+  }
+  {
+    // A server without it: the client is never told, and nghttp2 refuses :protocol.
+    Harness h(Http2Layer::UpstreamProtocol::kHttp2, false);
+    h.run();
+    EXPECT_EQ(enable_connect(h.client), 0u);
+    const int32_t id = h.client.request(ws_connect("/chat"), std::string());
+    h.client.open_ended(id);
+    h.run();
+    EXPECT_TRUE(h.client.messages[id].reset_code.has_value());
+    EXPECT_TRUE(h.server().messages.empty());
+  }
+  {
+    Harness h(Http2Layer::UpstreamProtocol::kHttp1);
+    h.run();
+    EXPECT_EQ(enable_connect(h.client), 0u);
+  }
+}
+
+TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp2, true);
+  h.run();
+  ASSERT_EQ(enable_connect(h.client), 1u);
+  const int32_t id = h.client.request(ws_connect("/chat?room=1", true), std::string());
+  h.client.open_ended(id);
+  h.run();
+  ASSERT_EQ(h.server().messages.size(), 1u);
+  const int32_t sid = h.server().messages.begin()->first;
+  const Headers& sent = h.server().messages[sid].headers;
+  EXPECT_EQ(value_of(sent, ":method"), "CONNECT");
+  EXPECT_EQ(value_of(sent, ":protocol"), "websocket");
+  EXPECT_EQ(value_of(sent, ":path"), "/chat?room=1");
+  EXPECT_EQ(value_of(sent, ":authority"), "origin.test");
+  EXPECT_EQ(value_of(sent, "sec-websocket-version"), "13");
+  h.server().open_ended(sid);
+  h.server().respond(sid,
+                     {{":status", "200"},
+                      {"sec-websocket-extensions",
+                       "permessage-deflate; client_no_context_takeover; "
+                       "server_no_context_takeover"}},
+                     std::string());
+  h.run();
+  EXPECT_EQ(value_of(h.client.messages[id].headers, ":status"), "200");
+  EXPECT_FALSE(h.client.messages[id].ended);
+  // One live snapshot at once.
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_EQ(h.flows[0]->state, FlowState::kLive);
+
+  // Client: text, binary, a fragmented text with a ping between the fragments, a deflated text.
+  const std::string big_binary = pattern(70'000, 'w');
+  const std::string upstream =
+      ws_frame(kFin | 1, "hello", true) + ws_frame(kFin | 2, big_binary, true) +
+      ws_frame(1, "Hel", true) + ws_frame(kFin | 9, "p", true) + ws_frame(kFin | 0, "lo", true) +
+      ws_frame(kFin | kRsv1 | 1, deflate_message("squeezed squeezed"), true);
+  h.client.more_body(id, upstream, false);
+  h.run();
+  EXPECT_TRUE(h.server().messages[sid].body == upstream);  // Unchanged.
+  // Server: text, deflated binary, close 4001.
+  const std::string downstream =
+      ws_frame(kFin | 1, "hi", false) +
+      ws_frame(kFin | kRsv1 | 2, deflate_message("\x01\x02\x03"), false) +
+      ws_frame(kFin | 8, ws_close(4001, "bye now"), false);
+  h.server().more_body(sid, downstream, false);
+  h.run();
+  EXPECT_EQ(h.client.messages[id].body, downstream);
+  // Still one live snapshot: the next waits for the second to be up.
+  EXPECT_EQ(h.flows.size(), 1u);
+  ASSERT_FALSE(h.wakeups.empty());
+  const RequestWakeup live = h.wakeups.back();
+  EXPECT_LE(live.delay_ms, 1001);
+  h.clock_.now_us += 1'000'000;
+  h.feed(Wakeup{live.id});
+  h.run();
+  ASSERT_EQ(h.flows.size(), 2u);
+  EXPECT_EQ(h.flows[1]->state, FlowState::kLive);
+  EXPECT_EQ(h.flows[1]->websocket_messages.size(), 8u);
+  // The client answers the close, both ends end their streams.
+  h.client.more_body(id, ws_frame(kFin | 8, ws_close(4001, "bye now"), true), true);
+  h.run();
+  h.server().more_body(sid, "", true);
+  h.run();
+  EXPECT_TRUE(h.client.messages[id].ended);
+  EXPECT_TRUE(h.server().messages[sid].ended);
+  ASSERT_EQ(h.flows.size(), 3u);
+  const FlowSnapshot& flow = *h.flows[2];
+  EXPECT_EQ(flow.state, FlowState::kFinished);
+  EXPECT_TRUE(flow.error.empty()) << flow.error;
+  EXPECT_EQ(flow.request->method, "CONNECT");
+  EXPECT_EQ(flow.request->target, "/chat?room=1");
+  EXPECT_EQ(flow.request->scheme, "https");
+  EXPECT_EQ(flow.request->host, "origin.test");
+  EXPECT_EQ(flow.request->body.size, 0u);  // The tunnel's bytes are messages, not a body.
+  EXPECT_EQ(flow.response->status, 200);
+  EXPECT_EQ(flow.response->body.size, 0u);
+  const auto& m = flow.websocket_messages;
+  ASSERT_EQ(m.size(), 9u);
+  const std::vector<std::tuple<bool, uint8_t, std::string>> expected = {
+      {true, 1, "hello"},
+      {true, 2, big_binary.substr(0, 1024)},  // body_limit.
+      {true, 9, "p"},
+      {true, 1, "Hello"},
+      {true, 1, "squeezed squeezed"},
+      {false, 1, "hi"},
+      {false, 2, "\x01\x02\x03"},
+      {false, 8, ws_close(4001, "bye now")},
+      {true, 8, ws_close(4001, "bye now")},
+  };
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(m[i].from_client, std::get<0>(expected[i])) << i;
+    EXPECT_EQ(m[i].opcode, std::get<1>(expected[i])) << i;
+    EXPECT_TRUE(m[i].data == std::get<2>(expected[i])) << i << ": " << m[i].data.size();
+  }
+  EXPECT_TRUE(m[1].truncated);
+  EXPECT_FALSE(m[0].truncated);
+  // The live wakeup is not left behind.
+  EXPECT_FALSE(h.client_closed);
+}
+
+TEST(Http2Layer, WebSocketRejectedByTheServerIsAnOrdinaryExchange) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp2, true);
+  h.run();
+  const int32_t id = h.client.request(ws_connect("/denied"), std::string());
+  h.client.open_ended(id);
+  h.run();
+  ASSERT_EQ(h.server().messages.size(), 1u);
+  const int32_t sid = h.server().messages.begin()->first;
+  h.server().respond(sid, {{":status", "403"}, {"content-type", "text/plain"}},
+                     std::string("not you"));
+  h.run();
+  const Message& m = h.client.messages[id];
+  EXPECT_EQ(value_of(m.headers, ":status"), "403");
+  EXPECT_EQ(m.body, "not you");
+  EXPECT_TRUE(m.ended);
+  // The client gives up on the stream.
+  h.client.reset(id, NGHTTP2_CANCEL);
+  h.run();
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_EQ(h.flows[0]->state, FlowState::kFinished);
+  EXPECT_EQ(h.flows[0]->response->status, 403);
+  EXPECT_EQ(h.flows[0]->response->body.contiguous(), "not you");
+  EXPECT_TRUE(h.flows[0]->websocket_messages.empty());
+  EXPECT_FALSE(h.client_closed);
+}
+
+TEST(Http2Layer, WebSocketResetMidwayPublishesTheMessagesSoFar) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp2, true);
+  h.run();
+  const int32_t id = h.client.request(ws_connect("/reset"), std::string());
+  h.client.open_ended(id);
+  h.run();
+  const int32_t sid = h.server().messages.begin()->first;
+  h.server().open_ended(sid);
+  h.server().respond(sid, {{":status", "200"}}, std::string());
+  h.run();
+  h.client.more_body(id, ws_frame(kFin | 1, "one", true), false);
+  h.run();
+  h.server().reset(sid, NGHTTP2_CANCEL);
+  h.run();
+  EXPECT_TRUE(h.client.messages[id].reset_code.has_value());
+  ASSERT_FALSE(h.flows.empty());
+  const FlowSnapshot& flow = *h.flows.back();
+  EXPECT_EQ(flow.state, FlowState::kFinished);
+  ASSERT_EQ(flow.websocket_messages.size(), 1u);
+  EXPECT_EQ(flow.websocket_messages[0].data, "one");
+  EXPECT_EQ(flow.error, "stream reset by the server (CANCEL)");
 }
 
 }  // namespace
