@@ -21,6 +21,9 @@ constexpr int64_t kServerFirstDelayMs = 1000;
 // certificate after the fact (certificate pinning). Later closes are idle connections (a
 // browser's preconnect), not a verdict.
 constexpr int64_t kPinningCloseWindowUs = 2'000'000;
+// What is kept of the bytes sent to a server that may turn out to speak HTTP/2 only, to send
+// them again offering h2 (ProxySession::retry_with_h2).
+constexpr size_t kRetryReplayLimit = 1024 * 1024;
 constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
@@ -150,6 +153,17 @@ void ProxySession::handle(Event event, Commands& out) {
   if (stage_ == Stage::kClosed) {
     return;
   }
+  if (!retired_.empty()) {
+    ConnId conn = kClientConn;
+    if (const auto* data = std::get_if<DataReceived>(&event)) {
+      conn = data->conn;
+    } else if (const auto* closed = std::get_if<ConnectionClosed>(&event)) {
+      conn = closed->conn;
+    }
+    if (conn != kClientConn && retired_.count(conn) != 0) {
+      return;  // A connection replaced by a retry.
+    }
+  }
   if (std::holds_alternative<Start>(event)) {
     on_start(out);
     if (app_ && stage_ != Stage::kClosed) {
@@ -222,7 +236,7 @@ void ProxySession::handle(Event event, Commands& out) {
       server.eof_error = closed->error;
       return;
     }
-    deliver(std::move(event), out);
+    on_server_closed(closed->conn, closed->error, out);
     return;
   }
   if (auto* opened = std::get_if<OpenCompleted>(&event)) {
@@ -696,6 +710,11 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
   // In reverse mode the client's SNI names the proxy, not the server.
   server.tls_name = client_sni_.empty() || !upstream_first_ ? dest_host_ : client_sni_;
   server.alpn = parseable_alpn(client_alpn);
+  server.authority = host_port_text(dest_host_, dest_port_);
+  // HTTP/1.x for the client: an HTTP/2-only server is spoken to in HTTP/2 (H1OverH2).
+  server.h1_client =
+      !client_offers_h2_ &&
+      (server.alpn.empty() || std::any_of(server.alpn.begin(), server.alpn.end(), is_http1_alpn));
   if (client_needs_h2_) {
     // An h2-only client can be served by an HTTP/1.1 server too (translated per stream).
     server.alpn.push_back("http/1.1");
@@ -709,6 +728,7 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
     open.host = ctx_.config->upstream_proxy_host;
     open.port = ctx_.config->upstream_proxy_port;
   }
+  server.open_command = open;
   out.push_back(std::move(open));
 }
 
@@ -721,7 +741,16 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
         // No SNI (an IP literal): the leaf carries the real server's names.
         LeafSelector::set_upstream_names(ssl, it->second.tls->peer_certificate_names());
       }
-      if (!it->second.alpn.empty()) {
+      const ServerConn& server = it->second;
+      const std::vector<std::string>& offered =
+          server.retry != ServerConn::Retry::kNone ? server.first_alpn : server.alpn;
+      if (server.h2 && !offered.empty()) {
+        // HTTP/2 toward the server only: the client keeps the HTTP/1.x it offered.
+        auto h1 = std::find_if(offered.begin(), offered.end(), [](const std::string& p) {
+          return p == "http/1.1" || p == "http/1.0";
+        });
+        LeafSelector::set_alpn_choice(ssl, h1 != offered.end() ? *h1 : std::string());
+      } else if (!offered.empty()) {
         // Answer the client with what the server chose (nothing, if it chose nothing). A
         // client that offered h2 but no HTTP/1.x cannot follow an HTTP/1.1 server: it gets h2,
         // translated per stream. (One that offered both gets HTTP/1.1, byte for byte.)
@@ -846,6 +875,15 @@ void ProxySession::deliver(Event event, Commands& out) {
   if (!app_ || stage_ == Stage::kClosed) {
     return;
   }
+  if (!app_of_wire_.empty()) {
+    if (auto* data = std::get_if<DataReceived>(&event)) {
+      data->conn = app_conn(data->conn);
+    } else if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
+      closed->conn = app_conn(closed->conn);
+    } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
+      opened->conn = app_conn(opened->conn);
+    }
+  }
   Commands app_out;
   app_->handle(event, app_out);
   process_app_commands(app_out, out);
@@ -865,12 +903,29 @@ void ProxySession::adopt(const OpenConnection& open, std::vector<OpenCompleted>&
   }
   if (it != servers_.end()) {
     it->second.preopened = false;
+    it->second.open_command.id = open.id;  // A retry completes the layer's command.
   }
   adopted.push_back(std::move(done));
 }
 
 void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
   std::vector<OpenCompleted> adopted;
+  std::vector<Event> from_adapters;  // Delivered once this batch is done.
+  if (!wire_of_app_.empty()) {
+    for (Command& command : app_out) {
+      if (auto* send = std::get_if<SendData>(&command); send != nullptr && send->conn != 0) {
+        send->conn = wire_conn(send->conn);
+      } else if (auto* close = std::get_if<CloseConnection>(&command);
+                 close != nullptr && close->conn != 0) {
+        close->conn = wire_conn(close->conn);
+      } else if (auto* pause = std::get_if<PauseReading>(&command);
+                 pause != nullptr && pause->conn != 0) {
+        pause->conn = wire_conn(pause->conn);
+      } else if (auto* open = std::get_if<OpenConnection>(&command)) {
+        open->conn = wire_conn(open->conn);
+      }
+    }
+  }
   // Adjacent writes to one connection become one: one TLS record and one syscall for a
   // response head and its body.
   for (size_t i = 1; i < app_out.size(); ++i) {
@@ -891,7 +946,25 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
           client_tls_->drain_ciphertext(&cipher);
           send->data = std::move(cipher);
         }
-      } else if (auto it = servers_.find(send->conn); it != servers_.end() && it->second.tls) {
+      } else if (auto it = servers_.find(send->conn); it != servers_.end() && it->second.h2) {
+        H1OverH2::Output output;
+        it->second.h2->on_app_bytes(send->data, output);
+        run_adapter(send->conn, std::move(output), out, &from_adapters);
+        continue;
+      } else if (it != servers_.end() && it->second.retry != ServerConn::Retry::kNone &&
+                 it->second.retry != ServerConn::Retry::kAlert) {
+        it->second.held.append(send->data);  // The retry is still connecting.
+        continue;
+      } else if (it != servers_.end() && it->second.tls) {
+        if (it->second.probation) {
+          // Kept for a retry until the server answers (bounded: past that, no retry).
+          if (it->second.sent.size() + send->data.size() > kRetryReplayLimit) {
+            it->second.probation = false;
+            it->second.sent.clear();
+          } else {
+            it->second.sent.append(send->data);
+          }
+        }
         it->second.tls->write_plaintext(send->data);
         std::string cipher;
         it->second.tls->drain_ciphertext(&cipher);
@@ -912,8 +985,13 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
       const bool to_destination = open->host == dest_host_ && open->port == dest_port_;
       server.tls_name = to_destination && !client_sni_.empty() ? client_sni_ : open->host;
       server.wants_tls = open->tls;
+      server.authority = host_port_text(open->host, open->port);
       if (http_ != nullptr) {
         server.alpn = {"http/1.1"};
+        server.h1_client = open->tls;
+        if (h2_only_.count(server.authority) != 0) {
+          server.alpn = {"h2"};  // It turned HTTP/1.1 down before.
+        }
       } else if (http2_ != nullptr) {
         server.alpn = http2_->upstream_alpn();
       }
@@ -926,6 +1004,7 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
         open->host = ctx_.config->upstream_proxy_host;
         open->port = ctx_.config->upstream_proxy_port;
       }
+      server.open_command = *open;
       out.push_back(std::move(command));
       continue;
     }
@@ -935,6 +1014,12 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
         tls = client_tls_.get();
       } else if (auto it = servers_.find(close->conn); it != servers_.end()) {
         tls = it->second.tls.get();
+      }
+      if (auto it = servers_.find(close->conn); close->conn != kClientConn && !close->half_close &&
+                                                it != servers_.end() && it->second.h2) {
+        H1OverH2::Output output;
+        it->second.h2->on_app_close(output);  // A GOAWAY before the close_notify.
+        run_adapter(close->conn, std::move(output), out, &from_adapters);
       }
       if (tls != nullptr) {
         tls->shutdown();
@@ -973,8 +1058,11 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
     const std::string eof_error = it->second.eof_error;
     on_server_bytes(conn, std::string(), out);
     if (eof && servers_.count(conn) != 0) {
-      deliver(ConnectionClosed{conn, eof_error}, out);
+      on_server_closed(conn, eof_error, out);
     }
+  }
+  for (Event& event : from_adapters) {
+    deliver(std::move(event), out);
   }
 }
 
@@ -1009,15 +1097,66 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
       if (completion.error.rfind("upstream certificate verify failed", 0) != 0) {
         completion.error = "TLS handshake with " + it->second.host + " failed: " + completion.error;
       }
+      // SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: the server wants another protocol than the
+      // HTTP/1.1 offered (an HTTP/2-only server).
+      if (contains(tls.error(), "alert no application protocol") &&
+          retry_with_h2(conn, ServerConn::Retry::kAlert, completion.error, out)) {
+        return;
+      }
+      if (it->second.retry != ServerConn::Retry::kNone) {
+        completion.error = it->second.first_error + "; again offering h2: " + completion.error;
+      }
       fail_open(conn, std::move(completion), true, out);
       return;
     }
     completion.ssl_us = ctx_.clock->monotonic_us() - it->second.handshake_start_us;
     completion.tls = tls.info();
-    complete_open(it->second, std::move(completion), out);
+    ServerConn& server = it->second;
+    const std::string& alpn = completion.tls->alpn;
+    const bool speaks_h2 =
+        alpn == "h2" || (alpn.empty() && server.retry == ServerConn::Retry::kSettings);
+    if (server.retry != ServerConn::Retry::kNone && !speaks_h2) {
+      // Offered h2 after turning HTTP/1.1 down, the server chose neither: the first failure
+      // stands.
+      const std::string error = server.first_error + " (and offered h2, it chose " +
+                                (alpn.empty() ? std::string("nothing") : alpn) + ")";
+      if (server.retry == ServerConn::Retry::kAlert) {
+        completion.error = error;
+        fail_open(conn, std::move(completion), true, out);
+      } else {
+        tls.shutdown();
+        servers_.erase(it);
+        out.push_back(CloseConnection{conn, false});
+        deliver(ConnectionClosed{conn, error}, out);
+      }
+      return;
+    }
+    const ServerConn::Retry retried = server.retry;
+    if (server.h1_client && speaks_h2) {
+      // HTTP/1.1 for the client, HTTP/2 toward the server: H1OverH2 translates.
+      h2_only_.insert(server.authority);
+      server.h2 = std::make_unique<H1OverH2>(server.authority);
+      H1OverH2::Output started;
+      server.h2->start(started);
+      run_adapter(conn, std::move(started), out);
+    } else if (server.h1_client && alpn.empty()) {
+      server.probation = true;
+    }
+    complete_open(server, std::move(completion), out);
     it = servers_.find(conn);
     if (it == servers_.end()) {
       return;
+    }
+    if ((retried == ServerConn::Retry::kClosed || retried == ServerConn::Retry::kSettings) &&
+        it->second.h2 && !it->second.held.empty()) {
+      // What the application layer sent to the first connection, and since.
+      H1OverH2::Output output;
+      it->second.h2->on_app_bytes(std::exchange(it->second.held, std::string()), output);
+      run_adapter(conn, std::move(output), out);
+      it = servers_.find(conn);
+      if (it == servers_.end()) {
+        return;
+      }
     }
   }
   if (it->second.preopened) {
@@ -1032,12 +1171,167 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
   if (!cipher.empty()) {
     out.push_back(SendData{conn, std::move(cipher)});
   }
+  if (!plain.empty() && it->second.probation) {
+    it->second.probation = false;
+    it->second.sent.clear();
+    // An HTTP/2 server without ALPN speaks first: its SETTINGS frame (type 4, stream 0).
+    const std::string_view p(plain);
+    if (p.size() >= 9 && p[3] == '\x04' && p.substr(5, 4) == std::string_view("\0\0\0\0", 4) &&
+        retry_with_h2(conn, ServerConn::Retry::kSettings,
+                      "the server answered HTTP/1.1 with HTTP/2 (no ALPN)", out)) {
+      return;
+    }
+  }
   if (!plain.empty()) {
-    deliver(DataReceived{conn, std::move(plain)}, out);
+    if (it->second.h2) {
+      H1OverH2::Output output;
+      it->second.h2->on_server_bytes(plain, output);
+      run_adapter(conn, std::move(output), out);
+    } else {
+      deliver(DataReceived{conn, std::move(plain)}, out);
+    }
   }
   if (status != SslEngine::ReadStatus::kOk && servers_.count(conn) != 0) {
-    deliver(ConnectionClosed{conn, error}, out);
+    on_server_closed(conn, error, out);
   }
+}
+
+void ProxySession::on_server_closed(ConnId conn, std::string error, Commands& out) {
+  auto it = servers_.find(conn);
+  if (it != servers_.end()) {
+    ServerConn& server = it->second;
+    if (server.probation && http_ != nullptr &&
+        retry_with_h2(conn, ServerConn::Retry::kClosed,
+                      "the server chose no ALPN and closed the connection without answering" +
+                          (error.empty() ? std::string() : " (" + error + ")"),
+                      out)) {
+      return;
+    }
+    if (server.h2) {
+      H1OverH2::Output output;
+      server.h2->on_server_closed(error, output);
+      run_adapter(conn, std::move(output), out);
+      return;
+    }
+  }
+  deliver(ConnectionClosed{conn, std::move(error)}, out);
+}
+
+bool ProxySession::retry_with_h2(ConnId conn, ServerConn::Retry why, std::string error,
+                                 Commands& out) {
+  auto it = servers_.find(conn);
+  if (it == servers_.end()) {
+    return false;
+  }
+  ServerConn& old = it->second;
+  // Only a connection for HTTP/1.x that did not offer h2 already, once. Offering h2 is safe
+  // even after the first connection carried a request: the retry goes on only if the server
+  // then chooses h2, and a server whose ALPN list has h2 but not http/1.1 speaks HTTP/2 only:
+  // it did not act on the HTTP/1.1 bytes.
+  if (!old.h1_client || old.retry != ServerConn::Retry::kNone || !old.wants_tls ||
+      std::find(old.alpn.begin(), old.alpn.end(), "h2") != old.alpn.end()) {
+    return false;
+  }
+  ServerConn fresh;
+  fresh.host = old.host;
+  fresh.tls_name = old.tls_name;
+  fresh.alpn = {"h2"};
+  fresh.wants_tls = true;
+  fresh.preopened = old.preopened;
+  fresh.eof_pending = false;
+  fresh.h1_client = true;
+  fresh.retry = why;
+  fresh.open_command = old.open_command;
+  fresh.authority = old.authority;
+  fresh.first_alpn = old.alpn;
+  fresh.first_error = std::move(error);
+  fresh.held = std::move(old.sent);
+  if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
+    fresh.proxy_connect = old.authority;
+  }
+  const bool known_to_app = !(old.preopened && !old.open);
+  if (old.tls) {
+    old.tls->shutdown();
+    std::string cipher;
+    old.tls->drain_ciphertext(&cipher);
+    if (!cipher.empty()) {
+      out.push_back(SendData{conn, std::move(cipher)});
+    }
+  }
+  out.push_back(CloseConnection{conn, false});
+  out.push_back(Log{Log::Level::kInfo, fresh.authority + ": " + fresh.first_error +
+                                           "; trying again offering h2 (HTTP/1.1 for the "
+                                           "client, translated)"});
+  const ConnId wire = ctx_.new_conn();
+  retired_.insert(conn);
+  if (known_to_app) {
+    const ConnId app = app_conn(conn);
+    app_of_wire_.erase(conn);
+    app_of_wire_[wire] = app;
+    wire_of_app_[app] = wire;
+  }
+  if (preopened_ == conn) {
+    preopened_ = wire;
+  }
+  servers_.erase(it);
+  OpenConnection open = fresh.open_command;
+  open.conn = wire;
+  servers_[wire] = std::move(fresh);
+  out.push_back(std::move(open));
+  return true;
+}
+
+void ProxySession::run_adapter(ConnId conn, H1OverH2::Output output, Commands& out,
+                               std::vector<Event>* later) {
+  auto it = servers_.find(conn);
+  if (!output.to_server.empty() && it != servers_.end() && it->second.tls) {
+    it->second.tls->write_plaintext(output.to_server);
+    std::string cipher;
+    it->second.tls->drain_ciphertext(&cipher);
+    if (!cipher.empty()) {
+      out.push_back(SendData{conn, std::move(cipher)});
+    }
+  }
+  if (output.pause) {
+    out.push_back(PauseReading{kClientConn, *output.pause});
+  }
+  std::vector<Event> events;
+  if (!output.to_app.empty()) {
+    events.push_back(DataReceived{conn, std::move(output.to_app)});
+  }
+  if (output.app_closed) {
+    // The HTTP/1.1 side ends: so does the server connection.
+    if (it != servers_.end()) {
+      if (it->second.tls) {
+        it->second.tls->shutdown();
+        std::string cipher;
+        it->second.tls->drain_ciphertext(&cipher);
+        if (!cipher.empty()) {
+          out.push_back(SendData{conn, std::move(cipher)});
+        }
+      }
+      servers_.erase(it);
+      out.push_back(CloseConnection{conn, false});
+    }
+    events.push_back(ConnectionClosed{conn, std::move(output.error)});
+  }
+  for (Event& event : events) {
+    if (later != nullptr) {
+      later->push_back(std::move(event));
+    } else {
+      deliver(std::move(event), out);
+    }
+  }
+}
+
+ConnId ProxySession::app_conn(ConnId wire) const {
+  auto it = app_of_wire_.find(wire);
+  return it == app_of_wire_.end() ? wire : it->second;
+}
+
+ConnId ProxySession::wire_conn(ConnId app) const {
+  auto it = wire_of_app_.find(app);
+  return it == wire_of_app_.end() ? app : it->second;
 }
 
 void ProxySession::check_tunnel(Commands& out) {

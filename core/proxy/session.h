@@ -3,10 +3,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/layers/app_layer.h"
+#include "core/layers/h1_over_h2.h"
 #include "core/layers/socks5.h"
 #include "core/proxy/context.h"
 #include "core/proxy/events.h"
@@ -67,6 +69,24 @@ class ProxySession {
     bool preopened = false;
     bool eof_pending = false;
     std::string eof_error;
+    // HTTP/1.1 toward a server that speaks HTTP/2 only. |h1_client|: the connection carries
+    // HTTP/1.x for the client (HttpLayer) and did not offer h2; if the server turns HTTP/1.1
+    // down, it is opened again once offering h2 (|retry| says why), and once h2 is spoken
+    // |h2| translates (the application layer still reads and writes HTTP/1.1).
+    enum class Retry : uint8_t { kNone, kAlert, kClosed, kSettings };
+    bool h1_client = false;
+    Retry retry = Retry::kNone;
+    std::unique_ptr<H1OverH2> h2;
+    OpenConnection open_command;          // As sent to the driver (for the retry).
+    std::string authority;                // "host:port" of the destination.
+    std::vector<std::string> first_alpn;  // The first attempt's offer.
+    std::string first_error;              // How the first attempt failed.
+    // No ALPN chosen and nothing received yet: a server that closes now may be HTTP/2-only
+    // (nghttpd closes right after the handshake), and what was sent to it is kept to send
+    // again; |held| is what the application wrote while the retry connects.
+    bool probation = false;
+    std::string sent;
+    std::string held;
   };
 
   void on_start(Commands& out);
@@ -110,6 +130,20 @@ class ProxySession {
   // opened before it (upstream first).
   void adopt(const OpenConnection& open, std::vector<OpenCompleted>& adopted);
   void on_server_bytes(ConnId conn, std::string data, Commands& out);
+  // on_server_closed reports the end of an open server connection to the application layer
+  // (through H1OverH2, or as a reason to retry offering h2).
+  void on_server_closed(ConnId conn, std::string error, Commands& out);
+  // retry_with_h2 opens a server connection of HttpLayer's again, offering h2 only; false
+  // when it does not qualify.
+  bool retry_with_h2(ConnId conn, ServerConn::Retry why, std::string error, Commands& out);
+  // run_adapter carries out what H1OverH2 produced for |conn|: HTTP/2 bytes to the server,
+  // HTTP/1.1 bytes and the close to the application layer (into |later| when given, else now).
+  void run_adapter(ConnId conn, H1OverH2::Output output, Commands& out,
+                   std::vector<Event>* later = nullptr);
+  // app_conn and wire_conn translate between the connection ids the application layer knows
+  // and the connections the driver has (they differ after a retry).
+  ConnId app_conn(ConnId wire) const;
+  ConnId wire_conn(ConnId app) const;
   void fail_client_tls(const std::string& error, Commands& out);
   void check_tunnel(Commands& out);
 
@@ -146,6 +180,12 @@ class ProxySession {
   bool client_needs_h2_ = false;
   bool upstream_h1_ = false;
   std::optional<OpenCompleted> preopen_result_;
+  // Destinations ("host:port") that turned HTTP/1.1 down and speak h2: HttpLayer's later
+  // connections to them offer h2 at once.
+  std::set<std::string> h2_only_;
+  std::map<ConnId, ConnId> app_of_wire_;  // Retried connections: new wire -> the layer's id.
+  std::map<ConnId, ConnId> wire_of_app_;
+  std::set<ConnId> retired_;  // Wires replaced by a retry: what still comes from them is dropped.
 };
 
 }  // namespace sightglass::core

@@ -1,0 +1,750 @@
+#include "core/layers/h1_over_h2.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <vector>
+
+namespace sightglass::core {
+namespace {
+
+constexpr int32_t kStreamWindow = 1024 * 1024;
+constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
+// Request bytes held for want of a server window: above kPauseAbove the source stops being
+// read, below kResumeBelow it is read again.
+constexpr size_t kPauseAbove = 256 * 1024;
+constexpr size_t kResumeBelow = 64 * 1024;
+
+std::string_view view(const uint8_t* data, size_t len) {
+  return {reinterpret_cast<const char*>(data), len};
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// reason_phrase is the usual reason for a status code (HTTP/2 carries none).
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 102:
+      return "Processing";
+    case 103:
+      return "Early Hints";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 203:
+      return "Non-Authoritative Information";
+    case 204:
+      return "No Content";
+    case 205:
+      return "Reset Content";
+    case 206:
+      return "Partial Content";
+    case 207:
+      return "Multi-Status";
+    case 300:
+      return "Multiple Choices";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 421:
+      return "Misdirected Request";
+    case 422:
+      return "Unprocessable Content";
+    case 425:
+      return "Too Early";
+    case 426:
+      return "Upgrade Required";
+    case 428:
+      return "Precondition Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 451:
+      return "Unavailable For Legal Reasons";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "";
+  }
+}
+
+// is_connection_specific names the HTTP/1.1 headers that HTTP/2 forbids (RFC 9113 8.2.2), and
+// Host, which becomes :authority.
+bool is_connection_specific(const std::string& name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "transfer-encoding" || name == "upgrade" || name == "host";
+}
+
+struct NvList {
+  std::vector<nghttp2_nv> nv;
+  void add(const std::string& name, const std::string& value) {
+    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                            reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
+                            name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+};
+
+H1OverH2* self(void* user_data) { return static_cast<H1OverH2*>(user_data); }
+
+int cb_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  return self(user_data)->on_begin_headers(frame);
+}
+int cb_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
+              size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+              void* user_data) {
+  return self(user_data)->on_header(frame, view(name, namelen), view(value, valuelen));
+}
+int cb_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  return self(user_data)->on_frame(frame);
+}
+int cb_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
+            size_t len, void* user_data) {
+  return self(user_data)->on_data(stream_id, view(data, len));
+}
+int cb_close(nghttp2_session* /*s*/, int32_t stream_id, uint32_t error_code, void* user_data) {
+  return self(user_data)->on_stream_close(stream_id, error_code);
+}
+int cb_frame_send(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  return self(user_data)->on_frame_sent(frame);
+}
+ssize_t cb_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t length,
+                uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
+  return self(user_data)->read_body(stream_id, buf, length, flags);
+}
+
+struct OptionDeleter {
+  void operator()(nghttp2_option* o) const { nghttp2_option_del(o); }
+};
+struct CallbacksDeleter {
+  void operator()(nghttp2_session_callbacks* c) const { nghttp2_session_callbacks_del(c); }
+};
+
+}  // namespace
+
+// Stream is one request and its response.
+struct H1OverH2::Stream {
+  int32_t id = 0;
+  bool head_request = false;
+
+  // The request body on its way to the server.
+  std::string body;
+  size_t body_offset = 0;
+  bool body_eof = false;
+  Headers trailers;
+  bool deferred = false;
+  bool trailers_due = false;
+
+  // The response.
+  int status = 0;
+  Headers headers;  // The header block being received.
+  bool final_head = false;
+  bool in_trailers = false;
+  Headers response_trailers;
+  bool chunked = false;
+  std::string out;        // HTTP/1.1 bytes not handed on yet.
+  size_t unconsumed = 0;  // DATA bytes in |out|, credited to the server once handed on.
+  bool response_done = false;
+  bool closed = false;
+  uint32_t close_code = 0;
+
+  size_t queued() const { return body.size() - body_offset; }
+};
+
+H1OverH2::H1OverH2(std::string default_authority)
+    : default_authority_(std::move(default_authority)) {
+  nghttp2_session_callbacks* raw_callbacks = nullptr;
+  nghttp2_session_callbacks_new(&raw_callbacks);
+  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), cb_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), cb_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), cb_frame);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), cb_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), cb_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks.get(), cb_frame_send);
+  nghttp2_option* raw_option = nullptr;
+  nghttp2_option_new(&raw_option);
+  std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
+  nghttp2_option_set_no_auto_window_update(option.get(), 1);
+  nghttp2_session* session = nullptr;
+  if (nghttp2_session_client_new2(&session, callbacks.get(), this, option.get()) == 0) {
+    session_.reset(session);
+  }
+}
+
+H1OverH2::~H1OverH2() = default;
+
+H1OverH2::Stream* H1OverH2::find(int32_t stream_id) {
+  for (auto& s : streams_) {
+    if (s->id == stream_id) {
+      return s.get();
+    }
+  }
+  return nullptr;
+}
+
+void H1OverH2::start(Output& out) {
+  if (started_) {
+    return;
+  }
+  started_ = true;
+  if (!session_) {
+    fail("cannot start an HTTP/2 session", out);
+    return;
+  }
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+  };
+  nghttp2_submit_settings(session_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session_.get(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  send(out);
+}
+
+void H1OverH2::on_app_bytes(std::string_view data, Output& out) {
+  if (closed_) {
+    return;
+  }
+  start(out);
+  HttpParseEvents events;
+  parser_.feed(data, events);
+  on_request_events(events, out);
+  if (!closed_) {
+    after(out);
+  }
+}
+
+void H1OverH2::on_request_events(HttpParseEvents& events, Output& out) {
+  for (HttpParseEvent& event : events) {
+    if (closed_) {
+      return;
+    }
+    if (auto* head = std::get_if<HttpHead>(&event)) {
+      submit_request(*head, out);
+    } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
+      if (sending_ == nullptr || sending_->closed) {
+        continue;  // The server is done with the stream: the rest of the body has no reader.
+      }
+      sending_->body.append(body->data);
+      if (sending_->deferred) {
+        sending_->deferred = false;
+        nghttp2_session_resume_data(session_.get(), sending_->id);
+      }
+    } else if (std::get_if<HttpMessageEnd>(&event) != nullptr) {
+      auto& end = std::get<HttpMessageEnd>(event);
+      if (sending_ != nullptr) {
+        sending_->body_eof = true;
+        sending_->trailers = std::move(end.trailers);
+        if (sending_->deferred && !sending_->closed) {
+          sending_->deferred = false;
+          nghttp2_session_resume_data(session_.get(), sending_->id);
+        }
+        sending_ = nullptr;
+      }
+      HttpParseEvents more;
+      parser_.next_message(more);
+      on_request_events(more, out);
+    } else if (auto* error = std::get_if<HttpParseError>(&event)) {
+      fail("the request cannot be translated to HTTP/2: " + error->reason, out);
+      return;
+    }
+    // HttpUpgrade: the head already failed the connection.
+  }
+}
+
+void H1OverH2::submit_request(HttpHead& head, Output& out) {
+  if (find_header(head.headers, "Upgrade") != nullptr) {
+    fail("the server speaks HTTP/2 only, and an HTTP/1.1 Upgrade (" +
+             *find_header(head.headers, "Upgrade") +
+             ") cannot be translated to HTTP/2 (WebSocket over HTTP/2, RFC 8441, is not "
+             "supported yet)",
+         out);
+    return;
+  }
+  if (head.method == "CONNECT") {
+    fail("the server speaks HTTP/2 only: CONNECT cannot be translated", out);
+    return;
+  }
+  std::string authority = default_authority_;
+  if (const std::string* host = find_header(head.headers, "Host"); host != nullptr) {
+    authority = std::string(trim(*host));
+  }
+  std::string path = head.target;
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (std::string_view(path).starts_with(scheme)) {
+      const std::string rest = path.substr(scheme.size());
+      const size_t slash = rest.find_first_of("/?");
+      authority = rest.substr(0, slash);
+      path = slash == std::string::npos ? "/" : rest.substr(slash);
+      if (path.front() == '?') {
+        path.insert(path.begin(), '/');
+      }
+      break;
+    }
+  }
+  // Headers named by Connection are connection-specific too.
+  std::vector<std::string> named;
+  for (const Header& h : head.headers) {
+    if (!iequals(h.name, "Connection")) {
+      continue;
+    }
+    size_t start = 0;
+    while (start <= h.value.size()) {
+      size_t end = h.value.find(',', start);
+      if (end == std::string::npos) {
+        end = h.value.size();
+      }
+      const std::string_view token = trim(std::string_view(h.value).substr(start, end - start));
+      if (!token.empty()) {
+        named.push_back(lower(token));
+      }
+      start = end + 1;
+    }
+  }
+  std::vector<Header> fields;
+  fields.reserve(head.headers.size() + 4);
+  fields.push_back({":method", head.method});
+  fields.push_back({":scheme", "https"});
+  fields.push_back({":authority", authority});
+  fields.push_back({":path", path});
+  for (const Header& h : head.headers) {
+    std::string name = lower(h.name);
+    if (is_connection_specific(name) ||
+        std::find(named.begin(), named.end(), name) != named.end()) {
+      continue;
+    }
+    if (name == "te" && !iequals(trim(h.value), "trailers")) {
+      continue;
+    }
+    fields.push_back({std::move(name), h.value});
+  }
+  NvList nv;
+  for (const Header& h : fields) {
+    nv.add(h.name, h.value);
+  }
+  const bool has_body = head.chunked || (head.content_length && *head.content_length > 0);
+  auto stream = std::make_unique<Stream>();
+  stream->head_request = head.method == "HEAD";
+  nghttp2_data_provider provider{};
+  provider.read_callback = cb_read;
+  const int32_t id = nghttp2_submit_request(session_.get(), nullptr, nv.nv.data(), nv.nv.size(),
+                                            has_body ? &provider : nullptr, nullptr);
+  if (id < 0) {
+    fail(std::string("cannot send the request over HTTP/2: ") + nghttp2_strerror(id), out);
+    return;
+  }
+  stream->id = id;
+  sending_ = stream.get();
+  streams_.push_back(std::move(stream));
+}
+
+ssize_t H1OverH2::read_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
+  Stream* s = find(stream_id);
+  if (s == nullptr) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return 0;
+  }
+  const size_t n = std::min(length, s->queued());
+  if (n > 0) {
+    std::memcpy(buf, s->body.data() + s->body_offset, n);
+    s->body_offset += n;
+    if (s->body_offset == s->body.size()) {
+      s->body.clear();
+      s->body_offset = 0;
+    } else if (s->body_offset >= 64 * 1024 && s->body_offset * 2 >= s->body.size()) {
+      s->body.erase(0, s->body_offset);
+      s->body_offset = 0;
+    }
+  }
+  if (s->queued() == 0 && s->body_eof) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!s->trailers.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      s->trailers_due = true;
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    s->deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+int H1OverH2::on_begin_headers(const nghttp2_frame* frame) {
+  Stream* s = find(frame->hd.stream_id);
+  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (s->final_head) {
+    s->in_trailers = true;
+  } else {
+    s->headers.clear();
+    s->status = 0;
+  }
+  return 0;
+}
+
+int H1OverH2::on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) {
+  Stream* s = find(frame->hd.stream_id);
+  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (s->in_trailers) {
+    s->response_trailers.push_back({std::string(name), std::string(value)});
+    return 0;
+  }
+  if (name == ":status") {
+    int status = 0;
+    std::from_chars(value.data(), value.data() + value.size(), status);
+    s->status = status;
+    return 0;
+  }
+  if (name.starts_with(":")) {
+    return 0;
+  }
+  s->headers.push_back({std::string(name), std::string(value)});
+  return 0;
+}
+
+void H1OverH2::finish_response(Stream& s) {
+  if (s.response_done) {
+    return;
+  }
+  if (s.chunked) {
+    s.out += encode_last_chunk(s.response_trailers);
+  }
+  // With a content-length there is nowhere for trailers to go in HTTP/1.1: they are dropped.
+  s.response_done = true;
+}
+
+int H1OverH2::on_frame(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_GOAWAY) {
+    goaway_ = true;
+    goaway_last_id_ = frame->goaway.last_stream_id;
+    return 0;
+  }
+  Stream* s = find(frame->hd.stream_id);
+  if (s == nullptr) {
+    return 0;
+  }
+  const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (frame->hd.type == NGHTTP2_HEADERS) {
+    if (s->in_trailers) {
+      if (end_stream) {
+        finish_response(*s);
+      }
+      return 0;
+    }
+    if (s->status >= 100 && s->status < 200) {
+      if (s->status == 101) {
+        failure_ = "the HTTP/2 server answered 101, which HTTP/2 does not allow";
+        return 0;
+      }
+      s->out +=
+          serialize_response_head("HTTP/1.1", s->status, reason_phrase(s->status), s->headers);
+      s->headers.clear();
+      return 0;
+    }
+    s->final_head = true;
+    const bool no_body = s->head_request || s->status == 204 || s->status == 304;
+    if (!no_body && find_header(s->headers, "content-length") == nullptr) {
+      s->chunked = true;
+      s->headers.push_back({"transfer-encoding", "chunked"});
+    }
+    s->out += serialize_response_head("HTTP/1.1", s->status, reason_phrase(s->status), s->headers);
+    s->headers.clear();
+    if (end_stream) {
+      finish_response(*s);
+    }
+    return 0;
+  }
+  if (frame->hd.type == NGHTTP2_DATA && end_stream) {
+    finish_response(*s);
+  }
+  return 0;
+}
+
+int H1OverH2::on_data(int32_t stream_id, std::string_view data) {
+  Stream* s = find(stream_id);
+  if (s == nullptr || !s->final_head) {
+    orphan_bytes_ += data.size();
+    return 0;
+  }
+  s->out += s->chunked ? encode_chunk(data) : std::string(data);
+  s->unconsumed += data.size();
+  return 0;
+}
+
+int H1OverH2::on_frame_sent(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_GOAWAY && !closed_ && failure_.empty()) {
+    // nghttp2 ends the connection itself when the server breaks the protocol.
+    failure_ = std::string("invalid HTTP/2 from the server: ") +
+               nghttp2_http2_strerror(frame->goaway.error_code) +
+               (frame->goaway.opaque_data_len > 0
+                    ? " (" +
+                          std::string(reinterpret_cast<const char*>(frame->goaway.opaque_data),
+                                      frame->goaway.opaque_data_len) +
+                          ")"
+                    : std::string());
+  }
+  return 0;
+}
+
+int H1OverH2::on_stream_close(int32_t stream_id, uint32_t error_code) {
+  Stream* s = find(stream_id);
+  if (s != nullptr) {
+    s->closed = true;
+    s->close_code = error_code;
+  }
+  return 0;
+}
+
+void H1OverH2::after(Output& out) {
+  if (!failure_.empty()) {
+    fail(std::move(failure_), out);
+    return;
+  }
+  if (orphan_bytes_ > 0) {
+    nghttp2_session_consume_connection(session_.get(), orphan_bytes_);
+    orphan_bytes_ = 0;
+  }
+  // Only the oldest exchange speaks on the HTTP/1.1 side; the next one waits for it.
+  while (!streams_.empty()) {
+    Stream& s = *streams_.front();
+    out.to_app += s.out;
+    s.out.clear();
+    if (s.unconsumed > 0) {
+      nghttp2_session_consume(session_.get(), s.id, s.unconsumed);
+      s.unconsumed = 0;
+    }
+    if (s.closed && !s.response_done) {
+      std::string error;
+      if (s.close_code == NGHTTP2_REFUSED_STREAM) {
+        error = "the HTTP/2 server refused the request" +
+                std::string(goaway_ ? " (GOAWAY)" : " (REFUSED_STREAM)");
+      } else if (s.close_code != NGHTTP2_NO_ERROR) {
+        error = std::string("the HTTP/2 server reset the stream: ") +
+                nghttp2_http2_strerror(s.close_code);
+      } else {
+        error = "the HTTP/2 stream closed before the response was complete";
+      }
+      fail(std::move(error), out);
+      return;
+    }
+    if (!s.response_done || &s == sending_) {
+      break;
+    }
+    streams_.pop_front();
+  }
+  send(out);
+  if (!failure_.empty()) {
+    fail(std::move(failure_), out);
+    return;
+  }
+  update_pause(out);
+  const bool idle = streams_.empty();
+  if (idle && (goaway_ || (nghttp2_session_want_read(session_.get()) == 0 &&
+                           nghttp2_session_want_write(session_.get()) == 0))) {
+    // The server is done with the connection and nothing is in flight: a quiet end.
+    closed_ = true;
+    out.app_closed = true;
+  }
+}
+
+void H1OverH2::send(Output& out) {
+  if (!session_) {
+    return;
+  }
+  for (;;) {
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(session_.get(), &data);
+      if (n < 0) {
+        if (!closed_) {
+          closed_ = true;
+          out.app_closed = true;
+          out.error =
+              std::string("HTTP/2 session failed: ") + nghttp2_strerror(static_cast<int>(n));
+        }
+        return;
+      }
+      if (n == 0) {
+        break;
+      }
+      out.to_server.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    bool more = false;
+    for (auto& s : streams_) {
+      if (s->trailers_due) {
+        s->trailers_due = false;
+        NvList nv;
+        std::vector<Header> fields;
+        fields.reserve(s->trailers.size());
+        for (const Header& h : s->trailers) {
+          fields.push_back({lower(h.name), h.value});
+        }
+        for (const Header& h : fields) {
+          nv.add(h.name, h.value);
+        }
+        nghttp2_submit_trailer(session_.get(), s->id, nv.nv.data(), nv.nv.size());
+        more = true;
+      }
+    }
+    if (!more) {
+      return;
+    }
+  }
+}
+
+void H1OverH2::update_pause(Output& out) {
+  size_t queued = 0;
+  for (const auto& s : streams_) {
+    queued += s->queued();
+  }
+  if (!paused_ && queued > kPauseAbove) {
+    paused_ = true;
+    out.pause = true;
+  } else if (paused_ && queued < kResumeBelow) {
+    paused_ = false;
+    out.pause = false;
+  }
+}
+
+void H1OverH2::fail(std::string error, Output& out) {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  out.app_closed = true;
+  out.error = std::move(error);
+  if (session_) {
+    nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
+    send(out);
+  }
+  if (paused_) {
+    paused_ = false;
+    out.pause = false;
+  }
+}
+
+void H1OverH2::on_app_close(Output& out) {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  if (session_ && started_) {
+    nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
+    send(out);
+  }
+  if (paused_) {
+    paused_ = false;
+    out.pause = false;
+  }
+}
+
+void H1OverH2::on_server_bytes(std::string_view data, Output& out) {
+  if (closed_) {
+    return;
+  }
+  start(out);
+  const ssize_t n = nghttp2_session_mem_recv(
+      session_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (n < 0) {
+    fail(std::string("invalid HTTP/2 from the server: ") + nghttp2_strerror(static_cast<int>(n)),
+         out);
+    return;
+  }
+  after(out);
+}
+
+void H1OverH2::on_server_closed(const std::string& error, Output& out) {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  out.app_closed = true;
+  out.error = error;
+  if (paused_) {
+    paused_ = false;
+    out.pause = false;
+  }
+}
+
+}  // namespace sightglass::core

@@ -1,0 +1,184 @@
+// HTTP/1.1 clients to an HTTP/2-only origin, end to end: curl --http1.1 through the real binary
+// to Debian's nghttpd. nghttpd completes a TLS handshake that offers only http/1.1 (choosing no
+// ALPN), then closes at once ("Client did not advertise HTTP/2 protocol"): the proxy connects
+// again offering h2 and translates (H1OverH2), while the client keeps speaking HTTP/1.1.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/proxy_fixture.h"
+
+namespace sightglass {
+namespace {
+
+namespace fs = std::filesystem;
+using test::ChildProcess;
+using test::json;
+using test::ProcessResult;
+using test::read_jsonl;
+using test::run_process;
+
+// free_port asks the kernel for a port that is free now (nghttpd does not say which port it
+// bound when given 0).
+uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+bool accepts_connections(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// pattern is 0..255 repeating, as test::pattern_sha256 hashes it.
+std::string pattern(size_t n) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<char>(static_cast<uint8_t>(i));
+  }
+  return out;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+class H1OverH2Test : public test::ProxyFixture {
+ protected:
+  static constexpr size_t kBigSize = 3 * 1024 * 1024 + 17;
+  static constexpr size_t kUploadSize = 2 * 1024 * 1024 + 3;
+
+  void SetUp() override {
+    ProxyFixture::SetUp();
+    if (test::find_program("nghttpd").empty()) {
+      GTEST_SKIP() << "nghttpd is not installed (Debian package nghttp2-server)";
+    }
+    const fs::path docroot = dir_.path() / "htdocs";
+    fs::create_directories(docroot);
+    std::ofstream(docroot / "big.bin", std::ios::binary) << pattern(kBigSize);
+    std::ofstream(docroot / "hello.txt") << "hello over h2\n";
+    std::ofstream(dir_.path() / "upload.bin", std::ios::binary) << pattern(kUploadSize);
+  }
+
+  // start_nghttpd starts an HTTP/2-only TLS origin serving htdocs (echoing uploads).
+  uint16_t start_nghttpd() {
+    const uint16_t port = free_port();
+    origins_.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
+        "nghttpd", "-a", "127.0.0.1", "--echo-upload", "-d", (dir_.path() / "htdocs").string(),
+        std::to_string(port), good_cert_.second.string(), good_cert_.first.string()}));
+    for (int i = 0; i < 100 && !accepts_connections(port); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(accepts_connections(port)) << "nghttpd did not start";
+    return port;
+  }
+
+  std::string sightglass_ca() const { return (confdir() / "sightglass-ca.pem").string(); }
+
+  std::vector<json> finished_flows() {
+    EXPECT_EQ(stop_proxy().exit_code, 0);
+    return read_jsonl(jsonl());
+  }
+
+  // check_h2_flow checks a flow of an HTTP/1.1 client served by the HTTP/2-only origin.
+  static void check_h2_flow(const json& flow, const std::string& method, int status) {
+    EXPECT_EQ(flow["request"]["method"], method);
+    EXPECT_EQ(flow["request"]["httpVersion"], "HTTP/1.1");
+    EXPECT_EQ(flow["response"]["status"], status);
+    // httpVersion is the client side's (CONTRACT.md); the server side shows in _tls.server.
+    EXPECT_EQ(flow["response"]["httpVersion"], "HTTP/1.1");
+    EXPECT_EQ(flow["_tls"]["server"]["alpn"], "h2");
+    EXPECT_NE(flow["_tls"]["client"]["alpn"], "h2");
+  }
+};
+
+TEST_F(H1OverH2Test, CurlHttp11ThroughConnectReachesAnH2OnlyOrigin) {
+  const uint16_t port = start_nghttpd();
+  start_proxy();
+  const std::string base = "https://localhost:" + std::to_string(port);
+  const fs::path out = dir_.path() / "big.out";
+  const ProcessResult got = curl(
+      {"--http1.1", "-o", out.string(), "-w", "%{http_version} %{http_code}", base + "/big.bin"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(got.out, "1.1 200");
+  EXPECT_EQ(test::sha256_of(read_file(out)), test::pattern_sha256(kBigSize));
+
+  const fs::path echoed = dir_.path() / "echo.out";
+  const ProcessResult post =
+      curl({"--http1.1", "-o", echoed.string(), "-w", "%{http_version} %{http_code}",
+            "--data-binary", "@" + (dir_.path() / "upload.bin").string(), base + "/echo"});
+  ASSERT_EQ(post.exit_code, 0) << post.err;
+  EXPECT_EQ(post.out, "1.1 200");
+  EXPECT_EQ(test::sha256_of(read_file(echoed)), test::pattern_sha256(kUploadSize));
+
+  const std::vector<json> flows = finished_flows();
+  ASSERT_EQ(flows.size(), 2u);
+  check_h2_flow(flows[0], "GET", 200);
+  EXPECT_EQ(flows[0]["request"]["url"], base + "/big.bin");
+  EXPECT_EQ(flows[0]["response"]["content"]["size"], kBigSize);
+  check_h2_flow(flows[1], "POST", 200);
+  EXPECT_EQ(flows[1]["request"]["bodySize"], kUploadSize);
+}
+
+TEST_F(H1OverH2Test, CurlHttp11InReverseModeKeepsTheConnectionAlive) {
+  const uint16_t port = start_nghttpd();
+  start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port)});
+  const std::string proxy_url = "https://localhost:" + std::to_string(proxy_port_);
+  // Two requests on one client connection (and so one translated server connection), then
+  // an upload.
+  const fs::path hello = dir_.path() / "hello.out";
+  const fs::path out = dir_.path() / "big.out";
+  const ProcessResult got =
+      run_process({"curl", "-sS", "--max-time", "120", "--cacert", sightglass_ca(), "--http1.1",
+                   "-w", "%{http_version} %{http_code} %{num_connects}\n", proxy_url + "/hello.txt",
+                   "-o", hello.string(), proxy_url + "/big.bin", "-o", out.string()},
+                  "", std::chrono::seconds(180));
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(got.out, "1.1 200 1\n1.1 200 0\n");
+  EXPECT_EQ(read_file(hello), "hello over h2\n");
+  EXPECT_EQ(test::sha256_of(read_file(out)), test::pattern_sha256(kBigSize));
+
+  const fs::path echoed = dir_.path() / "echo.out";
+  const ProcessResult post =
+      run_process({"curl", "-sS", "--max-time", "120", "--cacert", sightglass_ca(), "--http1.1",
+                   "-o", echoed.string(), "--data-binary",
+                   "@" + (dir_.path() / "upload.bin").string(), proxy_url + "/echo"},
+                  "", std::chrono::seconds(180));
+  ASSERT_EQ(post.exit_code, 0) << post.err;
+  EXPECT_EQ(test::sha256_of(read_file(echoed)), test::pattern_sha256(kUploadSize));
+
+  const std::vector<json> flows = finished_flows();
+  ASSERT_EQ(flows.size(), 3u);
+  check_h2_flow(flows[0], "GET", 200);
+  EXPECT_EQ(flows[0]["response"]["content"]["text"], "hello over h2\n");
+  check_h2_flow(flows[1], "GET", 200);
+  EXPECT_EQ(flows[1]["response"]["content"]["size"], kBigSize);
+  check_h2_flow(flows[2], "POST", 200);
+}
+
+}  // namespace
+}  // namespace sightglass
