@@ -239,6 +239,8 @@ int run_proxy(const Options& options) {
   }
   passthrough.set_auto_learn(options.auto_passthrough);
   config.passthrough = &passthrough;
+  core::Http2OnlyServers h2_only_servers;
+  config.h2_only_servers = &h2_only_servers;
 
   // Sinks, each with its own thread: the loop never writes to a file.
   core::FlowBus bus;

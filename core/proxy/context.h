@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -14,6 +16,25 @@
 #include "core/proxy/passthrough.h"
 
 namespace sightglass::core {
+
+// Http2OnlyServers remembers, for every session of the proxy, the servers ("host:port") that
+// turned an HTTP/1.1 offer down and speak HTTP/2: later connections to them offer h2 at once
+// (an HTTP/1.1 client's requests are translated). Thread-safe.
+class Http2OnlyServers {
+ public:
+  bool contains(const std::string& authority) const {
+    std::lock_guard lock(mutex_);
+    return servers_.count(authority) != 0;
+  }
+  void add(const std::string& authority) {
+    std::lock_guard lock(mutex_);
+    servers_.insert(authority);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::string> servers_;
+};
 
 // ProxyConfig is what every session of one proxy shares. Immutable while sessions run; the
 // SSL_CTXs are owned elsewhere and outlive every session.
@@ -36,6 +57,9 @@ struct ProxyConfig {
   std::optional<ProxyCredentials> proxy_credentials;
   // Which connections are passed through untouched; null: all are intercepted. Not owned.
   PassthroughPolicy* passthrough = nullptr;
+  // What the proxy learned about HTTP/2-only servers; null: each session learns for itself.
+  // Not owned.
+  Http2OnlyServers* h2_only_servers = nullptr;
   // Bytes of each body kept in the flow; bodies are always forwarded whole.
   uint64_t body_limit = 1024 * 1024;
   // Toward clients: a server context whose select-certificate callback mints leaves.

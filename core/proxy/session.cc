@@ -719,6 +719,10 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
     // An h2-only client can be served by an HTTP/1.1 server too (translated per stream).
     server.alpn.push_back("http/1.1");
   }
+  if (server.h1_client && known_h2_only(server.authority)) {
+    server.first_alpn = std::exchange(server.alpn, {"h2"});
+    server.known_h2_only = true;
+  }
   server.wants_tls = true;
   server.preopened = true;
   const CommandId id = ctx_.new_command();
@@ -743,7 +747,8 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
       }
       const ServerConn& server = it->second;
       const std::vector<std::string>& offered =
-          server.retry != ServerConn::Retry::kNone ? server.first_alpn : server.alpn;
+          server.retry != ServerConn::Retry::kNone || server.known_h2_only ? server.first_alpn
+                                                                           : server.alpn;
       if (server.h2 && !offered.empty()) {
         // HTTP/2 toward the server only: the client keeps the HTTP/1.x it offered.
         auto h1 = std::find_if(offered.begin(), offered.end(), [](const std::string& p) {
@@ -989,7 +994,7 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
       if (http_ != nullptr) {
         server.alpn = {"http/1.1"};
         server.h1_client = open->tls;
-        if (h2_only_.count(server.authority) != 0) {
+        if (known_h2_only(server.authority)) {
           server.alpn = {"h2"};  // It turned HTTP/1.1 down before.
         }
       } else if (http2_ != nullptr) {
@@ -1134,7 +1139,7 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
     const ServerConn::Retry retried = server.retry;
     if (server.h1_client && speaks_h2) {
       // HTTP/1.1 for the client, HTTP/2 toward the server: H1OverH2 translates.
-      h2_only_.insert(server.authority);
+      learn_h2_only(server.authority);
       server.h2 = std::make_unique<H1OverH2>(server.authority);
       H1OverH2::Output started;
       server.h2->start(started);
@@ -1321,6 +1326,21 @@ void ProxySession::run_adapter(ConnId conn, H1OverH2::Output output, Commands& o
     } else {
       deliver(std::move(event), out);
     }
+  }
+}
+
+bool ProxySession::known_h2_only(const std::string& authority) const {
+  if (ctx_.config->h2_only_servers != nullptr) {
+    return ctx_.config->h2_only_servers->contains(authority);
+  }
+  return h2_only_.count(authority) != 0;
+}
+
+void ProxySession::learn_h2_only(const std::string& authority) {
+  if (ctx_.config->h2_only_servers != nullptr) {
+    ctx_.config->h2_only_servers->add(authority);
+  } else {
+    h2_only_.insert(authority);
   }
 }
 

@@ -79,7 +79,8 @@ class ProxySession {
     std::unique_ptr<H1OverH2> h2;
     OpenConnection open_command;          // As sent to the driver (for the retry).
     std::string authority;                // "host:port" of the destination.
-    std::vector<std::string> first_alpn;  // The first attempt's offer.
+    std::vector<std::string> first_alpn;  // The first attempt's offer (or the client's).
+    bool known_h2_only = false;           // Offered h2 at once: it turned HTTP/1.1 down before.
     std::string first_error;              // How the first attempt failed.
     // No ALPN chosen and nothing received yet: a server that closes now may be HTTP/2-only
     // (nghttpd closes right after the handshake), and what was sent to it is kept to send
@@ -180,8 +181,10 @@ class ProxySession {
   bool client_needs_h2_ = false;
   bool upstream_h1_ = false;
   std::optional<OpenCompleted> preopen_result_;
-  // Destinations ("host:port") that turned HTTP/1.1 down and speak h2: HttpLayer's later
-  // connections to them offer h2 at once.
+  // Destinations ("host:port") that turned HTTP/1.1 down and speak h2: later connections to
+  // them offer h2 at once. The proxy's list (ProxyConfig::h2_only_servers), or this one.
+  bool known_h2_only(const std::string& authority) const;
+  void learn_h2_only(const std::string& authority);
   std::set<std::string> h2_only_;
   std::map<ConnId, ConnId> app_of_wire_;  // Retried connections: new wire -> the layer's id.
   std::map<ConnId, ConnId> wire_of_app_;
