@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/export/text_util.h"
+#include "core/proxy/flow.h"
 
 namespace sightglass::core {
 namespace {

@@ -13,6 +13,7 @@
 #include "core/export/content_decoding.h"
 #include "core/export/json_text.h"
 #include "core/export/text_util.h"
+#include "core/proxy/flow.h"
 
 namespace sightglass::core {
 namespace {

@@ -33,10 +33,4 @@ std::string to_valid_utf8(std::string_view data);
 // |plus_as_space|, turns '+' into ' ' (application/x-www-form-urlencoded).
 std::string percent_decode(std::string_view text, bool plus_as_space);
 
-// trim_whitespace returns |text| without leading and trailing spaces and tabs.
-std::string_view trim_whitespace(std::string_view text);
-
-// ascii_lower returns |text| with ASCII letters lowered.
-std::string ascii_lower(std::string_view text);
-
 }  // namespace sightglass::core

@@ -19,26 +19,6 @@ std::string_view view(const uint8_t* data, size_t len) {
   return {reinterpret_cast<const char*>(data), len};
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // reason_phrase is the usual reason for a status code (HTTP/2 carries none).
 std::string_view reason_phrase(int status) {
   switch (status) {
@@ -152,15 +132,6 @@ bool is_connection_specific(const std::string& name) {
          name == "transfer-encoding" || name == "upgrade" || name == "host";
 }
 
-struct NvList {
-  std::vector<nghttp2_nv> nv;
-  void add(const std::string& name, const std::string& value) {
-    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                            reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
-                            name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
-  }
-};
-
 H1OverH2* self(void* user_data) { return static_cast<H1OverH2*>(user_data); }
 
 int cb_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
@@ -188,13 +159,6 @@ ssize_t cb_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t 
                 uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
   return self(user_data)->read_body(stream_id, buf, length, flags);
 }
-
-struct OptionDeleter {
-  void operator()(nghttp2_option* o) const { nghttp2_option_del(o); }
-};
-struct CallbacksDeleter {
-  void operator()(nghttp2_session_callbacks* c) const { nghttp2_session_callbacks_del(c); }
-};
 
 }  // namespace
 
@@ -229,23 +193,14 @@ struct H1OverH2::Stream {
 
 H1OverH2::H1OverH2(std::string default_authority)
     : default_authority_(std::move(default_authority)) {
-  nghttp2_session_callbacks* raw_callbacks = nullptr;
-  nghttp2_session_callbacks_new(&raw_callbacks);
-  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), cb_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), cb_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), cb_frame);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), cb_data);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), cb_close);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks.get(), cb_frame_send);
-  nghttp2_option* raw_option = nullptr;
-  nghttp2_option_new(&raw_option);
-  std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
-  nghttp2_option_set_no_auto_window_update(option.get(), 1);
-  nghttp2_session* session = nullptr;
-  if (nghttp2_session_client_new2(&session, callbacks.get(), this, option.get()) == 0) {
-    session_.reset(session);
-  }
+  H2Callbacks callbacks;
+  callbacks.begin_headers = cb_begin_headers;
+  callbacks.header = cb_header;
+  callbacks.frame_recv = cb_frame;
+  callbacks.data_chunk_recv = cb_data;
+  callbacks.stream_close = cb_close;
+  callbacks.frame_send = cb_frame_send;
+  session_ = new_h2_session(false, callbacks, this);
 }
 
 H1OverH2::~H1OverH2() = default;
@@ -343,7 +298,7 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
   }
   std::string authority = default_authority_;
   if (const std::string* host = find_header(head.headers, "Host"); host != nullptr) {
-    authority = std::string(trim(*host));
+    authority = std::string(trim_whitespace(*host));
   }
   std::string path = head.target;
   for (std::string_view scheme : {"http://", "https://"}) {
@@ -370,9 +325,10 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
       if (end == std::string::npos) {
         end = h.value.size();
       }
-      const std::string_view token = trim(std::string_view(h.value).substr(start, end - start));
+      const std::string_view token =
+          trim_whitespace(std::string_view(h.value).substr(start, end - start));
       if (!token.empty()) {
-        named.push_back(lower(token));
+        named.push_back(ascii_lower(token));
       }
       start = end + 1;
     }
@@ -384,17 +340,17 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
   fields.push_back({":authority", authority});
   fields.push_back({":path", path});
   for (const Header& h : head.headers) {
-    std::string name = lower(h.name);
+    std::string name = ascii_lower(h.name);
     if (is_connection_specific(name) ||
         std::find(named.begin(), named.end(), name) != named.end()) {
       continue;
     }
-    if (name == "te" && !iequals(trim(h.value), "trailers")) {
+    if (name == "te" && !iequals(trim_whitespace(h.value), "trailers")) {
       continue;
     }
     fields.push_back({std::move(name), h.value});
   }
-  NvList nv;
+  H2NvList nv;
   for (const Header& h : fields) {
     nv.add(h.name, h.value);
   }
@@ -654,11 +610,11 @@ void H1OverH2::send(Output& out) {
     for (auto& s : streams_) {
       if (s->trailers_due) {
         s->trailers_due = false;
-        NvList nv;
+        H2NvList nv;
         std::vector<Header> fields;
         fields.reserve(s->trailers.size());
         for (const Header& h : s->trailers) {
-          fields.push_back({lower(h.name), h.value});
+          fields.push_back({ascii_lower(h.name), h.value});
         }
         for (const Header& h : fields) {
           nv.add(h.name, h.value);

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/layers/h2_session.h"
 #include "core/layers/http1.h"
 
 namespace sightglass::core {
@@ -78,11 +79,6 @@ class H1OverH2 {
   ssize_t read_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags);
 
  private:
-  struct SessionDeleter {
-    void operator()(nghttp2_session* session) const { nghttp2_session_del(session); }
-  };
-  using SessionPtr = std::unique_ptr<nghttp2_session, SessionDeleter>;
-
   Stream* find(int32_t stream_id);
   void on_request_events(HttpParseEvents& events, Output& out);
   void submit_request(HttpHead& head, Output& out);
@@ -95,7 +91,7 @@ class H1OverH2 {
   void update_pause(Output& out);
 
   std::string default_authority_;
-  SessionPtr session_;
+  H2SessionPtr session_;
   Http1Parser parser_{Http1Parser::Kind::kRequest};
   std::deque<std::unique_ptr<Stream>> streams_;  // In request order.
   Stream* sending_ = nullptr;  // The stream the request bytes go to, until the request's end.

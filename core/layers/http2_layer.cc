@@ -127,7 +127,7 @@ struct Http2Layer::Upstream {
   CommandId open_id = 0;
   bool open = false;
   bool goaway = false;
-  SessionPtr session;
+  H2SessionPtr session;
   std::string address;
   std::optional<TlsInfo> tls;
   int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
@@ -170,15 +170,6 @@ std::string_view view(const uint8_t* data, size_t len) {
 }
 
 std::string code_name(uint32_t code) { return nghttp2_http2_strerror(code); }
-
-struct NvList {
-  std::vector<nghttp2_nv> nv;
-  void add(const std::string& name, const std::string& value) {
-    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                            reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
-                            name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
-  }
-};
 
 // h1_to_h2_headers lowercases the names of HTTP/1.1 response headers and drops the
 // connection-specific ones (RFC 9113 8.2.2).
@@ -271,13 +262,6 @@ ssize_t s_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t l
   return up.layer->read_request_body(up, stream_id, buf, length, flags);
 }
 
-struct OptionDeleter {
-  void operator()(nghttp2_option* o) const { nghttp2_option_del(o); }
-};
-struct CallbacksDeleter {
-  void operator()(nghttp2_session_callbacks* c) const { nghttp2_session_callbacks_del(c); }
-};
-
 // take_body moves up to |length| bytes of |buf| into |out|: the shared logic of both data
 // providers.
 ssize_t take_body(ByteQueue& buf, bool eof, bool has_trailers, bool* deferred, bool* trailers_due,
@@ -319,21 +303,13 @@ void Http2Layer::start(Commands& out) {
     return;
   }
   started_ = true;
-  nghttp2_session_callbacks* raw_callbacks = nullptr;
-  nghttp2_session_callbacks_new(&raw_callbacks);
-  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), c_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), c_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), c_frame);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), c_data);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), c_close);
-  nghttp2_option* raw_option = nullptr;
-  nghttp2_option_new(&raw_option);
-  std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
-  nghttp2_option_set_no_auto_window_update(option.get(), 1);
-  nghttp2_session* session = nullptr;
-  nghttp2_session_server_new2(&session, callbacks.get(), this, option.get());
-  client_.reset(session);
+  H2Callbacks callbacks;
+  callbacks.begin_headers = c_begin_headers;
+  callbacks.header = c_header;
+  callbacks.frame_recv = c_frame;
+  callbacks.data_chunk_recv = c_data;
+  callbacks.stream_close = c_close;
+  client_ = new_h2_session(true, callbacks, this);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
@@ -665,7 +641,7 @@ void Http2Layer::submit_to_server(Stream& stream_ref, Upstream& upstream_ref) {
       s->flow.timings.connect_us = up->connect_us;
     }
   }
-  NvList nv;
+  H2NvList nv;
   const std::string method = ":method", scheme = ":scheme", auth = ":authority", path = ":path",
                     protocol = ":protocol";
   const std::string scheme_value = target_.tls ? "https" : "http";
@@ -706,23 +682,16 @@ Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
   up->layer = this;
   up->conn = ctx_->new_conn();
   up->open_id = ctx_->new_command();
-  nghttp2_session_callbacks* raw_callbacks = nullptr;
-  nghttp2_session_callbacks_new(&raw_callbacks);
-  std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), s_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), s_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), s_frame);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), s_data);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), s_close);
-  nghttp2_option* raw_option = nullptr;
-  nghttp2_option_new(&raw_option);
-  std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
-  nghttp2_option_set_no_auto_window_update(option.get(), 1);
-  nghttp2_session* session = nullptr;
-  if (nghttp2_session_client_new2(&session, callbacks.get(), up.get(), option.get()) != 0) {
+  H2Callbacks callbacks;
+  callbacks.begin_headers = s_begin_headers;
+  callbacks.header = s_header;
+  callbacks.frame_recv = s_frame;
+  callbacks.data_chunk_recv = s_data;
+  callbacks.stream_close = s_close;
+  up->session = new_h2_session(false, callbacks, up.get());
+  if (!up->session) {
     return nullptr;
   }
-  up->session.reset(session);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
@@ -1053,7 +1022,7 @@ void Http2Layer::submit_response(int32_t client_id) {
   if (!s->ws) {
     response.body.append(s->response_buf.view(), ctx_->config->body_limit);
   }
-  NvList nv;
+  H2NvList nv;
   const std::string status_name = ":status";
   const std::string status_value = std::to_string(s->status);
   nv.add(status_name, status_value);
@@ -1077,7 +1046,7 @@ void Http2Layer::submit_interim(int32_t client_id, int status, const Headers& he
   if (s == nullptr || s->client_closed || s->response_submitted) {
     return;
   }
-  NvList nv;
+  H2NvList nv;
   const std::string status_name = ":status";
   const std::string status_value = std::to_string(status);
   nv.add(status_name, status_value);
@@ -1110,7 +1079,7 @@ void Http2Layer::fail_stream(Stream& s, int status, const std::string& error) {
   s.response_eof = true;
   s.response_received = true;
   s.response_submitted = true;
-  NvList nv;
+  H2NvList nv;
   const std::string status_name = ":status";
   const std::string status_value = std::to_string(status);
   nv.add(status_name, status_value);
@@ -1577,7 +1546,7 @@ void Http2Layer::send_all(Commands& out) {
       if (s->request_trailers_due) {
         s->request_trailers_due = false;
         if (auto it = upstreams_.find(s->upstream); it != upstreams_.end() && !s->server_closed) {
-          NvList nv;
+          H2NvList nv;
           for (const Header& h : s->request_trailers) {
             nv.add(h.name, h.value);
           }
@@ -1589,7 +1558,7 @@ void Http2Layer::send_all(Commands& out) {
       if (s->response_trailers_due) {
         s->response_trailers_due = false;
         if (!s->client_closed) {
-          NvList nv;
+          H2NvList nv;
           for (const Header& h : s->response_trailers) {
             nv.add(h.name, h.value);
           }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/layers/app_layer.h"
+#include "core/layers/h2_session.h"
 #include "core/layers/http_layer.h"
 
 namespace sightglass::core {
@@ -76,11 +77,6 @@ class Http2Layer : public AppLayer {
   ssize_t read_response_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags);
 
  private:
-  struct SessionDeleter {
-    void operator()(nghttp2_session* session) const { nghttp2_session_del(session); }
-  };
-  using SessionPtr = std::unique_ptr<nghttp2_session, SessionDeleter>;
-
   Stream* stream(int32_t client_id);
   Stream* server_stream(Upstream& up, int32_t server_id);
   Upstream* upstream_for_new_stream(Commands& out);
@@ -134,7 +130,7 @@ class Http2Layer : public AppLayer {
   bool rewrite_authority_;
   UpstreamProtocol upstream_protocol_;
   std::map<ConnId, std::unique_ptr<H1Conn>> h1_conns_;
-  SessionPtr client_;
+  H2SessionPtr client_;
   std::map<int32_t, std::unique_ptr<Stream>> streams_;  // By client stream id.
   std::map<ConnId, std::unique_ptr<Upstream>> upstreams_;
   ConnId current_ = 0;  // The server connection new streams go to.

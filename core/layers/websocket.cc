@@ -18,22 +18,12 @@ constexpr size_t kMaxControlPayload = 125;
 // What permessage-deflate leaves off the end of every compressed message (RFC 7692 7.2.2).
 constexpr std::string_view kDeflateTail("\x00\x00\xff\xff", 4);
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // split calls |fn| with each trimmed, non-empty piece of |s| between |sep|s.
 template <class Fn>
 void split(std::string_view s, char sep, Fn&& fn) {
   while (true) {
     const size_t at = s.find(sep);
-    const std::string_view piece = trim(s.substr(0, at));
+    const std::string_view piece = trim_whitespace(s.substr(0, at));
     if (!piece.empty()) {
       fn(piece);
     }
@@ -106,9 +96,10 @@ WebSocketExtensions parse_websocket_extensions(const Headers& response_headers) 
           return;
         }
         const size_t eq = param.find('=');
-        const std::string_view key = trim(param.substr(0, eq));
-        const std::string_view value =
-            eq == std::string_view::npos ? std::string_view() : trim(param.substr(eq + 1));
+        const std::string_view key = trim_whitespace(param.substr(0, eq));
+        const std::string_view value = eq == std::string_view::npos
+                                           ? std::string_view()
+                                           : trim_whitespace(param.substr(eq + 1));
         if (iequals(key, "client_no_context_takeover")) {
           out.client_no_context_takeover = true;
         } else if (iequals(key, "server_no_context_takeover")) {

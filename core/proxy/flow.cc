@@ -13,6 +13,27 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+std::string_view trim_whitespace(std::string_view text) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
+  while (!text.empty() && is_space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && is_space(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
 const std::string* find_header(const Headers& headers, std::string_view name) {
   for (const Header& header : headers) {
     if (iequals(header.name, name)) {

@@ -31,6 +31,10 @@ using Headers = std::vector<Header>;
 const std::string* find_header(const Headers& headers, std::string_view name);
 // iequals compares two ASCII strings case-insensitively.
 bool iequals(std::string_view a, std::string_view b);
+// trim_whitespace returns |text| without leading and trailing spaces and tabs.
+std::string_view trim_whitespace(std::string_view text);
+// ascii_lower returns |text| with ASCII letters lowered.
+std::string ascii_lower(std::string_view text);
 // is_grpc_content_type says whether the Content-Type is gRPC's (application/grpc[+proto...]).
 bool is_grpc_content_type(const Headers& headers);
 

@@ -5,207 +5,21 @@
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 
-#include <cstring>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
+
+#include "tests/support/h2_peer.h"
 
 namespace sightglass::core {
 namespace {
 
-// Message is what the server peer received on one stream.
-struct Message {
-  Headers headers;  // Including pseudo-headers, in order.
-  Headers trailers;
-  std::string body;
-  bool head_done = false;
-  bool ended = false;
-  bool closed = false;
-  uint32_t close_code = 0;
-};
+using Message = test::H2Message;
 
-// ServerPeer is an nghttp2 server session that records requests and answers from strings.
-// It consumes received DATA at once, except while |stalled|. (Adapted from the H2Peer of
-// http2_test.cc, server side only.)
-class ServerPeer {
+// ServerPeer is the origin: an nghttp2 server session with the default windows.
+class ServerPeer : public test::H2Peer {
  public:
-  ServerPeer() {
-    nghttp2_session_callbacks* cb = nullptr;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
-    nghttp2_option* opt = nullptr;
-    nghttp2_option_new(&opt);
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_session_server_new2(&session_, cb, this, opt);
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cb);
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);  // Default windows.
-  }
-  ~ServerPeer() { nghttp2_session_del(session_); }
-  ServerPeer(const ServerPeer&) = delete;
-  ServerPeer& operator=(const ServerPeer&) = delete;
-
-  bool receive(const std::string& data) {
-    const ssize_t n = nghttp2_session_mem_recv(
-        session_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
-    if (n < 0) {
-      return false;
-    }
-    consume_pending();
-    return true;
-  }
-  std::string drain() {
-    std::string out;
-    for (;;) {
-      for (;;) {
-        const uint8_t* data = nullptr;
-        const ssize_t n = nghttp2_session_mem_send(session_, &data);
-        if (n <= 0) {
-          break;
-        }
-        out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-      }
-      if (trailers_due_.empty()) {
-        return out;
-      }
-      for (auto& [id, t] : trailers_due_) {
-        std::vector<nghttp2_nv> nv = to_nv(t);
-        nghttp2_submit_trailer(session_, id, nv.data(), nv.size());
-      }
-      trailers_due_.clear();
-    }
-  }
-  void respond(int32_t id, const Headers& headers, std::optional<std::string> body,
-               Headers trailers = {}) {
-    std::vector<nghttp2_nv> nv = to_nv(headers);
-    nghttp2_data_provider provider{};
-    provider.read_callback = read_body;
-    const bool data = body.has_value() || !trailers.empty();
-    if (data) {
-      Outgoing& o = outgoing_[id];
-      o.data = body.value_or("");
-      o.trailers = std::move(trailers);
-    }
-    nghttp2_submit_response(session_, id, nv.data(), nv.size(), data ? &provider : nullptr);
-  }
-  void interim(int32_t id, const Headers& headers) {
-    std::vector<nghttp2_nv> nv = to_nv(headers);
-    nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nv.data(), nv.size(), nullptr);
-  }
-  void reset(int32_t id, uint32_t code) {
-    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, code);
-  }
-  void goaway(int32_t last_stream_id) {
-    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, NGHTTP2_NO_ERROR, nullptr,
-                          0);
-  }
-  void enable_connect_protocol() {
-    const nghttp2_settings_entry entry{NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, &entry, 1);
-  }
-  void stall(bool on) {
-    stalled_ = on;
-    if (!on) {
-      consume_pending();
-    }
-  }
-
-  std::map<int32_t, Message> messages;
-  bool got_goaway = false;
-
- private:
-  struct Outgoing {
-    std::string data;
-    Headers trailers;
-    size_t offset = 0;
-  };
-
-  static std::vector<nghttp2_nv> to_nv(const Headers& headers) {
-    std::vector<nghttp2_nv> nv;
-    for (const Header& h : headers) {
-      nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(h.name.data())),
-                              reinterpret_cast<uint8_t*>(const_cast<char*>(h.value.data())),
-                              h.name.size(), h.value.size(), NGHTTP2_NV_FLAG_NONE});
-    }
-    return nv;
-  }
-  void consume_pending() {
-    if (stalled_) {
-      return;
-    }
-    for (auto& [id, n] : unconsumed_) {
-      nghttp2_session_consume(session_, id, n);
-    }
-    unconsumed_.clear();
-  }
-  static ServerPeer* self(void* p) { return static_cast<ServerPeer*>(p); }
-  static int on_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
-                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
-                       void* p) {
-    Message& m = self(p)->messages[frame->hd.stream_id];
-    Header h{std::string(reinterpret_cast<const char*>(name), namelen),
-             std::string(reinterpret_cast<const char*>(value), valuelen)};
-    (m.head_done ? m.trailers : m.headers).push_back(std::move(h));
-    return 0;
-  }
-  static int on_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* p) {
-    ServerPeer* peer = self(p);
-    if (frame->hd.type == NGHTTP2_GOAWAY) {
-      peer->got_goaway = true;
-      return 0;
-    }
-    if (frame->hd.stream_id == 0) {
-      return 0;
-    }
-    Message& m = peer->messages[frame->hd.stream_id];
-    if (frame->hd.type == NGHTTP2_HEADERS) {
-      m.head_done = true;
-    }
-    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
-        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-      m.ended = true;
-    }
-    return 0;
-  }
-  static int on_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t id, const uint8_t* data,
-                     size_t len, void* p) {
-    self(p)->messages[id].body.append(reinterpret_cast<const char*>(data), len);
-    self(p)->unconsumed_[id] += len;
-    return 0;
-  }
-  static int on_close(nghttp2_session* /*s*/, int32_t id, uint32_t code, void* p) {
-    Message& m = self(p)->messages[id];
-    m.closed = true;
-    m.close_code = code;
-    return 0;
-  }
-  static ssize_t read_body(nghttp2_session* /*s*/, int32_t id, uint8_t* buf, size_t length,
-                           uint32_t* flags, nghttp2_data_source* /*src*/, void* p) {
-    ServerPeer* peer = self(p);
-    Outgoing& o = peer->outgoing_[id];
-    const size_t n = std::min(length, o.data.size() - o.offset);
-    std::memcpy(buf, o.data.data() + o.offset, n);
-    o.offset += n;
-    if (o.offset == o.data.size()) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!o.trailers.empty()) {
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        peer->trailers_due_[id] = o.trailers;
-      }
-    }
-    return static_cast<ssize_t>(n);
-  }
-
-  nghttp2_session* session_ = nullptr;
-  std::map<int32_t, Outgoing> outgoing_;
-  std::map<int32_t, size_t> unconsumed_;
-  bool stalled_ = false;
-  std::map<int32_t, Headers> trailers_due_;
+  ServerPeer() : H2Peer(true, false, Window::kDefault) {}
 };
 
 // Pipe runs the adapter against the server peer.
@@ -557,7 +371,7 @@ TEST(H1OverH2Test, LargeUploadWaitsForWindowsAndPauses) {
           std::to_string(body.size()) + "\r\n\r\n");
   // The server does not read for now: the default 64 KiB window fills, then the adapter
   // holds bytes and asks for a pause.
-  p.server.stall(true);
+  p.server.stall_all(true);
   size_t offset = 0;
   while (offset < body.size() && (p.pauses.empty() || !p.pauses.back())) {
     const size_t n = std::min<size_t>(64 * 1024, body.size() - offset);
@@ -568,7 +382,7 @@ TEST(H1OverH2Test, LargeUploadWaitsForWindowsAndPauses) {
   ASSERT_EQ(p.pauses, std::vector<bool>{true});
   EXPECT_LT(offset, body.size());
   EXPECT_LE(p.server.messages[1].body.size(), 65535u);
-  p.server.stall(false);
+  p.server.stall_all(false);
   p.pump();
   ASSERT_EQ(p.pauses, (std::vector<bool>{true, false}));
   while (offset < body.size()) {

@@ -2,288 +2,22 @@
 // session (the origin) talk through the layer's events and commands.
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
-#include <zlib.h>
 
-#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
 
 #include "core/layers/http2_layer.h"
+#include "tests/support/h2_peer.h"
 #include "tests/support/playbook.h"
+#include "tests/support/ws_frames.h"
 
 namespace sightglass::core {
 namespace {
 
 using test::FakeClock;
-
-// Message is what a peer received on one stream.
-struct Message {
-  std::vector<Headers> interim;  // 1xx responses, in order.
-  Headers headers;               // Including pseudo-headers, in order.
-  Headers trailers;
-  std::string body;
-  bool head_done = false;
-  bool ended = false;
-  bool closed = false;
-  std::optional<uint32_t> reset_code;  // From a received RST_STREAM.
-  uint32_t close_code = 0;
-};
-
-// H2Peer is one end of an HTTP/2 connection for the tests: an nghttp2 session that records
-// what it receives and sends bodies (with trailers) from strings. It consumes received DATA
-// at once, except on the streams in |stalled|.
-class H2Peer {
- public:
-  // |connect_protocol|: a server that takes extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL,
-  // RFC 8441).
-  explicit H2Peer(bool server, bool connect_protocol = false) : server_(server) {
-    nghttp2_session_callbacks* cb = nullptr;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
-    nghttp2_option* opt = nullptr;
-    nghttp2_option_new(&opt);
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    if (server) {
-      nghttp2_session_server_new2(&session_, cb, this, opt);
-    } else {
-      nghttp2_session_client_new2(&session_, cb, this, opt);
-    }
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cb);
-    const nghttp2_settings_entry enable_connect{NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, &enable_connect, connect_protocol ? 1 : 0);
-    // Like browsers: a large connection window, the default stream window.
-    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 16 * 1024 * 1024);
-  }
-  ~H2Peer() { nghttp2_session_del(session_); }
-  H2Peer(const H2Peer&) = delete;
-  H2Peer& operator=(const H2Peer&) = delete;
-
-  // receive feeds bytes from the layer; false on a protocol error.
-  bool receive(const std::string& data) {
-    const ssize_t n = nghttp2_session_mem_recv(
-        session_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
-    if (n < 0) {
-      return false;
-    }
-    consume_pending();
-    return true;
-  }
-  // drain returns what the session has to send.
-  std::string drain() {
-    for (auto& [id, t] : trailers_due_) {
-      submit_trailers(id, t);
-    }
-    trailers_due_.clear();
-    std::string out;
-    for (;;) {
-      const uint8_t* data = nullptr;
-      const ssize_t n = nghttp2_session_mem_send(session_, &data);
-      if (n <= 0) {
-        break;
-      }
-      out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-    }
-    for (auto& [id, t] : trailers_due_) {
-      submit_trailers(id, t);
-    }
-    if (!trailers_due_.empty()) {
-      trailers_due_.clear();
-      out += drain();
-    }
-    return out;
-  }
-
-  // request submits a request (client side); returns the stream id.
-  int32_t request(const Headers& headers, std::optional<std::string> body = std::nullopt,
-                  Headers trailers = {}) {
-    std::vector<nghttp2_nv> nv = to_nv(headers);
-    nghttp2_data_provider provider{};
-    provider.read_callback = read_body;
-    const int32_t id =
-        nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(),
-                               body || !trailers.empty() ? &provider : nullptr, nullptr);
-    if (body || !trailers.empty()) {
-      outgoing_[id] = Outgoing{body.value_or(""), std::move(trailers)};
-    }
-    return id;
-  }
-  // respond submits a response (server side).
-  void respond(int32_t id, const Headers& headers, std::optional<std::string> body,
-               Headers trailers = {}) {
-    std::vector<nghttp2_nv> nv = to_nv(headers);
-    nghttp2_data_provider provider{};
-    provider.read_callback = read_body;
-    if (body || !trailers.empty()) {
-      Outgoing& o = outgoing_[id];
-      o.data = body.value_or("");
-      o.trailers = std::move(trailers);
-    }
-    nghttp2_submit_response(session_, id, nv.data(), nv.size(),
-                            body || !trailers.empty() ? &provider : nullptr);
-  }
-  // interim submits a 1xx response (server side).
-  void interim(int32_t id, const Headers& headers) {
-    std::vector<nghttp2_nv> nv = to_nv(headers);
-    nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nv.data(), nv.size(), nullptr);
-  }
-  // more_body adds body bytes to a stream whose provider was deferred.
-  void more_body(int32_t id, const std::string& data, bool end) {
-    Outgoing& o = outgoing_[id];
-    o.data += data;
-    o.open_ended = !end;
-    nghttp2_session_resume_data(session_, id);
-  }
-  void open_ended(int32_t id) { outgoing_[id].open_ended = true; }
-  void reset(int32_t id, uint32_t code) {
-    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, code);
-  }
-  void goaway(int32_t last_stream_id) {
-    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, NGHTTP2_NO_ERROR, nullptr,
-                          0);
-  }
-  void stall(int32_t id) { stalled_.insert(id); }
-  void unstall(int32_t id) {
-    stalled_.erase(id);
-    consume_pending();
-  }
-  uint32_t remote_setting(nghttp2_settings_id id) {
-    return nghttp2_session_get_remote_settings(session_, id);
-  }
-  // unsent returns the bytes of a body not yet handed to the session.
-  size_t unsent(int32_t id) { return outgoing_[id].data.size() - outgoing_[id].offset; }
-
-  std::map<int32_t, Message> messages;
-  std::vector<int32_t> completed;  // Streams whose message ended, in order.
-  bool got_goaway = false;
-
- private:
-  struct Outgoing {
-    std::string data;
-    Headers trailers;
-    size_t offset = 0;
-    bool open_ended = false;
-  };
-
-  static std::vector<nghttp2_nv> to_nv(const Headers& headers) {
-    std::vector<nghttp2_nv> nv;
-    for (const Header& h : headers) {
-      nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(h.name.data())),
-                              reinterpret_cast<uint8_t*>(const_cast<char*>(h.value.data())),
-                              h.name.size(), h.value.size(), NGHTTP2_NV_FLAG_NONE});
-    }
-    return nv;
-  }
-  void submit_trailers(int32_t id, const Headers& trailers) {
-    std::vector<nghttp2_nv> nv = to_nv(trailers);
-    nghttp2_submit_trailer(session_, id, nv.data(), nv.size());
-  }
-  void consume_pending() {
-    for (auto it = unconsumed_.begin(); it != unconsumed_.end();) {
-      if (stalled_.count(it->first) != 0) {
-        ++it;
-        continue;
-      }
-      nghttp2_session_consume(session_, it->first, it->second);
-      it = unconsumed_.erase(it);
-    }
-  }
-  static std::string value_of_peer(const Headers& headers, const std::string& name) {
-    for (const Header& h : headers) {
-      if (h.name == name) {
-        return h.value;
-      }
-    }
-    return "";
-  }
-  static H2Peer* self(void* p) { return static_cast<H2Peer*>(p); }
-  static int on_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* p) {
-    Message& m = self(p)->messages[frame->hd.stream_id];
-    (void)m;
-    return 0;
-  }
-  static int on_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
-                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
-                       void* p) {
-    Message& m = self(p)->messages[frame->hd.stream_id];
-    Header h{std::string(reinterpret_cast<const char*>(name), namelen),
-             std::string(reinterpret_cast<const char*>(value), valuelen)};
-    (m.head_done ? m.trailers : m.headers).push_back(std::move(h));
-    return 0;
-  }
-  static int on_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* p) {
-    H2Peer* peer = self(p);
-    if (frame->hd.type == NGHTTP2_GOAWAY) {
-      peer->got_goaway = true;
-      return 0;
-    }
-    if (frame->hd.stream_id == 0) {
-      return 0;
-    }
-    Message& m = peer->messages[frame->hd.stream_id];
-    if (frame->hd.type == NGHTTP2_HEADERS && !m.head_done) {
-      const std::string status = value_of_peer(m.headers, ":status");
-      if (!peer->server_ && status.size() == 3 && status[0] == '1') {
-        m.interim.push_back(std::move(m.headers));  // A 1xx: the final head follows.
-        m.headers.clear();
-      } else {
-        m.head_done = true;
-      }
-    }
-    if (frame->hd.type == NGHTTP2_RST_STREAM) {
-      m.reset_code = frame->rst_stream.error_code;
-    }
-    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
-        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-      m.ended = true;
-      peer->completed.push_back(frame->hd.stream_id);
-    }
-    return 0;
-  }
-  static int on_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t id, const uint8_t* data,
-                     size_t len, void* p) {
-    self(p)->messages[id].body.append(reinterpret_cast<const char*>(data), len);
-    self(p)->unconsumed_[id] += len;
-    return 0;
-  }
-  static int on_close(nghttp2_session* /*s*/, int32_t id, uint32_t code, void* p) {
-    Message& m = self(p)->messages[id];
-    m.closed = true;
-    m.close_code = code;
-    return 0;
-  }
-  static ssize_t read_body(nghttp2_session* /*s*/, int32_t id, uint8_t* buf, size_t length,
-                           uint32_t* flags, nghttp2_data_source* /*src*/, void* p) {
-    H2Peer* peer = self(p);
-    Outgoing& o = peer->outgoing_[id];
-    const size_t n = std::min(length, o.data.size() - o.offset);
-    std::memcpy(buf, o.data.data() + o.offset, n);
-    o.offset += n;
-    if (o.offset == o.data.size()) {
-      if (o.open_ended) {
-        return n == 0 ? static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED) : static_cast<ssize_t>(n);
-      }
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!o.trailers.empty()) {
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        peer->trailers_due_[id] = o.trailers;
-      }
-    }
-    return static_cast<ssize_t>(n);
-  }
-
-  bool server_;
-  nghttp2_session* session_ = nullptr;
-  std::map<int32_t, Outgoing> outgoing_;
-  std::map<int32_t, size_t> unconsumed_;
-  std::set<int32_t> stalled_;
-  std::map<int32_t, Headers> trailers_due_;
-};
+using test::H2Peer;
+using Message = test::H2Message;
 
 // Harness runs the layer between the two peers.
 class Harness {
@@ -994,61 +728,11 @@ TEST(Http2Layer, Http11ResponseToASlowClientPausesItsConnection) {
 
 // --- WebSocket over HTTP/2 (RFC 8441) -------------------------------------------------------
 
-constexpr uint8_t kFin = 0x80;
-constexpr uint8_t kRsv1 = 0x40;
-
-// ws_frame encodes one WebSocket frame; the client's are masked.
-std::string ws_frame(uint8_t b0, std::string_view payload, bool mask) {
-  const std::array<uint8_t, 4> key = {0x12, 0x34, 0x56, 0x78};
-  std::string out;
-  out.push_back(static_cast<char>(b0));
-  const uint8_t mask_bit = mask ? 0x80 : 0;
-  const uint64_t n = payload.size();
-  if (n <= 125) {
-    out.push_back(static_cast<char>(mask_bit | n));
-  } else if (n <= 0xFFFF) {
-    out.push_back(static_cast<char>(mask_bit | 126));
-    out.push_back(static_cast<char>(n >> 8));
-    out.push_back(static_cast<char>(n & 0xFF));
-  } else {
-    out.push_back(static_cast<char>(mask_bit | 127));
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      out.push_back(static_cast<char>((n >> shift) & 0xFF));
-    }
-  }
-  if (!mask) {
-    return out + std::string(payload);
-  }
-  out.append(reinterpret_cast<const char*>(key.data()), key.size());
-  for (size_t i = 0; i < payload.size(); ++i) {
-    out.push_back(static_cast<char>(payload[i] ^ key[i & 3]));
-  }
-  return out;
-}
-
-std::string ws_close(uint16_t code, std::string_view reason) {
-  std::string out;
-  out.push_back(static_cast<char>(code >> 8));
-  out.push_back(static_cast<char>(code & 0xFF));
-  return out + std::string(reason);
-}
-
-// deflate_message compresses one message as permessage-deflate does (no context takeover).
-std::string deflate_message(std::string_view message) {
-  z_stream z{};
-  EXPECT_EQ(deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(message.size() + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
-  z.avail_in = static_cast<uInt>(message.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
-  out.resize(out.size() - z.avail_out);
-  deflateEnd(&z);
-  EXPECT_TRUE(out.ends_with(std::string_view("\x00\x00\xff\xff", 4)));
-  out.resize(out.size() - 4);
-  return out;
-}
+using test::Deflater;
+using test::kFin;
+using test::kRsv1;
+using test::ws_close_payload;
+using test::ws_frame;
 
 Headers ws_connect(const std::string& path, bool deflate = false) {
   Headers headers = {{":method", "CONNECT"},
@@ -1128,15 +812,15 @@ TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
   const std::string upstream =
       ws_frame(kFin | 1, "hello", true) + ws_frame(kFin | 2, big_binary, true) +
       ws_frame(1, "Hel", true) + ws_frame(kFin | 9, "p", true) + ws_frame(kFin | 0, "lo", true) +
-      ws_frame(kFin | kRsv1 | 1, deflate_message("squeezed squeezed"), true);
+      ws_frame(kFin | kRsv1 | 1, Deflater().compress("squeezed squeezed"), true);
   h.client.more_body(id, upstream, false);
   h.run();
   EXPECT_TRUE(h.server().messages[sid].body == upstream);  // Unchanged.
   // Server: text, deflated binary, close 4001.
   const std::string downstream =
       ws_frame(kFin | 1, "hi", false) +
-      ws_frame(kFin | kRsv1 | 2, deflate_message("\x01\x02\x03"), false) +
-      ws_frame(kFin | 8, ws_close(4001, "bye now"), false);
+      ws_frame(kFin | kRsv1 | 2, Deflater().compress("\x01\x02\x03"), false) +
+      ws_frame(kFin | 8, ws_close_payload(4001, "bye now"), false);
   h.server().more_body(sid, downstream, false);
   h.run();
   EXPECT_EQ(h.client.messages[id].body, downstream);
@@ -1152,7 +836,7 @@ TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
   EXPECT_EQ(h.flows[1]->state, FlowState::kLive);
   EXPECT_EQ(h.flows[1]->websocket_messages.size(), 8u);
   // The client answers the close, both ends end their streams.
-  h.client.more_body(id, ws_frame(kFin | 8, ws_close(4001, "bye now"), true), true);
+  h.client.more_body(id, ws_frame(kFin | 8, ws_close_payload(4001, "bye now"), true), true);
   h.run();
   h.server().more_body(sid, "", true);
   h.run();
@@ -1179,8 +863,8 @@ TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
       {true, 1, "squeezed squeezed"},
       {false, 1, "hi"},
       {false, 2, "\x01\x02\x03"},
-      {false, 8, ws_close(4001, "bye now")},
-      {true, 8, ws_close(4001, "bye now")},
+      {false, 8, ws_close_payload(4001, "bye now")},
+      {true, 8, ws_close_payload(4001, "bye now")},
   };
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(m[i].from_client, std::get<0>(expected[i])) << i;

@@ -3,13 +3,13 @@
 #include "core/layers/websocket.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <array>
 #include <string>
 #include <vector>
 
 #include "tests/support/playbook.h"
+#include "tests/support/ws_frames.h"
 
 namespace sightglass::core {
 namespace {
@@ -20,81 +20,12 @@ using test::sent_to;
 using test::SessionPlaybook;
 using Message = WebSocketReader::Message;
 
-constexpr uint8_t kFin = 0x80;
-constexpr uint8_t kRsv1 = 0x40;
-constexpr std::array<uint8_t, 4> kKey = {0x37, 0xfa, 0x21, 0x3d};
-
-// frame encodes one frame: |b0| is FIN, RSV and the opcode; masked with |key| when |mask|.
-// |wide| forces the 64-bit length form.
-std::string frame(uint8_t b0, std::string_view payload, bool mask = false,
-                  std::array<uint8_t, 4> key = kKey, bool wide = false) {
-  std::string out;
-  out.push_back(static_cast<char>(b0));
-  const uint8_t mask_bit = mask ? 0x80 : 0;
-  const uint64_t n = payload.size();
-  if (n <= 125 && !wide) {
-    out.push_back(static_cast<char>(mask_bit | n));
-  } else if (n <= 0xFFFF && !wide) {
-    out.push_back(static_cast<char>(mask_bit | 126));
-    out.push_back(static_cast<char>(n >> 8));
-    out.push_back(static_cast<char>(n & 0xFF));
-  } else {
-    out.push_back(static_cast<char>(mask_bit | 127));
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      out.push_back(static_cast<char>((n >> shift) & 0xFF));
-    }
-  }
-  if (mask) {
-    out.append(reinterpret_cast<const char*>(key.data()), key.size());
-    for (size_t i = 0; i < payload.size(); ++i) {
-      out.push_back(static_cast<char>(payload[i] ^ key[i & 3]));
-    }
-  } else {
-    out.append(payload);
-  }
-  return out;
-}
-
-std::string close_payload(uint16_t code, std::string_view reason) {
-  std::string out;
-  out.push_back(static_cast<char>(code >> 8));
-  out.push_back(static_cast<char>(code & 0xFF));
-  out.append(reason);
-  return out;
-}
-
-// Deflater compresses messages as a permessage-deflate sender does: raw deflate, a sync flush
-// per message, the trailing 00 00 ff ff removed.
-class Deflater {
- public:
-  explicit Deflater(int window_bits = 15) {
-    EXPECT_EQ(
-        deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -window_bits, 8, Z_DEFAULT_STRATEGY),
-        Z_OK);
-  }
-  ~Deflater() { deflateEnd(&z_); }
-  Deflater(const Deflater&) = delete;
-  Deflater& operator=(const Deflater&) = delete;
-
-  std::string compress(std::string_view message) {
-    std::string out;
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
-    z_.avail_in = static_cast<uInt>(message.size());
-    std::array<char, 4096> buffer{};
-    do {
-      z_.next_out = reinterpret_cast<Bytef*>(buffer.data());
-      z_.avail_out = static_cast<uInt>(buffer.size());
-      EXPECT_NE(deflate(&z_, Z_SYNC_FLUSH), Z_STREAM_ERROR);
-      out.append(buffer.data(), buffer.size() - z_.avail_out);
-    } while (z_.avail_out == 0);
-    EXPECT_TRUE(out.ends_with(std::string_view("\x00\x00\xff\xff", 4)));
-    out.resize(out.size() - 4);
-    return out;
-  }
-
- private:
-  z_stream z_{};
-};
+using test::Deflater;
+using test::kFin;
+using test::kRsv1;
+using test::ws_close_payload;
+using test::ws_frame;
+constexpr std::array<uint8_t, 4> kKey = test::kMaskKey;
 
 std::vector<Message> read_all(WebSocketReader& reader, std::string_view bytes) {
   std::vector<Message> out;
@@ -130,23 +61,23 @@ TEST(WebSocketReader, AllThreeLengthEncodings) {
       payload[i] = static_cast<char>(i * 7 + 3);
     }
     for (const bool mask : {false, true}) {
-      const auto messages = read_once(mask, frame(kFin | 2, payload, mask));
+      const auto messages = read_once(mask, ws_frame(kFin | 2, payload, mask));
       ASSERT_EQ(messages.size(), 1u) << n;
       EXPECT_EQ(messages[0].opcode, 2);
       EXPECT_EQ(messages[0].data, payload) << n;
     }
   }
   // A small payload in the 64-bit form is accepted too.
-  const auto wide = read_once(true, frame(kFin | 1, "wide", true, kKey, true));
+  const auto wide = read_once(true, ws_frame(kFin | 1, "wide", true, kKey, true));
   ASSERT_EQ(wide.size(), 1u);
   EXPECT_EQ(wide[0].data, "wide");
 }
 
 TEST(WebSocketReader, FragmentsWithAnInterleavedPing) {
-  const std::string bytes = frame(1, "Hel", true) + frame(kFin | 9, "are you there", true) +
-                            frame(0, "lo, ", true, {1, 2, 3, 4}) +
-                            frame(kFin | 0, "world", true, {9, 8, 7, 6}) +
-                            frame(kFin | 10, "pong", true);
+  const std::string bytes = ws_frame(1, "Hel", true) + ws_frame(kFin | 9, "are you there", true) +
+                            ws_frame(0, "lo, ", true, {1, 2, 3, 4}) +
+                            ws_frame(kFin | 0, "world", true, {9, 8, 7, 6}) +
+                            ws_frame(kFin | 10, "pong", true);
   const auto messages = read_once(true, bytes);
   ASSERT_EQ(messages.size(), 3u);
   EXPECT_EQ(messages[0].opcode, 9);
@@ -158,17 +89,18 @@ TEST(WebSocketReader, FragmentsWithAnInterleavedPing) {
 }
 
 TEST(WebSocketReader, CloseCodeAndReason) {
-  const auto messages = read_once(
-      false, frame(kFin | 8, close_payload(4001, "going away, bye")) + frame(kFin | 8, ""));
+  const auto messages =
+      read_once(false, ws_frame(kFin | 8, ws_close_payload(4001, "going away, bye")) +
+                           ws_frame(kFin | 8, ""));
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(messages[0].opcode, 8);
   EXPECT_EQ(messages[0].close_code, 4001);
   EXPECT_EQ(messages[0].close_reason, "going away, bye");
-  EXPECT_EQ(messages[0].data, close_payload(4001, "going away, bye"));
+  EXPECT_EQ(messages[0].data, ws_close_payload(4001, "going away, bye"));
   EXPECT_EQ(messages[1].close_code, 0);  // No status code.
   WebSocketReader reader(true, {}, 1024);
   std::vector<Message> out;
-  reader.feed(frame(kFin | 8, close_payload(1000, "ok"), true), out);
+  reader.feed(ws_frame(kFin | 8, ws_close_payload(1000, "ok"), true), out);
   EXPECT_TRUE(reader.saw_close());
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].close_code, 1000);
@@ -207,11 +139,11 @@ TEST(WebSocketReader, PermessageDeflateWithContextTakeover) {
   const std::string binary(3000, '\x5a');
   const std::string third = deflater.compress(binary);
   // The third message split in fragments: RSV1 on the first only.
-  const std::string bytes = frame(kFin | kRsv1 | 1, first, true) +
-                            frame(kFin | kRsv1 | 1, second, true) + frame(kFin | 9, "", true) +
-                            frame(kRsv1 | 2, third.substr(0, 3), true) +
-                            frame(0, third.substr(3, 2), true) +
-                            frame(kFin | 0, third.substr(5), true) + frame(kFin | 1, "plain", true);
+  const std::string bytes =
+      ws_frame(kFin | kRsv1 | 1, first, true) + ws_frame(kFin | kRsv1 | 1, second, true) +
+      ws_frame(kFin | 9, "", true) + ws_frame(kRsv1 | 2, third.substr(0, 3), true) +
+      ws_frame(0, third.substr(3, 2), true) + ws_frame(kFin | 0, third.substr(5), true) +
+      ws_frame(kFin | 1, "plain", true);
   const auto messages = read_once(true, bytes, 1 << 20, ext);
   ASSERT_EQ(messages.size(), 5u);
   EXPECT_EQ(messages[0].data, text);
@@ -236,7 +168,7 @@ TEST(WebSocketReader, PermessageDeflateWithoutContextTakeoverAndSmallWindows) {
     std::string text = "message number " + std::to_string(i) + ": " +
                        std::string(2000, static_cast<char>('a' + i));
     Deflater fresh(10);  // A new compressor per message, as negotiated.
-    bytes += frame(kFin | kRsv1 | 1, fresh.compress(text));
+    bytes += ws_frame(kFin | kRsv1 | 1, fresh.compress(text));
     sent.push_back(std::move(text));
   }
   // The server side resets its window, so split feeding must give the same.
@@ -256,10 +188,11 @@ TEST(WebSocketReader, EverySplitGivesTheSameMessages) {
   ext.permessage_deflate = true;
   Deflater deflater;
   const std::string compressed = deflater.compress("compressed, compressed, compressed");
-  const std::string bytes =
-      frame(kFin | 1, "first", true) + frame(2, std::string(300, 'b'), true, {5, 6, 7, 8}) +
-      frame(kFin | 9, "ping", true) + frame(kFin | 0, "tail", true) +
-      frame(kFin | kRsv1 | 1, compressed, true) + frame(kFin | 8, close_payload(1000, "x"), true);
+  const std::string bytes = ws_frame(kFin | 1, "first", true) +
+                            ws_frame(2, std::string(300, 'b'), true, {5, 6, 7, 8}) +
+                            ws_frame(kFin | 9, "ping", true) + ws_frame(kFin | 0, "tail", true) +
+                            ws_frame(kFin | kRsv1 | 1, compressed, true) +
+                            ws_frame(kFin | 8, ws_close_payload(1000, "x"), true);
   const auto whole = read_once(true, bytes, 1 << 20, ext);
   ASSERT_EQ(whole.size(), 5u);
   EXPECT_EQ(whole[2].data, std::string(300, 'b') + "tail");
@@ -295,9 +228,9 @@ TEST(WebSocketReader, TruncatesAtTheLimitAndParsesOn) {
   // "é" is two bytes: a cut inside it leaves it out.
   const std::string accents = "abcdefghié" + std::string(10, 'x');
   const std::string bytes =
-      frame(kFin | 2, std::string(100, 'q'), true) + frame(kFin | 1, "short", true) +
-      frame(kFin | kRsv1 | 1, compressed_big, true) + frame(kFin | kRsv1 | 1, after, true) +
-      frame(kFin | 1, accents, true) + frame(kFin | 9, std::string(20, 'p'), true);
+      ws_frame(kFin | 2, std::string(100, 'q'), true) + ws_frame(kFin | 1, "short", true) +
+      ws_frame(kFin | kRsv1 | 1, compressed_big, true) + ws_frame(kFin | kRsv1 | 1, after, true) +
+      ws_frame(kFin | 1, accents, true) + ws_frame(kFin | 9, std::string(20, 'p'), true);
   const auto messages = read_once(true, bytes, 10, ext);
   ASSERT_EQ(messages.size(), 6u);
   EXPECT_EQ(messages[0].data, std::string(10, 'q'));
@@ -325,15 +258,15 @@ TEST(WebSocketReader, ProtocolErrorsStopTheReader) {
   WebSocketExtensions deflate;
   deflate.permessage_deflate = true;
   const std::vector<Case> cases = {
-      {frame(kFin | 3, "x"), "reserved opcode 3", {}},
-      {frame(kFin | 11, "x"), "reserved control opcode 11", {}},
-      {frame(kFin | 9, std::string(126, 'p')), "control frame of 126 bytes", {}},
-      {frame(9, "p"), "fragmented control frame", {}},
-      {frame(kFin | kRsv1 | 1, "x"), "permessage-deflate was not negotiated", {}},
-      {frame(kFin | 0x20 | 1, "x"), "RSV2/RSV3", {}},
-      {frame(kFin | 0, "x"), "continuation frame without a message", {}},
-      {frame(1, "a") + frame(kFin | 2, "b"), "before the fragmented one ended", {}},
-      {frame(kFin | kRsv1 | 1, "\xff\xff\xff garbage"), "invalid compressed data", deflate},
+      {ws_frame(kFin | 3, "x"), "reserved opcode 3", {}},
+      {ws_frame(kFin | 11, "x"), "reserved control opcode 11", {}},
+      {ws_frame(kFin | 9, std::string(126, 'p')), "control frame of 126 bytes", {}},
+      {ws_frame(9, "p"), "fragmented control frame", {}},
+      {ws_frame(kFin | kRsv1 | 1, "x"), "permessage-deflate was not negotiated", {}},
+      {ws_frame(kFin | 0x20 | 1, "x"), "RSV2/RSV3", {}},
+      {ws_frame(kFin | 0, "x"), "continuation frame without a message", {}},
+      {ws_frame(1, "a") + ws_frame(kFin | 2, "b"), "before the fragmented one ended", {}},
+      {ws_frame(kFin | kRsv1 | 1, "\xff\xff\xff garbage"), "invalid compressed data", deflate},
       {std::string("\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x01", 10), "most significant bit", {}},
   };
   for (const Case& c : cases) {
@@ -343,7 +276,7 @@ TEST(WebSocketReader, ProtocolErrorsStopTheReader) {
     EXPECT_TRUE(reader.failed());
     EXPECT_NE(reader.error().find(c.error), std::string::npos) << reader.error();
     // Whatever follows is ignored.
-    EXPECT_FALSE(reader.feed(frame(kFin | 1, "later"), out));
+    EXPECT_FALSE(reader.feed(ws_frame(kFin | 1, "later"), out));
     EXPECT_TRUE(out.empty()) << c.error;
   }
 }
@@ -431,25 +364,25 @@ OpenConnection upgrade(SessionPlaybook& pb, std::string server_extra = "") {
 
 TEST(WebSocketSession, RelaysBytesUnchangedAndLogsEveryMessageInOrder) {
   SessionPlaybook pb(reverse_http());
-  const OpenConnection open = upgrade(pb, frame(kFin | 1, "welcome"));
+  const OpenConnection open = upgrade(pb, ws_frame(kFin | 1, "welcome"));
   const ConnId server = open.conn;
   Deflater client_deflate(12);
   Deflater server_deflate(12);
   const std::string c1 =
-      frame(kFin | kRsv1 | 1, client_deflate.compress("hello hello hello"), true);
-  const std::string c2 = frame(2, "\x01\x02", true) + frame(kFin | 9, "hb", true) +
-                         frame(kFin | 0, std::string("\x03\x00", 2), true);
-  const std::string s1 = frame(kFin | kRsv1 | 1, server_deflate.compress("hello hello hello"));
-  const std::string s2 = frame(kFin | 10, "hb");
-  const std::string s3 = frame(kFin | 2, std::string("\x01\x02\x03\x00", 4));
+      ws_frame(kFin | kRsv1 | 1, client_deflate.compress("hello hello hello"), true);
+  const std::string c2 = ws_frame(2, "\x01\x02", true) + ws_frame(kFin | 9, "hb", true) +
+                         ws_frame(kFin | 0, std::string("\x03\x00", 2), true);
+  const std::string s1 = ws_frame(kFin | kRsv1 | 1, server_deflate.compress("hello hello hello"));
+  const std::string s2 = ws_frame(kFin | 10, "hb");
+  const std::string s3 = ws_frame(kFin | 2, std::string("\x01\x02\x03\x00", 4));
   // Split anywhere: half a frame, then the rest with the next one.
   EXPECT_EQ(sent_to(pb.client(c1.substr(0, 3)), server), c1.substr(0, 3));
   EXPECT_EQ(sent_to(pb.client(c1.substr(3)), server), c1.substr(3));
   EXPECT_EQ(sent_to(pb.server(server, s1), kClientConn), s1);
   EXPECT_EQ(sent_to(pb.client(c2), server), c2);
   EXPECT_EQ(sent_to(pb.server(server, s2 + s3), kClientConn), s2 + s3);
-  const std::string close_c = frame(kFin | 8, close_payload(4001, "bye"), true);
-  const std::string close_s = frame(kFin | 8, close_payload(4001, "bye"));
+  const std::string close_c = ws_frame(kFin | 8, ws_close_payload(4001, "bye"), true);
+  const std::string close_s = ws_frame(kFin | 8, ws_close_payload(4001, "bye"));
   EXPECT_EQ(sent_to(pb.client(close_c), server), close_c);
   EXPECT_EQ(sent_to(pb.server(server, close_s), kClientConn), close_s);
   EXPECT_TRUE(flows(pb.all()).empty());
@@ -473,8 +406,8 @@ TEST(WebSocketSession, RelaysBytesUnchangedAndLogsEveryMessageInOrder) {
       {true, 2, std::string("\x01\x02\x03\x00", 4)},
       {false, 10, "hb"},
       {false, 2, std::string("\x01\x02\x03\x00", 4)},
-      {true, 8, close_payload(4001, "bye")},
-      {false, 8, close_payload(4001, "bye")},
+      {true, 8, ws_close_payload(4001, "bye")},
+      {false, 8, ws_close_payload(4001, "bye")},
   };
   ASSERT_EQ(flow.websocket_messages.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -496,7 +429,7 @@ TEST(WebSocketSession, LiveSnapshotsAreSpacedOut) {
   Commands burst;
   for (int i = 0; i < 20; ++i) {
     pb.clock().now_us += 1000;
-    const Commands c = pb.client(frame(kFin | 1, "m" + std::to_string(i), true));
+    const Commands c = pb.client(ws_frame(kFin | 1, "m" + std::to_string(i), true));
     burst.insert(burst.end(), c.begin(), c.end());
   }
   EXPECT_TRUE(live_flows(burst).empty());
@@ -510,7 +443,7 @@ TEST(WebSocketSession, LiveSnapshotsAreSpacedOut) {
   EXPECT_EQ(woken[0]->websocket_messages.size(), 20u);
   // A message a second later is published at once, and cancels nothing left over.
   pb.clock().now_us += 1'500'000;
-  const Commands later = pb.server(server, frame(kFin | 1, "late"));
+  const Commands later = pb.server(server, ws_frame(kFin | 1, "late"));
   const auto live = live_flows(later);
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0]->websocket_messages.size(), 21u);
@@ -518,7 +451,7 @@ TEST(WebSocketSession, LiveSnapshotsAreSpacedOut) {
   EXPECT_TRUE(all_of<RequestWakeup>(later).empty());
   // Both sides close: the finished flow, and its pending wakeup is withdrawn.
   pb.clock().now_us += 1000;
-  const Commands pending = pb.client(frame(kFin | 1, "last", true));
+  const Commands pending = pb.client(ws_frame(kFin | 1, "last", true));
   ASSERT_EQ(all_of<RequestWakeup>(pending).size(), 1u);
   pb.feed(ConnectionClosed{kClientConn, ""});
   const Commands end = pb.feed(ConnectionClosed{server, ""});
@@ -532,14 +465,14 @@ TEST(WebSocketSession, LiveSnapshotsAreSpacedOut) {
 TEST(WebSocketSession, ProtocolErrorIsRecordedAndBytesStillFlow) {
   SessionPlaybook pb(reverse_http());
   const ConnId server = upgrade(pb).conn;
-  const std::string bad = frame(kFin | 5, "what");
+  const std::string bad = ws_frame(kFin | 5, "what");
   const Commands c = pb.server(server, bad);
   EXPECT_EQ(sent_to(c, kClientConn), bad);
   EXPECT_FALSE(all_of<Log>(c).empty());
-  const std::string more = frame(kFin | 1, "not parsed any more");
+  const std::string more = ws_frame(kFin | 1, "not parsed any more");
   EXPECT_EQ(sent_to(pb.server(server, more), kClientConn), more);
   // The client's direction is still read.
-  const std::string hi = frame(kFin | 1, "hi", true);
+  const std::string hi = ws_frame(kFin | 1, "hi", true);
   EXPECT_EQ(sent_to(pb.client(hi), server), hi);
   pb.feed(ConnectionClosed{server, ""});
   const Commands end = pb.feed(ConnectionClosed{kClientConn, ""});
@@ -553,7 +486,7 @@ TEST(WebSocketSession, ProtocolErrorIsRecordedAndBytesStillFlow) {
 TEST(WebSocketSession, AConnectionFailureEndsTheFlowWithTheError) {
   SessionPlaybook pb(reverse_http(4));
   const ConnId server = upgrade(pb).conn;
-  pb.client(frame(kFin | 1, "truncated", true));
+  pb.client(ws_frame(kFin | 1, "truncated", true));
   const Commands end = pb.feed(ConnectionClosed{kClientConn, "connection reset by peer"});
   ASSERT_EQ(flows(end).size(), 1u) << pb.log();
   const FlowSnapshot& flow = *flows(end)[0];
@@ -574,7 +507,7 @@ TEST(WebSocketSession, OtherUpgradesStayARawRelay) {
       opens[0].conn, "HTTP/1.1 101 Switching\r\nUpgrade: tls/1.0\r\nConnection: Upgrade\r\n\r\n");
   ASSERT_EQ(flows(c).size(), 1u);
   EXPECT_TRUE(flows(c)[0]->websocket_messages.empty());
-  const std::string raw = frame(kFin | 1, "not a websocket");
+  const std::string raw = ws_frame(kFin | 1, "not a websocket");
   EXPECT_EQ(sent_to(pb.client(raw), opens[0].conn), raw);
   EXPECT_TRUE(all_of<PublishFlow>(pb.client(raw)).empty());
 }

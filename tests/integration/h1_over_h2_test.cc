@@ -2,15 +2,10 @@
 // to Debian's nghttpd. nghttpd completes a TLS handshake that offers only http/1.1 (choosing no
 // ALPN), then closes at once ("Client did not advertise HTTP/2 protocol"): the proxy connects
 // again offering h2 and translates (H1OverH2), while the client keeps speaking HTTP/1.1.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/proxy_fixture.h"
@@ -19,53 +14,12 @@ namespace sightglass {
 namespace {
 
 namespace fs = std::filesystem;
-using test::ChildProcess;
 using test::json;
+using test::pattern;
 using test::ProcessResult;
+using test::read_file;
 using test::read_jsonl;
 using test::run_process;
-
-// free_port asks the kernel for a port that is free now (nghttpd does not say which port it
-// bound when given 0).
-uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-bool accepts_connections(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-// pattern is 0..255 repeating, as test::pattern_sha256 hashes it.
-std::string pattern(size_t n) {
-  std::string out(n, '\0');
-  for (size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<char>(static_cast<uint8_t>(i));
-  }
-  return out;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 class H1OverH2Test : public test::ProxyFixture {
  protected:
@@ -82,19 +36,6 @@ class H1OverH2Test : public test::ProxyFixture {
     std::ofstream(docroot / "big.bin", std::ios::binary) << pattern(kBigSize);
     std::ofstream(docroot / "hello.txt") << "hello over h2\n";
     std::ofstream(dir_.path() / "upload.bin", std::ios::binary) << pattern(kUploadSize);
-  }
-
-  // start_nghttpd starts an HTTP/2-only TLS origin serving htdocs (echoing uploads).
-  uint16_t start_nghttpd() {
-    const uint16_t port = free_port();
-    origins_.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
-        "nghttpd", "-a", "127.0.0.1", "--echo-upload", "-d", (dir_.path() / "htdocs").string(),
-        std::to_string(port), good_cert_.second.string(), good_cert_.first.string()}));
-    for (int i = 0; i < 100 && !accepts_connections(port); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_TRUE(accepts_connections(port)) << "nghttpd did not start";
-    return port;
   }
 
   std::string sightglass_ca() const { return (confdir() / "sightglass-ca.pem").string(); }
@@ -117,7 +58,7 @@ class H1OverH2Test : public test::ProxyFixture {
 };
 
 TEST_F(H1OverH2Test, CurlHttp11ThroughConnectReachesAnH2OnlyOrigin) {
-  const uint16_t port = start_nghttpd();
+  const uint16_t port = start_nghttpd({"--echo-upload"});
   start_proxy({"-v"});
   const std::string base = "https://localhost:" + std::to_string(port);
   const fs::path out = dir_.path() / "big.out";
@@ -155,7 +96,7 @@ TEST_F(H1OverH2Test, CurlHttp11ThroughConnectReachesAnH2OnlyOrigin) {
 }
 
 TEST_F(H1OverH2Test, CurlHttp11InReverseModeKeepsTheConnectionAlive) {
-  const uint16_t port = start_nghttpd();
+  const uint16_t port = start_nghttpd({"--echo-upload"});
   start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port)});
   const std::string proxy_url = "https://localhost:" + std::to_string(proxy_port_);
   // Two requests on one client connection (and so one translated server connection), then

@@ -1,15 +1,10 @@
 // HTTP/2 end to end: curl, nghttp and h2load through the real binary to Debian's nghttpd (an
 // HTTP/2-only origin), with certificates from the test's origin CA.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/proxy_fixture.h"
@@ -18,52 +13,12 @@ namespace sightglass {
 namespace {
 
 namespace fs = std::filesystem;
-using test::ChildProcess;
 using test::json;
+using test::pattern;
 using test::ProcessResult;
+using test::read_file;
 using test::read_jsonl;
 using test::run_process;
-
-// free_port asks the kernel for a port that is free now.
-uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-bool accepts_connections(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-// pattern is the origin's byte pattern (0..255 repeating), as test::pattern_sha256 hashes it.
-std::string pattern(size_t n) {
-  std::string out(n, '\0');
-  for (size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<char>(static_cast<uint8_t>(i));
-  }
-  return out;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 class Http2Test : public test::ProxyFixture {
  protected:
@@ -80,22 +35,6 @@ class Http2Test : public test::ProxyFixture {
     std::ofstream(docroot / "big.bin", std::ios::binary) << pattern(kBigSize);
     std::ofstream(docroot / "medium.bin", std::ios::binary) << pattern(kMediumSize);
     std::ofstream(docroot / "hello.txt") << "hello over h2\n";
-  }
-
-  // start_nghttpd starts an HTTP/2-only TLS origin serving htdocs; returns its port.
-  uint16_t start_nghttpd(std::vector<std::string> extra = {}) {
-    const uint16_t port = free_port();
-    std::vector<std::string> argv = {"nghttpd", "-a", "127.0.0.1", "-d",
-                                     (dir_.path() / "htdocs").string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    argv.insert(argv.end(),
-                {std::to_string(port), good_cert_.second.string(), good_cert_.first.string()});
-    origins_.push_back(std::make_unique<ChildProcess>(argv));
-    for (int i = 0; i < 100 && !accepts_connections(port); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_TRUE(accepts_connections(port)) << "nghttpd did not start";
-    return port;
   }
 
   std::string sightglass_ca() const { return (confdir() / "sightglass-ca.pem").string(); }
@@ -318,14 +257,8 @@ TEST_F(Http2Test, CleartextH2WithPriorKnowledgeInReverseMode) {
 TEST_F(Http2Test, CleartextH2WithPriorKnowledgeThroughATunnelIsH2BothSides) {
   // nghttpd without TLS speaks only h2c: an HTTP/1.1 request would get a GOAWAY, so a 200
   // proves the proxy spoke HTTP/2 to it.
-  const uint16_t port = free_port();
-  origins_.push_back(std::make_unique<ChildProcess>(
-      std::vector<std::string>{"nghttpd", "-a", "127.0.0.1", "--no-tls", "-d",
-                               (dir_.path() / "htdocs").string(), std::to_string(port)}));
-  for (int i = 0; i < 100 && !accepts_connections(port); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(accepts_connections(port)) << "nghttpd did not start";
+  const uint16_t port = start_nghttpd({"--no-tls"}, false);
+  ASSERT_TRUE(test::accepts_connections(port)) << "nghttpd did not start";
   start_proxy();
   const fs::path out = dir_.path() / "big.out";
   const ProcessResult got = run_process(

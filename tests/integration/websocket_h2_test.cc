@@ -7,9 +7,7 @@
 
 #include <chrono>
 #include <fstream>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/proxy_fixture.h"
@@ -20,6 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using test::ChildProcess;
+using test::has_deflate;
 using test::ProcessResult;
 using test::read_jsonl;
 using test::run_process;
@@ -66,19 +65,8 @@ class WebSocketH2Test : public test::ProxyFixture {
   // websocket_flows waits (a little) for the WebSocket flows to be logged, stops the proxy
   // and returns the logged flows that carry messages.
   std::vector<json> websocket_flows(size_t want) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (std::chrono::steady_clock::now() < deadline &&
-           with_messages(read_jsonl(jsonl())).size() < want) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    const ProcessResult stopped = stop_proxy();
-    EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
-    const std::vector<json> all = read_jsonl(jsonl());
-    std::set<int64_t> ids;
-    for (const json& flow : all) {
-      EXPECT_TRUE(ids.insert(flow["_id"].get<int64_t>()).second) << "flow logged twice";
-    }
-    return with_messages(all);
+    return with_messages(stop_when_logged(
+        [want](const std::vector<json>& flows) { return with_messages(flows).size() >= want; }));
   }
 
   static std::vector<json> with_messages(const std::vector<json>& flows) {
@@ -89,15 +77,6 @@ class WebSocketH2Test : public test::ProxyFixture {
       }
     }
     return out;
-  }
-
-  static bool has_deflate(const json& flow) {
-    for (const json& header : flow["response"]["headers"]) {
-      if (header["value"].get<std::string>().find("permessage-deflate") != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
   }
 
   // expect_messages_as_sent compares the logged messages with the client's transcript.

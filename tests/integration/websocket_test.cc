@@ -7,9 +7,7 @@
 
 #include <chrono>
 #include <fstream>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/proxy_fixture.h"
@@ -20,6 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using test::ChildProcess;
+using test::has_deflate;
 using test::ProcessResult;
 using test::read_jsonl;
 using test::run_process;
@@ -66,19 +65,8 @@ class WebSocketTest : public test::ProxyFixture {
   // websocket_flows waits (a little) for the WebSocket flow to be logged, stops the proxy and
   // returns the logged flows with a 101 response.
   std::vector<json> websocket_flows() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (std::chrono::steady_clock::now() < deadline && upgrades(read_jsonl(jsonl())).empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    const ProcessResult stopped = stop_proxy();
-    EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
-    const std::vector<json> all = read_jsonl(jsonl());
-    // Live snapshots never reach the log: one line per flow.
-    std::set<int64_t> ids;
-    for (const json& flow : all) {
-      EXPECT_TRUE(ids.insert(flow["_id"].get<int64_t>()).second) << "flow logged twice";
-    }
-    return upgrades(all);
+    return upgrades(
+        stop_when_logged([](const std::vector<json>& flows) { return !upgrades(flows).empty(); }));
   }
 
   static std::vector<json> upgrades(const std::vector<json>& flows) {
@@ -119,16 +107,6 @@ class WebSocketTest : public test::ProxyFixture {
     EXPECT_EQ(logged[13]["data"], "D6Fkb25lIGhlcmU=");
     EXPECT_GE(logged[13]["time"].get<double>(), logged[0]["time"].get<double>());
     EXPECT_FALSE(flow.contains("_error")) << flow["_error"];
-  }
-
-  // has_deflate says whether the flow's 101 accepted permessage-deflate.
-  static bool has_deflate(const json& flow) {
-    for (const json& header : flow["response"]["headers"]) {
-      if (header["value"].get<std::string>().find("permessage-deflate") != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
   }
 
   std::vector<std::unique_ptr<ChildProcess>> echoes_;

@@ -4,18 +4,27 @@
 // Python origin (tests/support/origin.py), with an origin CA made at run time, and helpers
 // shared by the end-to-end tests.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ca/ca_store.h"
@@ -56,6 +65,15 @@ inline std::string pattern_sha256(uint64_t n) {
   return hex(digest.data(), digest.size());
 }
 
+// pattern is the origin's byte pattern (0..255 repeating), as pattern_sha256 hashes it.
+inline std::string pattern(size_t n) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<char>(static_cast<uint8_t>(i));
+  }
+  return out;
+}
+
 inline std::string sha256_of(const std::string& data) {
   std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
   SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), digest.data());
@@ -80,6 +98,57 @@ inline std::vector<json> read_jsonl(const fs::path& path) {
     }
   }
   return out;
+}
+
+inline std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// free_port asks the kernel for a port that is free now (for servers, like nghttpd, that do
+// not say which port they bound when given 0).
+inline uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+inline bool accepts_connections(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// wait_for_port waits (up to 5 s) for a server on |port|; whether it accepts connections.
+inline bool wait_for_port(uint16_t port) {
+  for (int i = 0; i < 100 && !accepts_connections(port); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return accepts_connections(port);
+}
+
+// has_deflate says whether the flow's response accepted permessage-deflate.
+inline bool has_deflate(const json& flow) {
+  for (const json& header : flow["response"]["headers"]) {
+    if (header["value"].get<std::string>().find("permessage-deflate") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // peak_rss_kib reads VmHWM of a process.
@@ -152,6 +221,22 @@ class ProxyFixture : public ::testing::Test {
     proxy_port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
   }
 
+  // start_nghttpd starts Debian's nghttpd, an HTTP/2-only origin serving dir_/htdocs with
+  // |options|, over TLS with the good certificate or (|tls| false) as h2c; returns its port.
+  uint16_t start_nghttpd(std::vector<std::string> options = {}, bool tls = true) {
+    const uint16_t port = free_port();
+    std::vector<std::string> argv = {"nghttpd", "-a", "127.0.0.1", "-d",
+                                     (dir_.path() / "htdocs").string()};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.push_back(std::to_string(port));
+    if (tls) {
+      argv.insert(argv.end(), {good_cert_.second.string(), good_cert_.first.string()});
+    }
+    origins_.push_back(std::make_unique<ChildProcess>(argv));
+    EXPECT_TRUE(wait_for_port(port)) << "nghttpd did not start";
+    return port;
+  }
+
   // stop_proxy sends SIGTERM and returns how it ended.
   ProcessResult stop_proxy() {
     proxy_->signal(SIGTERM);
@@ -166,6 +251,23 @@ class ProxyFixture : public ::testing::Test {
     }
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, "", std::chrono::seconds(180));
+  }
+
+  // stop_when_logged waits (a little) until the flows logged so far are |enough|, stops the
+  // proxy and returns every logged flow. Live snapshots never reach the log: one line a flow.
+  std::vector<json> stop_when_logged(const std::function<bool(const std::vector<json>&)>& enough) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (std::chrono::steady_clock::now() < deadline && !enough(read_jsonl(jsonl()))) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const ProcessResult stopped = stop_proxy();
+    EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+    const std::vector<json> all = read_jsonl(jsonl());
+    std::set<int64_t> ids;
+    for (const json& flow : all) {
+      EXPECT_TRUE(ids.insert(flow["_id"].get<int64_t>()).second) << "flow logged twice";
+    }
+    return all;
   }
 
   fs::path confdir() const { return dir_.path() / "conf"; }

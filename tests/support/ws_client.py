@@ -15,8 +15,6 @@ Prints "OK" and exits 0 when everything came back as sent.
 """
 import argparse
 import asyncio
-import base64
-import json
 import socket
 import ssl
 import struct
@@ -24,6 +22,8 @@ import sys
 import urllib.parse
 
 import websockets
+
+from ws_transcript import entry, finish
 
 TEXT = "hello, WebSocket ✓"
 BINARY = bytes(range(256))
@@ -51,12 +51,6 @@ def connect_tunnel(proxy, host, port):
         raise RuntimeError("CONNECT refused: %r" % status)
     sock.settimeout(None)
     return sock
-
-
-def entry(kind, opcode, data):
-    if opcode == 1:
-        return {"type": kind, "opcode": 1, "data": data}
-    return {"type": kind, "opcode": opcode, "data": base64.b64encode(data).decode()}
 
 
 async def run(args):
@@ -126,15 +120,7 @@ async def run(args):
         if ws.close_code != CLOSE_CODE or ws.close_reason != CLOSE_REASON:
             failures.append("close echoed as %r %r" % (ws.close_code, ws.close_reason))
 
-    if args.transcript:
-        with open(args.transcript, "w") as out:
-            json.dump(transcript, out)
-    if failures:
-        for failure in failures:
-            print("FAIL " + failure, flush=True)
-        return 1
-    print("OK", flush=True)
-    return 0
+    return finish(args.transcript, transcript, failures)
 
 
 def main():

@@ -20,8 +20,6 @@
       opcode is 1). Prints "OK" and exits 0 when everything came back as sent.
 """
 import argparse
-import base64
-import json
 import socket
 import socketserver
 import ssl
@@ -37,6 +35,8 @@ import h2.settings
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.extensions import PerMessageDeflate
+
+from ws_transcript import entry, finish
 
 TEXT = "hello, h2 WebSocket ✓"
 BINARY = bytes(range(256))
@@ -229,12 +229,6 @@ def connect_tunnel(proxy, host, port):
     return sock
 
 
-def entry(kind, opcode, data):
-    if opcode == 1:
-        return {"type": kind, "opcode": 1, "data": data}
-    return {"type": kind, "opcode": opcode, "data": base64.b64encode(data).decode()}
-
-
 def run_client(args):
     url = urllib.parse.urlsplit(args.url)
     port = url.port or 443
@@ -348,15 +342,7 @@ def run_client(args):
     h2s.flush()
     sock.close()
 
-    if args.transcript:
-        with open(args.transcript, "w") as out:
-            json.dump(transcript, out)
-    if failures:
-        for failure in failures:
-            print("FAIL " + failure, flush=True)
-        return 1
-    print("OK", flush=True)
-    return 0
+    return finish(args.transcript, transcript, failures)
 
 
 def main():
