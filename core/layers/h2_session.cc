@@ -12,7 +12,8 @@ struct CallbacksDeleter {
 
 }  // namespace
 
-H2SessionPtr new_h2_session(bool server, const H2Callbacks& set, void* user_data) {
+H2SessionPtr new_h2_session(bool server, const H2Callbacks& set, void* user_data,
+                            bool manual_ping_ack) {
   nghttp2_session_callbacks* raw_callbacks = nullptr;
   nghttp2_session_callbacks_new(&raw_callbacks);
   std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
@@ -26,6 +27,9 @@ H2SessionPtr new_h2_session(bool server, const H2Callbacks& set, void* user_data
   nghttp2_option_new(&raw_option);
   std::unique_ptr<nghttp2_option, OptionDeleter> option(raw_option);
   nghttp2_option_set_no_auto_window_update(option.get(), 1);
+  if (manual_ping_ack) {
+    nghttp2_option_set_no_auto_ping_ack(option.get(), 1);
+  }
   nghttp2_session* session = nullptr;
   const int rv =
       server ? nghttp2_session_server_new2(&session, callbacks.get(), user_data, option.get())

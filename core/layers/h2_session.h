@@ -27,8 +27,10 @@ struct H2Callbacks {
 };
 
 // new_h2_session makes a server or a client session that calls |callbacks| with |user_data|
-// and leaves WINDOW_UPDATEs to its user (nghttp2_session_consume); null when nghttp2 fails.
-H2SessionPtr new_h2_session(bool server, const H2Callbacks& callbacks, void* user_data);
+// and leaves WINDOW_UPDATEs to its user (nghttp2_session_consume); with |manual_ping_ack|, the
+// PING ACKs too (nghttp2_submit_ping with NGHTTP2_FLAG_ACK). Null when nghttp2 fails.
+H2SessionPtr new_h2_session(bool server, const H2Callbacks& callbacks, void* user_data,
+                            bool manual_ping_ack = false);
 
 // H2NvList is a header list for nghttp2 that points into strings which outlive it.
 struct H2NvList {

@@ -1,6 +1,7 @@
 #include "core/layers/http2_layer.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -136,6 +137,8 @@ struct Http2Layer::Upstream {
   std::map<int32_t, int32_t> streams;  // Server stream id -> client stream id.
   // Extended CONNECT streams that wait for the server's SETTINGS (to know if it may send them).
   std::vector<int32_t> waiting_settings;
+  // The client's PINGs forwarded to this server, waiting for its ACK (opaque data).
+  std::vector<uint64_t> client_pings;
 };
 
 // H1Conn is one HTTP/1.1 server connection, carrying one exchange at a time.
@@ -309,7 +312,7 @@ void Http2Layer::start(Commands& out) {
   callbacks.frame_recv = c_frame;
   callbacks.data_chunk_recv = c_data;
   callbacks.stream_close = c_close;
-  client_ = new_h2_session(true, callbacks, this);
+  client_ = new_h2_session(true, callbacks, this, /*manual_ping_ack=*/true);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
@@ -471,6 +474,14 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
         s->t_request_end = ctx_->clock->monotonic_us();
       }
       break;
+    case NGHTTP2_PING: {
+      std::array<uint8_t, 8> opaque{};
+      std::memcpy(opaque.data(), frame->ping.opaque_data, opaque.size());
+      const bool ack = (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0;
+      actions_.push_back(
+          [this, opaque, ack](Commands& /*out*/) { on_client_ping(opaque.data(), ack); });
+      break;
+    }
     case NGHTTP2_RST_STREAM:
       if (Stream* s = stream(id); s != nullptr) {
         const uint32_t code = frame->rst_stream.error_code;
@@ -688,7 +699,7 @@ Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
   callbacks.frame_recv = s_frame;
   callbacks.data_chunk_recv = s_data;
   callbacks.stream_close = s_close;
-  up->session = new_h2_session(false, callbacks, up.get());
+  up->session = new_h2_session(false, callbacks, up.get(), /*manual_ping_ack=*/true);
   if (!up->session) {
     return nullptr;
   }
@@ -910,6 +921,17 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
     case NGHTTP2_GOAWAY:
       up.goaway = true;
       break;
+    case NGHTTP2_PING: {
+      std::array<uint8_t, 8> opaque{};
+      std::memcpy(opaque.data(), frame->ping.opaque_data, opaque.size());
+      const bool ack = (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0;
+      actions_.push_back([this, conn = up.conn, opaque, ack](Commands& /*out*/) {
+        if (auto it = upstreams_.find(conn); it != upstreams_.end()) {
+          on_server_ping(*it->second, opaque.data(), ack);
+        }
+      });
+      break;
+    }
     case NGHTTP2_SETTINGS:
       if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
         up.settings_received = true;
@@ -1155,11 +1177,80 @@ void Http2Layer::on_upstream_lost(Upstream& up, const std::string& error, Comman
       fail_stream(*s, 502, text);
     }
   }
+  release_pings(up);
   out.push_back(CloseConnection{conn, false});
   if (current_ == conn) {
     current_ = 0;
   }
   upstreams_.erase(conn);
+}
+
+namespace {
+
+// At most this many PINGs wait for the other side's ACK, from the client to a server and from
+// the servers to the client; past it the proxy answers itself (a flood stays with its sender).
+constexpr size_t kMaxForwardedPings = 16;
+
+uint64_t ping_key(const uint8_t* opaque) {
+  uint64_t key = 0;
+  std::memcpy(&key, opaque, sizeof(key));
+  return key;
+}
+
+}  // namespace
+
+void Http2Layer::on_client_ping(const uint8_t* opaque, bool ack) {
+  const uint64_t key = ping_key(opaque);
+  if (ack) {
+    // The client acknowledges a server's PING.
+    auto it = server_pings_.find(key);
+    if (it == server_pings_.end()) {
+      return;
+    }
+    const ConnId conn = it->second;
+    server_pings_.erase(it);
+    if (auto up = upstreams_.find(conn); up != upstreams_.end()) {
+      nghttp2_submit_ping(up->second->session.get(), NGHTTP2_FLAG_ACK, opaque);
+    }
+    return;
+  }
+  auto up = upstreams_.find(current_);
+  if (upstream_protocol_ == UpstreamProtocol::kHttp2 && up != upstreams_.end() &&
+      !up->second->goaway && up->second->client_pings.size() < kMaxForwardedPings) {
+    up->second->client_pings.push_back(key);
+    nghttp2_submit_ping(up->second->session.get(), NGHTTP2_FLAG_NONE, opaque);
+    return;
+  }
+  nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_ACK, opaque);
+}
+
+void Http2Layer::on_server_ping(Upstream& up, const uint8_t* opaque, bool ack) {
+  const uint64_t key = ping_key(opaque);
+  if (ack) {
+    // The server acknowledges the client's PING.
+    auto it = std::find(up.client_pings.begin(), up.client_pings.end(), key);
+    if (it != up.client_pings.end()) {
+      up.client_pings.erase(it);
+      nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_ACK, opaque);
+    }
+    return;
+  }
+  if (!client_closing_ && !client_eof_ && server_pings_.size() < kMaxForwardedPings) {
+    server_pings_.emplace(key, up.conn);
+    nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_NONE, opaque);
+    return;
+  }
+  nghttp2_submit_ping(up.session.get(), NGHTTP2_FLAG_ACK, opaque);
+}
+
+void Http2Layer::release_pings(Upstream& up) {
+  for (const uint64_t key : up.client_pings) {
+    uint8_t opaque[8];
+    std::memcpy(opaque, &key, sizeof(opaque));
+    nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_ACK, opaque);
+  }
+  up.client_pings.clear();
+  std::erase_if(server_pings_, [&](const auto& entry) { return entry.second == up.conn; });
 }
 
 void Http2Layer::on_client_lost(const std::string& error, Commands& out) {
@@ -1179,6 +1270,7 @@ void Http2Layer::on_client_lost(const std::string& error, Commands& out) {
 }
 
 void Http2Layer::close_upstream(Upstream& up, Commands& out) {
+  release_pings(up);
   out.push_back(CloseConnection{up.conn, false});
   if (current_ == up.conn) {
     current_ = 0;

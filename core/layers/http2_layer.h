@@ -123,6 +123,12 @@ class Http2Layer : public AppLayer {
   bool finalize(Commands& out);
   void publish(Stream& s, Commands& out);
   void close_upstream(Upstream& up, Commands& out);
+  // PING passes through: the client's to the server it talks to, a server's to the client,
+  // and each ACK back to the sender. Without a peer to ask, the proxy answers.
+  void on_client_ping(const uint8_t* opaque, bool ack);
+  void on_server_ping(Upstream& up, const uint8_t* opaque, bool ack);
+  // release_pings answers the client's PINGs that |up| will never acknowledge now.
+  void release_pings(Upstream& up);
   void close_client(Commands& out);
 
   SessionContext* ctx_;
@@ -136,6 +142,8 @@ class Http2Layer : public AppLayer {
   ConnId current_ = 0;  // The server connection new streams go to.
   // Work that callbacks asked for, run after nghttp2 has returned.
   std::vector<std::function<void(Commands&)>> actions_;
+  // Servers' PINGs forwarded to the client, waiting for its ACK: opaque data -> connection.
+  std::multimap<uint64_t, ConnId> server_pings_;
   std::vector<ConnId> h1_to_close_;  // HTTP/1.1 connections whose exchange was cancelled.
   bool started_ = false;
   bool client_closing_ = false;

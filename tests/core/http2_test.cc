@@ -285,6 +285,29 @@ TEST(Http2Layer, ConcurrentStreamsBecomeServerStreamsAndFlows) {
   EXPECT_FALSE(h.client_closed);
 }
 
+TEST(Http2Layer, PingsPassThroughBothWays) {
+  using Ping = test::H2Peer::Ping;
+  Harness h;
+  h.run();  // The server connection is open and its SETTINGS are in.
+  h.client.ping(0x1122334455667788);
+  h.run();
+  // The server got the client's PING as sent, and its ACK went back to the client.
+  EXPECT_EQ(h.server().pings, (std::vector<Ping>{{false, 0x1122334455667788}}));
+  EXPECT_EQ(h.client.pings, (std::vector<Ping>{{true, 0x1122334455667788}}));
+  h.server().ping(0x0a0b0c0d);
+  h.run();
+  EXPECT_EQ(h.client.pings.back(), (Ping{false, 0x0a0b0c0d}));
+  EXPECT_EQ(h.server().pings.back(), (Ping{true, 0x0a0b0c0d}));
+}
+
+TEST(Http2Layer, PingsAreAnsweredByTheProxyWithoutAnHttp2Server) {
+  using Ping = test::H2Peer::Ping;
+  Harness h(Http2Layer::UpstreamProtocol::kHttp1);
+  h.client.ping(42);
+  h.run();
+  EXPECT_EQ(h.client.pings, (std::vector<Ping>{{true, 42}}));
+}
+
 TEST(Http2Layer, TrailersBothWays) {
   Harness h;
   Headers post = get("/grpc");

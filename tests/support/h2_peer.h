@@ -175,6 +175,19 @@ class H2Peer {
   // unsent returns the bytes of a body not yet handed to the session.
   size_t unsent(int32_t id) { return outgoing_[id].data.size() - outgoing_[id].offset; }
 
+  // ping sends a PING (the peer's nghttp2 acknowledges the other side's PINGs itself).
+  void ping(uint64_t opaque) {
+    uint8_t data[8];
+    std::memcpy(data, &opaque, sizeof(data));
+    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, data);
+  }
+  struct Ping {
+    bool ack = false;
+    uint64_t opaque = 0;
+    bool operator==(const Ping&) const = default;
+  };
+  std::vector<Ping> pings;  // Received, in order.
+
   std::map<int32_t, H2Message> messages;
   std::vector<int32_t> completed;  // Streams whose message ended, in order.
   bool got_goaway = false;
@@ -238,6 +251,12 @@ class H2Peer {
   }
   static int on_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* p) {
     H2Peer* peer = self(p);
+    if (frame->hd.type == NGHTTP2_PING) {
+      uint64_t opaque = 0;
+      std::memcpy(&opaque, frame->ping.opaque_data, sizeof(opaque));
+      peer->pings.push_back({(frame->hd.flags & NGHTTP2_FLAG_ACK) != 0, opaque});
+      return 0;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY) {
       peer->got_goaway = true;
       return 0;
