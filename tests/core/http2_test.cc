@@ -460,6 +460,37 @@ TEST(Http2Layer, AStalledStreamDoesNotBlockTheOthers) {
   EXPECT_EQ(h.flows.size(), 2u);
 }
 
+TEST(Http2Layer, OneStalledStreamOfAHundredDoesNotBlockTheOtherNinetyNine) {
+  Harness h;
+  const int32_t slow = h.client.request(get("/stalled"));
+  std::vector<int32_t> fast;
+  for (int i = 0; i < 99; ++i) {
+    fast.push_back(h.client.request(get("/fast/" + std::to_string(i))));
+  }
+  h.client.stall(slow);
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 100u);
+  const std::string big = pattern(2 * 1024 * 1024, 'b');
+  for (const int32_t sid : h.server().completed) {
+    const std::string path = value_of(h.server().messages[sid].headers, ":path");
+    h.server().respond(
+        sid, {{":status", "200"}},
+        path == "/stalled" ? big : pattern(100'000 + std::stoul(path.substr(6)), 'f'));
+  }
+  h.run();
+  for (size_t i = 0; i < fast.size(); ++i) {
+    const Message& m = h.client.messages[fast[i]];
+    EXPECT_TRUE(m.ended) << i;
+    EXPECT_TRUE(m.body == pattern(100'000 + i, 'f')) << i << ": " << m.body.size();
+  }
+  EXPECT_FALSE(h.client.messages[slow].ended);
+  EXPECT_EQ(h.flows.size(), 99u);
+  h.client.unstall(slow);
+  h.run();
+  EXPECT_TRUE(h.client.messages[slow].body == big) << h.client.messages[slow].body.size();
+  EXPECT_EQ(h.flows.size(), 100u);
+}
+
 TEST(Http2Layer, ServerConnectionLostAnswers502) {
   Harness h;
   const int32_t id = h.client.request(get("/lost"));
