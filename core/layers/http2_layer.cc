@@ -153,6 +153,11 @@ struct Http2Layer::H1Conn {
   int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
   bool timings_given = false;
   bool paused = false;  // PauseReading sent: the client is slow to take the response.
+  // Request body bytes handed to the connection and not yet written (WriteDrained credits the
+  // client's windows with them then, so a slow server holds back only its own stream), and
+  // the client stream they came from.
+  size_t unwritten = 0;
+  int32_t unwritten_stream = 0;
   Http1Parser parser{Http1Parser::Kind::kResponse};
 };
 
@@ -341,6 +346,10 @@ void Http2Layer::handle(Event& event, Commands& out) {
     }
   } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
     on_open_completed(*opened, out);
+  } else if (auto* drained = std::get_if<WriteDrained>(&event)) {
+    if (auto h1 = h1_conns_.find(drained->conn); h1 != h1_conns_.end()) {
+      credit_written(*h1->second);
+    }
   } else if (auto* wakeup = std::get_if<Wakeup>(&event)) {
     for (auto& [id, s] : streams_) {
       if (s->ws && s->ws->live_wakeup == wakeup->id) {
@@ -1382,8 +1391,10 @@ bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
     return false;
   }
   std::string data;
-  if (!s.request_buf.empty()) {
-    s.consume_client += s.request_buf.size();
+  const bool body = !s.request_buf.empty();
+  if (body) {
+    c.unwritten += s.request_buf.size();
+    c.unwritten_stream = s.client_id;
     data = s.h1_chunked ? encode_chunk(s.request_buf.view()) : s.request_buf.take();
     s.request_buf.consume(s.request_buf.size());
   }
@@ -1396,8 +1407,20 @@ bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
   if (data.empty()) {
     return true;
   }
-  out.push_back(SendData{c.conn, std::move(data)});
+  out.push_back(SendData{c.conn, std::move(data), body});
   return true;
+}
+
+void Http2Layer::credit_written(H1Conn& c) {
+  if (c.unwritten == 0) {
+    return;
+  }
+  if (Stream* s = stream(c.unwritten_stream); s != nullptr) {
+    s->consume_client += c.unwritten;
+  } else {
+    nghttp2_session_consume_connection(client_.get(), c.unwritten);
+  }
+  c.unwritten = 0;
 }
 
 void Http2Layer::on_h1_bytes(H1Conn& c, const std::string& data, Commands& out) {
@@ -1513,6 +1536,7 @@ void Http2Layer::on_h1_closed(H1Conn& c, const std::string& error, Commands& out
                     ? "upstream closed the connection in the middle of the response"
                     : "upstream closed the connection without sending a response");
   }
+  credit_written(*it->second);  // Never written now; nobody waits for it.
   out.push_back(CloseConnection{conn, false});
   h1_conns_.erase(conn);
 }
@@ -1522,6 +1546,7 @@ void Http2Layer::close_h1(H1Conn& c, Commands& out) {
   if (Stream* s = stream(c.stream); s != nullptr && !s->response_eof) {
     s->server_closed = true;
   }
+  credit_written(c);
   out.push_back(CloseConnection{conn, false});
   h1_conns_.erase(conn);
 }

@@ -99,6 +99,8 @@ class Http2Layer : public AppLayer {
   // HTTP/1.1 toward the server.
   void submit_h1_request(Stream& s, const std::string& authority, Commands& out);
   bool forward_h1_request(Stream& s, Commands& out);
+  // credit_written credits the client with the request bytes |c| has written (or dropped).
+  void credit_written(H1Conn& c);
   void on_h1_bytes(H1Conn& h1, const std::string& data, Commands& out);
   void on_h1_events(H1Conn& h1, HttpParseEvents& events, Commands& out);
   void on_h1_closed(H1Conn& h1, const std::string& error, Commands& out);

@@ -48,6 +48,7 @@ std::string describe(const Event& event) {
                    ", \"" + e.error + "\")";
           },
           [](const Wakeup& e) { return "Wakeup(#" + std::to_string(e.id) + ")"; },
+          [](const WriteDrained& e) { return "WriteDrained(" + std::to_string(e.conn) + ")"; },
       },
       event);
 }

@@ -56,14 +56,23 @@ struct Wakeup {
   CommandId id = 0;
 };
 
-using Event = std::variant<Start, DataReceived, ConnectionClosed, OpenCompleted, Wakeup>;
+// WriteDrained follows a SendData with |report_written| once its bytes, and all queued before
+// them, went to the kernel: what a layer credits a sender with is what the connection took.
+struct WriteDrained {
+  ConnId conn = kClientConn;
+};
+
+using Event =
+    std::variant<Start, DataReceived, ConnectionClosed, OpenCompleted, Wakeup, WriteDrained>;
 
 // --- Commands ---------------------------------------------------------------------------
 
-// SendData writes bytes to a connection.
+// SendData writes bytes to a connection; with |report_written|, WriteDrained{conn} follows
+// once they are written.
 struct SendData {
   ConnId conn = kClientConn;
   std::string data;
+  bool report_written = false;
 };
 
 // OpenConnection opens a TCP connection to host:port as |conn|; OpenCompleted{id} answers.

@@ -159,6 +159,8 @@ void ProxySession::handle(Event event, Commands& out) {
       conn = data->conn;
     } else if (const auto* closed = std::get_if<ConnectionClosed>(&event)) {
       conn = closed->conn;
+    } else if (const auto* drained = std::get_if<WriteDrained>(&event)) {
+      conn = drained->conn;
     }
     if (conn != kClientConn && retired_.count(conn) != 0) {
       return;  // A connection replaced by a retry.
@@ -887,6 +889,8 @@ void ProxySession::deliver(Event event, Commands& out) {
       closed->conn = app_conn(closed->conn);
     } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
       opened->conn = app_conn(opened->conn);
+    } else if (auto* drained = std::get_if<WriteDrained>(&event)) {
+      drained->conn = app_conn(drained->conn);
     }
   }
   Commands app_out;
@@ -940,6 +944,7 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
       prev->data.append(next->data);
       next->data = std::move(prev->data);
       prev->data.clear();
+      next->report_written |= prev->report_written;
     }
   }
   for (Command& command : app_out) {

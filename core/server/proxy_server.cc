@@ -187,6 +187,7 @@ class ConnectionHandler {
     bool write_shut = false;
     bool closing = false;        // A full close waits for queued writes.
     bool app_paused = false;     // PauseReading from the session.
+    bool drain_report = false;   // WriteDrained is due once the queue is empty.
     bool reads_stopped = false;  // What the socket was last told.
     OwnConnection own;           // Transparent mode: registered against redirect loops.
   };
@@ -222,6 +223,11 @@ class ConnectionHandler {
         drop(conn);
         return;
       }
+      if (it != sockets_.end() && it->second.drain_report) {
+        it->second.drain_report = false;
+        dispatch(WriteDrained{conn});
+        return;
+      }
       update_backpressure();
     };
     std::string error;
@@ -238,6 +244,14 @@ class ConnectionHandler {
     Commands commands;
     session_.handle(std::move(event), commands);
     execute(commands);
+    // Writes the socket took at once: their WriteDrained follows now.
+    while (!finished_ && !drained_due_.empty()) {
+      const ConnId conn = drained_due_.front();
+      drained_due_.erase(drained_due_.begin());
+      Commands more;
+      session_.handle(WriteDrained{conn}, more);
+      execute(more);
+    }
     update_backpressure();
     check_done();
   }
@@ -251,6 +265,13 @@ class ConnectionHandler {
         auto it = sockets_.find(send->conn);
         if (it != sockets_.end() && it->second.stream && !it->second.write_shut) {
           it->second.stream->write(std::move(send->data));
+          if (send->report_written) {
+            if (it->second.stream->write_queue_bytes() == 0) {
+              drained_due_.push_back(send->conn);
+            } else {
+              it->second.drain_report = true;
+            }
+          }
         }
       } else if (auto* open = std::get_if<OpenConnection>(&command)) {
         open_connection(*open);
@@ -465,6 +486,7 @@ class ConnectionHandler {
   ProxyServer* server_;
   ProxySession session_;
   std::map<ConnId, Socket> sockets_;
+  std::vector<ConnId> drained_due_;  // WriteDrained to send once the current event is done.
   std::multimap<int64_t, CommandId> wakeups_;  // By deadline (monotonic µs).
   std::unordered_map<CommandId, std::multimap<int64_t, CommandId>::iterator> wakeup_index_;
   std::unique_ptr<Timer> timer_;

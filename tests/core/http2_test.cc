@@ -149,12 +149,16 @@ class Harness {
 
  private:
   void route(Commands& out) {
+    std::vector<ConnId> written;  // SendData that asked for WriteDrained.
     for (Command& command : out) {
       if (auto* send = std::get_if<SendData>(&command)) {
         if (send->conn == kClientConn) {
           to_client_ += send->data;
         } else {
           to_server_[send->conn] += send->data;
+          if (send->report_written) {
+            written.push_back(send->conn);
+          }
         }
       } else if (auto* open = std::get_if<OpenConnection>(&command)) {
         opens_.push_back(*open);
@@ -173,8 +177,30 @@ class Harness {
         }
       }
     }
+    // Like a socket that takes every write at once, unless the test holds a connection's
+    // writes back (a server that does not read).
+    for (ConnId conn : written) {
+      if (unwritten_conns.count(conn) != 0) {
+        unwritten_conns[conn] = true;
+      } else {
+        feed(WriteDrained{conn});
+      }
+    }
   }
 
+ public:
+  // Connections whose writes stay queued (true once something waits) until release_writes.
+  std::map<ConnId, bool> unwritten_conns;
+  void release_writes(ConnId conn) {
+    const bool due = unwritten_conns[conn];
+    unwritten_conns.erase(conn);
+    if (due) {
+      feed(WriteDrained{conn});
+    }
+  }
+  size_t bytes_to_server(ConnId conn) { return to_server_[conn].size(); }
+
+ private:
   bool h1_;
   bool server_connect_protocol_;
   std::atomic<FlowId> flow_ids_{0};
@@ -716,6 +742,43 @@ TEST(Http2Layer, InterimResponsesFromAnHttp11ServerReachTheClient) {
   EXPECT_EQ(value_of(h.client.messages[hid].headers, ":status"), "200");
   EXPECT_EQ(h.flows.size(), 2u);
   EXPECT_TRUE(h.closed_servers.empty());
+}
+
+TEST(Http2Layer, AnHttp11ServerSlowToTakeAnUploadHoldsBackOnlyItsOwnStream) {
+  Harness h(Http2Layer::UpstreamProtocol::kHttp1);
+  // The first HTTP/1.1 connection (conn 1, the slow stream's) takes no bytes until released.
+  h.unwritten_conns[1] = false;
+  Headers slow_post = get("/slow");
+  slow_post[0].value = "POST";
+  Headers fast_post = get("/fast");
+  fast_post[0].value = "POST";
+  const std::string big = pattern(2 * 1024 * 1024, 'u');
+  const int32_t slow = h.client.request(slow_post, big);
+  const int32_t fast = h.client.request(fast_post, pattern(100'000, 'f'));
+  h.run();
+  ASSERT_EQ(h.server_conns.size(), 2u);
+  ASSERT_EQ(h.server_conn(0), 1u);
+  const ConnId fast_conn = h.server_conn(1);
+  // The slow stream's server got at most the client's stream window: the client is credited
+  // only with what the connection wrote.
+  EXPECT_LT(h.h1_received[1].size(), 300u * 1024) << h.h1_received[1].size();
+  // The other stream's upload went through whole, and its answer arrives.
+  EXPECT_GT(h.h1_received[fast_conn].size(), 100'000u);
+  h.feed(DataReceived{fast_conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"});
+  h.run();
+  EXPECT_TRUE(h.client.messages[fast].ended);
+  EXPECT_EQ(h.client.messages[fast].body, "ok");
+  EXPECT_FALSE(h.client.messages[slow].ended);
+  // Once the server reads, the rest of the upload follows.
+  h.release_writes(1);
+  h.run();
+  EXPECT_GT(h.h1_received[1].size(), big.size());  // Chunked: the body and its framing.
+  h.feed(DataReceived{1, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"});
+  h.run();
+  EXPECT_TRUE(h.client.messages[slow].ended);
+  const FlowSnapshot* flow = flow_for(h, "/slow");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->request->body.size, big.size());
 }
 
 TEST(Http2Layer, Http11ResponseToASlowClientPausesItsConnection) {

@@ -182,6 +182,15 @@ TEST_F(Http2Test, AnH2OnlyClientIsTranslatedToAnHttp11Origin) {
                   "", std::chrono::seconds(120));
   EXPECT_NE(load.out.find("100 succeeded, 0 failed, 0 errored, 0 timeout"), std::string::npos)
       << load.out << load.err;
+  // An upload many stream windows long: the client is credited as the HTTP/1.1 connection
+  // writes (WriteDrained), so it arrives whole.
+  const fs::path upload = dir_.path() / "upload.bin";
+  std::ofstream(upload, std::ios::binary) << test::pattern(5 * 1024 * 1024 + 3);
+  const ProcessResult up = run_process({"nghttp", "-d", upload.string(), proxy_url() + "/upload"},
+                                       "", std::chrono::seconds(60));
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  EXPECT_NE(up.out.find(std::to_string(5 * 1024 * 1024 + 3)), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find(test::pattern_sha256(5 * 1024 * 1024 + 3)), std::string::npos) << up.out;
   // A client that offers HTTP/1.1 too keeps HTTP/1.1, byte for byte.
   const ProcessResult both = curl(
       {"--http2", "--cacert", sightglass_ca(), "-w", " %{http_version}", proxy_url() + "/chunked"},
@@ -189,13 +198,13 @@ TEST_F(Http2Test, AnH2OnlyClientIsTranslatedToAnHttp11Origin) {
   EXPECT_EQ(both.out, "hello, world 1.1") << both.err;
 
   const std::vector<json> flows = finished_flows();
-  ASSERT_EQ(flows.size(), 102u);
+  ASSERT_EQ(flows.size(), 103u);
   EXPECT_EQ(flows[0]["request"]["httpVersion"], "HTTP/2.0");
   EXPECT_EQ(flows[0]["response"]["httpVersion"], "HTTP/2.0");  // The client side's (CONTRACT).
   EXPECT_EQ(flows[0]["response"]["content"]["text"], "hello, world");
   EXPECT_EQ(flows[0]["_tls"]["client"]["alpn"], "h2");
   EXPECT_EQ(flows[0]["_tls"]["server"]["alpn"], "http/1.1");
-  EXPECT_EQ(flows[101]["request"]["httpVersion"], "HTTP/1.1");
+  EXPECT_EQ(flows[102]["request"]["httpVersion"], "HTTP/1.1");
 }
 
 TEST_F(Http2Test, OneGibDownloadOverH2StreamsWithBoundedMemory) {
