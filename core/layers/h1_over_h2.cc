@@ -422,20 +422,7 @@ int H1OverH2::on_header(const nghttp2_frame* frame, std::string_view name, std::
   if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
-  if (s->in_trailers) {
-    s->response_trailers.push_back({std::string(name), std::string(value)});
-    return 0;
-  }
-  if (name == ":status") {
-    int status = 0;
-    std::from_chars(value.data(), value.data() + value.size(), status);
-    s->status = status;
-    return 0;
-  }
-  if (name.starts_with(":")) {
-    return 0;
-  }
-  s->headers.push_back({std::string(name), std::string(value)});
+  take_response_header(name, value, s->in_trailers, &s->status, &s->headers, &s->response_trailers);
   return 0;
 }
 

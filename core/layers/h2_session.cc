@@ -1,5 +1,7 @@
 #include "core/layers/h2_session.h"
 
+#include <charconv>
+
 namespace sightglass::core {
 namespace {
 
@@ -35,6 +37,19 @@ H2SessionPtr new_h2_session(bool server, const H2Callbacks& set, void* user_data
       server ? nghttp2_session_server_new2(&session, callbacks.get(), user_data, option.get())
              : nghttp2_session_client_new2(&session, callbacks.get(), user_data, option.get());
   return H2SessionPtr(rv == 0 ? session : nullptr);
+}
+
+void take_response_header(std::string_view name, std::string_view value, bool in_trailers,
+                          int* status, Headers* headers, Headers* trailers) {
+  if (in_trailers) {
+    trailers->push_back({std::string(name), std::string(value)});
+  } else if (name == ":status") {
+    int parsed = 0;
+    std::from_chars(value.data(), value.data() + value.size(), parsed);
+    *status = parsed;
+  } else if (!name.starts_with(":")) {
+    headers->push_back({std::string(name), std::string(value)});
+  }
 }
 
 }  // namespace sightglass::core

@@ -7,7 +7,10 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/proxy/flow.h"
 
 namespace sightglass::core {
 
@@ -31,6 +34,12 @@ struct H2Callbacks {
 // PING ACKs too (nghttp2_submit_ping with NGHTTP2_FLAG_ACK). Null when nghttp2 fails.
 H2SessionPtr new_h2_session(bool server, const H2Callbacks& callbacks, void* user_data,
                             bool manual_ping_ack = false);
+
+// take_response_header files one header of a received response: into |trailers| once the
+// trailers began, else :status into |status| and regular headers into |headers| (other
+// pseudo-headers are dropped).
+void take_response_header(std::string_view name, std::string_view value, bool in_trailers,
+                          int* status, Headers* headers, Headers* trailers);
 
 // H2NvList is a header list for nghttp2 that points into strings which outlive it.
 struct H2NvList {

@@ -849,17 +849,8 @@ int Http2Layer::on_server_header(Upstream& up, const nghttp2_frame* frame, std::
   if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
-  if (s->in_response_trailers) {
-    s->response_trailers.push_back({std::string(name), std::string(value)});
-    return 0;
-  }
-  if (name == ":status") {
-    int status = 0;
-    std::from_chars(value.data(), value.data() + value.size(), status);
-    s->status = status;
-  } else if (!name.starts_with(":")) {
-    s->response_headers.push_back({std::string(name), std::string(value)});
-  }
+  take_response_header(name, value, s->in_response_trailers, &s->status, &s->response_headers,
+                       &s->response_trailers);
   return 0;
 }
 
