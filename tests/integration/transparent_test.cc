@@ -62,22 +62,6 @@ size_t count_of(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
-// read_flows reads the JSON Lines log, ignoring a last line still being written.
-std::vector<json> read_flows(const fs::path& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && !in.eof()) {
-      json flow = json::parse(line, nullptr, false);
-      if (!flow.is_discarded()) {
-        out.push_back(std::move(flow));
-      }
-    }
-  }
-  return out;
-}
-
 // A client that sends |argv[3]| bytes of a binary pattern (not TLS, not HTTP) to
 // argv[1]:argv[2] while reading the echo, closes once all of it came back, and prints
 // "ECHOED <bytes received> <equal>".
@@ -180,7 +164,7 @@ class TransparentTest : public test::ProxyFixture {
       if (HasFailure()) {
         std::cerr << "--- sightglass (exit " << r.exit_code << ") stderr:\n"
                   << r.err << "--- flows:\n";
-        for (const json& flow : read_flows(jsonl())) {
+        for (const json& flow : test::read_jsonl_so_far(jsonl())) {
           std::cerr << flow.dump() << "\n";
         }
       }
@@ -247,7 +231,7 @@ class TransparentTest : public test::ProxyFixture {
                                     std::chrono::seconds timeout = std::chrono::seconds(15)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     do {
-      for (const json& flow : read_flows(jsonl())) {
+      for (const json& flow : test::read_jsonl_so_far(jsonl())) {
         if (match(flow)) {
           return flow;
         }
@@ -440,7 +424,7 @@ TEST_F(TransparentTest, ConnectionToTheListenerItselfIsRefusedAsARedirectLoop) {
   // loop was logged once.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   int loops = 0;
-  for (const json& f : read_flows(jsonl())) {
+  for (const json& f : test::read_jsonl_so_far(jsonl())) {
     EXPECT_FALSE(f.value("_clientAddress", std::string()).starts_with(kRouterClientSideIp))
         << f.dump();
     loops += contains(f.value("_error", std::string()), "redirect loop") ? 1 : 0;
@@ -562,7 +546,7 @@ TEST_F(TransparentTest, UserSetupInterceptsOneUserAndRefusesTheProxysOwnConnecti
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   int served = 0;
   int loops = 0;
-  for (const json& f : read_flows(jsonl())) {
+  for (const json& f : test::read_jsonl_so_far(jsonl())) {
     served += url_of(f) == "http://origin.test/loop" ? 1 : 0;
     loops += contains(f.value("_error", std::string()), "redirect loop") ? 1 : 0;
   }

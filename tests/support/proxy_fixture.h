@@ -100,6 +100,20 @@ inline std::vector<json> read_jsonl(const fs::path& path) {
   return out;
 }
 
+// read_jsonl_so_far reads the log of a running proxy: a last line still being written (no
+// newline yet) is left for the next read.
+inline std::vector<json> read_jsonl_so_far(const fs::path& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && !in.eof()) {
+      out.push_back(json::parse(line));
+    }
+  }
+  return out;
+}
+
 inline std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -257,7 +271,7 @@ class ProxyFixture : public ::testing::Test {
   // proxy and returns every logged flow. Live snapshots never reach the log: one line a flow.
   std::vector<json> stop_when_logged(const std::function<bool(const std::vector<json>&)>& enough) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (std::chrono::steady_clock::now() < deadline && !enough(read_jsonl(jsonl()))) {
+    while (std::chrono::steady_clock::now() < deadline && !enough(read_jsonl_so_far(jsonl()))) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     const ProcessResult stopped = stop_proxy();
