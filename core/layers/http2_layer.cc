@@ -114,10 +114,9 @@ struct Http2Layer::WebSocketState {
       : client(true, extensions, limit), server(false, extensions, limit) {}
   WebSocketReader client;
   WebSocketReader server;
-  bool started = false;                            // The first live snapshot went out.
-  bool changed = false;                            // New messages since the last live snapshot.
-  int64_t last_live_us = 0;                        // Monotonic time of the last live snapshot.
-  CommandId live_wakeup = 0;                       // The wakeup that publishes the next one, or 0.
+  bool started = false;  // The first live snapshot went out.
+  bool changed = false;  // New messages since the last live snapshot.
+  LiveThrottle live;
   std::vector<WebSocketReader::Message> messages;  // Scratch.
 };
 
@@ -170,8 +169,6 @@ constexpr uint32_t kMaxConcurrentStreams = 100;
 // for the client, and read again once that drained to half of it.
 constexpr size_t kH1PauseBytes = kStreamWindow;
 constexpr size_t kH1ResumeBytes = kStreamWindow / 2;
-// kLiveIntervalUs is the least time between two live snapshots of a WebSocket flow.
-constexpr int64_t kLiveIntervalUs = 1'000'000;
 
 std::string_view view(const uint8_t* data, size_t len) {
   return {reinterpret_cast<const char*>(data), len};
@@ -352,9 +349,8 @@ void Http2Layer::handle(Event& event, Commands& out) {
     }
   } else if (auto* wakeup = std::get_if<Wakeup>(&event)) {
     for (auto& [id, s] : streams_) {
-      if (s->ws && s->ws->live_wakeup == wakeup->id) {
-        s->ws->live_wakeup = 0;
-        if (s->ws->changed && !s->published) {
+      if (s->ws && s->ws->live.take_wakeup(wakeup->id)) {
+        if (s->ws->live.pending() && !s->published) {
           publish_live(*s, true, out);
         }
         break;
@@ -1597,23 +1593,11 @@ void Http2Layer::websocket_read(Stream& s, bool from_client, std::string_view da
 
 void Http2Layer::publish_live(Stream& s, bool now, Commands& out) {
   WebSocketState& ws = *s.ws;
-  const int64_t mono = ctx_->clock->monotonic_us();
-  if (!now && mono - ws.last_live_us < kLiveIntervalUs) {
-    // Too soon: a wakeup publishes it when the second is up.
-    if (ws.live_wakeup == 0) {
-      ws.live_wakeup = ctx_->new_command();
-      out.push_back(
-          RequestWakeup{ws.live_wakeup, (kLiveIntervalUs - (mono - ws.last_live_us)) / 1000 + 1});
-    }
-    return;
-  }
-  if (ws.live_wakeup != 0) {
-    out.push_back(CancelWakeup{ws.live_wakeup});
-    ws.live_wakeup = 0;
+  if (!ws.live.admit(now, ctx_, out)) {
+    return;  // A wakeup publishes it when the second is up.
   }
   ws.started = true;
   ws.changed = false;
-  ws.last_live_us = mono;
   auto snapshot = std::make_shared<FlowSnapshot>(s.flow);
   snapshot->state = FlowState::kLive;
   out.push_back(PublishFlow{std::move(snapshot)});
@@ -1802,9 +1786,8 @@ void Http2Layer::publish(Stream& s, Commands& out) {
     out.push_back(CancelWakeup{s.wakeup_id});
     s.wakeup_id = 0;
   }
-  if (s.ws && s.ws->live_wakeup != 0) {
-    out.push_back(CancelWakeup{s.ws->live_wakeup});
-    s.ws->live_wakeup = 0;
+  if (s.ws) {
+    s.ws->live.cancel(out);
   }
   if (!s.flow.request) {
     // Reset before the head was complete.

@@ -140,10 +140,6 @@ bool is_proxy_hop_header(const std::string& name) {
   return iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization");
 }
 
-// kLiveIntervalUs is the least time between two live snapshots of a WebSocket flow: each one
-// copies every message so far, so they are spaced out rather than one per message.
-constexpr int64_t kLiveIntervalUs = 1'000'000;
-
 // kMagicHost is the name under which the proxy serves its own CA certificate.
 constexpr char kMagicHost[] = "sightglass";
 
@@ -223,9 +219,7 @@ struct HttpLayer::WebSocket {
   WebSocketReader server;
   bool client_eof = false;
   bool server_eof = false;
-  int64_t last_live_us = 0;                        // Monotonic time of the last live snapshot.
-  bool live_pending = false;                       // The flow changed since the last live snapshot.
-  CommandId live_wakeup = 0;                       // The wakeup that publishes it, or 0.
+  LiveThrottle live;
   std::vector<WebSocketReader::Message> messages;  // Scratch.
 };
 
@@ -363,9 +357,8 @@ void HttpLayer::handle(Event& event, Commands& out) {
     return;
   }
   if (auto* wakeup = std::get_if<Wakeup>(&event)) {
-    if (websocket_ && wakeup->id == websocket_->live_wakeup) {
-      websocket_->live_wakeup = 0;
-      if (websocket_->live_pending) {
+    if (websocket_ && websocket_->live.take_wakeup(wakeup->id)) {
+      if (websocket_->live.pending()) {
         publish_live(true, out);
       }
       return;
@@ -901,23 +894,9 @@ void HttpLayer::websocket_closed(bool from_client, const std::string& error, Com
 
 void HttpLayer::publish_live(bool now, Commands& out) {
   WebSocket& ws = *websocket_;
-  const int64_t mono = ctx_->clock->monotonic_us();
-  if (!now && mono - ws.last_live_us < kLiveIntervalUs) {
-    // Too soon: a wakeup publishes it when the second is up, unless a message does first.
-    ws.live_pending = true;
-    if (ws.live_wakeup == 0) {
-      ws.live_wakeup = ctx_->new_command();
-      out.push_back(
-          RequestWakeup{ws.live_wakeup, (kLiveIntervalUs - (mono - ws.last_live_us)) / 1000 + 1});
-    }
-    return;
+  if (!ws.live.admit(now, ctx_, out)) {
+    return;  // A wakeup publishes it when the second is up, unless a message does first.
   }
-  if (ws.live_wakeup != 0) {
-    out.push_back(CancelWakeup{ws.live_wakeup});
-    ws.live_wakeup = 0;
-  }
-  ws.last_live_us = mono;
-  ws.live_pending = false;
   auto snapshot = std::make_shared<FlowSnapshot>(ws.flow);
   snapshot->state = FlowState::kLive;
   out.push_back(PublishFlow{std::move(snapshot)});
@@ -925,9 +904,7 @@ void HttpLayer::publish_live(bool now, Commands& out) {
 
 void HttpLayer::finish_websocket(Commands& out) {
   WebSocket& ws = *websocket_;
-  if (ws.live_wakeup != 0) {
-    out.push_back(CancelWakeup{ws.live_wakeup});
-  }
+  ws.live.cancel(out);
   ws.flow.state = FlowState::kFinished;
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(ws.flow))});
   // Whatever still comes (after the close handshake) is relayed raw.

@@ -114,6 +114,28 @@ inline std::vector<json> read_jsonl_so_far(const fs::path& path) {
   return out;
 }
 
+// expect_messages_as_in_transcript compares a flow's _webSocketMessages with what a test
+// client (ws_client.py, ws_h2.py) wrote to its transcript: |count| messages, in order, whole.
+inline void expect_messages_as_in_transcript(const json& flow, const fs::path& transcript,
+                                             size_t count) {
+  std::ifstream in(transcript);
+  ASSERT_TRUE(in) << "no transcript";
+  const json sent = json::parse(in);
+  ASSERT_TRUE(flow.contains("_webSocketMessages")) << flow.dump().substr(0, 2000);
+  const json& logged = flow["_webSocketMessages"];
+  ASSERT_EQ(sent.size(), count);
+  ASSERT_EQ(logged.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(logged[i]["type"], sent[i]["type"]) << i;
+    EXPECT_EQ(logged[i]["opcode"], sent[i]["opcode"]) << i;
+    EXPECT_TRUE(logged[i]["data"] == sent[i]["data"])
+        << i << ": " << logged[i]["data"].dump().substr(0, 200) << " vs "
+        << sent[i]["data"].dump().substr(0, 200);
+    EXPECT_FALSE(logged[i].contains("_truncated")) << i;
+    EXPECT_TRUE(logged[i]["time"].is_number()) << i;
+  }
+}
+
 inline std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
