@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -71,10 +72,37 @@ bool path_exists(const fs::path& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-bool read_file(const fs::path& path, std::string* out, std::string* out_error) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+// kMaxPemFileBytes bounds what is read of a CA file: a real one is a few kilobytes.
+constexpr size_t kMaxPemFileBytes = 1024 * 1024;
+
+// read_file reads a CA file: a regular file (a symlink to one is followed), at most
+// kMaxPemFileBytes. A private key (|secret|) must not be readable by group or others.
+bool read_file(const fs::path& path, std::string* out, std::string* out_error,
+               bool secret = false) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!fd.valid()) {
     *out_error = "cannot read " + path.string() + ": " + errno_text(errno);
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) {
+    *out_error = "cannot read " + path.string() + ": " + errno_text(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *out_error = path.string() + " is not a regular file: refusing to read it";
+    return false;
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxPemFileBytes) {
+    *out_error = path.string() + " is too large for a PEM file (" + std::to_string(st.st_size) +
+                 " bytes, at most " + std::to_string(kMaxPemFileBytes) + ")";
+    return false;
+  }
+  if (secret && (st.st_mode & 077) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    *out_error = "the CA key " + path.string() + " is readable by others (mode " + mode +
+                 "): refusing to use it; fix it with: chmod 600 " + path.string();
     return false;
   }
   out->clear();
@@ -92,6 +120,10 @@ bool read_file(const fs::path& path, std::string* out, std::string* out_error) {
       return true;
     }
     out->append(buf.data(), static_cast<size_t>(n));
+    if (out->size() > kMaxPemFileBytes) {
+      *out_error = path.string() + " is too large for a PEM file";
+      return false;
+    }
   }
 }
 
@@ -239,7 +271,7 @@ bool create_ca(const fs::path& cert_path, const fs::path& key_path, std::string*
   if (path_exists(key_path)) {
     // A crash between the two links leaves only the key: finish with that key.
     std::string pem;
-    if (!read_file(key_path, &pem, out_error)) {
+    if (!read_file(key_path, &pem, out_error, /*secret=*/true)) {
       return false;
     }
     bssl::UniquePtr<BIO> bio(mem_bio(pem));
@@ -437,7 +469,7 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::from_files(const fs:
                  key_path.string() + " is missing";
     return nullptr;
   }
-  if (!read_file(key_path, &key_pem, out_error)) {
+  if (!read_file(key_path, &key_pem, out_error, /*secret=*/true)) {
     return nullptr;
   }
   auto ca = std::make_unique<CertificateAuthority>(PrivateTag{});

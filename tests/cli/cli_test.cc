@@ -129,5 +129,38 @@ TEST(Cli, CorruptCaIsAOneLineErrorAndStaysByteIdentical) {
   }
 }
 
+// Issue 10, defect 10: a CA key readable by others is refused with the chmod that fixes it; a
+// key that is not a regular file (a symlink to /dev/zero) is refused at once, never read.
+TEST(Cli, CaKeyReadableByOthersOrNotARegularFileIsRefused) {
+  TempDir tmp;
+  const fs::path confdir = tmp.path() / "conf";
+  ASSERT_EQ(sightglass({"ca", "path", "--confdir", confdir.string()}).exit_code, 0);
+  const fs::path key = confdir / "sightglass-ca-key.pem";
+  ASSERT_EQ(chmod(key.c_str(), 0644), 0);
+  auto result = sightglass({"--confdir", confdir.string(), "-p", "0"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("chmod 600 " + key.string()), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  ASSERT_EQ(chmod(key.c_str(), 0600), 0);
+  const std::string pem = read_file_bytes(key);
+  fs::remove(key);
+  fs::create_symlink("/dev/zero", key);
+  result = sightglass({"--confdir", confdir.string(), "-p", "0"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_NE(result.err.find("not a regular file"), std::string::npos) << result.err;
+  // A huge regular file is not read whole either.
+  fs::remove(key);
+  ASSERT_TRUE(write_file_bytes(key, std::string(8 << 20, 'A')));
+  ASSERT_EQ(chmod(key.c_str(), 0600), 0);
+  result = sightglass({"--confdir", confdir.string(), "-p", "0"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("too large"), std::string::npos) << result.err;
+  // Put right, it starts again.
+  ASSERT_TRUE(write_file_bytes(key, pem));
+  ASSERT_EQ(chmod(key.c_str(), 0600), 0);
+  EXPECT_EQ(sightglass({"ca", "export", "--confdir", confdir.string()}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace sightglass
