@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 #include "core/proxy/context.h"
 #include "core/proxy/events.h"
 
@@ -15,6 +17,9 @@ class AppLayer {
   virtual void handle(Event& event, Commands& out) = 0;
   // busy says whether an exchange is in progress (a graceful shutdown waits for it).
   virtual bool busy() const = 0;
+  // abandon ends the session now (the proxy drops it): every flow still open is published with
+  // |why| as its error unless it has one already. Only PublishFlow and Log commands matter.
+  virtual void abandon(const std::string& why, Commands& out) = 0;
 };
 
 }  // namespace sightglass::core

@@ -81,6 +81,7 @@ class Http1Parser {
   bool waiting_for_next() const { return paused_at_end_; }
   bool failed() const { return failed_; }
   bool has_buffered() const { return !pending_.empty(); }
+  size_t buffered_bytes() const { return pending_.size(); }
 
   // llhttp callbacks (public for the C trampolines only).
   int on_message_begin();

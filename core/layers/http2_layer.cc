@@ -1780,6 +1780,18 @@ bool Http2Layer::finalize(Commands& out) {
   return more;
 }
 
+void Http2Layer::abandon(const std::string& why, Commands& out) {
+  for (auto& [id, s] : streams_) {
+    if (s->published) {
+      continue;
+    }
+    if (s->flow.error.empty()) {
+      s->flow.error = why;
+    }
+    publish(*s, out);
+  }
+}
+
 void Http2Layer::publish(Stream& s, Commands& out) {
   s.published = true;
   if (s.wakeup_id != 0) {

@@ -47,6 +47,7 @@ class Http2Layer : public AppLayer {
   // AppLayer
   void handle(Event& event, Commands& out) override;
   bool busy() const override { return !streams_.empty(); }
+  void abandon(const std::string& why, Commands& out) override;
 
   // upstream_alpn is the ALPN offer for the server connections this layer opens.
   std::vector<std::string> upstream_alpn() const {

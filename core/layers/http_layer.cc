@@ -264,6 +264,10 @@ void HttpLayer::handle(Event& event, Commands& out) {
         out.push_back(SendData{kClientConn, std::move(data->data)});
         return;
       }
+      if (!exchange_ || exchange_->response_done) {
+        unsolicited(data->data.size(), out);
+        return;
+      }
       HttpParseEvents events;
       upstream_->parser.feed(data->data, events);
       on_server_events(events, out);
@@ -303,27 +307,26 @@ void HttpLayer::handle(Event& event, Commands& out) {
   }
   if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
     if (closed->conn == kClientConn) {
+      const bool again = client_closed_;
       client_closed_ = true;
       if (relay_) {
-        if (upstream_ && !upstream_->closed) {
+        if (upstream_ && !upstream_->closed && !again) {
           out.push_back(CloseConnection{upstream_->conn, true});
         }
         websocket_closed(true, closed->error, out);
         return;
       }
-      if (exchange_ && !exchange_->request_done) {
-        exchange_->flow.error = closed->error.empty()
-                                    ? "client closed the connection before the request was complete"
-                                    : "client connection failed: " + closed->error;
+      if (exchange_) {
+        // The client is gone (a close or a reset, also while its response is pending or
+        // streaming): the exchange ends now, its server connection closes, and the flow is
+        // logged with what did pass.
+        exchange_->flow.error = client_gone_error(closed->error);
         close_upstream(out);
         publish(out);
         exchange_.reset();
-        close_client(out);
-      } else if (!exchange_) {
-        close_upstream(out);
-        close_client(out);
       }
-      // Otherwise the response is still coming: it is delivered, then the client is closed.
+      close_upstream(out);
+      close_client(out);
       return;
     }
     if (!upstream_ || closed->conn != upstream_->conn) {
@@ -462,8 +465,9 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
       reject(400, "Bad Request", "CONNECT needs host:port, got '" + head.target + "'", out);
       return;
     }
+    // The session answers once the TCP connection to the server is open (or has failed).
+    tunnel.version = head.version;
     tunnel_ = std::move(tunnel);
-    out.push_back(SendData{kClientConn, head.version + " 200 Connection established\r\n\r\n"});
     return;
   } else if (!parse_absolute_form(head.target, &target, &path)) {
     reject(400, "Bad Request",
@@ -576,6 +580,10 @@ void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
         enter_relay(std::move(client_bytes), std::move(upgrade->remainder), out);
       }
     } else if (auto* error = std::get_if<HttpParseError>(&event)) {
+      if (!exchange_) {
+        close_upstream(out);  // Nothing was asked: no flow, no answer to the client.
+        return;
+      }
       fail(502, "Bad Gateway", "upstream sent an invalid response: " + error->reason, out);
       close_upstream(out);
       return;
@@ -642,6 +650,9 @@ void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {
   if (!end.keep_alive || ex.response_close_delimited) {
     ex.client_wants_close = true;
     close_upstream(out);
+  } else if (upstream_->parser.has_buffered()) {
+    // Bytes past a complete response: nobody asked for them.
+    unsolicited(upstream_->parser.buffered_bytes(), out);
   }
   if (ex.request_done) {
     finish_exchange(out);
@@ -730,7 +741,7 @@ void HttpLayer::finish_exchange(Commands& out) {
     return;
   }
   if (upstream_) {
-    // Anything the server sent past the response is unsolicited.
+    // Ready for the next response (bytes past this one were dealt with at its end).
     HttpParseEvents extra;
     upstream_->parser.next_message(extra);
     on_server_events(extra, out);
@@ -795,6 +806,50 @@ void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
                        ctx_->config->body_limit);
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
   close_client(out);
+}
+
+void HttpLayer::abandon(const std::string& why, Commands& out) {
+  if (exchange_) {
+    if (exchange_->flow.error.empty()) {
+      exchange_->flow.error = why;
+    }
+    publish(out);
+    exchange_.reset();
+  }
+  if (websocket_) {
+    if (websocket_->flow.error.empty()) {
+      websocket_->flow.error = why;
+    }
+    finish_websocket(out);
+  }
+}
+
+std::string HttpLayer::client_gone_error(const std::string& error) const {
+  const Exchange& ex = *exchange_;
+  std::string text = error.empty() ? "the client closed the connection"
+                                   : "the client connection failed (" + error + ")";
+  const int64_t elapsed_ms = (ctx_->clock->monotonic_us() - ex.t_start) / 1000;
+  if (!ex.request_done) {
+    text += " before its request was complete";
+  } else if (!ex.response_started) {
+    text += " while waiting for the response";
+  } else {
+    const uint64_t sent = ex.flow.response ? ex.flow.response->body.size : 0;
+    text += " during the response, after " + std::to_string(sent) + " bytes of its body";
+  }
+  return text + " (" + std::to_string(elapsed_ms) + " ms into the exchange)";
+}
+
+void HttpLayer::unsolicited(size_t bytes, Commands& out) {
+  const std::string note = "the server sent " + std::to_string(bytes) +
+                           " bytes nobody asked for (past a complete response); its connection "
+                           "was closed";
+  if (exchange_ && exchange_->flow.error.empty()) {
+    exchange_->flow.error = note;
+  }
+  out.push_back(
+      Log{Log::Level::kWarn, (upstream_ ? authority_text(upstream_->target) + ": " : "") + note});
+  close_upstream(out);
 }
 
 void HttpLayer::close_client(Commands& out) {

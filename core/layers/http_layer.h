@@ -33,6 +33,7 @@ struct TunnelRequest {
   std::string host;
   uint16_t port = 0;
   std::string remainder;
+  std::string version = "HTTP/1.1";  // The CONNECT's, for the session's answer.
 };
 
 // HttpLayer speaks HTTP/1.1 with the client and with the servers, one exchange at a time
@@ -53,6 +54,7 @@ class HttpLayer : public AppLayer {
   // AppLayer
   void handle(Event& event, Commands& out) override;
   bool busy() const override { return exchange_ != nullptr || relay_; }
+  void abandon(const std::string& why, Commands& out) override;
 
   // take_tunnel returns the CONNECT request to continue with, once, after a handled event.
   std::optional<TunnelRequest> take_tunnel();
@@ -83,6 +85,11 @@ class HttpLayer : public AppLayer {
   void settle_timings(Commands& out);
   void publish(Commands& out);
   void close_client(Commands& out);
+  // client_gone_error names how and when the client left the exchange in progress.
+  std::string client_gone_error(const std::string& error) const;
+  // unsolicited closes a server connection that sent |bytes| nobody asked for, noting it on the
+  // exchange they followed (when it is still in progress).
+  void unsolicited(size_t bytes, Commands& out);
   void enter_relay(std::string client_bytes, std::string server_bytes, Commands& out);
   // start_websocket turns the exchange that got a 101 into a WebSocket flow and relays on.
   void start_websocket(std::string client_bytes, std::string server_bytes, Commands& out);

@@ -57,22 +57,51 @@ void TcpRelay::handle(Event& event, Commands& out) {
       out.push_back(CloseConnection{server_, true});
     }
   } else if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
-    if (closed->conn == kClientConn && !client_closed_) {
+    if (finished_) {
+      return;
+    }
+    const bool from_client = closed->conn == kClientConn;
+    if (!from_client && closed->conn != server_) {
+      return;
+    }
+    if (!closed->error.empty()) {
+      // A reset (or any failure) ends the relay both ways at once.
+      if (flow_.error.empty()) {
+        flow_.error = std::string(from_client ? "the client connection failed ("
+                                              : "the server connection failed (") +
+                      closed->error + ") after " + std::to_string(flow_.bytes_from_client) +
+                      " bytes from the client and " + std::to_string(flow_.bytes_from_server) +
+                      " from the server";
+      }
+      client_closed_ = true;
+      server_closed_ = true;
+      out.push_back(CloseConnection{from_client ? server_ : kClientConn, false});
+      finish(out);
+      return;
+    }
+    if (from_client && !client_closed_) {
       client_closed_ = true;
       if (open_) {
         out.push_back(CloseConnection{server_, true});
       }
-    } else if (closed->conn == server_ && !server_closed_) {
+    } else if (!from_client && !server_closed_) {
       server_closed_ = true;
-      if (!closed->error.empty() && flow_.error.empty()) {
-        flow_.error = closed->error;
-      }
       out.push_back(CloseConnection{kClientConn, true});
     }
     if (client_closed_ && server_closed_) {
       finish(out);
     }
   }
+}
+
+void TcpRelay::abandon(const std::string& why, Commands& out) {
+  if (finished_) {
+    return;
+  }
+  if (flow_.error.empty()) {
+    flow_.error = why;
+  }
+  finish(out);
 }
 
 void TcpRelay::finish(Commands& out) {

@@ -23,6 +23,7 @@ class TcpRelay : public AppLayer {
   // AppLayer
   void handle(Event& event, Commands& out) override;
   bool busy() const override { return !finished_; }
+  void abandon(const std::string& why, Commands& out) override;
 
  private:
   void finish(Commands& out);

@@ -40,10 +40,13 @@ struct ConnectionClosed {
 
 // OpenCompleted completes an OpenConnection: |error| is empty on success.
 struct OpenCompleted {
+  // Failure says why a connection could not be opened (SOCKS5 answers with its code).
+  enum class Failure : uint8_t { kNone, kDns, kRefused, kTimeout, kUnreachable, kOther };
   CommandId id = 0;
   ConnId conn = 0;
   std::string error;
   bool timed_out = false;
+  Failure failure = Failure::kNone;
   std::string peer_address;  // "ip:port" of the server reached.
   int64_t dns_us = -1;
   int64_t connect_us = -1;

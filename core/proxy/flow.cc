@@ -50,6 +50,11 @@ void FlowTimings::settle_exchange(int64_t start, int64_t request_end, int64_t re
   if (response_head != 0) {
     wait_us = std::max<int64_t>(response_head - end, 0);
     receive_us = std::max<int64_t>(now - response_head, 0);
+  } else if (request_end != 0) {
+    // The request went out and no response head came (a timeout, a server or client that
+    // left): the client waited all that time.
+    wait_us = std::max<int64_t>(now - end, 0);
+    receive_us = 0;
   }
 }
 

@@ -139,7 +139,8 @@ struct FlowTimings {
   int64_t wait_us = -1;
   int64_t receive_us = -1;
   // settle_exchange sets send, wait and receive from an exchange's moments (monotonic µs; a
-  // request not yet complete ends |now|, and without a response head there is no wait/receive).
+  // request not yet complete ends |now|; a complete request without a response head waited
+  // until |now|).
   void settle_exchange(int64_t start, int64_t request_end, int64_t response_head, int64_t now);
   // total_us is the sum of the phases that apply.
   int64_t total_us() const;

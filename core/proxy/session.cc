@@ -24,6 +24,9 @@ constexpr int64_t kPinningCloseWindowUs = 2'000'000;
 // What is kept of the bytes sent to a server that may turn out to speak HTTP/2 only, to send
 // them again offering h2 (ProxySession::retry_with_h2).
 constexpr size_t kRetryReplayLimit = 1024 * 1024;
+// What is held of a client's bytes while the stage they are for waits (a tunnel being
+// connected, a server handshake): past it, reading from the client pauses.
+constexpr size_t kHeldClientBytes = 256 * 1024;
 constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
@@ -203,6 +206,22 @@ void ProxySession::handle(Event event, Commands& out) {
                        "certificates)";
           learn_passthrough(flow, flow.error, out);
           out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+        } else if (stage_ == Stage::kSniffTunnel || stage_ == Stage::kConnecting ||
+                   (stage_ == Stage::kSniffPlaintext && !closed->error.empty())) {
+          // A tunnel the client left before it carried anything: still a connection to log.
+          FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
+          flow.state = FlowState::kFinished;
+          flow.tcp_host = dest_host_;
+          flow.tcp_port = dest_port_;
+          flow.bytes_from_client = buffer_.size();
+          flow.error =
+              (closed->error.empty() ? std::string("the client closed the tunnel")
+                                     : "the client connection failed (" + closed->error + ")") +
+              " to " + host_port_text(dest_host_, dest_port_) +
+              (stage_ == Stage::kConnecting    ? " while it was being connected"
+               : stage_ == Stage::kSniffTunnel ? " before it carried anything"
+                                               : " after the TLS handshake, before a request");
+          out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
         }
         stage_ = Stage::kClosed;
         out.push_back(CloseConnection{kClientConn, false});
@@ -256,6 +275,13 @@ void ProxySession::handle(Event event, Commands& out) {
   if (app_) {
     deliver(std::move(event), out);
   }
+}
+
+void ProxySession::abandon(const std::string& why, Commands& out) {
+  if (stage_ != Stage::kClosed && app_) {
+    app_->abandon(why, out);
+  }
+  stage_ = Stage::kClosed;
 }
 
 void ProxySession::on_server_open(OpenCompleted& opened, Commands& out) {
@@ -411,14 +437,138 @@ void ProxySession::on_socks_bytes(std::string data, Commands& out) {
     refuse(socks_->error(), out);
     return;
   }
-  // The reply comes at once (as mitmproxy does): a failure to reach the server is reported
-  // inside the tunnel, as an HTTP 502 or a closed connection with a logged flow.
-  out.push_back(SendData{kClientConn, Socks5Handshake::success_reply()});
+  // The reply waits for the TCP connection to the server (as mitmproxy does): a server that
+  // cannot be reached gets the matching reply code.
   std::string remainder = socks_->take_remainder();
   std::string host = socks_->host();
   const uint16_t port = socks_->port();
   socks_.reset();
-  enter_tunnel(std::move(host), port, std::move(remainder), out);
+  connect_tunnel(std::move(host), port, std::move(remainder), true, out);
+}
+
+void ProxySession::connect_tunnel(std::string host, uint16_t port, std::string remainder,
+                                  bool socks, Commands& out) {
+  socks_tunnel_ = socks;
+  if (iequals(host, "sightglass")) {
+    // The magic host is served by the proxy itself: nothing to connect to.
+    out.push_back(
+        SendData{kClientConn, socks ? Socks5Handshake::success_reply()
+                                    : tunnel_version_ + " 200 Connection established\r\n\r\n"});
+    enter_tunnel(std::move(host), port, std::move(remainder), out);
+    return;
+  }
+  dest_host_ = std::move(host);
+  dest_port_ = port;
+  buffer_ = std::move(remainder);
+  stage_ = Stage::kConnecting;
+  tunnel_start_us_ = ctx_.clock->monotonic_us();
+  tunnel_start_wall_us_ = ctx_.clock->wall_us();
+  preopened_ = ctx_.new_conn();
+  ServerConn& server = servers_[preopened_];
+  server.host = dest_host_;
+  server.tls_name = dest_host_;
+  server.authority = host_port_text(dest_host_, dest_port_);
+  server.preopened = true;
+  server.tcp_first = true;
+  const CommandId id = ctx_.new_command();
+  OpenConnection open{id, preopened_, dest_host_, dest_port_, false};
+  if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
+    server.proxy_connect = server.authority;
+    open.host = ctx_.config->upstream_proxy_host;
+    open.port = ctx_.config->upstream_proxy_port;
+  }
+  server.open_command = open;
+  out.push_back(std::move(open));
+}
+
+void ProxySession::tunnel_connected(Commands& out) {
+  if (client_paused_) {
+    client_paused_ = false;
+    out.push_back(PauseReading{kClientConn, false});
+  }
+  if (preopen_result_ && preopen_result_->error.empty()) {
+    out.push_back(SendData{
+        kClientConn, socks_tunnel_ ? Socks5Handshake::success_reply()
+                                   : tunnel_version_ + " 200 Connection established\r\n\r\n"});
+    std::string remainder = std::move(buffer_);
+    buffer_.clear();
+    std::string host = dest_host_;
+    enter_tunnel(std::move(host), dest_port_, std::move(remainder), out);
+    return;
+  }
+  OpenCompleted failed = preopen_result_ ? std::move(*preopen_result_) : OpenCompleted{};
+  preopen_result_.reset();
+  preopened_ = 0;
+  const std::string authority = host_port_text(dest_host_, dest_port_);
+  const std::string error = "cannot open the tunnel to " + authority + ": " + failed.error;
+  FlowSnapshot flow = ctx_.new_flow(socks_tunnel_ ? FlowKind::kTcp : FlowKind::kHttp);
+  flow.state = FlowState::kFinished;
+  flow.error = error;
+  flow.timings.started_us = tunnel_start_wall_us_;
+  flow.timings.dns_us = failed.dns_us;
+  const int64_t now = ctx_.clock->monotonic_us();
+  flow.timings.settle_exchange(tunnel_start_us_, tunnel_start_us_, 0, now);
+  if (socks_tunnel_) {
+    uint8_t code = Socks5Handshake::kGeneralFailure;
+    switch (failed.failure) {
+      case OpenCompleted::Failure::kDns:
+        code = Socks5Handshake::kHostUnreachable;
+        break;
+      case OpenCompleted::Failure::kRefused:
+        code = Socks5Handshake::kConnectionRefused;
+        break;
+      case OpenCompleted::Failure::kTimeout:
+        code = Socks5Handshake::kTtlExpired;
+        break;
+      case OpenCompleted::Failure::kUnreachable:
+        code = Socks5Handshake::kNetworkUnreachable;
+        break;
+      default:
+        break;
+    }
+    flow.tcp_host = dest_host_;
+    flow.tcp_port = dest_port_;
+    out.push_back(SendData{kClientConn, Socks5Handshake::failure_reply(code)});
+  } else {
+    const int status = failed.timed_out ? 504 : 502;
+    const char* reason = failed.timed_out ? "Gateway Timeout" : "Bad Gateway";
+    HttpRequestData& request = flow.request.emplace();
+    request.method = "CONNECT";
+    request.scheme = "http";
+    request.host = dest_host_;
+    request.port = dest_port_;
+    request.target = authority;
+    request.http_version = tunnel_version_;
+    HttpResponseData& response = flow.response.emplace();
+    response.http_version = tunnel_version_;
+    response.status = status;
+    response.reason = reason;
+    response.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+    response.body.append(error, ctx_.config->body_limit);
+    out.push_back(SendData{kClientConn, error_response(status, reason, error)});
+  }
+  out.push_back(Log{Log::Level::kInfo, error});
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  out.push_back(CloseConnection{kClientConn, false});
+  for (auto& [conn, server] : servers_) {
+    out.push_back(CloseConnection{conn, false});
+  }
+  servers_.clear();
+  stage_ = Stage::kClosed;
+}
+
+bool ProxySession::tcp_first_unused() const {
+  if (preopened_ == 0) {
+    return false;
+  }
+  auto it = servers_.find(preopened_);
+  return it != servers_.end() && it->second.tcp_first && it->second.preopened;
+}
+
+void ProxySession::reserve_tcp_first() {
+  if (tcp_first_unused()) {
+    ctx_.reserved_conn = preopened_;
+  }
 }
 
 void ProxySession::enter_tunnel(std::string host, uint16_t port, std::string remainder,
@@ -468,6 +618,14 @@ void ProxySession::on_client_bytes(std::string data, Commands& out) {
     case Stage::kSocks:
       on_socks_bytes(std::move(data), out);
       return;
+    case Stage::kConnecting:
+      // Sent before the answer (optimistic clients): kept for the tunnel, within bounds.
+      buffer_.append(data);
+      if (buffer_.size() > kHeldClientBytes && !client_paused_) {
+        client_paused_ = true;
+        out.push_back(PauseReading{kClientConn, true});
+      }
+      return;
     case Stage::kSniffClient:
     case Stage::kSniffTunnel:
     case Stage::kSniffPlaintext:
@@ -489,6 +647,14 @@ void ProxySession::on_client_bytes(std::string data, Commands& out) {
       client_tls_->feed_ciphertext(data);
       if (!awaiting_upstream_) {
         continue_client_handshake(out);
+        return;
+      }
+      // The handshake waits for the server: what the client sends meanwhile is held, up to a
+      // cap; past it the client is not read until the server has answered.
+      held_while_waiting_ += data.size();
+      if (held_while_waiting_ > kHeldClientBytes && !client_paused_) {
+        client_paused_ = true;
+        out.push_back(PauseReading{kClientConn, true});
       }
       return;
     case Stage::kRegularHttp:
@@ -591,6 +757,7 @@ void ProxySession::sniff(Commands& out) {
 }
 
 void ProxySession::start_http(bool upstream_tls, Commands& out) {
+  reserve_tcp_first();
   HttpTarget target;
   target.tls = upstream_tls;
   target.scheme = upstream_tls ? "https" : "http";
@@ -607,6 +774,7 @@ void ProxySession::start_http(bool upstream_tls, Commands& out) {
 }
 
 void ProxySession::start_relay(bool upstream_tls, Commands& out, std::string passthrough) {
+  reserve_tcp_first();
   auto relay =
       std::make_unique<TcpRelay>(&ctx_, dest_host_, dest_port_, upstream_tls, std::move(buffer_));
   buffer_.clear();
@@ -626,6 +794,7 @@ bool ProxySession::reverse_probe() const {
 }
 
 void ProxySession::start_http2(bool upstream_tls, Commands& out) {
+  reserve_tcp_first();
   HttpTarget target;
   target.tls = upstream_tls;
   target.scheme = target.tls ? "https" : "http";
@@ -706,7 +875,10 @@ void ProxySession::on_client_hello(Commands& out) {
 
 void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn, Commands& out) {
   awaiting_upstream_ = true;
-  preopened_ = ctx_.new_conn();
+  const bool reuse = tcp_first_unused();
+  if (!reuse) {
+    preopened_ = ctx_.new_conn();
+  }
   ServerConn& server = servers_[preopened_];
   server.host = dest_host_;
   // In reverse mode the client's SNI names the proxy, not the server.
@@ -727,6 +899,32 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
   }
   server.wants_tls = true;
   server.preopened = true;
+  if (reuse) {
+    // The tunnel's TCP connection is open already: TLS starts on it.
+    const ConnId conn = preopened_;
+    server.tcp_first = false;
+    server.open = false;
+    server.completion = preopen_result_ ? std::move(*preopen_result_) : OpenCompleted{};
+    preopen_result_.reset();
+    std::string early = std::exchange(server.early, std::string());
+    if (std::exchange(server.early_paused, false)) {
+      out.push_back(PauseReading{conn, false});
+    }
+    const bool eof = server.eof_pending;
+    const std::string eof_error = server.eof_error;
+    server.eof_pending = false;
+    start_server_tls(conn, out);
+    if (!early.empty() && servers_.count(conn) != 0) {
+      on_server_bytes(conn, std::move(early), out);
+    }
+    if (eof && servers_.count(conn) != 0 && !servers_[conn].open) {
+      OpenCompleted failed = std::move(servers_[conn].completion);
+      failed.error = "TLS handshake with " + dest_host_ + " failed: connection closed" +
+                     (eof_error.empty() ? std::string() : " (" + eof_error + ")");
+      fail_open(conn, std::move(failed), true, out);
+    }
+    return;
+  }
   const CommandId id = ctx_.new_command();
   OpenConnection open{id, preopened_, dest_host_, dest_port_, true};
   if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
@@ -774,6 +972,15 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
   // that the failure can be answered inside the tunnel: a 502 for HTTP.
   preopen_result_ = std::move(completion);
   awaiting_upstream_ = false;
+  held_while_waiting_ = 0;
+  if (client_paused_ && stage_ != Stage::kConnecting) {
+    client_paused_ = false;
+    out.push_back(PauseReading{kClientConn, false});
+  }
+  if (stage_ == Stage::kConnecting) {
+    tunnel_connected(out);
+    return;
+  }
   if (stage_ == Stage::kClientHandshake) {
     continue_client_handshake(out);
   }
@@ -1066,7 +1273,10 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
     }
     const bool eof = it->second.eof_pending;
     const std::string eof_error = it->second.eof_error;
-    on_server_bytes(conn, std::string(), out);
+    if (std::exchange(it->second.early_paused, false)) {
+      out.push_back(PauseReading{conn, false});
+    }
+    on_server_bytes(conn, std::exchange(it->second.early, std::string()), out);
     if (eof && servers_.count(conn) != 0) {
       on_server_closed(conn, eof_error, out);
     }
@@ -1086,7 +1296,20 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
     return;
   }
   if (!it->second.tls) {
-    deliver(DataReceived{conn, std::move(data)}, out);
+    if (it->second.preopened) {
+      // The tunnel's connection, not adopted yet: kept for whoever adopts it. (A server may
+      // speak first for many protocols, HTTP/2's SETTINGS among them: the client's first
+      // bytes, or its silence, still decide.)
+      it->second.early.append(data);
+      if (it->second.early.size() > kHeldClientBytes && !it->second.early_paused) {
+        it->second.early_paused = true;
+        out.push_back(PauseReading{conn, true});
+      }
+      return;
+    }
+    if (!data.empty()) {
+      deliver(DataReceived{conn, std::move(data)}, out);
+    }
     return;
   }
   SslEngine& tls = *it->second.tls;
@@ -1369,7 +1592,8 @@ void ProxySession::check_tunnel(Commands& out) {
   }
   http_ = nullptr;
   app_.reset();
-  enter_tunnel(std::move(tunnel->host), tunnel->port, std::move(tunnel->remainder), out);
+  tunnel_version_ = tunnel->version;
+  connect_tunnel(std::move(tunnel->host), tunnel->port, std::move(tunnel->remainder), false, out);
 }
 
 }  // namespace sightglass::core

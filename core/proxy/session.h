@@ -37,12 +37,16 @@ class ProxySession {
   // busy says whether the session is in the middle of something: an exchange, a handshake,
   // a relay. An idle keep-alive connection is not busy.
   bool busy() const;
+  // abandon is the end of a session the driver drops (its client is gone): every flow still
+  // open is published, with |why| as the error unless it has one.
+  void abandon(const std::string& why, Commands& out);
 
  private:
   enum class Stage : uint8_t {
     kSocks,            // SOCKS5 mode: the greeting and the CONNECT request.
     kSniffClient,      // Reverse mode: the first bytes of the connection decide.
     kRegularHttp,      // Regular mode: HTTP until a CONNECT.
+    kConnecting,       // A CONNECT (or SOCKS5 connect): the TCP connection is being opened.
     kSniffTunnel,      // Inside a CONNECT tunnel: the first bytes decide.
     kClientHandshake,  // Terminating the client's TLS.
     kSniffPlaintext,   // After the client handshake: HTTP or something else.
@@ -88,11 +92,25 @@ class ProxySession {
     bool probation = false;
     std::string sent;
     std::string held;
+    // Opened as plain TCP when the tunnel was asked for (CONNECT, SOCKS5), before the client's
+    // first byte: whatever runs in the tunnel adopts it (TLS starts on it at the ClientHello).
+    bool tcp_first = false;
+    std::string early;          // What the server sent before it was adopted.
+    bool early_paused = false;  // |early| reached the cap: the server is not read meanwhile.
   };
 
   void on_start(Commands& out);
   void on_socks_bytes(std::string data, Commands& out);
   void enter_tunnel(std::string host, uint16_t port, std::string remainder, Commands& out);
+  // connect_tunnel opens the TCP connection a CONNECT (|socks|: a SOCKS5 connect) asks for;
+  // the client gets its answer once it is open or has failed (tunnel_connected).
+  void connect_tunnel(std::string host, uint16_t port, std::string remainder, bool socks,
+                      Commands& out);
+  void tunnel_connected(Commands& out);
+  // reserve_tcp_first makes the application layer's first connection the tunnel's TCP
+  // connection, while nothing uses it yet.
+  void reserve_tcp_first();
+  bool tcp_first_unused() const;
   void on_client_bytes(std::string data, Commands& out);
   void on_client_hello(Commands& out);
   void preopen_upstream(const std::vector<std::string>& client_alpn, Commands& out);
@@ -166,6 +184,14 @@ class ProxySession {
   int64_t client_handshake_done_us_ = 0;
   std::string refuse_reason_;
   std::unique_ptr<Socks5Handshake> socks_;
+  // The tunnel being connected: the CONNECT's HTTP version, or a SOCKS5 connect.
+  std::string tunnel_version_ = "HTTP/1.1";
+  bool socks_tunnel_ = false;
+  int64_t tunnel_start_us_ = 0;
+  int64_t tunnel_start_wall_us_ = 0;
+  bool client_paused_ = false;
+  size_t held_while_waiting_ = 0;  // Client bytes received while the handshake waits.  //
+                                   // PauseReading{client} is in force (held bytes at the cap).
   // Interception with a known destination (tunnel, transparent, SOCKS5): hold the ClientHello,
   // connect upstream first, copy the server's names and ALPN choice into our answer.
   bool upstream_first_ = false;

@@ -372,6 +372,23 @@ class ConnectionHandler {
       sockets_.erase(it);
       done.error = result.error;
       done.timed_out = result.kind == ConnectResult::Kind::kTimeout;
+      switch (result.kind) {
+        case ConnectResult::Kind::kDnsFailed:
+          done.failure = OpenCompleted::Failure::kDns;
+          break;
+        case ConnectResult::Kind::kRefused:
+          done.failure = OpenCompleted::Failure::kRefused;
+          break;
+        case ConnectResult::Kind::kTimeout:
+          done.failure = OpenCompleted::Failure::kTimeout;
+          break;
+        case ConnectResult::Kind::kUnreachable:
+          done.failure = OpenCompleted::Failure::kUnreachable;
+          break;
+        default:
+          done.failure = OpenCompleted::Failure::kOther;
+          break;
+      }
       done.dns_us = result.dns_us;
       dispatch(std::move(done));
       return;
@@ -471,6 +488,17 @@ class ConnectionHandler {
   void finish() {
     if (finished_) {
       return;
+    }
+    // Whatever the session still has open is logged before it goes.
+    Commands last;
+    session_.abandon(client_gone_ ? "the client connection ended" : "the proxy closed the session",
+                     last);
+    for (Command& command : last) {
+      if (std::holds_alternative<PublishFlow>(command) || std::holds_alternative<Log>(command)) {
+        Commands one;
+        one.push_back(std::move(command));
+        execute(one);
+      }
     }
     finished_ = true;
     // Lingering client sockets with queued writes keep flushing until their close completes;

@@ -288,16 +288,14 @@ TEST(HttpSession, InvalidResponseAnswers502) {
 
 TEST(HttpSession, ConnectThenPlainHttpInsideTheTunnel) {
   SessionPlaybook pb(regular());
-  const Commands c =
-      pb.client("CONNECT example.test:8081 HTTP/1.1\r\nHost: example.test:8081\r\n\r\n");
-  EXPECT_EQ(sent_to(c, kClientConn), "HTTP/1.1 200 Connection established\r\n\r\n");
-  EXPECT_TRUE(all_of<OpenConnection>(c).empty());
+  // The TCP connection opens before the CONNECT is answered; the request inside adopts it.
   const OpenConnection open =
-      single_open(pb.client("GET /in HTTP/1.1\r\nHost: example.test\r\n\r\n"));
+      pb.connect_tunnel("CONNECT example.test:8081 HTTP/1.1\r\nHost: example.test:8081\r\n\r\n");
   EXPECT_EQ(open.host, "example.test");
   EXPECT_EQ(open.port, 8081);
-  EXPECT_FALSE(open.tls);
-  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn), "GET /in HTTP/1.1\r\nHost: example.test\r\n\r\n");
+  const Commands c = pb.client("GET /in HTTP/1.1\r\nHost: example.test\r\n\r\n");
+  EXPECT_TRUE(all_of<OpenConnection>(c).empty()) << pb.log();
+  EXPECT_EQ(sent_to(c, open.conn), "GET /in HTTP/1.1\r\nHost: example.test\r\n\r\n");
   const Commands r = pb.server(open.conn, kResponse);
   ASSERT_EQ(flows(r).size(), 1u);
   EXPECT_EQ(flows(r)[0]->request->url(), "http://example.test:8081/in");
@@ -311,6 +309,7 @@ TEST(HttpSession, ConnectThenAnythingElseIsRelayedRawAndLoggedAsTcp) {
   const OpenConnection open = single_open(c);
   EXPECT_EQ(open.host, "db.test");
   const Commands o = pb.open_ok(open);
+  EXPECT_EQ(sent_to(o, kClientConn), "HTTP/1.1 200 Connection established\r\n\r\n");
   EXPECT_EQ(sent_to(o, open.conn), std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8));
   EXPECT_EQ(sent_to(pb.server(open.conn, "S"), kClientConn), "S");
   pb.feed(ConnectionClosed{kClientConn, ""});
@@ -350,16 +349,36 @@ TEST(HttpSession, MagicHostServesTheCaWithoutTouchingTheNetwork) {
 
 TEST(HttpSession, SilentTunnelIsRelayedForServerFirstProtocols) {
   SessionPlaybook pb(regular());
-  const Commands c = pb.client("CONNECT mail.test:25 HTTP/1.1\r\n\r\n");
-  const auto wakeups = all_of<RequestWakeup>(c);
-  ASSERT_EQ(wakeups.size(), 1u) << pb.log();
-  const OpenConnection open = single_open(pb.feed(Wakeup{wakeups[0].id}));
+  const OpenConnection open = pb.connect_tunnel("CONNECT mail.test:25 HTTP/1.1\r\n\r\n");
   EXPECT_EQ(open.host, "mail.test");
   EXPECT_EQ(open.port, 25);
-  pb.open_ok(open);
+  const auto wakeups = all_of<RequestWakeup>(pb.all());
+  ASSERT_EQ(wakeups.size(), 1u) << pb.log();
+  // Silence from the client: after a while the tunnel is relayed raw on the same connection.
+  EXPECT_TRUE(all_of<OpenConnection>(pb.feed(Wakeup{wakeups[0].id})).empty()) << pb.log();
   EXPECT_EQ(sent_to(pb.server(open.conn, "220 mail.test ESMTP\r\n"), kClientConn),
             "220 mail.test ESMTP\r\n");
   EXPECT_EQ(sent_to(pb.client("EHLO me\r\n"), open.conn), "EHLO me\r\n");
+}
+
+TEST(HttpSession, ConnectToAnUnreachableServerIsA502OnTheConnectItself) {
+  SessionPlaybook pb(regular());
+  const Commands c = pb.client("CONNECT db.test:5432 HTTP/1.1\r\n\r\n");
+  const OpenConnection open = single_open(c);
+  EXPECT_EQ(sent_to(c, kClientConn), "");
+  OpenCompleted failed;
+  failed.id = open.id;
+  failed.conn = open.conn;
+  failed.error = "connection to 192.0.2.7:5432 refused";
+  failed.failure = OpenCompleted::Failure::kRefused;
+  const Commands f = pb.feed(failed);
+  EXPECT_EQ(sent_to(f, kClientConn).rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << pb.log();
+  EXPECT_NE(sent_to(f, kClientConn).find("refused"), std::string::npos);
+  ASSERT_EQ(flows(f).size(), 1u);
+  EXPECT_EQ(flows(f)[0]->request->method, "CONNECT");
+  EXPECT_EQ(flows(f)[0]->response->status, 502);
+  EXPECT_NE(flows(f)[0]->error.find("refused"), std::string::npos);
+  EXPECT_TRUE(closes(f, kClientConn));
 }
 
 // WebSocket upgrades are read as frames (websocket_test.cc); any other is relayed raw.

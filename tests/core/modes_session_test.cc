@@ -28,19 +28,39 @@ TEST(ModesSession, Socks5OpensATunnelAndSpeaksHttpInside) {
   pb.feed(Start{});
   EXPECT_EQ(sent_to(pb.client(std::string("\x05\x01\x00", 3)), kClientConn),
             std::string("\x05\x00", 2));
-  // CONNECT site.test:80 by name; the success reply comes at once.
+  // CONNECT site.test:80 by name; the success reply comes once the TCP connection is open.
   const std::string request =
       std::string("\x05\x01\x00\x03\x09", 5) + "site.test" + std::string("\x00\x50", 2);
   const Commands c = pb.client(request);
-  EXPECT_EQ(sent_to(c, kClientConn), std::string("\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10));
-  const OpenConnection open = single_open(pb.client("GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n"));
+  EXPECT_EQ(sent_to(c, kClientConn), "");
+  const OpenConnection open = single_open(c);
   EXPECT_EQ(open.host, "site.test");
   EXPECT_EQ(open.port, 80);
   EXPECT_FALSE(open.tls);
-  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn), "GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n");
+  EXPECT_EQ(sent_to(pb.open_ok(open), kClientConn),
+            std::string("\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10));
+  EXPECT_EQ(sent_to(pb.client("GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n"), open.conn),
+            "GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n");
   const auto done = flows(pb.server(open.conn, kResponse));
   ASSERT_EQ(done.size(), 1u) << pb.log();
   EXPECT_EQ(done[0]->request->url(), "http://site.test/p");
+}
+
+TEST(ModesSession, Socks5ConnectRefusedGetsTheMatchingReplyCode) {
+  SessionPlaybook pb(config_for(ProxyConfig::Mode::kSocks5));
+  pb.client(std::string("\x05\x01\x00", 3));
+  const Commands c = pb.client(std::string("\x05\x01\x00\x01\xc0\x00\x02\x07\x00\x19", 10));
+  const OpenConnection open = single_open(c);
+  OpenCompleted failed;
+  failed.id = open.id;
+  failed.conn = open.conn;
+  failed.error = "connection to 192.0.2.7:25 refused";
+  failed.failure = OpenCompleted::Failure::kRefused;
+  const Commands f = pb.feed(failed);
+  EXPECT_EQ(sent_to(f, kClientConn), std::string("\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", 10));
+  ASSERT_EQ(flows(f).size(), 1u);
+  EXPECT_NE(flows(f)[0]->error.find("refused"), std::string::npos);
+  EXPECT_TRUE(closes(f, kClientConn));
 }
 
 TEST(ModesSession, Socks5WrongPasswordIsRefusedAndLogged) {
@@ -134,13 +154,15 @@ TEST(ModesSession, UpstreamModeTunnelsThroughTheProxyWithConnect) {
   config.upstream_proxy_host = "chain.test";
   config.upstream_proxy_port = 3128;
   SessionPlaybook pb(config);
-  pb.client("CONNECT site.test:8000 HTTP/1.1\r\n\r\n");
-  const OpenConnection open = single_open(pb.client("GET /t HTTP/1.1\r\nHost: site.test\r\n\r\n"));
+  // The tunnel through the upstream proxy is made before the client's CONNECT is answered.
+  const OpenConnection open = single_open(pb.client("CONNECT site.test:8000 HTTP/1.1\r\n\r\n"));
   EXPECT_EQ(open.host, "chain.test");
   EXPECT_EQ(sent_to(pb.open_ok(open), open.conn),
             "CONNECT site.test:8000 HTTP/1.1\r\nHost: site.test:8000\r\n\r\n");
-  // The proxy's answer, then the request goes through the tunnel.
-  EXPECT_EQ(sent_to(pb.server(open.conn, "HTTP/1.1 200 Connection established\r\n\r\n"), open.conn),
+  EXPECT_EQ(
+      sent_to(pb.server(open.conn, "HTTP/1.1 200 Connection established\r\n\r\n"), kClientConn),
+      "HTTP/1.1 200 Connection established\r\n\r\n");
+  EXPECT_EQ(sent_to(pb.client("GET /t HTTP/1.1\r\nHost: site.test\r\n\r\n"), open.conn),
             "GET /t HTTP/1.1\r\nHost: site.test\r\n\r\n");
   const auto done = flows(pb.server(open.conn, kResponse));
   ASSERT_EQ(done.size(), 1u);
@@ -152,8 +174,7 @@ TEST(ModesSession, UpstreamProxyRefusingConnectAnswers502) {
   config.upstream_proxy_host = "chain.test";
   config.upstream_proxy_port = 3128;
   SessionPlaybook pb(config);
-  pb.client("CONNECT site.test:8000 HTTP/1.1\r\n\r\n");
-  const OpenConnection open = single_open(pb.client("GET / HTTP/1.1\r\nHost: site.test\r\n\r\n"));
+  const OpenConnection open = single_open(pb.client("CONNECT site.test:8000 HTTP/1.1\r\n\r\n"));
   pb.open_ok(open);
   const Commands c = pb.server(open.conn, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(sent_to(c, kClientConn).rfind("HTTP/1.1 502", 0), 0u) << pb.log();
@@ -187,11 +208,10 @@ TEST(ModesSession, IgnoredHostInsideATunnelIsRelayedUntouched) {
   ProxyConfig config = config_for(ProxyConfig::Mode::kRegular);
   config.passthrough = &policy;
   SessionPlaybook pb(config);
-  pb.client("CONNECT ssh.test:22 HTTP/1.1\r\n\r\n");
-  const OpenConnection open = single_open(pb.client("GET / HTTP/1.1\r\n\r\n"));
+  const OpenConnection open = pb.connect_tunnel("CONNECT ssh.test:22 HTTP/1.1\r\n\r\n");
   EXPECT_EQ(open.host, "ssh.test");
   // Even what looks like HTTP is relayed as it came.
-  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn), "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(sent_to(pb.client("GET / HTTP/1.1\r\n\r\n"), open.conn), "GET / HTTP/1.1\r\n\r\n");
   pb.feed(ConnectionClosed{kClientConn, ""});
   const auto done = flows(pb.feed(ConnectionClosed{open.conn, ""}));
   ASSERT_EQ(done.size(), 1u) << pb.log();

@@ -10,6 +10,10 @@ It parses requests itself, so that it can echo the exact bytes it received, and 
   /reset               a head promising 100000 bytes, 1000 bytes, then a TCP reset
   /close-delimited     a body without Content-Length, ended by closing the connection
   /status/N            status N with a short body
+  /stall?n=N&total=T   a head promising T bytes, N of them, then nothing until the peer leaves
+  /extra               "ok" (Content-Length 2) and 9 more bytes nobody asked for, in one write
+  /late-extra          "ok" (Content-Length 2), then 9 more bytes 300 ms later
+  /slow?ms=M           waits M ms before answering "ok"
   anything else        200 "ok"
 Keep-alive is honoured; HEAD gets the head only. Prints "PORT <n>" once listening.
 
@@ -25,6 +29,7 @@ import socketserver
 import ssl
 import struct
 import sys
+import time
 import urllib.parse
 
 BLOCK = bytes(range(256)) * 4096  # 1 MiB of the pattern.
@@ -161,6 +166,29 @@ class Handler(socketserver.StreamRequestHandler):
             elif path == "/close-delimited":
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
                 return
+            elif path == "/stall":
+                n = int(query.get("n", "0"))
+                total = int(query.get("total", str(n + 1)))
+                self.wfile.write(("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                  "Content-Length: %d\r\n\r\n" % total).encode() + BLOCK[:n])
+                self.wfile.flush()
+                self.connection.settimeout(60)
+                try:
+                    while self.connection.recv(65536):
+                        pass
+                except OSError:
+                    pass
+                return
+            elif path == "/extra":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokJUNKJUNK")
+            elif path == "/late-extra":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                self.wfile.flush()
+                time.sleep(0.3)
+                self.wfile.write(b"JUNKJUNK!")
+            elif path == "/slow":
+                time.sleep(int(query.get("ms", "1000")) / 1000.0)
+                self.send(200, b"ok", [("Content-Type", "text/plain")], head_only)
             elif path.startswith("/status/"):
                 self.send(int(path[len("/status/"):]), b"status", [], head_only)
             else:

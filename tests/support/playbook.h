@@ -114,6 +114,19 @@ class SessionPlaybook {
     done.connect_us = 200;
     return feed(done);
   }
+  // connect_tunnel sends a CONNECT |request|: the session opens the TCP connection first and
+  // answers 200 once the test completes it. Returns that connection's OpenConnection (every
+  // later command of the tunnel adopts it).
+  core::OpenConnection connect_tunnel(std::string request) {
+    const core::Commands c = client(std::move(request));
+    const core::OpenConnection open = single_open(c);
+    EXPECT_FALSE(open.tls);
+    EXPECT_EQ(sent_to(c, core::kClientConn), "") << "answered before the connection was open";
+    EXPECT_EQ(sent_to(open_ok(open), core::kClientConn),
+              "HTTP/1.1 200 Connection established\r\n\r\n")
+        << log_;
+    return open;
+  }
   const core::Commands& all() const { return all_; }
   const std::string& log() const { return log_; }
   FakeClock& clock() { return clock_; }

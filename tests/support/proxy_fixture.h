@@ -17,6 +17,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -238,7 +239,10 @@ class ProxyFixture : public ::testing::Test {
 
   // start_proxy starts sightglass with a log, a HAR file and the origin CA trusted.
   void start_proxy(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {SIGHTGLASS_BINARY,
+    // SIGHTGLASS_TEST_BINARY runs the end-to-end tests against another build (e.g. an older
+    // commit, to see a regression test fail there).
+    const char* other = std::getenv("SIGHTGLASS_TEST_BINARY");
+    std::vector<std::string> argv = {other != nullptr ? other : SIGHTGLASS_BINARY,
                                      "--confdir",
                                      confdir().string(),
                                      "-p",

@@ -1,0 +1,420 @@
+// Defects found by hostile and careless peers (issue 10), each guarded end to end: the real
+// binary, real clients (curl, openssl) or raw sockets, and the Python origin on 127.0.0.1.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/proxy_fixture.h"
+
+namespace sightglass {
+namespace {
+
+namespace fs = std::filesystem;
+using test::json;
+using test::ProcessResult;
+using test::run_process;
+
+// RawClient is a plain TCP connection to 127.0.0.1.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RawClient() { close(); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  bool send_all(const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+      const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) {
+        return false;
+      }
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // read_some waits up to |timeout_ms| for bytes; "" on EOF, error or timeout (|*eof| says
+  // which).
+  std::string read_some(int timeout_ms, bool* eof = nullptr) {
+    pollfd p{fd_, POLLIN, 0};
+    if (eof != nullptr) {
+      *eof = false;
+    }
+    if (poll(&p, 1, timeout_ms) <= 0) {
+      return {};
+    }
+    char buf[65536];
+    const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      if (eof != nullptr) {
+        *eof = true;
+      }
+      return {};
+    }
+    return std::string(buf, static_cast<size_t>(n));
+  }
+  // read_until reads until |needle| has arrived (or |timeout_ms| passed, or EOF).
+  std::string read_until(const std::string& needle, int timeout_ms = 10000) {
+    std::string got;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (got.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      bool eof = false;
+      got += read_some(100, &eof);
+      if (eof) {
+        break;
+      }
+    }
+    return got;
+  }
+  // read_bytes reads at least |n| bytes (or until timeout or EOF); returns what was read.
+  size_t read_bytes(size_t n, int timeout_ms = 20000) {
+    size_t got = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (got < n && std::chrono::steady_clock::now() < deadline) {
+      bool eof = false;
+      got += read_some(100, &eof).size();
+      if (eof) {
+        break;
+      }
+    }
+    return got;
+  }
+  // reset closes with an RST (SO_LINGER 0).
+  void reset() {
+    linger l{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    close();
+  }
+  void close() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// open_fds counts the open file descriptors of a process.
+size_t open_fds(pid_t pid) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+class HostileTest : public test::ProxyFixture {
+ protected:
+  std::string proxy_url() const { return "http://127.0.0.1:" + std::to_string(proxy_port_); }
+
+  // flows_with waits (up to |seconds|) until at least |n| flows whose error contains |needle|
+  // are logged by the running proxy, and returns them.
+  std::vector<json> flows_with(const std::string& needle, size_t n, int seconds = 10) {
+    std::vector<json> found;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    do {
+      found.clear();
+      for (const json& flow : test::read_jsonl_so_far(jsonl())) {
+        if (flow.contains("_error") &&
+            flow["_error"].get<std::string>().find(needle) != std::string::npos) {
+          found.push_back(flow);
+        }
+      }
+      if (found.size() >= n) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return found;
+  }
+
+  // tls_through_connect runs a TLS client inside a CONNECT tunnel with openssl s_client.
+  std::string get_request(const std::string& url) const {
+    return "GET " + url + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+};
+
+// Defect 1: a download the client aborts (curl -m1 at 2 MB/s) is logged, with the bytes that
+// passed and who ended it.
+TEST_F(HostileTest, AbortedDownloadIsLoggedWithTheBytesThatPassed) {
+  const uint16_t origin = start_origin();
+  start_proxy();
+  for (int i = 0; i < 3; ++i) {
+    const ProcessResult r =
+        curl({"-m1", "--limit-rate", "2M", "-o", "/dev/null",
+              "http://127.0.0.1:" + std::to_string(origin) + "/bytes?n=100000000"});
+    EXPECT_EQ(r.exit_code, 28) << r.err;  // Timed out.
+  }
+  const std::vector<json> flows = flows_with("the client", 3);
+  ASSERT_EQ(flows.size(), 3u);
+  for (const json& flow : flows) {
+    EXPECT_EQ(flow["response"]["status"], 200);
+    EXPECT_GT(flow["response"]["content"]["size"].get<int64_t>(), 0);
+    EXPECT_LT(flow["response"]["content"]["size"].get<int64_t>(), 100000000);
+    EXPECT_NE(flow["_error"].get<std::string>().find("during the response"), std::string::npos)
+        << flow["_error"];
+  }
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+// Defect 1: a reset after 1 MB, plain HTTP, is logged every time.
+TEST_F(HostileTest, ResetAfterAMegabyteIsLogged) {
+  const uint16_t origin = start_origin();
+  start_proxy();
+  const std::string url = "http://127.0.0.1:" + std::to_string(origin) + "/bytes?n=50000000";
+  for (int i = 0; i < 10; ++i) {
+    RawClient client(proxy_port_);
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client.send_all(get_request(url)));
+    EXPECT_GE(client.read_bytes(1 << 20), size_t{1} << 20);
+    client.reset();
+  }
+  // A reset is seen as a failed read or write, or (when the kernel reports it so) as a close.
+  const std::vector<json> flows = flows_with("the client c", 10);
+  EXPECT_EQ(flows.size(), 10u);
+  for (const json& flow : flows) {
+    EXPECT_GE(flow["response"]["content"]["size"].get<int64_t>(), 1 << 20);
+  }
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+// Defect 1: the same through a CONNECT tunnel with TLS intercepted (openssl s_client reads
+// 1 MB, then the test resets the connection under it).
+TEST_F(HostileTest, ResetInsideAnInterceptedTunnelIsLogged) {
+  const uint16_t origin = start_origin(good_cert_);
+  start_proxy();
+  for (int i = 0; i < 5; ++i) {
+    RawClient client(proxy_port_);
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client.send_all("CONNECT localhost:" + std::to_string(origin) +
+                                " HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+    // A TLS client over the tunnel's socket: openssl s_client on a duplicate of the fd is not
+    // possible, so BoringSSL runs here, on the socket itself.
+    bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+    bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), client.fd());
+    SSL_set_tlsext_host_name(ssl.get(), "localhost");
+    ASSERT_EQ(SSL_connect(ssl.get()), 1);
+    const std::string request = get_request("/bytes?n=50000000");
+    ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())),
+              static_cast<int>(request.size()));
+    size_t got = 0;
+    char buf[65536];
+    while (got < (1u << 20)) {
+      const int n = SSL_read(ssl.get(), buf, sizeof(buf));
+      ASSERT_GT(n, 0);
+      got += static_cast<size_t>(n);
+    }
+    client.reset();
+  }
+  const std::vector<json> flows = flows_with("the client c", 5);
+  EXPECT_EQ(flows.size(), 5u);
+  for (const json& flow : flows) {
+    EXPECT_EQ(flow["request"]["url"].get<std::string>().rfind("https://localhost:", 0), 0u);
+  }
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+// Defect 1: a CONNECT tunnel of raw TCP that the client resets is logged with its byte counts.
+TEST_F(HostileTest, TunnelResetByTheClientIsLogged) {
+  auto echo = std::make_unique<test::ChildProcess>(std::vector<std::string>{
+      "/usr/bin/python3", std::string(SIGHTGLASS_SOURCE_DIR) + "/tests/support/origin.py",
+      "--echo"});
+  const std::string line = echo->wait_for_line(false, "PORT ");
+  ASSERT_FALSE(line.empty());
+  origins_.push_back(std::move(echo));
+  const std::string port = line.substr(5);
+  start_proxy();
+  for (int i = 0; i < 5; ++i) {
+    RawClient client(proxy_port_);
+    ASSERT_TRUE(client.send_all("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\n\r\n"));
+    ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+    ASSERT_TRUE(client.send_all(std::string("\x01\x02hello tcp", 11)));
+    EXPECT_EQ(client.read_until("tcp").size(), 11u);
+    client.reset();
+  }
+  const std::vector<json> flows = flows_with("the client connection failed", 5);
+  ASSERT_EQ(flows.size(), 5u);
+  for (const json& flow : flows) {
+    EXPECT_EQ(flow["_tcp"]["bytesFromClient"], 11) << flow.dump();
+  }
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+// Defect 2: clients that leave while their response is pending end their exchanges at once:
+// flows logged, upstream connections closed, descriptors freed.
+TEST_F(HostileTest, ClientLeavingAPendingResponseEndsTheExchange) {
+  const uint16_t origin = start_origin();
+  start_proxy();
+  const size_t baseline = open_fds(proxy_->pid());
+  std::vector<std::thread> clients;
+  std::vector<ProcessResult> results(20);
+  for (size_t i = 0; i < results.size(); ++i) {
+    clients.emplace_back([&, i] {
+      results[i] =
+          curl({"-m1", "-o", "/dev/null",
+                "http://127.0.0.1:" + std::to_string(origin) + "/stall?n=1000&total=1000000"});
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  for (const ProcessResult& r : results) {
+    EXPECT_EQ(r.exit_code, 28) << r.err;
+  }
+  const std::vector<json> flows = flows_with("the client closed the connection", 20, 5);
+  EXPECT_EQ(flows.size(), 20u);
+  size_t fds = open_fds(proxy_->pid());
+  for (int i = 0; i < 50 && fds > baseline + 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    fds = open_fds(proxy_->pid());
+  }
+  EXPECT_LE(fds, baseline + 2) << "from " << baseline;
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+// Defect 7: bytes a server sends past a complete response never make a flow of their own;
+// they close that server connection and are noted on the flow they followed.
+TEST_F(HostileTest, UnsolicitedServerBytesMakeNoPhantomFlow) {
+  const uint16_t origin = start_origin();
+  start_proxy();
+  const std::string base = "http://127.0.0.1:" + std::to_string(origin);
+  // Extra bytes in the same write as the response.
+  const ProcessResult r = curl({base + "/extra", base + "/status/204"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok");
+  // Extra bytes while the connection is idle, then the next request on the same connection.
+  RawClient client(proxy_port_);
+  ASSERT_TRUE(client.send_all(get_request(base + "/late-extra")));
+  EXPECT_NE(client.read_until("\r\n\r\nok").find(" 200 "), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // The late bytes come.
+  ASSERT_TRUE(client.send_all(get_request(base + "/")));
+  const std::string second = client.read_until("\r\n\r\nok");
+  EXPECT_NE(second.find(" 200 "), std::string::npos) << second;
+  client.close();
+  const std::vector<json> flows =
+      stop_when_logged([](const std::vector<json>& f) { return f.size() >= 4; });
+  ASSERT_EQ(flows.size(), 4u);
+  for (const json& flow : flows) {
+    EXPECT_FALSE(flow["request"]["method"].get<std::string>().empty()) << flow.dump();
+    EXPECT_GT(flow["response"]["status"].get<int>(), 0) << flow.dump();
+  }
+  EXPECT_NE(flows[0].value("_error", "").find("nobody asked for"), std::string::npos)
+      << flows[0].dump();
+  EXPECT_EQ(flows[1]["response"]["status"], 204);
+}
+
+// Defect 8: a CONNECT (and a SOCKS5 connect) opens the TCP connection before it answers: an
+// unreachable server is a 502 on the CONNECT itself, naming the cause, and SOCKS5 reply 5.
+TEST_F(HostileTest, ConnectToAClosedPortIsA502OnTheConnect) {
+  start_proxy();
+  const uint16_t closed = test::free_port();
+  RawClient client(proxy_port_);
+  ASSERT_TRUE(client.send_all("CONNECT 127.0.0.1:" + std::to_string(closed) +
+                              " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string answer = client.read_until("refused");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 502 ", 0), 0u) << answer;
+  EXPECT_NE(answer.find("refused"), std::string::npos) << answer;
+  const std::vector<json> flows = flows_with("refused", 1);
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_EQ(flows[0]["request"]["method"], "CONNECT");
+  EXPECT_EQ(flows[0]["response"]["status"], 502);
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+TEST_F(HostileTest, Socks5ConnectToAClosedPortGetsReplyConnectionRefused) {
+  start_proxy({"--mode", "socks5"});
+  const uint16_t closed = test::free_port();
+  RawClient client(proxy_port_);
+  ASSERT_TRUE(client.send_all(std::string("\x05\x01\x00", 3)));
+  EXPECT_EQ(client.read_until(std::string("\x05\x00", 2)), std::string("\x05\x00", 2));
+  std::string request("\x05\x01\x00\x01\x7f\x00\x00\x01", 8);
+  request.push_back(static_cast<char>(closed >> 8));
+  request.push_back(static_cast<char>(closed & 0xff));
+  ASSERT_TRUE(client.send_all(request));
+  const std::string reply = client.read_until(std::string("\x00\x00", 2));
+  ASSERT_GE(reply.size(), 2u);
+  EXPECT_EQ(reply[1], '\x05') << "REP " << static_cast<int>(reply[1]);
+  // curl names the reply too.
+  const ProcessResult r = run_process({"curl", "-sS", "--max-time", "20", "--socks5",
+                                       "127.0.0.1:" + std::to_string(proxy_port_),
+                                       "http://127.0.0.1:" + std::to_string(closed) + "/"});
+  EXPECT_EQ(r.exit_code, 97) << r.err;
+  EXPECT_NE(r.err.find("(5)"), std::string::npos) << r.err;  // REP 5: connection refused.
+  EXPECT_EQ(flows_with("refused", 2).size(), 2u);
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+// Defect 4: while the server's TLS handshake stalls, a client that keeps sending after its
+// ClientHello is held to a bounded buffer: reading pauses, memory stays flat.
+TEST_F(HostileTest, BytesWhileTheServerHandshakeStallsAreBounded) {
+  // A "TLS server" that accepts and never answers.
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  const uint16_t stalled = ntohs(addr.sin_port);
+  start_proxy();
+  RawClient client(proxy_port_);
+  ASSERT_TRUE(
+      client.send_all("CONNECT localhost:" + std::to_string(stalled) + " HTTP/1.1\r\n\r\n"));
+  ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+  // A real ClientHello (from BoringSSL), then junk, as fast as the proxy takes it.
+  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), client.fd());
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  fcntl(client.fd(), F_SETFL, fcntl(client.fd(), F_GETFL) | O_NONBLOCK);
+  EXPECT_EQ(SSL_connect(ssl.get()), -1);  // Would block reading: its hello is out.
+  const std::string junk(1 << 16, 'J');
+  size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline && sent < (size_t{1} << 30)) {
+    const ssize_t n = ::send(client.fd(), junk.data(), junk.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  // The kernel's buffers take a few MB; the proxy holds at most its cap beyond them.
+  EXPECT_LT(sent, size_t{64} << 20) << "the proxy kept reading";
+  EXPECT_LT(test::peak_rss_kib(proxy_->pid()), 64 * 1024);
+  client.close();
+  ::close(listener);
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+}  // namespace
+}  // namespace sightglass
