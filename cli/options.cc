@@ -41,6 +41,16 @@ bool valid_regex(std::string_view text, std::string* out_error) {
   return true;
 }
 
+bool set_seconds(std::string_view text, int64_t* out_ms, std::string* out_error) {
+  const std::optional<int64_t> ms = parse_seconds(text);
+  if (!ms) {
+    *out_error = "'" + std::string(text) + "' is not a positive number of seconds";
+    return false;
+  }
+  *out_ms = *ms;
+  return true;
+}
+
 const OptionSpec kOptions[] = {
     {"listen-host", 0, ArgKind::kValue, "HOST", "address to listen on (default 127.0.0.1)",
      [](Options* o, std::string_view v, std::string* err) {
@@ -128,6 +138,38 @@ const OptionSpec kOptions[] = {
        }
        o->body_limit = *size;
        return true;
+     }},
+    {"client-handshake-timeout", 0, ArgKind::kValue, "SECONDS",
+     "a client's first byte, its TLS handshake and each request head must come within this "
+     "(default 30)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return set_seconds(v, &o->client_handshake_timeout_ms, err);
+     }},
+    {"client-idle-timeout", 0, ArgKind::kValue, "SECONDS",
+     "close a client connection idle this long between exchanges (default 60)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return set_seconds(v, &o->client_idle_timeout_ms, err);
+     }},
+    {"server-idle-timeout", 0, ArgKind::kValue, "SECONDS",
+     "close a server connection idle this long between exchanges (default 60)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return set_seconds(v, &o->server_idle_timeout_ms, err);
+     }},
+    {"server-connect-timeout", 0, ArgKind::kValue, "SECONDS",
+     "give up connecting to a server after this, 504 (default 10)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return set_seconds(v, &o->server_connect_timeout_ms, err);
+     }},
+    {"server-handshake-timeout", 0, ArgKind::kValue, "SECONDS",
+     "give up a server's TLS handshake (or an upstream proxy's CONNECT) after this, 504 "
+     "(default 15)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return set_seconds(v, &o->server_handshake_timeout_ms, err);
+     }},
+    {"server-response-timeout", 0, ArgKind::kValue, "SECONDS",
+     "give up waiting for a response head after this, 504 (default 120)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return set_seconds(v, &o->server_response_timeout_ms, err);
      }},
     {"proxyauth", 0, ArgKind::kValue, "USER:PASS", "require these proxy credentials",
      [](Options* o, std::string_view v, std::string* err) {
@@ -261,6 +303,36 @@ bool parse_mode(std::string_view text, ProxyMode* out, std::string* out_error) {
   }
   *out = std::move(mode);
   return true;
+}
+
+std::optional<int64_t> parse_seconds(std::string_view text) {
+  // Whole seconds, optionally with up to three decimals ("0.25").
+  const size_t dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  std::string_view fraction =
+      dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  if (whole.empty() || fraction.size() > 3 || (dot != std::string_view::npos && fraction.empty())) {
+    return std::nullopt;
+  }
+  int64_t seconds = 0;
+  auto [end, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), seconds);
+  if (ec != std::errc() || end != whole.data() + whole.size() || seconds < 0 ||
+      seconds > 365 * 86400) {
+    return std::nullopt;
+  }
+  int64_t ms = seconds * 1000;
+  int64_t scale = 100;
+  for (char c : fraction) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    ms += (c - '0') * scale;
+    scale /= 10;
+  }
+  if (ms <= 0) {
+    return std::nullopt;
+  }
+  return ms;
 }
 
 std::optional<uint64_t> parse_size(std::string_view text) {

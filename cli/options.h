@@ -35,6 +35,13 @@ struct Options {
   std::vector<std::string> allow_hosts;
   std::string filter;
   uint64_t body_limit = 1024 * 1024;
+  // Time limits, in milliseconds (the options take seconds). See --help and the README.
+  int64_t client_handshake_timeout_ms = 30'000;  // First byte, TLS handshake, request head.
+  int64_t client_idle_timeout_ms = 60'000;       // A client connection between exchanges.
+  int64_t server_idle_timeout_ms = 60'000;       // A server connection between exchanges.
+  int64_t server_connect_timeout_ms = 10'000;
+  int64_t server_handshake_timeout_ms = 15'000;  // TLS, and an upstream proxy's CONNECT.
+  int64_t server_response_timeout_ms = 120'000;  // Request sent, response head due.
   std::string proxyauth;
   bool auto_passthrough = true;
   std::string keylog_file;  // Empty: $SSLKEYLOGFILE, if set.
@@ -42,6 +49,9 @@ struct Options {
   bool help = false;
   bool version = false;
 };
+
+// parse_seconds parses a positive number of seconds ("30", "0.5") into milliseconds.
+std::optional<int64_t> parse_seconds(std::string_view text);
 
 // parse_size parses a byte count with an optional K, M or G suffix (powers of 1024).
 std::optional<uint64_t> parse_size(std::string_view text);

@@ -191,6 +191,11 @@ int run_proxy(const Options& options) {
 
   core::ProxyConfig config;
   config.body_limit = options.body_limit;
+  config.client_handshake_timeout_ms = options.client_handshake_timeout_ms;
+  config.client_idle_timeout_ms = options.client_idle_timeout_ms;
+  config.server_idle_timeout_ms = options.server_idle_timeout_ms;
+  config.server_handshake_timeout_ms = options.server_handshake_timeout_ms;
+  config.response_timeout_ms = options.server_response_timeout_ms;
   config.client_tls_ctx = client_ctx.get();
   config.upstream_tls_ctx = upstream_ctx.get();
   config.verify_upstream = !options.ssl_insecure;
@@ -284,6 +289,7 @@ int run_proxy(const Options& options) {
   server_options.listen_host = options.listen_host;
   server_options.listen_port = port;
   server_options.reuse_port = workers > 1;
+  server_options.connect_timeout_ms = static_cast<uint64_t>(options.server_connect_timeout_ms);
   server_options.flow_ids = &flow_ids;
   server_options.publish = [&bus](core::FlowSnapshotConstSharedPtr flow) {
     bus.publish(std::move(flow));

@@ -359,8 +359,8 @@ void Http2Layer::handle(Event& event, Commands& out) {
         s->wakeup_id = 0;
         if (!s->response_received && !s->client_closed) {
           fail_stream(*s, 504,
-                      "upstream did not answer within " +
-                          std::to_string(ctx_->config->response_timeout_ms / 1000) + " s");
+                      "server timeout: no response head within " +
+                          seconds_text(ctx_->config->response_timeout_ms) + " of the request");
         }
         break;
       }

@@ -237,7 +237,27 @@ std::optional<TunnelRequest> HttpLayer::take_tunnel() {
   return std::nullopt;
 }
 
+void HttpLayer::cancel_wakeup(CommandId& id, Commands& out) {
+  if (id != 0) {
+    out.push_back(CancelWakeup{id});
+    id = 0;
+  }
+}
+
+void HttpLayer::watch_head(Commands& out) {
+  if (!exchange_ && !relay_ && !tunnel_ && !client_closing_ && head_wakeup_ == 0 &&
+      client_parser_.in_message()) {
+    head_wakeup_ = ctx_->new_command();
+    out.push_back(RequestWakeup{head_wakeup_, ctx_->config->client_handshake_timeout_ms});
+  }
+}
+
 void HttpLayer::handle(Event& event, Commands& out) {
+  handle_event(event, out);
+  watch_head(out);
+}
+
+void HttpLayer::handle_event(Event& event, Commands& out) {
   if (auto* data = std::get_if<DataReceived>(&event)) {
     if (data->conn == kClientConn) {
       if (client_closing_) {
@@ -360,6 +380,26 @@ void HttpLayer::handle(Event& event, Commands& out) {
     return;
   }
   if (auto* wakeup = std::get_if<Wakeup>(&event)) {
+    if (wakeup->id != 0 && wakeup->id == head_wakeup_) {
+      head_wakeup_ = 0;
+      if (!exchange_ && !client_closing_) {
+        reject(408, "Request Timeout",
+               "client timeout: the request head was not complete within " +
+                   seconds_text(ctx_->config->client_handshake_timeout_ms),
+               out);
+      }
+      return;
+    }
+    if (wakeup->id != 0 && wakeup->id == server_idle_wakeup_) {
+      server_idle_wakeup_ = 0;
+      if (!exchange_ && upstream_ && !relay_) {
+        out.push_back(Log{Log::Level::kDebug,
+                          authority_text(upstream_->target) + ": server connection idle for " +
+                              seconds_text(ctx_->config->server_idle_timeout_ms) + ", closed"});
+        close_upstream(out);
+      }
+      return;
+    }
     if (websocket_ && websocket_->live.take_wakeup(wakeup->id)) {
       if (websocket_->live.pending()) {
         publish_live(true, out);
@@ -368,8 +408,8 @@ void HttpLayer::handle(Event& event, Commands& out) {
     }
     if (exchange_ && wakeup->id == exchange_->wakeup_id && exchange_->t_response_head == 0) {
       fail(504, "Gateway Timeout",
-           "upstream did not answer within " +
-               std::to_string(ctx_->config->response_timeout_ms / 1000) + " s",
+           "server timeout: no response head within " +
+               seconds_text(ctx_->config->response_timeout_ms) + " of the request",
            out);
     }
   }
@@ -434,6 +474,7 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
 }
 
 void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
+  cancel_wakeup(head_wakeup_, out);
   if (!fixed_ && ctx_->config->proxy_credentials) {
     const std::string* auth = find_header(head.headers, "Proxy-Authorization");
     if (auth == nullptr ||
@@ -491,6 +532,7 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
     return;
   }
 
+  cancel_wakeup(server_idle_wakeup_, out);
   exchange_ = std::make_unique<Exchange>();
   Exchange& ex = *exchange_;
   ex.t_start = ctx_->clock->monotonic_us();
@@ -680,6 +722,7 @@ void HttpLayer::open_upstream(const HttpTarget& target, Commands& out) {
 }
 
 void HttpLayer::close_upstream(Commands& out) {
+  cancel_wakeup(server_idle_wakeup_, out);
   if (upstream_ && !upstream_->closed) {
     out.push_back(CloseConnection{upstream_->conn, false});
   }
@@ -745,6 +788,10 @@ void HttpLayer::finish_exchange(Commands& out) {
     HttpParseEvents extra;
     upstream_->parser.next_message(extra);
     on_server_events(extra, out);
+  }
+  if (upstream_ && !upstream_->closed && server_idle_wakeup_ == 0) {
+    server_idle_wakeup_ = ctx_->new_command();
+    out.push_back(RequestWakeup{server_idle_wakeup_, ctx_->config->server_idle_timeout_ms});
   }
   if (tunnel_) {
     return;

@@ -64,6 +64,7 @@ class HttpLayer : public AppLayer {
   struct Exchange;
   struct WebSocket;
 
+  void handle_event(Event& event, Commands& out);
   void on_client_events(HttpParseEvents& events, Commands& out);
   void on_server_events(HttpParseEvents& events, Commands& out);
   void on_request_head(HttpHead& head, Commands& out);
@@ -112,6 +113,12 @@ class HttpLayer : public AppLayer {
   bool client_closing_ = false;           // We closed (or are closing) the client connection.
   bool relay_ = false;                    // After a 101: raw bytes both ways.
   std::unique_ptr<WebSocket> websocket_;  // After a 101 to WebSocket, until it ends.
+  // A request head begun and not complete must be within the client handshake limit; a server
+  // connection between exchanges is closed after the server idle limit.
+  CommandId head_wakeup_ = 0;
+  CommandId server_idle_wakeup_ = 0;
+  void watch_head(Commands& out);
+  void cancel_wakeup(CommandId& id, Commands& out);
 };
 
 }  // namespace sightglass::core

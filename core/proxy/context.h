@@ -69,10 +69,31 @@ struct ProxyConfig {
   bool verify_upstream = true;
   // How long to wait for the upstream's response head once the request is sent.
   int64_t response_timeout_ms = 120'000;
+  // A client's first byte, its TLS handshake (and SOCKS5 greeting) and each request head must
+  // come within this; a client connection between exchanges is closed after the idle limit.
+  int64_t client_handshake_timeout_ms = 30'000;
+  int64_t client_idle_timeout_ms = 60'000;
+  // A server connection between exchanges is closed after this.
+  int64_t server_idle_timeout_ms = 60'000;
+  // A server's TLS handshake (and an upstream proxy's answer to CONNECT) must end within this.
+  int64_t server_handshake_timeout_ms = 15'000;
   // The CA certificate, served by the magic host http://sightglass/ (PEM and DER).
   std::string ca_cert_pem;
   std::string ca_cert_der;
 };
+
+// seconds_text writes a duration in ms as seconds for messages: "120 s", "0.5 s".
+inline std::string seconds_text(int64_t ms) {
+  std::string out = std::to_string(ms / 1000);
+  if (ms % 1000 != 0) {
+    std::string fraction = std::to_string(1000 + ms % 1000).substr(1);
+    while (fraction.back() == '0') {
+      fraction.pop_back();
+    }
+    out += "." + fraction;
+  }
+  return out + " s";
+}
 
 // Clock gives the time; tests substitute their own.
 class Clock {

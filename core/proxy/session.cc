@@ -153,6 +153,160 @@ bool ProxySession::busy() const {
 }
 
 void ProxySession::handle(Event event, Commands& out) {
+  handle_event(std::move(event), out);
+  update_idle(out);
+}
+
+void ProxySession::arm_client_timer(ClientPhase phase, Commands& out) {
+  cancel_client_timer(out);
+  client_phase_ = phase;
+  client_timer_ = ctx_.new_command();
+  out.push_back(RequestWakeup{client_timer_, ctx_.config->client_handshake_timeout_ms});
+}
+
+void ProxySession::cancel_client_timer(Commands& out) {
+  if (client_timer_ != 0) {
+    out.push_back(CancelWakeup{client_timer_});
+    client_timer_ = 0;
+  }
+  client_phase_ = ClientPhase::kNone;
+}
+
+void ProxySession::on_client_timer(Commands& out) {
+  const ClientPhase phase = std::exchange(client_phase_, ClientPhase::kNone);
+  client_timer_ = 0;
+  std::string what;
+  if (phase == ClientPhase::kFirstByte && buffer_.empty() &&
+      (stage_ == Stage::kSocks || stage_ == Stage::kSniffClient ||
+       (stage_ == Stage::kSniffTunnel && ctx_.config->mode == ProxyConfig::Mode::kTransparent) ||
+       (stage_ == Stage::kRegularHttp && http_ != nullptr && !http_->busy()))) {
+    what = "nothing received within " + seconds_text(ctx_.config->client_handshake_timeout_ms) +
+           " of connecting";
+  } else if (phase == ClientPhase::kHandshake &&
+             (stage_ == Stage::kClientHandshake || stage_ == Stage::kSocks)) {
+    if (awaiting_upstream_) {
+      // The server holds the handshake up: its own limit applies.
+      arm_client_timer(ClientPhase::kHandshake, out);
+      return;
+    }
+    what = std::string(stage_ == Stage::kSocks ? "the SOCKS5 handshake" : "the TLS handshake") +
+           " was not complete within " + seconds_text(ctx_.config->client_handshake_timeout_ms);
+  } else {
+    return;  // The phase is over.
+  }
+  FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
+  flow.state = FlowState::kFinished;
+  flow.tcp_host = client_sni_.empty() ? dest_host_ : client_sni_;
+  flow.tcp_port = dest_port_;
+  flow.bytes_from_client = buffer_.size() + client_raw_.size();
+  flow.error = "client timeout: " + what;
+  out.push_back(Log{Log::Level::kInfo, flow.error + " (" + ctx_.client_address + ")"});
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  out.push_back(CloseConnection{kClientConn, false});
+  for (auto& [conn, server] : servers_) {
+    out.push_back(CloseConnection{conn, false});
+  }
+  servers_.clear();
+  app_.reset();
+  http_ = nullptr;
+  http2_ = nullptr;
+  stage_ = Stage::kClosed;
+}
+
+void ProxySession::update_idle(Commands& out) {
+  const int64_t now = ctx_.clock->monotonic_us();
+  const bool idle_stage =
+      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
+  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
+    last_active_us_ = now;
+    return;
+  }
+  if (idle_wakeup_ == 0) {
+    idle_wakeup_ = ctx_.new_command();
+    out.push_back(RequestWakeup{idle_wakeup_, ctx_.config->client_idle_timeout_ms});
+  }
+}
+
+void ProxySession::on_idle_wakeup(Commands& out) {
+  idle_wakeup_ = 0;
+  const int64_t now = ctx_.clock->monotonic_us();
+  const bool idle_stage =
+      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
+  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
+    return;
+  }
+  const int64_t limit_us = ctx_.config->client_idle_timeout_ms * 1000;
+  if (now - last_active_us_ < limit_us) {
+    idle_wakeup_ = ctx_.new_command();
+    out.push_back(RequestWakeup{idle_wakeup_, (last_active_us_ + limit_us - now) / 1000 + 1});
+    return;
+  }
+  // Idle between exchanges: closed without a flow (nothing was lost).
+  out.push_back(Log{Log::Level::kDebug, "client " + ctx_.client_address + " idle for " +
+                                            seconds_text(ctx_.config->client_idle_timeout_ms) +
+                                            ": closed"});
+  if (app_) {
+    deliver(ConnectionClosed{kClientConn, ""}, out);
+  }
+  if (stage_ != Stage::kClosed) {
+    out.push_back(CloseConnection{kClientConn, false});
+    for (auto& [conn, server] : servers_) {
+      out.push_back(CloseConnection{conn, false});
+    }
+    servers_.clear();
+    stage_ = Stage::kClosed;
+  }
+}
+
+void ProxySession::arm_server_handshake(ConnId conn, Commands& out) {
+  auto it = servers_.find(conn);
+  if (it == servers_.end()) {
+    return;
+  }
+  if (it->second.handshake_wakeup != 0) {
+    out.push_back(CancelWakeup{it->second.handshake_wakeup});
+  }
+  it->second.handshake_wakeup = ctx_.new_command();
+  out.push_back(
+      RequestWakeup{it->second.handshake_wakeup, ctx_.config->server_handshake_timeout_ms});
+}
+
+void ProxySession::cancel_server_handshake(ConnId conn, Commands& out) {
+  auto it = servers_.find(conn);
+  if (it != servers_.end() && it->second.handshake_wakeup != 0) {
+    out.push_back(CancelWakeup{it->second.handshake_wakeup});
+    it->second.handshake_wakeup = 0;
+  }
+}
+
+bool ProxySession::on_server_handshake_timeout(CommandId id, Commands& out) {
+  for (auto& [conn, server] : servers_) {
+    if (server.handshake_wakeup != id) {
+      continue;
+    }
+    server.handshake_wakeup = 0;
+    if (server.open) {
+      return true;
+    }
+    const ConnId which = conn;
+    OpenCompleted failed = std::move(server.completion);
+    failed.id = server.open_command.id;
+    failed.conn = which;
+    failed.timed_out = true;
+    failed.failure = OpenCompleted::Failure::kTimeout;
+    const std::string limit = seconds_text(ctx_.config->server_handshake_timeout_ms);
+    failed.error = !server.proxy_connect.empty()
+                       ? "server timeout: the upstream proxy did not answer CONNECT " +
+                             server.proxy_connect + " within " + limit
+                       : "server timeout: the TLS handshake with " + server.host +
+                             " was not complete within " + limit;
+    fail_open(which, std::move(failed), true, out);
+    return true;
+  }
+  return false;
+}
+
+void ProxySession::handle_event(Event event, Commands& out) {
   if (stage_ == Stage::kClosed) {
     return;
   }
@@ -178,6 +332,13 @@ void ProxySession::handle(Event event, Commands& out) {
   }
   if (auto* data = std::get_if<DataReceived>(&event)) {
     if (data->conn == kClientConn) {
+      last_active_us_ = ctx_.clock->monotonic_us();
+      if (client_phase_ == ClientPhase::kFirstByte && !data->data.empty()) {
+        cancel_client_timer(out);
+        if (stage_ == Stage::kSocks) {
+          arm_client_timer(ClientPhase::kHandshake, out);
+        }
+      }
       on_client_bytes(std::move(data->data), out);
     } else {
       on_server_bytes(data->conn, std::move(data->data), out);
@@ -264,6 +425,19 @@ void ProxySession::handle(Event event, Commands& out) {
     on_server_open(*opened, out);
     return;
   }
+  if (auto* wakeup = std::get_if<Wakeup>(&event); wakeup != nullptr && wakeup->id != 0) {
+    if (wakeup->id == client_timer_) {
+      on_client_timer(out);
+      return;
+    }
+    if (wakeup->id == idle_wakeup_) {
+      on_idle_wakeup(out);
+      return;
+    }
+    if (on_server_handshake_timeout(wakeup->id, out)) {
+      return;
+    }
+  }
   if (auto* wakeup = std::get_if<Wakeup>(&event);
       wakeup != nullptr && wakeup->id == sniff_wakeup_ && sniff_wakeup_ != 0) {
     sniff_wakeup_ = 0;
@@ -306,6 +480,7 @@ void ProxySession::on_server_open(OpenCompleted& opened, Commands& out) {
     out.push_back(SendData{server.completion.conn,
                            "CONNECT " + server.proxy_connect +
                                " HTTP/1.1\r\nHost: " + server.proxy_connect + "\r\n\r\n"});
+    arm_server_handshake(server.completion.conn, out);
     return;
   }
   if (!server.wants_tls) {
@@ -330,10 +505,12 @@ void ProxySession::start_server_tls(ConnId conn, Commands& out) {
     return;
   }
   server.handshake_start_us = ctx_.clock->monotonic_us();
+  arm_server_handshake(conn, out);
   on_server_bytes(conn, std::string(), out);
 }
 
 void ProxySession::fail_open(ConnId conn, OpenCompleted failed, bool close, Commands& out) {
+  cancel_server_handshake(conn, out);
   auto it = servers_.find(conn);
   const bool preopened = it != servers_.end() && it->second.preopened;
   if (it != servers_.end()) {
@@ -351,6 +528,10 @@ void ProxySession::fail_open(ConnId conn, OpenCompleted failed, bool close, Comm
 
 void ProxySession::complete_open(ServerConn& server, OpenCompleted completion, Commands& out) {
   server.open = true;
+  if (server.handshake_wakeup != 0) {
+    out.push_back(CancelWakeup{server.handshake_wakeup});
+    server.handshake_wakeup = 0;
+  }
   if (server.preopened) {
     on_preopen_done(std::move(completion), out);
   } else {
@@ -399,6 +580,7 @@ void ProxySession::on_start(Commands& out) {
     refuse(refuse_reason_, out);
     return;
   }
+  arm_client_timer(ClientPhase::kFirstByte, out);
   if (stage_ == Stage::kSniffTunnel) {
     // Transparent mode: a protocol where the server speaks first sends nothing.
     sniff_wakeup_ = ctx_.new_command();
@@ -443,6 +625,7 @@ void ProxySession::on_socks_bytes(std::string data, Commands& out) {
   std::string host = socks_->host();
   const uint16_t port = socks_->port();
   socks_.reset();
+  cancel_client_timer(out);
   connect_tunnel(std::move(host), port, std::move(remainder), true, out);
 }
 
@@ -825,6 +1008,7 @@ void ProxySession::start_client_tls(Commands& out) {
   }
   stage_ = Stage::kClientHandshake;
   client_handshake_start_us_ = ctx_.clock->monotonic_us();
+  arm_client_timer(ClientPhase::kHandshake, out);
   if (upstream_first_ || reverse_probe()) {
     // Stop at the ClientHello: its SNI and ALPN decide between passthrough and interception,
     // and the server is asked first.
@@ -1018,6 +1202,7 @@ void ProxySession::continue_client_handshake(Commands& out) {
   }
   ctx_.client_tls = client_tls_->info();
   client_handshake_done_us_ = ctx_.clock->monotonic_us();
+  cancel_client_timer(out);
   stage_ = Stage::kSniffPlaintext;
   if (preopened_ != 0) {
     ctx_.reserved_conn = preopened_;

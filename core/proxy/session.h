@@ -34,6 +34,8 @@ class ProxySession {
 
   // handle processes one event and appends the resulting commands to |out|.
   void handle(Event event, Commands& out);
+  // The time limits of the client side (first byte, handshake) and of idleness.
+  enum class ClientPhase : uint8_t { kNone, kFirstByte, kHandshake };
   // busy says whether the session is in the middle of something: an exchange, a handshake,
   // a relay. An idle keep-alive connection is not busy.
   bool busy() const;
@@ -95,10 +97,24 @@ class ProxySession {
     // Opened as plain TCP when the tunnel was asked for (CONNECT, SOCKS5), before the client's
     // first byte: whatever runs in the tunnel adopts it (TLS starts on it at the ClientHello).
     bool tcp_first = false;
-    std::string early;          // What the server sent before it was adopted.
-    bool early_paused = false;  // |early| reached the cap: the server is not read meanwhile.
+    std::string early;               // What the server sent before it was adopted.
+    bool early_paused = false;       // |early| reached the cap: the server is not read meanwhile.
+    CommandId handshake_wakeup = 0;  // The limit of its TLS handshake (or upstream CONNECT).
   };
 
+  void handle_event(Event event, Commands& out);
+  // arm_client_timer starts the limit of a client phase (replacing the one running).
+  void arm_client_timer(ClientPhase phase, Commands& out);
+  void cancel_client_timer(Commands& out);
+  void on_client_timer(Commands& out);
+  // update_idle watches a client connection between exchanges: closed after the idle limit.
+  void update_idle(Commands& out);
+  void on_idle_wakeup(Commands& out);
+  // on_server_handshake_timeout fails a server connection whose TLS handshake (or upstream
+  // proxy CONNECT) did not end in time.
+  bool on_server_handshake_timeout(CommandId id, Commands& out);
+  void arm_server_handshake(ConnId conn, Commands& out);
+  void cancel_server_handshake(ConnId conn, Commands& out);
   void on_start(Commands& out);
   void on_socks_bytes(std::string data, Commands& out);
   void enter_tunnel(std::string host, uint16_t port, std::string remainder, Commands& out);
@@ -190,8 +206,12 @@ class ProxySession {
   int64_t tunnel_start_us_ = 0;
   int64_t tunnel_start_wall_us_ = 0;
   bool client_paused_ = false;
-  size_t held_while_waiting_ = 0;  // Client bytes received while the handshake waits.  //
-                                   // PauseReading{client} is in force (held bytes at the cap).
+  size_t held_while_waiting_ = 0;  // Client bytes received while the handshake waits.
+  ClientPhase client_phase_ = ClientPhase::kNone;
+  CommandId client_timer_ = 0;
+  CommandId idle_wakeup_ = 0;
+  int64_t last_active_us_ = 0;  // The last client byte, or the last moment the session was busy. //
+                                // PauseReading{client} is in force (held bytes at the cap).
   // Interception with a known destination (tunnel, transparent, SOCKS5): hold the ClientHello,
   // connect upstream first, copy the server's names and ALPN choice into our answer.
   bool upstream_first_ = false;

@@ -141,6 +141,35 @@ TEST(Options, ParsesSizes) {
   EXPECT_FALSE(parse_size("99999999999999999999"));
 }
 
+TEST(Options, ParsesTimeLimits) {
+  EXPECT_EQ(parse_seconds("30"), 30'000);
+  EXPECT_EQ(parse_seconds("0.5"), 500);
+  EXPECT_EQ(parse_seconds("1.25"), 1250);
+  EXPECT_FALSE(parse_seconds("0"));
+  EXPECT_FALSE(parse_seconds(""));
+  EXPECT_FALSE(parse_seconds("-1"));
+  EXPECT_FALSE(parse_seconds("1."));
+  EXPECT_FALSE(parse_seconds("0.0001"));
+  EXPECT_FALSE(parse_seconds("1s"));
+  Options o;
+  std::string error;
+  EXPECT_EQ(o.client_handshake_timeout_ms, 30'000);
+  EXPECT_EQ(o.server_response_timeout_ms, 120'000);
+  ASSERT_TRUE(parse({"--client-handshake-timeout", "2", "--client-idle-timeout=3",
+                     "--server-idle-timeout", "4", "--server-connect-timeout", "5",
+                     "--server-handshake-timeout", "6", "--server-response-timeout", "7.5"},
+                    &o, &error))
+      << error;
+  EXPECT_EQ(o.client_handshake_timeout_ms, 2000);
+  EXPECT_EQ(o.client_idle_timeout_ms, 3000);
+  EXPECT_EQ(o.server_idle_timeout_ms, 4000);
+  EXPECT_EQ(o.server_connect_timeout_ms, 5000);
+  EXPECT_EQ(o.server_handshake_timeout_ms, 6000);
+  EXPECT_EQ(o.server_response_timeout_ms, 7500);
+  EXPECT_FALSE(parse({"--server-response-timeout", "soon"}, &o, &error));
+  EXPECT_NE(error.find("--server-response-timeout"), std::string::npos) << error;
+}
+
 TEST(Options, UsageListsEveryContractOption) {
   const std::string usage = usage_text();
   for (const char* name : {"--listen-host",  "--listen-port",

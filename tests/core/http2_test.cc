@@ -544,7 +544,7 @@ TEST(Http2Layer, NoResponseInTimeAnswers504) {
   EXPECT_TRUE(h.server().messages[h.server().completed[0]].reset_code.has_value());
   const FlowSnapshot* flow = flow_for(h, "/slow");
   ASSERT_NE(flow, nullptr);
-  EXPECT_EQ(flow->error, "upstream did not answer within 120 s");
+  EXPECT_EQ(flow->error, "server timeout: no response head within 120 s of the request");
 }
 
 TEST(Http2Layer, ServerProtocolErrorAnswers502AndClosesIt) {

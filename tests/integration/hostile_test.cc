@@ -416,5 +416,114 @@ TEST_F(HostileTest, BytesWhileTheServerHandshakeStallsAreBounded) {
   EXPECT_EQ(stop_proxy().exit_code, 0);
 }
 
+// listening_socket is a loopback listener that never accepts nor answers (a server that
+// stalls its handshake); returns its fd and port.
+std::pair<int, uint16_t> listening_socket() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  listen(fd, 16);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return {fd, ntohs(addr.sin_port)};
+}
+
+// closed_within says whether the proxy closes |client| within |ms| (reading what comes).
+bool closed_within(RawClient& client, int ms, std::string* got = nullptr) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool eof = false;
+    const std::string data = client.read_some(100, &eof);
+    if (got != nullptr) {
+      *got += data;
+    }
+    if (eof) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Defect 5: every phase has a time limit. With one-second limits: a silent client, a partial
+// request head, idle keep-alive connections (plain and TLS) and a half ClientHello are closed,
+// each with a flow naming the side and the phase where one was in progress.
+TEST_F(HostileTest, ClientSideTimeoutsCloseEveryStalledPhase) {
+  const uint16_t origin = start_origin(good_cert_);
+  const uint16_t plain = start_origin();
+  start_proxy({"--client-handshake-timeout", "1", "--client-idle-timeout", "1.5"});
+  const auto t0 = std::chrono::steady_clock::now();
+  RawClient silent(proxy_port_);
+  RawClient partial(proxy_port_);
+  ASSERT_TRUE(partial.send_all("GET http://127.0.0.1:" + std::to_string(plain) +
+                               "/ HTTP/1.1\r\nHost: x\r\nUser-Ag"));
+  RawClient idle(proxy_port_);
+  ASSERT_TRUE(idle.send_all(get_request("http://127.0.0.1:" + std::to_string(plain) + "/")));
+  EXPECT_NE(idle.read_until("\r\n\r\nok").find(" 200 "), std::string::npos);
+  RawClient half(proxy_port_);
+  ASSERT_TRUE(half.send_all("CONNECT localhost:" + std::to_string(origin) + " HTTP/1.1\r\n\r\n"));
+  ASSERT_NE(half.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+  ASSERT_TRUE(half.send_all(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+  // An idle TLS connection: a request answered, then nothing.
+  RawClient tls_idle(proxy_port_);
+  ASSERT_TRUE(
+      tls_idle.send_all("CONNECT localhost:" + std::to_string(origin) + " HTTP/1.1\r\n\r\n"));
+  ASSERT_NE(tls_idle.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), tls_idle.fd());
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  ASSERT_EQ(SSL_connect(ssl.get()), 1);
+  const std::string request = get_request("/");
+  ASSERT_GT(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())), 0);
+  char buf[4096];
+  ASSERT_GT(SSL_read(ssl.get(), buf, sizeof(buf)), 0);
+
+  std::string answer;
+  EXPECT_TRUE(closed_within(silent, 5000));
+  EXPECT_TRUE(closed_within(partial, 5000, &answer));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 408 ", 0), 0u) << answer;
+  EXPECT_TRUE(closed_within(idle, 5000));
+  EXPECT_TRUE(closed_within(half, 5000));
+  EXPECT_EQ(SSL_read(ssl.get(), buf, sizeof(buf)), 0);  // close_notify, then the close.
+  EXPECT_TRUE(closed_within(tls_idle, 5000));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+
+  EXPECT_EQ(flows_with("client timeout: nothing received within 1 s", 1).size(), 1u);
+  EXPECT_EQ(flows_with("client timeout: the request head was not complete within 1 s", 1).size(),
+            1u);
+  EXPECT_EQ(flows_with("client timeout: the TLS handshake was not complete within 1 s", 1).size(),
+            1u);
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
+// Defects 5 and 6: a server that stalls its TLS handshake gets a 504 naming the server and the
+// phase (not blaming the client); a response that never comes is a 504 whose timings are what
+// the client lived through.
+TEST_F(HostileTest, ServerSideTimeoutsAnswer504WithTrueTimings) {
+  const uint16_t plain = start_origin();
+  const auto [stall_fd, stall_port] = listening_socket();
+  start_proxy({"--server-handshake-timeout", "1", "--server-response-timeout", "1.5"});
+  const auto handshake =
+      curl({"-w", "\n%{http_code}", "https://localhost:" + std::to_string(stall_port) + "/"});
+  EXPECT_EQ(handshake.out.substr(handshake.out.size() - 3), "504")
+      << handshake.out << handshake.err;
+  EXPECT_NE(handshake.out.find("server timeout: the TLS handshake with localhost"),
+            std::string::npos)
+      << handshake.out;
+  const auto slow =
+      curl({"-w", "\n%{http_code}", "http://127.0.0.1:" + std::to_string(plain) + "/slow?ms=4000"});
+  EXPECT_EQ(slow.out.substr(slow.out.size() - 3), "504") << slow.out;
+  const std::vector<json> tls = flows_with("server timeout: the TLS handshake", 1);
+  ASSERT_EQ(tls.size(), 1u);
+  const std::vector<json> late = flows_with("server timeout: no response head within 1.5 s", 1);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_GE(late[0]["time"].get<double>(), 1400.0) << late[0]["timings"];
+  EXPECT_GE(late[0]["timings"]["wait"].get<double>(), 1400.0) << late[0]["timings"];
+  ::close(stall_fd);
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
 }  // namespace
 }  // namespace sightglass
