@@ -33,10 +33,6 @@ std::span<const uint8_t> bytes_of(const std::string& s) {
   return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 // split_address parses "ip:port" or "[ip]:port".
 bool split_address(const std::string& address, std::string* host, uint16_t* port) {
   const size_t colon = address.rfind(':');
@@ -827,6 +823,7 @@ void ProxySession::on_client_bytes(std::string data, Commands& out) {
       if (keep_raw_) {
         client_raw_.append(data);
       }
+      last_client_bytes_ = data.substr(0, 256);
       client_tls_->feed_ciphertext(data);
       if (!awaiting_upstream_) {
         continue_client_handshake(out);
@@ -1186,7 +1183,6 @@ void ProxySession::continue_client_handshake(Commands& out) {
   std::string cipher;
   client_tls_->drain_ciphertext(&cipher);
   if (!cipher.empty()) {
-    sent_certificate_ = true;  // Our flight carries the certificate.
     out.push_back(SendData{kClientConn, std::move(cipher)});
   }
   if (progress == SslEngine::Progress::kFailed) {
@@ -1235,21 +1231,58 @@ void ProxySession::continue_client_handshake(Commands& out) {
   }
 }
 
+namespace {
+
+// rejects_certificate says whether a TLS alert tells that the peer did not accept our
+// certificate.
+bool rejects_certificate(int alert) {
+  return alert == SSL_AD_BAD_CERTIFICATE || alert == SSL_AD_UNSUPPORTED_CERTIFICATE ||
+         alert == SSL_AD_CERTIFICATE_UNKNOWN || alert == SSL_AD_UNKNOWN_CA;
+}
+
+// plaintext_alert finds an unencrypted alert record in |bytes| (OpenSSL's TLS 1.3 clients send
+// their alert in the clear when they reject the server's certificate; BoringSSL, expecting an
+// encrypted record, fails with a record error): its description, or -1.
+int plaintext_alert(std::string_view bytes) {
+  size_t i = 0;
+  while (i + 5 <= bytes.size()) {
+    const auto type = static_cast<uint8_t>(bytes[i]);
+    const size_t length = (static_cast<size_t>(static_cast<uint8_t>(bytes[i + 3])) << 8) |
+                          static_cast<uint8_t>(bytes[i + 4]);
+    if (type == 21 && length == 2 && i + 7 <= bytes.size()) {
+      return static_cast<uint8_t>(bytes[i + 6]);
+    }
+    i += 5 + length;
+  }
+  return -1;
+}
+
+}  // namespace
+
 void ProxySession::fail_client_tls(const std::string& error, Commands& out) {
   std::string host = dest_host_;
+  SslEngine::Failure failure = SslEngine::Failure::kClosed;
+  int alert = -1;
   if (client_tls_) {
     if (const char* sni = SSL_get_servername(client_tls_->ssl(), TLSEXT_NAMETYPE_host_name)) {
       host = sni;
     }
+    failure = client_tls_->failure();
+    alert = client_tls_->peer_alert();
+    if (failure == SslEngine::Failure::kProtocol) {
+      alert = plaintext_alert(last_client_bytes_);
+    }
   }
+  cancel_client_timer(out);
   std::string text;
-  // A client that fails the handshake once it has our certificate rejected it. (OpenSSL's
-  // TLS 1.3 clients send that alert unencrypted, which BoringSSL reports as a bad record.)
-  if (sent_certificate_ || contains(error, "unknown ca") ||
-      contains(error, "certificate unknown") || contains(error, "bad certificate") ||
-      contains(error, "unsupported certificate")) {
+  // Decided on typed reasons only: an alert that rejects our certificate. (A client that
+  // completes the handshake and leaves at once is judged in handle().)
+  const bool rejected = rejects_certificate(alert);
+  if (rejected) {
     text = "the client rejected the Sightglass certificate for " + host +
            " (it does not trust the Sightglass CA, or it pins its certificates): " + error;
+  } else if (failure == SslEngine::Failure::kLocal) {
+    text = "the proxy refused the TLS handshake for " + host + ": " + error;
   } else {
     text = "TLS handshake with the client failed for " + host + ": " + error;
   }
@@ -1258,7 +1291,7 @@ void ProxySession::fail_client_tls(const std::string& error, Commands& out) {
   flow.tcp_host = host;
   flow.tcp_port = dest_port_;
   flow.error = text;
-  if (text.starts_with("the client rejected")) {
+  if (rejected) {
     learn_passthrough(flow, text, out);
   }
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
@@ -1517,7 +1550,8 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
       }
       // SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: the server wants another protocol than the
       // HTTP/1.1 offered (an HTTP/2-only server).
-      if (contains(tls.error(), "alert no application protocol") &&
+      if (tls.failure() == SslEngine::Failure::kPeerAlert &&
+          tls.peer_alert() == SSL_AD_NO_APPLICATION_PROTOCOL &&
           retry_with_h2(conn, ServerConn::Retry::kAlert, completion.error, out)) {
         return;
       }

@@ -194,7 +194,7 @@ class ProxySession {
   std::string dest_host_;
   uint16_t dest_port_ = 0;
   bool client_closed_ = false;
-  bool sent_certificate_ = false;
+  std::string last_client_bytes_;  // The start of the last read during the client handshake.
   CommandId sniff_wakeup_ = 0;
   int64_t client_handshake_start_us_ = 0;
   int64_t client_handshake_done_us_ = 0;

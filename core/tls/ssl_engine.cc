@@ -301,6 +301,7 @@ std::string SslEngine::describe_failure(int ret) {
       text = std::string("upstream certificate verify failed: ") +
              X509_verify_cert_error_string(verify);
       ERR_clear_error();
+      failure_ = Failure::kVerify;
       return text;
     }
   }
@@ -308,6 +309,7 @@ std::string SslEngine::describe_failure(int ret) {
     const std::string leaf_error = ca::LeafSelector::last_error(ssl_.get());
     if (!leaf_error.empty()) {
       ERR_clear_error();
+      failure_ = Failure::kLocal;
       return leaf_error;
     }
   }
@@ -315,10 +317,19 @@ std::string SslEngine::describe_failure(int ret) {
   if (packed != 0) {
     const char* reason = ERR_reason_error_string(packed);
     text = reason != nullptr ? reason : "TLS error";
+    failure_reason_ = ERR_GET_REASON(packed);
+    if (ERR_GET_LIB(packed) == ERR_LIB_SSL && failure_reason_ >= SSL_AD_REASON_OFFSET) {
+      failure_ = Failure::kPeerAlert;
+      peer_alert_ = failure_reason_ - SSL_AD_REASON_OFFSET;
+    } else {
+      failure_ = Failure::kProtocol;
+    }
   } else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
     text = "connection closed";
+    failure_ = Failure::kClosed;
   } else {
     text = "TLS error " + std::to_string(err);
+    failure_ = Failure::kProtocol;
   }
   ERR_clear_error();
   for (char& c : text) {

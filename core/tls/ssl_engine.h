@@ -23,6 +23,10 @@ class SslEngine {
   // kPending: a server engine held at the ClientHello (LeafSelector::hold_at_client_hello).
   enum class Progress : uint8_t { kInProgress, kPending, kDone, kFailed };
   enum class ReadStatus : uint8_t { kOk, kClosed, kFailed };
+  // Failure says, typed, why the engine failed: the peer's alert (peer_alert() names it), our
+  // own refusal (a leaf that could not be minted), the peer's certificate, a protocol error
+  // (failure_reason() is BoringSSL's reason code), or the connection closing.
+  enum class Failure : uint8_t { kNone, kPeerAlert, kLocal, kVerify, kProtocol, kClosed };
 
   // create_server terminates a client's TLS with |ctx| (whose select-certificate callback
   // serves leaves); |fallback_host| names the leaf when the client sends no SNI.
@@ -58,6 +62,9 @@ class SslEngine {
   // info describes the session; with the peer certificate for a client engine.
   TlsInfo info() const;
   const std::string& error() const { return error_; }
+  Failure failure() const { return failure_; }
+  int peer_alert() const { return peer_alert_; }
+  int failure_reason() const { return failure_reason_; }
   SSL* ssl() const { return ssl_.get(); }
 
  private:
@@ -69,6 +76,9 @@ class SslEngine {
   bool is_server_;
   bool handshake_done_ = false;
   std::string error_;
+  Failure failure_ = Failure::kNone;
+  int peer_alert_ = -1;
+  int failure_reason_ = 0;
 };
 
 // certificate_info describes a DER certificate for the flow log.

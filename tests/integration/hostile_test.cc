@@ -525,5 +525,71 @@ TEST_F(HostileTest, ServerSideTimeoutsAnswer504WithTrueTimings) {
   EXPECT_EQ(stop_proxy().exit_code, 0);
 }
 
+// Defect 9: automatic passthrough learns only from a rejected certificate. A TLS 1.0-only
+// client, a client that leaves mid-handshake and the proxy's own refusal to mint a leaf fail
+// (and are logged as what they are), and interception of the host goes on.
+TEST_F(HostileTest, AutoPassthroughLearnsOnlyFromRejectedCertificates) {
+  const uint16_t origin = start_origin(good_cert_);
+  start_proxy();
+  const std::string proxy = "127.0.0.1:" + std::to_string(proxy_port_);
+  const std::string target = "localhost:" + std::to_string(origin);
+  // TLS 1.0 only.
+  run_process({"openssl", "s_client", "-proxy", proxy, "-connect", target, "-servername",
+               "localhost", "-tls1", "-cipher", "DEFAULT@SECLEVEL=0"},
+              "", std::chrono::seconds(20));
+  // Half a ClientHello, then a close.
+  {
+    RawClient client(proxy_port_);
+    ASSERT_TRUE(client.send_all("CONNECT " + target + " HTTP/1.1\r\n\r\n"));
+    ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+    ASSERT_TRUE(client.send_all(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+  }
+  // A name the proxy will not put in a certificate.
+  run_process(
+      {"openssl", "s_client", "-proxy", proxy, "-connect", target, "-servername", "a/b/../c"}, "",
+      std::chrono::seconds(20));
+  const std::vector<json> failed = flows_with("", 3);
+  // Then a client that trusts the Sightglass CA is still intercepted.
+  const ProcessResult ok = curl({"https://" + target + "/"});
+  EXPECT_EQ(ok.out, "ok") << ok.err;
+  const std::vector<json> flows =
+      stop_when_logged([](const std::vector<json>& f) { return f.size() >= 4; });
+  bool intercepted = false;
+  bool refused = false;
+  size_t handshake_failures = 0;
+  for (const json& flow : flows) {
+    EXPECT_FALSE(flow.contains("_tcp") && flow["_tcp"].value("passthroughLearned", false))
+        << flow.dump();
+    const std::string error = flow.value("_error", "");
+    EXPECT_EQ(error.find("rejected the Sightglass certificate"), std::string::npos) << error;
+    refused |= error.find("the proxy refused the TLS handshake for a/b/../c") != std::string::npos;
+    handshake_failures += error.find("TLS handshake with the client failed") != std::string::npos;
+    if (flow["request"].value("url", "") == "https://" + target + "/") {
+      intercepted = flow["response"]["status"] == 200;
+    }
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(handshake_failures, 2u);
+  EXPECT_TRUE(intercepted);
+}
+
+// Defect 1: with --ignore-hosts, a client that rejects the real server's certificate still
+// leaves a logged TCP flow, every time.
+TEST_F(HostileTest, PassedThroughConnectionWhoseClientRejectsIsLogged) {
+  const uint16_t origin = start_origin(good_cert_);
+  start_proxy({"--ignore-hosts", "^localhost:"});
+  for (int i = 0; i < 20; ++i) {
+    // curl does not trust the origin's CA: it rejects the (real) certificate.
+    const ProcessResult r = curl({"https://localhost:" + std::to_string(origin) + "/"});
+    EXPECT_EQ(r.exit_code, 60) << r.err;
+  }
+  const std::vector<json> flows =
+      stop_when_logged([](const std::vector<json>& f) { return f.size() >= 20; });
+  EXPECT_EQ(flows.size(), 20u);
+  for (const json& flow : flows) {
+    EXPECT_EQ(flow["_tcp"].value("passthrough", ""), "ignore-hosts") << flow.dump();
+  }
+}
+
 }  // namespace
 }  // namespace sightglass
