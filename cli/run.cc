@@ -1,5 +1,7 @@
 #include "cli/run.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -154,6 +156,11 @@ struct Worker {
 }  // namespace
 
 int run_proxy(const Options& options) {
+  // A proxy holds two descriptors a connection: take all the system allows.
+  if (rlimit limit{}; getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
   if (const std::string missing = not_yet(options); !missing.empty()) {
     return failure(missing + " is not supported by this version yet");
   }

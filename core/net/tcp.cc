@@ -1,6 +1,7 @@
 #include "core/net/tcp.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -392,6 +393,15 @@ void TcpStream::on_shutdown(uv_shutdown_t* req, int status) noexcept {
 TcpListener::TcpListener(Passkey, EventLoop& loop, ConnectionCallback on_connection)
     : loop_(&loop) {
   on_connection_.set(std::move(on_connection));
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+TcpListener::~TcpListener() {
+  poll_.reset();  // Stops watching the socket before libuv closes it with handle_.
+  pause_.reset();
+  if (reserve_fd_ >= 0) {
+    close(reserve_fd_);
+  }
 }
 
 std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_view host,
@@ -443,10 +453,23 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
 #else
   static_cast<void>(transparent);
 #endif
-  // libuv sets SO_REUSEADDR before binding, and reports EADDRINUSE from uv_listen.
+  // libuv sets SO_REUSEADDR before binding; EADDRINUSE comes from listen().
   status = uv_tcp_bind(tcp, as_sockaddr(address), 0);
+  uv_os_fd_t fd = -1;
   if (status == 0) {
-    status = uv_listen(as_uv_stream(tcp), kBacklog, &TcpListener::on_connection);
+    status = uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp), &fd);
+  }
+  if (status == 0 && listen(fd, kBacklog) != 0) {
+    status = uv_translate_sys_error(errno);
+  }
+  if (status == 0) {
+    listener->fd_ = fd;
+    status = listener->poll_.init(
+        loop, [fd](uv_loop_t* raw, uv_poll_t* poll) { return uv_poll_init_socket(raw, poll, fd); });
+  }
+  if (status == 0) {
+    listener->poll_.get()->data = listener.get();
+    status = uv_poll_start(listener->poll_.get(), UV_READABLE, &TcpListener::on_readable);
   }
   if (status != 0) {
     return error(uv_error_text(status));
@@ -500,32 +523,98 @@ void TcpListener::set_on_error(std::function<void(const std::string& error)> on_
   on_error_.set(std::move(on_error));
 }
 
-void TcpListener::on_connection(uv_stream_t* server, int status) noexcept {
-  auto* self = static_cast<TcpListener*>(server->data);
-  if (self == nullptr) {
+void TcpListener::on_readable(uv_poll_t* poll, int status, int events) noexcept {
+  auto* self = static_cast<TcpListener*>(poll->data);
+  if (self == nullptr || status < 0 || (events & UV_READABLE) == 0) {
     return;
   }
-  UvHandle<uv_tcp_t> client;
-  if (status == 0) {
-    status = client.init(*self->loop_, &uv_tcp_init);
-  }
-  if (status == 0) {
-    status = uv_accept(server, as_uv_stream(client.get()));
-  }
-  if (status != 0) {
-    const std::string error =
-        "accepting a connection on " + self->local_address_ + " failed: " + uv_error_text(status);
-    static_cast<void>(self->on_error_.invoke([&error](auto& on_error) {
-      if (on_error) {
-        on_error(error);
+  self->accept_pending();
+}
+
+void TcpListener::accept_pending() {
+  // A bounded batch per wakeup: the loop's other work goes on between batches.
+  for (int i = 0; i < 128 && fd_ >= 0; ++i) {
+    const int client_fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client_fd < 0) {
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
+        continue;
       }
-    }));
-    return;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        shed(err);
+      } else if (err != EAGAIN) {  // EWOULDBLOCK is EAGAIN on Linux.
+        report("accepting a connection on " + local_address_ +
+               " failed: " + uv_error_text(uv_translate_sys_error(err)));
+      }
+      return;
+    }
+    UvHandle<uv_tcp_t> client;
+    int result = client.init(*loop_, &uv_tcp_init);
+    if (result == 0) {
+      result = uv_tcp_open(client.get(), client_fd);
+    }
+    if (result != 0) {
+      close(client_fd);
+      report("accepting a connection on " + local_address_ + " failed: " + uv_error_text(result));
+      continue;
+    }
+    auto stream = std::make_unique<TcpStream>(*loop_, std::move(client));
+    const bool alive = on_connection_.invoke([&stream](ConnectionCallback& on_connection) {
+      if (on_connection) {
+        on_connection(std::move(stream));
+      }
+    });
+    if (!alive) {
+      return;  // The callback destroyed the listener.
+    }
   }
-  auto stream = std::make_unique<TcpStream>(*self->loop_, std::move(client));
-  static_cast<void>(self->on_connection_.invoke([&stream](ConnectionCallback& on_connection) {
-    if (on_connection) {
-      on_connection(std::move(stream));
+}
+
+void TcpListener::shed(int error) {
+  // The reserve descriptor makes room to accept what waits, and close it at once: those
+  // clients see their connection closed instead of hanging in the backlog.
+  if (reserve_fd_ >= 0) {
+    close(reserve_fd_);
+    reserve_fd_ = -1;
+  }
+  for (int i = 0; i < 4096; ++i) {
+    const int fd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+      ++shed_;
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) {
+      continue;
+    }
+    break;
+  }
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  report("out of file descriptors (" + uv_error_text(uv_translate_sys_error(error)) +
+         "): new connections on " + local_address_ + " are closed at once (" +
+         std::to_string(shed_) + " so far) while the open ones are served");
+  // Accepting pauses briefly: descriptors come back as connections end.
+  uv_poll_stop(poll_.get());
+  if (!pause_) {
+    pause_ = std::make_unique<Timer>(*loop_);
+  }
+  pause_->start(100, [this] {
+    if (reserve_fd_ < 0) {
+      reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    uv_poll_start(poll_.get(), UV_READABLE, &TcpListener::on_readable);
+  });
+}
+
+void TcpListener::report(const std::string& error) {
+  const int64_t now = static_cast<int64_t>(uv_hrtime() / 1000);
+  if (last_report_us_ != 0 && now - last_report_us_ < 1'000'000) {
+    return;  // At most once a second.
+  }
+  last_report_us_ = now;
+  static_cast<void>(on_error_.invoke([&error](auto& on_error) {
+    if (on_error) {
+      on_error(error);
     }
   }));
 }

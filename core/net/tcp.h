@@ -150,15 +150,33 @@ class TcpListener {
   uint16_t port() const { return port_; }
   // local_address is the address bound, as "ip:port" or "[ip]:port".
   const std::string& local_address() const { return local_address_; }
-  // set_on_error sets a callback for failed accepts (out of file descriptors, say); the
-  // listener keeps listening. Without one they are ignored.
+  // set_on_error sets a callback for failed accepts (out of file descriptors, say), called
+  // at most once a second; the listener keeps listening. Without one they are ignored.
   void set_on_error(std::function<void(const std::string& error)> on_error);
+  ~TcpListener();
+  // shed_count is how many connections were accepted and closed at once for lack of file
+  // descriptors.
+  uint64_t shed_count() const { return shed_; }
 
  private:
-  static void on_connection(uv_stream_t* server, int status) noexcept;
+  // The listener accepts by itself (accept4 on a uv_poll_t), not with uv_listen: out of file
+  // descriptors, libuv's accept loop can spin forever inside one callback when its reserve
+  // descriptor is taken by another thread. Here an EMFILE frees a reserve descriptor, sheds what
+  // waits, and pauses accepting briefly: never a spin, and the loop serves the rest.
+  static void on_readable(uv_poll_t* poll, int status, int events) noexcept;
+  void accept_pending();
+  void shed(int error);
+  void report(const std::string& error);
 
   EventLoop* loop_;
-  UvHandle<uv_tcp_t> handle_;
+  UvHandle<uv_tcp_t> handle_;  // Made and bound by libuv; its socket is the listening one.
+  UvHandle<uv_poll_t> poll_;   // Closed first (declared after handle_).
+  int fd_ = -1;
+  int reserve_fd_ = -1;
+  std::unique_ptr<Timer> pause_;
+  uint64_t shed_ = 0;
+  uint64_t shed_reported_ = 0;
+  int64_t last_report_us_ = 0;
   detail::CallbackSlot<ConnectionCallback> on_connection_;
   detail::CallbackSlot<std::function<void(const std::string&)>> on_error_;
   uint16_t port_ = 0;

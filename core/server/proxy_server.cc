@@ -538,6 +538,11 @@ std::unique_ptr<ProxyServer> ProxyServer::create(EventLoop& loop, const ProxyCon
   if (!server->listener_) {
     return nullptr;
   }
+  server->listener_->set_on_error([raw](const std::string& error) {
+    if (raw->options_.log) {
+      raw->options_.log(Log{Log::Level::kWarn, error});
+    }
+  });
   server->port_ = server->listener_->port();
   server->local_address_ = server->listener_->local_address();
   return server;

@@ -591,5 +591,61 @@ TEST_F(HostileTest, PassedThroughConnectionWhoseClientRejectsIsLogged) {
   }
 }
 
+// Defect 3: out of file descriptors (ulimit -n 64, two loops, 150 clients at once, three
+// times), the proxy sheds the excess and says so at most once a second, keeps serving, recovers,
+// and exits 0 on SIGTERM.
+TEST_F(HostileTest, OutOfFileDescriptorsShedsRecoversAndObeysSigterm) {
+  const uint16_t origin = start_origin();
+  const std::string binary = std::getenv("SIGHTGLASS_TEST_BINARY") != nullptr
+                                 ? std::getenv("SIGHTGLASS_TEST_BINARY")
+                                 : SIGHTGLASS_BINARY;
+  const std::string command = "ulimit -n 64 && SIGHTGLASS_WORKERS=2 exec '" + binary +
+                              "' --confdir '" + confdir().string() + "' -p 0 -w '" +
+                              jsonl().string() + "'";
+  proxy_ = std::make_unique<test::ChildProcess>(std::vector<std::string>{"/bin/sh", "-c", command});
+  const std::string line = proxy_->wait_for_line(true, "listening on");
+  ASSERT_FALSE(line.empty());
+  proxy_port_ =
+      static_cast<uint16_t>(std::stoi(line.substr(line.find(':', line.find("listening on")) + 1)));
+  const std::string url = "http://127.0.0.1:" + std::to_string(origin) + "/stall?n=10&total=1000";
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 150; ++i) {
+      clients.push_back(std::make_unique<RawClient>(proxy_port_));
+      if (clients.back()->ok()) {
+        clients.back()->send_all(get_request(url));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    clients.clear();  // All leave.
+  }
+  // Serving again once descriptors are back.
+  ProcessResult ok;
+  for (int i = 0; i < 40; ++i) {
+    ok = curl({"--max-time", "3", "http://127.0.0.1:" + std::to_string(origin) + "/"});
+    if (ok.out == "ok") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_EQ(ok.out, "ok") << ok.err;
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  proxy_->signal(SIGTERM);
+  const ProcessResult stopped = proxy_->wait(std::chrono::seconds(15));
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err.substr(0, 2000);
+  EXPECT_FALSE(stopped.timed_out);
+  size_t warnings = 0;
+  for (size_t at = stopped.err.find("out of file descriptors"); at != std::string::npos;
+       at = stopped.err.find("out of file descriptors", at + 1)) {
+    ++warnings;
+  }
+  EXPECT_GE(warnings, 1u) << stopped.err.substr(0, 2000);
+  // At most once a second, per loop.
+  EXPECT_LE(warnings, 2u * (static_cast<size_t>(seconds) + 2)) << stopped.err.substr(0, 2000);
+}
+
 }  // namespace
 }  // namespace sightglass
