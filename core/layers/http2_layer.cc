@@ -401,6 +401,15 @@ void Http2Layer::on_client_bytes(const std::string& data, Commands& out) {
   }
   const ssize_t n = nghttp2_session_mem_recv(
       client_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (flooded_) {
+    const std::string error = "the client flooded the HTTP/2 connection with " +
+                              std::to_string(empty_frames_) +
+                              " empty DATA frames (CVE-2019-9518): connection closed";
+    out.push_back(Log{Log::Level::kWarn, error + " (" + ctx_->client_address + ")"});
+    nghttp2_session_terminate_session(client_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
+    on_client_lost_with(error, out);
+    return;
+  }
   if (n < 0) {
     out.push_back(
         Log{Log::Level::kInfo, "HTTP/2 from the client " + ctx_->client_address +
@@ -455,6 +464,7 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
   const int32_t id = frame->hd.stream_id;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS: {
+      ++useful_frames_;
       Stream* s = stream(id);
       if (s == nullptr) {
         return 0;
@@ -474,6 +484,18 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
       break;
     }
     case NGHTTP2_DATA:
+      if (frame->hd.length == 0 && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) {
+        // A frame that carries nothing: cheap to send, not free to process (CVE-2019-9518).
+        // More of them than a generous multiple of the frames that do carry something is a
+        // flood: processing stops, and the connection is closed.
+        ++empty_frames_;
+        if (empty_frames_ > kEmptyFrameAllowance + 4 * useful_frames_) {
+          flooded_ = true;
+          return NGHTTP2_ERR_PAUSE;
+        }
+      } else {
+        ++useful_frames_;
+      }
       if (Stream* s = stream(id); s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         s->request_eof = true;
         s->t_request_end = ctx_->clock->monotonic_us();
@@ -1249,8 +1271,18 @@ void Http2Layer::release_pings(Upstream& up) {
   std::erase_if(server_pings_, [&](const auto& entry) { return entry.second == up.conn; });
 }
 
-void Http2Layer::on_client_lost(const std::string& error, Commands& out) {
-  client_eof_ = true;
+void Http2Layer::on_client_lost_with(const std::string& error, Commands& out) {
+  for (auto& [id, s] : streams_) {
+    if (!s->client_closed && s->flow.error.empty()) {
+      s->flow.error = error;
+    }
+  }
+  // The GOAWAY goes out before the close (the client is still there).
+  on_client_lost(std::string(), out, /*eof=*/false);
+}
+
+void Http2Layer::on_client_lost(const std::string& error, Commands& out, bool eof) {
+  client_eof_ = eof;
   for (auto& [id, s] : streams_) {
     if (s->client_closed) {
       continue;

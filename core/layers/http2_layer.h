@@ -85,7 +85,10 @@ class Http2Layer : public AppLayer {
   void on_server_bytes(Upstream& up, const std::string& data, Commands& out);
   void on_open_completed(const OpenCompleted& opened, Commands& out);
   void on_upstream_lost(Upstream& up, const std::string& error, Commands& out);
-  void on_client_lost(const std::string& error, Commands& out);
+  void on_client_lost(const std::string& error, Commands& out, bool eof = true);
+  // on_client_lost_with ends the client connection for |error| (a flood): every open stream
+  // carries it.
+  void on_client_lost_with(const std::string& error, Commands& out);
   void submit_request(int32_t client_id, Commands& out);
   // submit_to_server sends a stream's request on |up| (its SETTINGS known for an extended
   // CONNECT).
@@ -149,6 +152,12 @@ class Http2Layer : public AppLayer {
   std::multimap<uint64_t, ConnId> server_pings_;
   std::vector<ConnId> h1_to_close_;  // HTTP/1.1 connections whose exchange was cancelled.
   bool started_ = false;
+  // Frames from the client that carry nothing (empty DATA without END_STREAM), and those that
+  // do: a flood of the first is closed (CVE-2019-9518).
+  static constexpr uint64_t kEmptyFrameAllowance = 1000;
+  uint64_t empty_frames_ = 0;
+  uint64_t useful_frames_ = 0;
+  bool flooded_ = false;
   bool client_closing_ = false;
   bool client_eof_ = false;
   bool connect_protocol_advertised_ = false;  // SETTINGS_ENABLE_CONNECT_PROTOCOL went out.

@@ -1163,6 +1163,10 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
     return;
   }
   if (stage_ == Stage::kClientHandshake) {
+    // The client's limit counts from now: the time the server took is not the client's.
+    if (client_phase_ == ClientPhase::kHandshake) {
+      arm_client_timer(ClientPhase::kHandshake, out);
+    }
     continue_client_handshake(out);
   }
 }

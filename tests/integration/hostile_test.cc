@@ -647,5 +647,65 @@ TEST_F(HostileTest, OutOfFileDescriptorsShedsRecoversAndObeysSigterm) {
   EXPECT_LE(warnings, 2u * (static_cast<size_t>(seconds) + 2)) << stopped.err.substr(0, 2000);
 }
 
+// h2_frame builds one HTTP/2 frame.
+std::string h2_frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  std::string out;
+  out.push_back(static_cast<char>(payload.size() >> 16));
+  out.push_back(static_cast<char>(payload.size() >> 8));
+  out.push_back(static_cast<char>(payload.size()));
+  out.push_back(static_cast<char>(type));
+  out.push_back(static_cast<char>(flags));
+  out.push_back(static_cast<char>(stream >> 24));
+  out.push_back(static_cast<char>(stream >> 16));
+  out.push_back(static_cast<char>(stream >> 8));
+  out.push_back(static_cast<char>(stream));
+  return out + payload;
+}
+
+// Defect 11: a flood of empty DATA frames (CVE-2019-9518) closes the HTTP/2 connection with
+// GOAWAY ENHANCE_YOUR_CALM, and the stream's flow says why.
+TEST_F(HostileTest, EmptyDataFrameFloodClosesTheHttp2Connection) {
+  const uint16_t origin = start_origin();
+  start_proxy({"--mode", "reverse:http://127.0.0.1:" + std::to_string(origin)});
+  RawClient client(proxy_port_);
+  ASSERT_TRUE(client.ok());
+  // Prior knowledge: the preface, SETTINGS, then a POST / whose body never comes.
+  std::string start = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, "");
+  // :method POST, :scheme http, :path /, :authority x (literal, indexed name 1).
+  start += h2_frame(1, 4, 1, std::string("\x83\x86\x84\x01\x01x", 6));
+  ASSERT_TRUE(client.send_all(start));
+  const std::string empty_data = h2_frame(0, 0, 1, "");
+  std::string batch;
+  for (int i = 0; i < 10000; ++i) {
+    batch += empty_data;
+  }
+  for (int batches = 0; batches < 100; ++batches) {  // Up to a million frames.
+    if (!client.send_all(batch)) {
+      break;  // Closed by the proxy.
+    }
+  }
+  // What the proxy sent: its frames, ending with GOAWAY ENHANCE_YOUR_CALM (0xb), then EOF.
+  std::string received;
+  EXPECT_TRUE(closed_within(client, 5000, &received));
+  bool goaway = false;
+  for (size_t at = 0; at + 9 <= received.size();) {
+    const size_t length = (static_cast<size_t>(static_cast<uint8_t>(received[at])) << 16) |
+                          (static_cast<size_t>(static_cast<uint8_t>(received[at + 1])) << 8) |
+                          static_cast<uint8_t>(received[at + 2]);
+    if (received[at + 3] == 7 && length >= 8 && at + 9 + 8 <= received.size()) {
+      goaway |= static_cast<uint8_t>(received[at + 9 + 7]) == 0x0b;
+    }
+    at += 9 + length;
+  }
+  EXPECT_TRUE(goaway);
+  // Processing stopped a little past the allowance, not after a million frames.
+  const std::vector<json> flows = flows_with("empty DATA frames", 1);
+  ASSERT_EQ(flows.size(), 1u);
+  const std::string error = flows[0]["_error"];
+  const size_t count = std::stoul(error.substr(error.find(" with ") + 6));
+  EXPECT_LT(count, 2000u) << error;
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
 }  // namespace
 }  // namespace sightglass
