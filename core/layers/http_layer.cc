@@ -255,6 +255,18 @@ void HttpLayer::watch_head(Commands& out) {
 void HttpLayer::handle(Event& event, Commands& out) {
   handle_event(event, out);
   watch_head(out);
+  // What the client sends while the server connection opens, or while an Upgrade waits for
+  // its answer, is held up to a cap; beyond it the client is not read until that is over.
+  constexpr size_t kHeldBytes = 256 * 1024;
+  const bool hold =
+      !client_closing_ && ((upstream_ && !upstream_->open && !upstream_->closed &&
+                            upstream_->pending.size() > kHeldBytes) ||
+                           (exchange_ && exchange_->upgrade_requested && !exchange_->switching &&
+                            exchange_->upgrade_remainder.size() > kHeldBytes));
+  if (hold != client_held_) {
+    client_held_ = hold;
+    out.push_back(PauseReading{kClientConn, hold});
+  }
 }
 
 void HttpLayer::handle_event(Event& event, Commands& out) {

@@ -116,6 +116,7 @@ class HttpLayer : public AppLayer {
   // A request head begun and not complete must be within the client handshake limit; a server
   // connection between exchanges is closed after the server idle limit.
   CommandId head_wakeup_ = 0;
+  bool client_held_ = false;  // PauseReading{client}: bytes held for a stage reached the cap.
   CommandId server_idle_wakeup_ = 0;
   void watch_head(Commands& out);
   void cancel_wakeup(CommandId& id, Commands& out);

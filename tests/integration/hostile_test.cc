@@ -707,5 +707,32 @@ TEST_F(HostileTest, EmptyDataFrameFloodClosesTheHttp2Connection) {
   EXPECT_EQ(stop_proxy().exit_code, 0);
 }
 
+// Defect 4, HTTP side: an upload sent while the server's connection is still being opened
+// (its TLS handshake stalls) is held up to a cap, then the client is not read.
+TEST_F(HostileTest, UploadWhileTheServerConnectionOpensIsBounded) {
+  const auto [stall_fd, stall_port] = listening_socket();
+  start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(stall_port)});
+  RawClient client(proxy_port_);
+  ASSERT_TRUE(
+      client.send_all("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n"));
+  fcntl(client.fd(), F_SETFL, fcntl(client.fd(), F_GETFL) | O_NONBLOCK);
+  const std::string junk(1 << 16, 'U');
+  size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline && sent < (size_t{1} << 30)) {
+    const ssize_t n = ::send(client.fd(), junk.data(), junk.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  EXPECT_LT(sent, size_t{64} << 20) << "the proxy kept reading";
+  EXPECT_LT(test::peak_rss_kib(proxy_->pid()), 64 * 1024);
+  client.close();
+  ::close(stall_fd);
+  EXPECT_EQ(stop_proxy().exit_code, 0);
+}
+
 }  // namespace
 }  // namespace sightglass
