@@ -198,11 +198,7 @@ void ProxySession::on_client_timer(Commands& out) {
   flow.error = "client timeout: " + what;
   out.push_back(Log{Log::Level::kInfo, flow.error + " (" + ctx_.client_address + ")"});
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
-  out.push_back(CloseConnection{kClientConn, false});
-  for (auto& [conn, server] : servers_) {
-    out.push_back(CloseConnection{conn, false});
-  }
-  servers_.clear();
+  close_everything(out);
   app_.reset();
   http_ = nullptr;
   http2_ = nullptr;
@@ -245,11 +241,7 @@ void ProxySession::on_idle_wakeup(Commands& out) {
     deliver(ConnectionClosed{kClientConn, ""}, out);
   }
   if (stage_ != Stage::kClosed) {
-    out.push_back(CloseConnection{kClientConn, false});
-    for (auto& [conn, server] : servers_) {
-      out.push_back(CloseConnection{conn, false});
-    }
-    servers_.clear();
+    close_everything(out);
     stage_ = Stage::kClosed;
   }
 }
@@ -381,11 +373,7 @@ void ProxySession::handle_event(Event event, Commands& out) {
           out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
         }
         stage_ = Stage::kClosed;
-        out.push_back(CloseConnection{kClientConn, false});
-        for (auto& [conn, server] : servers_) {
-          out.push_back(CloseConnection{conn, false});
-        }
-        servers_.clear();
+        close_everything(out);
       }
       return;
     }
@@ -445,6 +433,15 @@ void ProxySession::handle_event(Event event, Commands& out) {
   if (app_) {
     deliver(std::move(event), out);
   }
+}
+
+void ProxySession::close_everything(Commands& out) {
+  out.push_back(CloseConnection{kClientConn, false});
+  for (auto& [conn, server] : servers_) {
+    out.push_back(CloseConnection{conn, false});
+  }
+  servers_.clear();
+  stage_ = Stage::kClosed;
 }
 
 void ProxySession::abandon(const std::string& why, Commands& out) {
@@ -592,11 +589,7 @@ void ProxySession::refuse(const std::string& error, Commands& out) {
   flow.error = error;
   out.push_back(Log{Log::Level::kWarn, error});
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
-  out.push_back(CloseConnection{kClientConn, false});
-  for (auto& [conn, server] : servers_) {
-    out.push_back(CloseConnection{conn, false});
-  }
-  servers_.clear();
+  close_everything(out);
   app_.reset();
   http_ = nullptr;
   stage_ = Stage::kClosed;
@@ -728,11 +721,7 @@ void ProxySession::tunnel_connected(Commands& out) {
   }
   out.push_back(Log{Log::Level::kInfo, error});
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
-  out.push_back(CloseConnection{kClientConn, false});
-  for (auto& [conn, server] : servers_) {
-    out.push_back(CloseConnection{conn, false});
-  }
-  servers_.clear();
+  close_everything(out);
   stage_ = Stage::kClosed;
 }
 
@@ -1299,11 +1288,7 @@ void ProxySession::fail_client_tls(const std::string& error, Commands& out) {
     learn_passthrough(flow, text, out);
   }
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
-  out.push_back(CloseConnection{kClientConn, false});
-  for (auto& [conn, server] : servers_) {
-    out.push_back(CloseConnection{conn, false});
-  }
-  servers_.clear();
+  close_everything(out);
   stage_ = Stage::kClosed;
 }
 

@@ -180,6 +180,8 @@ class ProxySession {
   ConnId app_conn(ConnId wire) const;
   ConnId wire_conn(ConnId app) const;
   void fail_client_tls(const std::string& error, Commands& out);
+  // close_everything closes the client and every server connection; the session is over.
+  void close_everything(Commands& out);
   void check_tunnel(Commands& out);
 
   SessionContext ctx_;

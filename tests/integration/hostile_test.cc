@@ -129,6 +129,24 @@ size_t open_fds(pid_t pid) {
   return n;
 }
 
+// send_for_three_seconds sends junk on a non-blocking |client| as fast as the peer takes it,
+// for three seconds (at most 1 GiB); returns how much was taken.
+size_t send_for_three_seconds(RawClient& client) {
+  fcntl(client.fd(), F_SETFL, fcntl(client.fd(), F_GETFL) | O_NONBLOCK);
+  const std::string junk(1 << 16, 'J');
+  size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline && sent < (size_t{1} << 30)) {
+    const ssize_t n = ::send(client.fd(), junk.data(), junk.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  return sent;
+}
+
 class HostileTest : public test::ProxyFixture {
  protected:
   std::string proxy_url() const { return "http://127.0.0.1:" + std::to_string(proxy_port_); }
@@ -397,17 +415,7 @@ TEST_F(HostileTest, BytesWhileTheServerHandshakeStallsAreBounded) {
   SSL_set_tlsext_host_name(ssl.get(), "localhost");
   fcntl(client.fd(), F_SETFL, fcntl(client.fd(), F_GETFL) | O_NONBLOCK);
   EXPECT_EQ(SSL_connect(ssl.get()), -1);  // Would block reading: its hello is out.
-  const std::string junk(1 << 16, 'J');
-  size_t sent = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline && sent < (size_t{1} << 30)) {
-    const ssize_t n = ::send(client.fd(), junk.data(), junk.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
+  const size_t sent = send_for_three_seconds(client);
   // The kernel's buffers take a few MB; the proxy holds at most its cap beyond them.
   EXPECT_LT(sent, size_t{64} << 20) << "the proxy kept reading";
   EXPECT_LT(test::peak_rss_kib(proxy_->pid()), 64 * 1024);
@@ -715,18 +723,7 @@ TEST_F(HostileTest, UploadWhileTheServerConnectionOpensIsBounded) {
   RawClient client(proxy_port_);
   ASSERT_TRUE(
       client.send_all("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n"));
-  fcntl(client.fd(), F_SETFL, fcntl(client.fd(), F_GETFL) | O_NONBLOCK);
-  const std::string junk(1 << 16, 'U');
-  size_t sent = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline && sent < (size_t{1} << 30)) {
-    const ssize_t n = ::send(client.fd(), junk.data(), junk.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
+  const size_t sent = send_for_three_seconds(client);
   EXPECT_LT(sent, size_t{64} << 20) << "the proxy kept reading";
   EXPECT_LT(test::peak_rss_kib(proxy_->pid()), 64 * 1024);
   client.close();
