@@ -29,6 +29,22 @@ constexpr size_t kRetryReplayLimit = 1024 * 1024;
 constexpr size_t kHeldClientBytes = 256 * 1024;
 constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
+// socks_reply is the SOCKS5 reply code (RFC 1928) for a connection that could not be opened.
+uint8_t socks_reply(OpenCompleted::Failure failure) {
+  switch (failure) {
+    case OpenCompleted::Failure::kDns:
+      return Socks5Handshake::kHostUnreachable;
+    case OpenCompleted::Failure::kRefused:
+      return Socks5Handshake::kConnectionRefused;
+    case OpenCompleted::Failure::kTimeout:
+      return Socks5Handshake::kTtlExpired;
+    case OpenCompleted::Failure::kUnreachable:
+      return Socks5Handshake::kNetworkUnreachable;
+    default:
+      return Socks5Handshake::kGeneralFailure;
+  }
+}
+
 std::span<const uint8_t> bytes_of(const std::string& s) {
   return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
@@ -190,12 +206,9 @@ void ProxySession::on_client_timer(Commands& out) {
   } else {
     return;  // The phase is over.
   }
-  FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
-  flow.state = FlowState::kFinished;
-  flow.tcp_host = client_sni_.empty() ? dest_host_ : client_sni_;
-  flow.tcp_port = dest_port_;
+  FlowSnapshot flow =
+      failed_tcp_flow(client_sni_.empty() ? dest_host_ : client_sni_, "client timeout: " + what);
   flow.bytes_from_client = buffer_.size() + client_raw_.size();
-  flow.error = "client timeout: " + what;
   out.push_back(Log{Log::Level::kInfo, flow.error + " (" + ctx_.client_address + ")"});
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
   close_everything(out);
@@ -242,7 +255,6 @@ void ProxySession::on_idle_wakeup(Commands& out) {
   }
   if (stage_ != Stage::kClosed) {
     close_everything(out);
-    stage_ = Stage::kClosed;
   }
 }
 
@@ -345,10 +357,7 @@ void ProxySession::handle_event(Event event, Commands& out) {
             ctx_.clock->monotonic_us() - client_handshake_done_us_ <= kPinningCloseWindowUs) {
           // A client that completes the handshake and leaves without a byte has seen our
           // certificate and did not like it (certificate pinning does this).
-          FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
-          flow.state = FlowState::kFinished;
-          flow.tcp_host = dest_host_;
-          flow.tcp_port = dest_port_;
+          FlowSnapshot flow = failed_tcp_flow(dest_host_, std::string());
           flow.error = "the client closed the connection to " +
                        (client_sni_.empty() ? dest_host_ : client_sni_) +
                        " right after the TLS handshake without sending anything (it may pin its "
@@ -358,10 +367,7 @@ void ProxySession::handle_event(Event event, Commands& out) {
         } else if (stage_ == Stage::kSniffTunnel || stage_ == Stage::kConnecting ||
                    (stage_ == Stage::kSniffPlaintext && !closed->error.empty())) {
           // A tunnel the client left before it carried anything: still a connection to log.
-          FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
-          flow.state = FlowState::kFinished;
-          flow.tcp_host = dest_host_;
-          flow.tcp_port = dest_port_;
+          FlowSnapshot flow = failed_tcp_flow(dest_host_, std::string());
           flow.bytes_from_client = buffer_.size();
           flow.error =
               (closed->error.empty() ? std::string("the client closed the tunnel")
@@ -433,6 +439,15 @@ void ProxySession::handle_event(Event event, Commands& out) {
   if (app_) {
     deliver(std::move(event), out);
   }
+}
+
+FlowSnapshot ProxySession::failed_tcp_flow(std::string host, std::string error) {
+  FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
+  flow.state = FlowState::kFinished;
+  flow.tcp_host = std::move(host);
+  flow.tcp_port = dest_port_;
+  flow.error = std::move(error);
+  return flow;
 }
 
 void ProxySession::close_everything(Commands& out) {
@@ -582,11 +597,7 @@ void ProxySession::on_start(Commands& out) {
 }
 
 void ProxySession::refuse(const std::string& error, Commands& out) {
-  FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
-  flow.state = FlowState::kFinished;
-  flow.tcp_host = dest_host_;
-  flow.tcp_port = dest_port_;
-  flow.error = error;
+  FlowSnapshot flow = failed_tcp_flow(dest_host_, error);
   out.push_back(Log{Log::Level::kWarn, error});
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
   close_everything(out);
@@ -681,26 +692,10 @@ void ProxySession::tunnel_connected(Commands& out) {
   const int64_t now = ctx_.clock->monotonic_us();
   flow.timings.settle_exchange(tunnel_start_us_, tunnel_start_us_, 0, now);
   if (socks_tunnel_) {
-    uint8_t code = Socks5Handshake::kGeneralFailure;
-    switch (failed.failure) {
-      case OpenCompleted::Failure::kDns:
-        code = Socks5Handshake::kHostUnreachable;
-        break;
-      case OpenCompleted::Failure::kRefused:
-        code = Socks5Handshake::kConnectionRefused;
-        break;
-      case OpenCompleted::Failure::kTimeout:
-        code = Socks5Handshake::kTtlExpired;
-        break;
-      case OpenCompleted::Failure::kUnreachable:
-        code = Socks5Handshake::kNetworkUnreachable;
-        break;
-      default:
-        break;
-    }
     flow.tcp_host = dest_host_;
     flow.tcp_port = dest_port_;
-    out.push_back(SendData{kClientConn, Socks5Handshake::failure_reply(code)});
+    out.push_back(
+        SendData{kClientConn, Socks5Handshake::failure_reply(socks_reply(failed.failure))});
   } else {
     const int status = failed.timed_out ? 504 : 502;
     const char* reason = failed.timed_out ? "Gateway Timeout" : "Bad Gateway";
@@ -722,7 +717,6 @@ void ProxySession::tunnel_connected(Commands& out) {
   out.push_back(Log{Log::Level::kInfo, error});
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
   close_everything(out);
-  stage_ = Stage::kClosed;
 }
 
 bool ProxySession::tcp_first_unused() const {
@@ -1279,17 +1273,12 @@ void ProxySession::fail_client_tls(const std::string& error, Commands& out) {
   } else {
     text = "TLS handshake with the client failed for " + host + ": " + error;
   }
-  FlowSnapshot flow = ctx_.new_flow(FlowKind::kTcp);
-  flow.state = FlowState::kFinished;
-  flow.tcp_host = host;
-  flow.tcp_port = dest_port_;
-  flow.error = text;
+  FlowSnapshot flow = failed_tcp_flow(host, text);
   if (rejected) {
     learn_passthrough(flow, text, out);
   }
   out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
   close_everything(out);
-  stage_ = Stage::kClosed;
 }
 
 void ProxySession::deliver(Event event, Commands& out) {

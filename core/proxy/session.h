@@ -182,6 +182,8 @@ class ProxySession {
   void fail_client_tls(const std::string& error, Commands& out);
   // close_everything closes the client and every server connection; the session is over.
   void close_everything(Commands& out);
+  // failed_tcp_flow is a finished TCP flow to |host| (at the destination port) that failed.
+  FlowSnapshot failed_tcp_flow(std::string host, std::string error);
   void check_tunnel(Commands& out);
 
   SessionContext ctx_;

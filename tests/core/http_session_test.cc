@@ -376,12 +376,8 @@ TEST(HttpSession, ConnectToAnUnreachableServerIsA502OnTheConnectItself) {
   const Commands c = pb.client("CONNECT db.test:5432 HTTP/1.1\r\n\r\n");
   const OpenConnection open = single_open(c);
   EXPECT_EQ(sent_to(c, kClientConn), "");
-  OpenCompleted failed;
-  failed.id = open.id;
-  failed.conn = open.conn;
-  failed.error = "connection to 192.0.2.7:5432 refused";
-  failed.failure = OpenCompleted::Failure::kRefused;
-  const Commands f = pb.feed(failed);
+  const Commands f = pb.open_failed(open, "connection to 192.0.2.7:5432 refused",
+                                    OpenCompleted::Failure::kRefused);
   EXPECT_EQ(sent_to(f, kClientConn).rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << pb.log();
   EXPECT_NE(sent_to(f, kClientConn).find("refused"), std::string::npos);
   ASSERT_EQ(flows(f).size(), 1u);

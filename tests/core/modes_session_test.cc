@@ -51,12 +51,8 @@ TEST(ModesSession, Socks5ConnectRefusedGetsTheMatchingReplyCode) {
   pb.client(std::string("\x05\x01\x00", 3));
   const Commands c = pb.client(std::string("\x05\x01\x00\x01\xc0\x00\x02\x07\x00\x19", 10));
   const OpenConnection open = single_open(c);
-  OpenCompleted failed;
-  failed.id = open.id;
-  failed.conn = open.conn;
-  failed.error = "connection to 192.0.2.7:25 refused";
-  failed.failure = OpenCompleted::Failure::kRefused;
-  const Commands f = pb.feed(failed);
+  const Commands f =
+      pb.open_failed(open, "connection to 192.0.2.7:25 refused", OpenCompleted::Failure::kRefused);
   EXPECT_EQ(sent_to(f, kClientConn), std::string("\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", 10));
   ASSERT_EQ(flows(f).size(), 1u);
   EXPECT_NE(flows(f)[0]->error.find("refused"), std::string::npos);

@@ -101,6 +101,11 @@ class RawClient {
     }
     return got;
   }
+  // connect_tunnel asks the proxy for a CONNECT tunnel to |authority|; whether it answered 200.
+  bool connect_tunnel(const std::string& authority) {
+    return send_all("CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n") &&
+           read_until("\r\n\r\n").find(" 200 ") != std::string::npos;
+  }
   // reset closes with an RST (SO_LINGER 0).
   void reset() {
     linger l{1, 0};
@@ -127,6 +132,17 @@ size_t open_fds(pid_t pid) {
     ++n;
   }
   return n;
+}
+
+// tls_client_on starts a TLS client (no verification: the tests look at what the proxy does,
+// not at its certificate) on |client|'s socket, with SNI |name|. The SSL_CTX lives as long as
+// the SSL (it is reference-counted).
+bssl::UniquePtr<SSL> tls_client_on(RawClient& client, const char* name) {
+  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+  bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), client.fd());
+  SSL_set_tlsext_host_name(ssl.get(), name);
+  return ssl;
 }
 
 // send_for_three_seconds sends junk on a non-blocking |client| as fast as the peer takes it,
@@ -230,15 +246,10 @@ TEST_F(HostileTest, ResetInsideAnInterceptedTunnelIsLogged) {
   for (int i = 0; i < 5; ++i) {
     RawClient client(proxy_port_);
     ASSERT_TRUE(client.ok());
-    ASSERT_TRUE(client.send_all("CONNECT localhost:" + std::to_string(origin) +
-                                " HTTP/1.1\r\nHost: localhost\r\n\r\n"));
-    ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+    ASSERT_TRUE(client.connect_tunnel("localhost:" + std::to_string(origin)));
     // A TLS client over the tunnel's socket: openssl s_client on a duplicate of the fd is not
     // possible, so BoringSSL runs here, on the socket itself.
-    bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
-    bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), client.fd());
-    SSL_set_tlsext_host_name(ssl.get(), "localhost");
+    bssl::UniquePtr<SSL> ssl = tls_client_on(client, "localhost");
     ASSERT_EQ(SSL_connect(ssl.get()), 1);
     const std::string request = get_request("/bytes?n=50000000");
     ASSERT_EQ(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())),
@@ -272,8 +283,7 @@ TEST_F(HostileTest, TunnelResetByTheClientIsLogged) {
   start_proxy();
   for (int i = 0; i < 5; ++i) {
     RawClient client(proxy_port_);
-    ASSERT_TRUE(client.send_all("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\n\r\n"));
-    ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+    ASSERT_TRUE(client.connect_tunnel("127.0.0.1:" + port));
     ASSERT_TRUE(client.send_all(std::string("\x01\x02hello tcp", 11)));
     EXPECT_EQ(client.read_until("tcp").size(), 11u);
     client.reset();
@@ -405,14 +415,9 @@ TEST_F(HostileTest, BytesWhileTheServerHandshakeStallsAreBounded) {
   const uint16_t stalled = ntohs(addr.sin_port);
   start_proxy();
   RawClient client(proxy_port_);
-  ASSERT_TRUE(
-      client.send_all("CONNECT localhost:" + std::to_string(stalled) + " HTTP/1.1\r\n\r\n"));
-  ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+  ASSERT_TRUE(client.connect_tunnel("localhost:" + std::to_string(stalled)));
   // A real ClientHello (from BoringSSL), then junk, as fast as the proxy takes it.
-  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
-  bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
-  SSL_set_fd(ssl.get(), client.fd());
-  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  bssl::UniquePtr<SSL> ssl = tls_client_on(client, "localhost");
   fcntl(client.fd(), F_SETFL, fcntl(client.fd(), F_GETFL) | O_NONBLOCK);
   EXPECT_EQ(SSL_connect(ssl.get()), -1);  // Would block reading: its hello is out.
   const size_t sent = send_for_three_seconds(client);
@@ -470,18 +475,12 @@ TEST_F(HostileTest, ClientSideTimeoutsCloseEveryStalledPhase) {
   ASSERT_TRUE(idle.send_all(get_request("http://127.0.0.1:" + std::to_string(plain) + "/")));
   EXPECT_NE(idle.read_until("\r\n\r\nok").find(" 200 "), std::string::npos);
   RawClient half(proxy_port_);
-  ASSERT_TRUE(half.send_all("CONNECT localhost:" + std::to_string(origin) + " HTTP/1.1\r\n\r\n"));
-  ASSERT_NE(half.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+  ASSERT_TRUE(half.connect_tunnel("localhost:" + std::to_string(origin)));
   ASSERT_TRUE(half.send_all(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
   // An idle TLS connection: a request answered, then nothing.
   RawClient tls_idle(proxy_port_);
-  ASSERT_TRUE(
-      tls_idle.send_all("CONNECT localhost:" + std::to_string(origin) + " HTTP/1.1\r\n\r\n"));
-  ASSERT_NE(tls_idle.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
-  bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
-  bssl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
-  SSL_set_fd(ssl.get(), tls_idle.fd());
-  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  ASSERT_TRUE(tls_idle.connect_tunnel("localhost:" + std::to_string(origin)));
+  bssl::UniquePtr<SSL> ssl = tls_client_on(tls_idle, "localhost");
   ASSERT_EQ(SSL_connect(ssl.get()), 1);
   const std::string request = get_request("/");
   ASSERT_GT(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())), 0);
@@ -548,8 +547,7 @@ TEST_F(HostileTest, AutoPassthroughLearnsOnlyFromRejectedCertificates) {
   // Half a ClientHello, then a close.
   {
     RawClient client(proxy_port_);
-    ASSERT_TRUE(client.send_all("CONNECT " + target + " HTTP/1.1\r\n\r\n"));
-    ASSERT_NE(client.read_until("\r\n\r\n").find(" 200 "), std::string::npos);
+    ASSERT_TRUE(client.connect_tunnel(target));
     ASSERT_TRUE(client.send_all(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
   }
   // A name the proxy will not put in a certificate.

@@ -114,6 +114,16 @@ class SessionPlaybook {
     done.connect_us = 200;
     return feed(done);
   }
+  // open_failed fails |open| as the driver would: |error| and its typed |failure|.
+  core::Commands open_failed(const core::OpenConnection& open, std::string error,
+                             core::OpenCompleted::Failure failure) {
+    core::OpenCompleted failed;
+    failed.id = open.id;
+    failed.conn = open.conn;
+    failed.error = std::move(error);
+    failed.failure = failure;
+    return feed(failed);
+  }
   // connect_tunnel sends a CONNECT |request|: the session opens the TCP connection first and
   // answers 200 once the test completes it. Returns that connection's OpenConnection (every
   // later command of the tunnel adopts it).
