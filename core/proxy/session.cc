@@ -8,12 +8,15 @@
 #include "core/layers/http_layer.h"
 #include "core/layers/sniff.h"
 #include "core/layers/tcp_relay.h"
+#include "core/proxy/session_internal.h"
 
 namespace sightglass::core {
 namespace {
 
 using ca::ClientHelloSummary;
 using ca::LeafSelector;
+using session_internal::host_port_text;
+using session_internal::kHeldClientBytes;
 
 // How long a tunnel may stay silent before it is taken for a server-speaks-first protocol.
 constexpr int64_t kServerFirstDelayMs = 1000;
@@ -24,26 +27,7 @@ constexpr int64_t kPinningCloseWindowUs = 2'000'000;
 // What is kept of the bytes sent to a server that may turn out to speak HTTP/2 only, to send
 // them again offering h2 (ProxySession::retry_with_h2).
 constexpr size_t kRetryReplayLimit = 1024 * 1024;
-// What is held of a client's bytes while the stage they are for waits (a tunnel being
-// connected, a server handshake): past it, reading from the client pauses.
-constexpr size_t kHeldClientBytes = 256 * 1024;
 constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-
-// socks_reply is the SOCKS5 reply code (RFC 1928) for a connection that could not be opened.
-uint8_t socks_reply(OpenCompleted::Failure failure) {
-  switch (failure) {
-    case OpenCompleted::Failure::kDns:
-      return Socks5Handshake::kHostUnreachable;
-    case OpenCompleted::Failure::kRefused:
-      return Socks5Handshake::kConnectionRefused;
-    case OpenCompleted::Failure::kTimeout:
-      return Socks5Handshake::kTtlExpired;
-    case OpenCompleted::Failure::kUnreachable:
-      return Socks5Handshake::kNetworkUnreachable;
-    default:
-      return Socks5Handshake::kGeneralFailure;
-  }
-}
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
   return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
@@ -72,13 +56,6 @@ bool split_address(const std::string& address, std::string* host, uint16_t* port
   *host = std::move(h);
   *port = static_cast<uint16_t>(value);
   return true;
-}
-
-std::string host_port_text(const std::string& host, uint16_t port) {
-  if (host.find(':') != std::string::npos) {
-    return "[" + host + "]:" + std::to_string(port);
-  }
-  return host + ":" + std::to_string(port);
 }
 
 // parseable_alpn keeps the protocols of a client's ALPN offer that the proxy can speak to a
@@ -167,143 +144,6 @@ bool ProxySession::busy() const {
 void ProxySession::handle(Event event, Commands& out) {
   handle_event(std::move(event), out);
   update_idle(out);
-}
-
-void ProxySession::arm_client_timer(ClientPhase phase, Commands& out) {
-  cancel_client_timer(out);
-  client_phase_ = phase;
-  client_timer_ = ctx_.new_command();
-  out.push_back(RequestWakeup{client_timer_, ctx_.config->client_handshake_timeout_ms});
-}
-
-void ProxySession::cancel_client_timer(Commands& out) {
-  if (client_timer_ != 0) {
-    out.push_back(CancelWakeup{client_timer_});
-    client_timer_ = 0;
-  }
-  client_phase_ = ClientPhase::kNone;
-}
-
-void ProxySession::on_client_timer(Commands& out) {
-  const ClientPhase phase = std::exchange(client_phase_, ClientPhase::kNone);
-  client_timer_ = 0;
-  std::string what;
-  if (phase == ClientPhase::kFirstByte && buffer_.empty() &&
-      (stage_ == Stage::kSocks || stage_ == Stage::kSniffClient ||
-       (stage_ == Stage::kSniffTunnel && ctx_.config->mode == ProxyConfig::Mode::kTransparent) ||
-       (stage_ == Stage::kRegularHttp && http_ != nullptr && !http_->busy()))) {
-    what = "nothing received within " + seconds_text(ctx_.config->client_handshake_timeout_ms) +
-           " of connecting";
-  } else if (phase == ClientPhase::kHandshake &&
-             (stage_ == Stage::kClientHandshake || stage_ == Stage::kSocks)) {
-    if (awaiting_upstream_) {
-      // The server holds the handshake up: its own limit applies.
-      arm_client_timer(ClientPhase::kHandshake, out);
-      return;
-    }
-    what = std::string(stage_ == Stage::kSocks ? "the SOCKS5 handshake" : "the TLS handshake") +
-           " was not complete within " + seconds_text(ctx_.config->client_handshake_timeout_ms);
-  } else {
-    return;  // The phase is over.
-  }
-  FlowSnapshot flow =
-      failed_tcp_flow(client_sni_.empty() ? dest_host_ : client_sni_, "client timeout: " + what);
-  flow.bytes_from_client = buffer_.size() + client_raw_.size();
-  out.push_back(Log{Log::Level::kInfo, flow.error + " (" + ctx_.client_address + ")"});
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
-  close_everything(out);
-  app_.reset();
-  http_ = nullptr;
-  http2_ = nullptr;
-  stage_ = Stage::kClosed;
-}
-
-void ProxySession::update_idle(Commands& out) {
-  const int64_t now = ctx_.clock->monotonic_us();
-  const bool idle_stage =
-      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
-  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
-    last_active_us_ = now;
-    return;
-  }
-  if (idle_wakeup_ == 0) {
-    idle_wakeup_ = ctx_.new_command();
-    out.push_back(RequestWakeup{idle_wakeup_, ctx_.config->client_idle_timeout_ms});
-  }
-}
-
-void ProxySession::on_idle_wakeup(Commands& out) {
-  idle_wakeup_ = 0;
-  const int64_t now = ctx_.clock->monotonic_us();
-  const bool idle_stage =
-      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
-  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
-    return;
-  }
-  const int64_t limit_us = ctx_.config->client_idle_timeout_ms * 1000;
-  if (now - last_active_us_ < limit_us) {
-    idle_wakeup_ = ctx_.new_command();
-    out.push_back(RequestWakeup{idle_wakeup_, (last_active_us_ + limit_us - now) / 1000 + 1});
-    return;
-  }
-  // Idle between exchanges: closed without a flow (nothing was lost).
-  out.push_back(Log{Log::Level::kDebug, "client " + ctx_.client_address + " idle for " +
-                                            seconds_text(ctx_.config->client_idle_timeout_ms) +
-                                            ": closed"});
-  if (app_) {
-    deliver(ConnectionClosed{kClientConn, ""}, out);
-  }
-  if (stage_ != Stage::kClosed) {
-    close_everything(out);
-  }
-}
-
-void ProxySession::arm_server_handshake(ConnId conn, Commands& out) {
-  auto it = servers_.find(conn);
-  if (it == servers_.end()) {
-    return;
-  }
-  if (it->second.handshake_wakeup != 0) {
-    out.push_back(CancelWakeup{it->second.handshake_wakeup});
-  }
-  it->second.handshake_wakeup = ctx_.new_command();
-  out.push_back(
-      RequestWakeup{it->second.handshake_wakeup, ctx_.config->server_handshake_timeout_ms});
-}
-
-void ProxySession::cancel_server_handshake(ConnId conn, Commands& out) {
-  auto it = servers_.find(conn);
-  if (it != servers_.end() && it->second.handshake_wakeup != 0) {
-    out.push_back(CancelWakeup{it->second.handshake_wakeup});
-    it->second.handshake_wakeup = 0;
-  }
-}
-
-bool ProxySession::on_server_handshake_timeout(CommandId id, Commands& out) {
-  for (auto& [conn, server] : servers_) {
-    if (server.handshake_wakeup != id) {
-      continue;
-    }
-    server.handshake_wakeup = 0;
-    if (server.open) {
-      return true;
-    }
-    const ConnId which = conn;
-    OpenCompleted failed = std::move(server.completion);
-    failed.id = server.open_command.id;
-    failed.conn = which;
-    failed.timed_out = true;
-    failed.failure = OpenCompleted::Failure::kTimeout;
-    const std::string limit = seconds_text(ctx_.config->server_handshake_timeout_ms);
-    failed.error = !server.proxy_connect.empty()
-                       ? "server timeout: the upstream proxy did not answer CONNECT " +
-                             server.proxy_connect + " within " + limit
-                       : "server timeout: the TLS handshake with " + server.host +
-                             " was not complete within " + limit;
-    fail_open(which, std::move(failed), true, out);
-    return true;
-  }
-  return false;
 }
 
 void ProxySession::handle_event(Event event, Commands& out) {
@@ -627,110 +467,6 @@ void ProxySession::on_socks_bytes(std::string data, Commands& out) {
   socks_.reset();
   cancel_client_timer(out);
   connect_tunnel(std::move(host), port, std::move(remainder), true, out);
-}
-
-void ProxySession::connect_tunnel(std::string host, uint16_t port, std::string remainder,
-                                  bool socks, Commands& out) {
-  socks_tunnel_ = socks;
-  if (iequals(host, "sightglass")) {
-    // The magic host is served by the proxy itself: nothing to connect to.
-    out.push_back(
-        SendData{kClientConn, socks ? Socks5Handshake::success_reply()
-                                    : tunnel_version_ + " 200 Connection established\r\n\r\n"});
-    enter_tunnel(std::move(host), port, std::move(remainder), out);
-    return;
-  }
-  dest_host_ = std::move(host);
-  dest_port_ = port;
-  buffer_ = std::move(remainder);
-  stage_ = Stage::kConnecting;
-  tunnel_start_us_ = ctx_.clock->monotonic_us();
-  tunnel_start_wall_us_ = ctx_.clock->wall_us();
-  preopened_ = ctx_.new_conn();
-  ServerConn& server = servers_[preopened_];
-  server.host = dest_host_;
-  server.tls_name = dest_host_;
-  server.authority = host_port_text(dest_host_, dest_port_);
-  server.preopened = true;
-  server.tcp_first = true;
-  const CommandId id = ctx_.new_command();
-  OpenConnection open{id, preopened_, dest_host_, dest_port_, false};
-  if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
-    server.proxy_connect = server.authority;
-    open.host = ctx_.config->upstream_proxy_host;
-    open.port = ctx_.config->upstream_proxy_port;
-  }
-  server.open_command = open;
-  out.push_back(std::move(open));
-}
-
-void ProxySession::tunnel_connected(Commands& out) {
-  if (client_paused_) {
-    client_paused_ = false;
-    out.push_back(PauseReading{kClientConn, false});
-  }
-  if (preopen_result_ && preopen_result_->error.empty()) {
-    out.push_back(SendData{
-        kClientConn, socks_tunnel_ ? Socks5Handshake::success_reply()
-                                   : tunnel_version_ + " 200 Connection established\r\n\r\n"});
-    std::string remainder = std::move(buffer_);
-    buffer_.clear();
-    std::string host = dest_host_;
-    enter_tunnel(std::move(host), dest_port_, std::move(remainder), out);
-    return;
-  }
-  OpenCompleted failed = preopen_result_ ? std::move(*preopen_result_) : OpenCompleted{};
-  preopen_result_.reset();
-  preopened_ = 0;
-  const std::string authority = host_port_text(dest_host_, dest_port_);
-  const std::string error = "cannot open the tunnel to " + authority + ": " + failed.error;
-  FlowSnapshot flow = ctx_.new_flow(socks_tunnel_ ? FlowKind::kTcp : FlowKind::kHttp);
-  flow.state = FlowState::kFinished;
-  flow.error = error;
-  flow.timings.started_us = tunnel_start_wall_us_;
-  flow.timings.dns_us = failed.dns_us;
-  const int64_t now = ctx_.clock->monotonic_us();
-  flow.timings.settle_exchange(tunnel_start_us_, tunnel_start_us_, 0, now);
-  if (socks_tunnel_) {
-    flow.tcp_host = dest_host_;
-    flow.tcp_port = dest_port_;
-    out.push_back(
-        SendData{kClientConn, Socks5Handshake::failure_reply(socks_reply(failed.failure))});
-  } else {
-    const int status = failed.timed_out ? 504 : 502;
-    const char* reason = failed.timed_out ? "Gateway Timeout" : "Bad Gateway";
-    HttpRequestData& request = flow.request.emplace();
-    request.method = "CONNECT";
-    request.scheme = "http";
-    request.host = dest_host_;
-    request.port = dest_port_;
-    request.target = authority;
-    request.http_version = tunnel_version_;
-    HttpResponseData& response = flow.response.emplace();
-    response.http_version = tunnel_version_;
-    response.status = status;
-    response.reason = reason;
-    response.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
-    response.body.append(error, ctx_.config->body_limit);
-    out.push_back(SendData{kClientConn, error_response(status, reason, error)});
-  }
-  out.push_back(Log{Log::Level::kInfo, error});
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
-  close_everything(out);
-}
-
-bool ProxySession::tcp_first_unused() const {
-  if (preopened_ == 0) {
-    return false;
-  }
-  auto it = servers_.find(preopened_);
-  return it != servers_.end() && it->second.tcp_first && it->second.preopened;
-}
-
-void ProxySession::reserve_tcp_first() {
-  if (tcp_first_unused()) {
-    ctx_.reserved_conn = preopened_;
-  }
 }
 
 void ProxySession::enter_tunnel(std::string host, uint16_t port, std::string remainder,

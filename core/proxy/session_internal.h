@@ -1,0 +1,24 @@
+#pragma once
+
+// Shared by the files that implement ProxySession (session.cc, session_limits.cc,
+// session_tunnel.cc); not part of its interface.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sightglass::core::session_internal {
+
+// What is held of a client's bytes while the stage they are for waits (a tunnel being
+// connected, a server handshake): past it, reading from the client pauses.
+constexpr size_t kHeldClientBytes = 256 * 1024;
+
+// host_port_text is "host:port", with an IPv6 host in brackets.
+inline std::string host_port_text(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace sightglass::core::session_internal

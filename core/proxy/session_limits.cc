@@ -1,0 +1,145 @@
+// ProxySession's time limits: a client's first byte and handshake, idle connections between
+// exchanges, and a server's TLS handshake (or an upstream proxy's answer to CONNECT).
+#include "core/layers/http_layer.h"
+#include "core/proxy/session.h"
+
+namespace sightglass::core {
+
+void ProxySession::arm_client_timer(ClientPhase phase, Commands& out) {
+  cancel_client_timer(out);
+  client_phase_ = phase;
+  client_timer_ = ctx_.new_command();
+  out.push_back(RequestWakeup{client_timer_, ctx_.config->client_handshake_timeout_ms});
+}
+
+void ProxySession::cancel_client_timer(Commands& out) {
+  if (client_timer_ != 0) {
+    out.push_back(CancelWakeup{client_timer_});
+    client_timer_ = 0;
+  }
+  client_phase_ = ClientPhase::kNone;
+}
+
+void ProxySession::on_client_timer(Commands& out) {
+  const ClientPhase phase = std::exchange(client_phase_, ClientPhase::kNone);
+  client_timer_ = 0;
+  std::string what;
+  if (phase == ClientPhase::kFirstByte && buffer_.empty() &&
+      (stage_ == Stage::kSocks || stage_ == Stage::kSniffClient ||
+       (stage_ == Stage::kSniffTunnel && ctx_.config->mode == ProxyConfig::Mode::kTransparent) ||
+       (stage_ == Stage::kRegularHttp && http_ != nullptr && !http_->busy()))) {
+    what = "nothing received within " + seconds_text(ctx_.config->client_handshake_timeout_ms) +
+           " of connecting";
+  } else if (phase == ClientPhase::kHandshake &&
+             (stage_ == Stage::kClientHandshake || stage_ == Stage::kSocks)) {
+    if (awaiting_upstream_) {
+      // The server holds the handshake up: its own limit applies.
+      arm_client_timer(ClientPhase::kHandshake, out);
+      return;
+    }
+    what = std::string(stage_ == Stage::kSocks ? "the SOCKS5 handshake" : "the TLS handshake") +
+           " was not complete within " + seconds_text(ctx_.config->client_handshake_timeout_ms);
+  } else {
+    return;  // The phase is over.
+  }
+  FlowSnapshot flow =
+      failed_tcp_flow(client_sni_.empty() ? dest_host_ : client_sni_, "client timeout: " + what);
+  flow.bytes_from_client = buffer_.size() + client_raw_.size();
+  out.push_back(Log{Log::Level::kInfo, flow.error + " (" + ctx_.client_address + ")"});
+  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  close_everything(out);
+  app_.reset();
+  http_ = nullptr;
+  http2_ = nullptr;
+  stage_ = Stage::kClosed;
+}
+
+void ProxySession::update_idle(Commands& out) {
+  const int64_t now = ctx_.clock->monotonic_us();
+  const bool idle_stage =
+      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
+  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
+    last_active_us_ = now;
+    return;
+  }
+  if (idle_wakeup_ == 0) {
+    idle_wakeup_ = ctx_.new_command();
+    out.push_back(RequestWakeup{idle_wakeup_, ctx_.config->client_idle_timeout_ms});
+  }
+}
+
+void ProxySession::on_idle_wakeup(Commands& out) {
+  idle_wakeup_ = 0;
+  const int64_t now = ctx_.clock->monotonic_us();
+  const bool idle_stage =
+      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
+  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
+    return;
+  }
+  const int64_t limit_us = ctx_.config->client_idle_timeout_ms * 1000;
+  if (now - last_active_us_ < limit_us) {
+    idle_wakeup_ = ctx_.new_command();
+    out.push_back(RequestWakeup{idle_wakeup_, (last_active_us_ + limit_us - now) / 1000 + 1});
+    return;
+  }
+  // Idle between exchanges: closed without a flow (nothing was lost).
+  out.push_back(Log{Log::Level::kDebug, "client " + ctx_.client_address + " idle for " +
+                                            seconds_text(ctx_.config->client_idle_timeout_ms) +
+                                            ": closed"});
+  if (app_) {
+    deliver(ConnectionClosed{kClientConn, ""}, out);
+  }
+  if (stage_ != Stage::kClosed) {
+    close_everything(out);
+  }
+}
+
+void ProxySession::arm_server_handshake(ConnId conn, Commands& out) {
+  auto it = servers_.find(conn);
+  if (it == servers_.end()) {
+    return;
+  }
+  if (it->second.handshake_wakeup != 0) {
+    out.push_back(CancelWakeup{it->second.handshake_wakeup});
+  }
+  it->second.handshake_wakeup = ctx_.new_command();
+  out.push_back(
+      RequestWakeup{it->second.handshake_wakeup, ctx_.config->server_handshake_timeout_ms});
+}
+
+void ProxySession::cancel_server_handshake(ConnId conn, Commands& out) {
+  auto it = servers_.find(conn);
+  if (it != servers_.end() && it->second.handshake_wakeup != 0) {
+    out.push_back(CancelWakeup{it->second.handshake_wakeup});
+    it->second.handshake_wakeup = 0;
+  }
+}
+
+bool ProxySession::on_server_handshake_timeout(CommandId id, Commands& out) {
+  for (auto& [conn, server] : servers_) {
+    if (server.handshake_wakeup != id) {
+      continue;
+    }
+    server.handshake_wakeup = 0;
+    if (server.open) {
+      return true;
+    }
+    const ConnId which = conn;
+    OpenCompleted failed = std::move(server.completion);
+    failed.id = server.open_command.id;
+    failed.conn = which;
+    failed.timed_out = true;
+    failed.failure = OpenCompleted::Failure::kTimeout;
+    const std::string limit = seconds_text(ctx_.config->server_handshake_timeout_ms);
+    failed.error = !server.proxy_connect.empty()
+                       ? "server timeout: the upstream proxy did not answer CONNECT " +
+                             server.proxy_connect + " within " + limit
+                       : "server timeout: the TLS handshake with " + server.host +
+                             " was not complete within " + limit;
+    fail_open(which, std::move(failed), true, out);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace sightglass::core
