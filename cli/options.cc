@@ -1,8 +1,10 @@
 #include "cli/options.h"
 
 #include <charconv>
-#include <regex>
 #include <sstream>
+
+#include "core/filter/filter.h"
+#include "core/filter/regex.h"
 
 namespace sightglass::cli {
 namespace {
@@ -31,11 +33,13 @@ bool parse_port(std::string_view text, uint16_t* out) {
   return true;
 }
 
+// valid_regex checks a --ignore-hosts/--allow-hosts pattern the way PassthroughPolicy will
+// compile it (PCRE2, Python syntax); the caller prefixes the option's name.
 bool valid_regex(std::string_view text, std::string* out_error) {
-  try {
-    std::regex re{std::string(text)};
-  } catch (const std::regex_error& e) {
-    *out_error = e.what();
+  core::Regex::Error error;
+  if (core::Regex::compile(text, &error) == nullptr) {
+    *out_error = "invalid regex '" + std::string(text) + "': " + error.message + " at offset " +
+                 std::to_string(error.offset);
     return false;
   }
   return true;
@@ -124,8 +128,19 @@ const OptionSpec kOptions[] = {
        return true;
      }},
     {"filter", 0, ArgKind::kValue, "EXPR", "record and print only flows matching EXPR",
-     [](Options* o, std::string_view v, std::string*) {
+     [](Options* o, std::string_view v, std::string* err) {
+       core::FilterError error;
+       if (core::FlowFilter::parse(v, &error) == nullptr) {
+         *err = "invalid filter: " + error.describe();
+         return false;
+       }
        o->filter = v;
+       return true;
+     }},
+    {"save", 0, ArgKind::kValue, "FILE",
+     "record every flow into a session file (SQLite; appended to if it is one)",
+     [](Options* o, std::string_view v, std::string*) {
+       o->save_file = v;
        return true;
      }},
     {"body-limit", 0, ArgKind::kValue, "BYTES",
@@ -430,7 +445,12 @@ std::string usage_text() {
          "SIGINT/SIGTERM\n"
          "  sightglass ca export [--der]         print the CA certificate (PEM, or DER bytes)\n"
          "  sightglass ca path                   print the CA certificate's file path\n"
-         "  sightglass har IN.jsonl [OUT.har]    convert a JSON Lines log to one HAR 1.2 file\n"
+         "  sightglass har IN [OUT.har]          convert a session, JSON Lines or HAR file to one "
+         "HAR 1.2 file\n"
+         "  sightglass show IN [FILTER] [-w OUT|-]\n"
+         "                                       list the flows of a session, JSON Lines or HAR "
+         "file that\n"
+         "                                       match FILTER; -w writes them as JSON Lines\n"
          "  sightglass --help | --version\n\n"
          "Options:\n";
   for (const OptionSpec& spec : kOptions) {

@@ -31,6 +31,7 @@ struct Options {
   std::vector<std::string> upstream_trust;
   std::string write_file;
   std::string har_file;
+  std::string save_file;  // --save: a session file.
   std::vector<std::string> ignore_hosts;
   std::vector<std::string> allow_hosts;
   std::string filter;

@@ -17,9 +17,11 @@
 #include "core/export/har_writer.h"
 #include "core/export/json_lines_writer.h"
 #include "core/export/terminal_printer.h"
+#include "core/filter/filter.h"
 #include "core/net/event_loop.h"
 #include "core/server/key_log.h"
 #include "core/server/proxy_server.h"
+#include "core/store/session_sink.h"
 #include "core/tls/tls_contexts.h"
 
 namespace sightglass::cli {
@@ -31,14 +33,6 @@ constexpr uint64_t kShutdownPollMs = 20;
 int failure(const std::string& message) {
   std::cerr << "sightglass: " << message << "\n";
   return 1;
-}
-
-// not_yet names an option that this build accepts on the command line but cannot honour yet.
-std::string not_yet(const Options& options) {
-  if (!options.filter.empty()) {
-    return "--filter";
-  }
-  return "";
 }
 
 // GracefulShutdown stops the proxy in steps, on the loop thread.
@@ -161,9 +155,6 @@ int run_proxy(const Options& options) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-  if (const std::string missing = not_yet(options); !missing.empty()) {
-    return failure(missing + " is not supported by this version yet");
-  }
   std::string error;
   const auto confdir =
       options.confdir.empty() ? ca::default_confdir() : std::filesystem::path(options.confdir);
@@ -279,6 +270,23 @@ int run_proxy(const Options& options) {
     }
     bus.add_sink(har);
   }
+  std::shared_ptr<core::SessionSink> session;
+  if (!options.save_file.empty()) {
+    session = core::SessionSink::create(options.save_file, &error);
+    if (!session) {
+      return failure(error);
+    }
+    bus.add_sink(session);
+  }
+  // --filter selects what every sink sees (parsed already by parse_options).
+  core::FlowFilterConstSharedPtr filter;
+  if (!options.filter.empty()) {
+    core::FilterError filter_error;
+    filter = core::FlowFilter::parse(options.filter, &filter_error);
+    if (!filter) {
+      return failure("invalid filter: " + filter_error.describe());
+    }
+  }
 
   // One loop per core, each with its own listener on the shared port (SO_REUSEPORT): a
   // connection stays on its loop for life, so the hot path takes no locks.
@@ -298,8 +306,10 @@ int run_proxy(const Options& options) {
   server_options.reuse_port = workers > 1;
   server_options.connect_timeout_ms = static_cast<uint64_t>(options.server_connect_timeout_ms);
   server_options.flow_ids = &flow_ids;
-  server_options.publish = [&bus](core::FlowSnapshotConstSharedPtr flow) {
-    bus.publish(std::move(flow));
+  server_options.publish = [&bus, &filter](core::FlowSnapshotConstSharedPtr flow) {
+    if (!filter || filter->matches(*flow)) {
+      bus.publish(std::move(flow));
+    }
   };
   const int verbosity = options.verbosity;
   server_options.log = [verbosity](const core::Log& log) {
@@ -362,6 +372,10 @@ int run_proxy(const Options& options) {
   }
   if (har && !har->error().empty()) {
     return failure(har->error());
+  }
+  if (session && session->flows_failed() > 0) {
+    return failure(std::to_string(session->flows_failed()) + " flows could not be saved to " +
+                   options.save_file + ": " + session->error());
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 namespace sightglass::core {
 namespace {
@@ -15,18 +16,20 @@ std::string lower(std::string_view text) {
 
 }  // namespace
 
-bool PassthroughPolicy::compile(const std::vector<std::string>& patterns,
-                                std::vector<std::regex>* out, std::string* error) {
-  out->clear();
+bool PassthroughPolicy::compile(const std::vector<std::string>& patterns, Regexes* out,
+                                std::string* error) {
+  Regexes compiled;
   for (const std::string& pattern : patterns) {
-    // std::regex throws on a bad pattern; the exception never leaves this function.
-    try {
-      out->emplace_back(pattern, std::regex::ECMAScript | std::regex::icase);
-    } catch (const std::regex_error& e) {
-      *error = "invalid regular expression '" + pattern + "': " + e.what();
+    Regex::Error regex_error;
+    std::unique_ptr<Regex> regex = Regex::compile(pattern, &regex_error);  // Case-insensitive.
+    if (!regex) {
+      *error = "invalid regular expression '" + pattern + "': " + regex_error.message +
+               " at offset " + std::to_string(regex_error.offset);
       return false;
     }
+    compiled.push_back(std::move(regex));
   }
+  *out = std::move(compiled);
   return true;
 }
 
@@ -40,11 +43,10 @@ bool PassthroughPolicy::set_allow_hosts(const std::vector<std::string>& patterns
   return compile(patterns, &allow_, error);
 }
 
-bool PassthroughPolicy::any_match(const std::vector<std::regex>& regexes,
-                                  std::span<const std::string> host_ports) {
-  for (const std::regex& regex : regexes) {
+bool PassthroughPolicy::any_match(const Regexes& regexes, std::span<const std::string> host_ports) {
+  for (const std::unique_ptr<Regex>& regex : regexes) {
     for (const std::string& host_port : host_ports) {
-      if (!host_port.empty() && std::regex_search(host_port, regex)) {
+      if (!host_port.empty() && regex->search(host_port)) {
         return true;
       }
     }

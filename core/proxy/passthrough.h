@@ -1,12 +1,14 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
-#include <regex>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/filter/regex.h"
 
 namespace sightglass::core {
 
@@ -34,13 +36,12 @@ class PassthroughPolicy {
   std::vector<std::pair<std::string, std::string>> learned() const;
 
  private:
-  static bool compile(const std::vector<std::string>& patterns, std::vector<std::regex>* out,
-                      std::string* error);
-  static bool any_match(const std::vector<std::regex>& regexes,
-                        std::span<const std::string> host_ports);
+  using Regexes = std::vector<std::unique_ptr<Regex>>;
+  static bool compile(const std::vector<std::string>& patterns, Regexes* out, std::string* error);
+  static bool any_match(const Regexes& regexes, std::span<const std::string> host_ports);
 
-  std::vector<std::regex> ignore_;
-  std::vector<std::regex> allow_;
+  Regexes ignore_;
+  Regexes allow_;
   bool auto_learn_ = true;
   mutable std::mutex mutex_;
   std::atomic<bool> has_learned_{false};

@@ -172,16 +172,28 @@ TEST(Options, ParsesTimeLimits) {
 
 TEST(Options, UsageListsEveryContractOption) {
   const std::string usage = usage_text();
-  for (const char* name : {"--listen-host",  "--listen-port",
-                           "--mode",         "--confdir",
-                           "--ssl-insecure", "--upstream-trust",
-                           "--write",        "--har",
-                           "--ignore-hosts", "--allow-hosts",
-                           "--filter",       "--body-limit",
-                           "--proxyauth",    "--no-auto-passthrough",
-                           "--keylog",       "--quiet",
-                           "--verbose",      "ca export",
-                           "ca path",        "har IN.jsonl"}) {
+  for (const char* name : {"--listen-host",
+                           "--listen-port",
+                           "--mode",
+                           "--confdir",
+                           "--ssl-insecure",
+                           "--upstream-trust",
+                           "--write",
+                           "--har",
+                           "--ignore-hosts",
+                           "--allow-hosts",
+                           "--filter",
+                           "--body-limit",
+                           "--proxyauth",
+                           "--no-auto-passthrough",
+                           "--keylog",
+                           "--quiet",
+                           "--verbose",
+                           "ca export",
+                           "ca path",
+                           "har IN [OUT.har]",
+                           "show IN [FILTER] [-w OUT|-]",
+                           "--save"}) {
     EXPECT_NE(usage.find(name), std::string::npos) << name;
   }
 }

@@ -1,0 +1,138 @@
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "core/filter/regex.h"
+
+#include <pcre2.h>
+
+#include <array>
+#include <utility>
+
+namespace sightglass::core {
+namespace {
+
+struct CodeDeleter {
+  void operator()(pcre2_code* code) const { pcre2_code_free(code); }
+};
+struct MatchDataDeleter {
+  void operator()(pcre2_match_data* data) const { pcre2_match_data_free(data); }
+};
+struct MatchContextDeleter {
+  void operator()(pcre2_match_context* context) const { pcre2_match_context_free(context); }
+};
+struct JitStackDeleter {
+  void operator()(pcre2_jit_stack* stack) const { pcre2_jit_stack_free(stack); }
+};
+
+using CodePtr = std::unique_ptr<pcre2_code, CodeDeleter>;
+
+constexpr size_t kJitStackStart = 32 * 1024;
+constexpr size_t kJitStackMax = 1024 * 1024;
+
+// ThreadMatchState is what one thread needs to run any pattern: match data with room for the
+// whole match only (search() never reads groups), and a match context with a JIT stack larger
+// than PCRE2's default. Made once per thread, on its first search.
+struct ThreadMatchState {
+  std::unique_ptr<pcre2_match_data, MatchDataDeleter> data{pcre2_match_data_create(1, nullptr)};
+  std::unique_ptr<pcre2_match_context, MatchContextDeleter> context{
+      pcre2_match_context_create(nullptr)};
+  std::unique_ptr<pcre2_jit_stack, JitStackDeleter> jit_stack{
+      pcre2_jit_stack_create(kJitStackStart, kJitStackMax, nullptr)};
+
+  ThreadMatchState() {
+    if (context && jit_stack) {
+      pcre2_jit_stack_assign(context.get(), nullptr, jit_stack.get());
+    }
+  }
+};
+
+ThreadMatchState& thread_state() {
+  thread_local ThreadMatchState state;
+  return state;
+}
+
+std::string error_message(int code) {
+  std::array<PCRE2_UCHAR, 256> buffer{};
+  const int n = pcre2_get_error_message(code, buffer.data(), buffer.size());
+  if (n < 0) {
+    return "error " + std::to_string(code);
+  }
+  return std::string(reinterpret_cast<const char*>(buffer.data()), static_cast<size_t>(n));
+}
+
+bool is_utf_error(int code) {
+  return code <= PCRE2_ERROR_UTF8_ERR1 && code >= PCRE2_ERROR_UTF8_ERR21;
+}
+
+CodePtr compile_code(std::string_view pattern, uint32_t options, int* error_code,
+                     PCRE2_SIZE* error_offset) {
+  // PCRE2 wants a non-null pointer even for an empty pattern.
+  const auto* text = reinterpret_cast<PCRE2_SPTR>(pattern.data() != nullptr ? pattern.data() : "");
+  return CodePtr(pcre2_compile(text, pattern.size(), options, error_code, error_offset, nullptr));
+}
+
+}  // namespace
+
+struct Regex::Impl {
+  CodePtr code;
+  bool jit = false;
+};
+
+std::unique_ptr<Regex> Regex::compile(std::string_view pattern, Error* error) {
+  return compile(pattern, Options{}, error);
+}
+
+std::unique_ptr<Regex> Regex::compile(std::string_view pattern, const Options& options,
+                                      Error* error) {
+  uint32_t flags = PCRE2_CASELESS;
+  if (options.dot_all) {
+    flags |= PCRE2_DOTALL;
+  }
+  int error_code = 0;
+  PCRE2_SIZE error_offset = 0;
+  CodePtr code = compile_code(pattern, flags | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &error_code,
+                              &error_offset);
+  if (!code && is_utf_error(error_code)) {
+    // The pattern itself is not UTF-8 (say a byte regex for a binary body): match bytes.
+    code = compile_code(pattern, flags, &error_code, &error_offset);
+  }
+  if (!code) {
+    if (error != nullptr) {
+      error->offset = static_cast<size_t>(error_offset);
+      error->message = error_message(error_code);
+    }
+    return nullptr;
+  }
+  auto impl = std::make_unique<Impl>();
+  // Without JIT support (or on failure) the interpreter runs the pattern.
+  impl->jit = pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE) == 0;
+  impl->code = std::move(code);
+  // The constructor is private, so std::make_unique cannot reach it; ownership is immediate.
+  return std::make_unique<Regex>(PrivateTag{}, std::string(pattern), std::move(impl));
+}
+
+Regex::Regex(PrivateTag /*unused*/, std::string pattern, std::unique_ptr<Impl> impl)
+    : pattern_(std::move(pattern)), impl_(std::move(impl)) {}
+
+Regex::~Regex() = default;
+
+bool Regex::search(std::string_view subject) const {
+  ThreadMatchState& state = thread_state();
+  if (!state.data) {
+    return false;  // Out of memory making this thread's match data.
+  }
+  const auto* text = reinterpret_cast<PCRE2_SPTR>(subject.data() != nullptr ? subject.data() : "");
+  int rc = PCRE2_ERROR_NOMATCH;
+  if (impl_->jit) {
+    rc = pcre2_jit_match(impl_->code.get(), text, subject.size(), 0, 0, state.data.get(),
+                         state.context.get());
+    if (rc != PCRE2_ERROR_JIT_STACKLIMIT) {
+      return rc >= 0;
+    }
+    // The pattern needs more JIT stack than we allow: let the interpreter try.
+  }
+  rc = pcre2_match(impl_->code.get(), text, subject.size(), 0, PCRE2_NO_JIT, state.data.get(),
+                   nullptr);
+  // rc == 0 means the match did not fit the (one-pair) match data: still a match.
+  return rc >= 0;
+}
+
+}  // namespace sightglass::core

@@ -1,0 +1,362 @@
+#include "core/store/session_file.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/store/flow_codec.h"
+
+namespace sightglass::core {
+namespace {
+
+// A stored flow never decompresses beyond this (bodies are capped by --body-limit anyway).
+constexpr size_t kMaxFlowBytes = size_t{1} << 31;
+
+constexpr const char* kCreateSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS flows(
+  seq INTEGER PRIMARY KEY,
+  flow_id INTEGER NOT NULL,
+  started_us INTEGER NOT NULL,
+  duration_us INTEGER NOT NULL,
+  client TEXT NOT NULL,
+  server TEXT NOT NULL,
+  method TEXT NOT NULL,
+  scheme TEXT NOT NULL,
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  url TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  request_type TEXT NOT NULL,
+  response_type TEXT NOT NULL,
+  request_size INTEGER NOT NULL,
+  response_size INTEGER NOT NULL,
+  protocol INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  detail BLOB NOT NULL);
+)sql";
+
+std::string_view column_text(sqlite3_stmt* statement, int column) {
+  const auto* text = sqlite3_column_text(statement, column);
+  const int size = sqlite3_column_bytes(statement, column);
+  return text == nullptr
+             ? std::string_view()
+             : std::string_view(reinterpret_cast<const char*>(text), static_cast<size_t>(size));
+}
+
+void bind_text(sqlite3_stmt* statement, int index, std::string_view text) {
+  sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+}  // namespace
+
+bool looks_like_sqlite(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char header[16] = {};
+  return in.read(header, sizeof(header)) && std::memcmp(header, "SQLite format 3", 16) == 0;
+}
+
+void SessionFile::CloseDb::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void SessionFile::Finalize::operator()(sqlite3_stmt* statement) const {
+  sqlite3_finalize(statement);
+}
+
+SessionFile::~SessionFile() {
+  insert_.reset();
+  load_.reset();
+  db_.reset();
+}
+
+std::string SessionFile::describe_error(const std::string& what) {
+  const int code = db_ ? sqlite3_errcode(db_.get()) : SQLITE_ERROR;
+  const char* message = db_ ? sqlite3_errmsg(db_.get()) : "out of memory";
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+    return path_ + ": damaged session file (" + message + ")";
+  }
+  return path_ + ": " + what + ": " + message;
+}
+
+bool SessionFile::exec(const char* sql, std::string* error) {
+  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    *error = describe_error("cannot write");
+    return false;
+  }
+  return true;
+}
+
+bool SessionFile::prepare(const char* sql, Statement* out, std::string* error) {
+  sqlite3_stmt* statement = nullptr;
+  if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_finalize(statement);
+    *error = describe_error("cannot read the flows");
+    return false;
+  }
+  out->reset(statement);
+  return true;
+}
+
+std::unique_ptr<SessionFile> SessionFile::open(const std::string& path, Mode mode,
+                                               std::string* error) {
+  auto file = std::make_unique<SessionFile>(PrivateTag{});
+  file->path_ = mode == Mode::kTemporary ? std::string("(temporary session)") : path;
+  std::error_code ec;
+  bool fresh = true;
+  if (mode != Mode::kTemporary) {
+    const bool exists = std::filesystem::exists(path, ec);
+    if (exists && std::filesystem::is_directory(path, ec)) {
+      *error = path + ": is a directory";
+      return nullptr;
+    }
+    const auto size = exists ? std::filesystem::file_size(path, ec) : 0;
+    if (mode == Mode::kRead && !exists) {
+      *error = path + ": no such file";
+      return nullptr;
+    }
+    if (exists && size > 0) {
+      fresh = false;
+      if (!looks_like_sqlite(path)) {
+        *error = path + ": not a Sightglass session file";
+        return nullptr;
+      }
+    } else if (mode == Mode::kRead) {
+      *error = path + ": not a Sightglass session file (empty)";
+      return nullptr;
+    }
+  }
+  sqlite3* db = nullptr;
+  const int flags =
+      mode == Mode::kRead ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  const int rc = sqlite3_open_v2(mode == Mode::kTemporary ? "" : path.c_str(), &db,
+                                 flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  file->db_.reset(db);
+  if (rc != SQLITE_OK) {
+    *error = file->describe_error("cannot open");
+    return nullptr;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, 2000);
+
+  if (!fresh) {
+    // Someone else's SQLite database, or ours from a newer version: refuse before writing.
+    sqlite3_stmt* raw = nullptr;
+    int app_id = 0;
+    int version = 0;
+    for (const auto& [pragma, out] : {std::pair{"PRAGMA application_id", &app_id},
+                                      std::pair{"PRAGMA user_version", &version}}) {
+      if (sqlite3_prepare_v2(db, pragma, -1, &raw, nullptr) != SQLITE_OK ||
+          sqlite3_step(raw) != SQLITE_ROW) {
+        sqlite3_finalize(raw);
+        *error = file->describe_error("cannot read");
+        return nullptr;
+      }
+      *out = sqlite3_column_int(raw, 0);
+      sqlite3_finalize(raw);
+      raw = nullptr;
+    }
+    if (app_id != kSessionApplicationId) {
+      *error = path + ": not a Sightglass session file (another application's SQLite database)";
+      return nullptr;
+    }
+    if (version > kSessionSchemaVersion) {
+      *error = path + ": written by a newer Sightglass (session schema " + std::to_string(version) +
+               "; this version reads up to " + std::to_string(kSessionSchemaVersion) + ")";
+      return nullptr;
+    }
+    if (version < 1) {
+      *error = path + ": not a Sightglass session file (no schema version)";
+      return nullptr;
+    }
+  }
+  if (mode != Mode::kRead) {
+    if (!file->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error)) {
+      return nullptr;
+    }
+    if (fresh) {
+      const std::string setup =
+          "BEGIN;" + std::string(kCreateSchema) +
+          "PRAGMA application_id=" + std::to_string(kSessionApplicationId) +
+          "; PRAGMA user_version=" + std::to_string(kSessionSchemaVersion) +
+          "; INSERT OR REPLACE INTO meta VALUES('format','sightglass-session');"
+          "INSERT OR REPLACE INTO meta VALUES('creator','sightglass " SIGHTGLASS_VERSION
+          "');"
+          "COMMIT;";
+      if (!file->exec(setup.c_str(), error)) {
+        return nullptr;
+      }
+    }
+    if (!file->prepare(
+            "INSERT INTO flows(flow_id, started_us, duration_us, client, server, method, scheme,"
+            " host, port, path, url, status, request_type, response_type, request_size,"
+            " response_size, protocol, flags, detail)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            &file->insert_, error)) {
+      return nullptr;
+    }
+  }
+  if (!file->prepare("SELECT detail FROM flows WHERE seq = ?", &file->load_, error)) {
+    return nullptr;
+  }
+  // A cut file shows itself here rather than halfway through a listing.
+  if (file->count(error) < 0) {
+    return nullptr;
+  }
+  return file;
+}
+
+bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, std::string* error,
+                         int64_t* first_seq) {
+  // Encoding and compression happen outside the lock.
+  std::vector<std::pair<FlowSummary, std::string>> rows;
+  rows.reserve(flows.size());
+  for (const FlowSnapshotConstSharedPtr& flow : flows) {
+    if (flow) {
+      rows.emplace_back(summarize(*flow), compress_zstd(encode_flow(*flow)));
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!insert_) {
+    *error = path_ + ": opened read-only";
+    return false;
+  }
+  if (!exec("BEGIN", error)) {
+    return false;
+  }
+  bool first = true;
+  for (const auto& [s, detail] : rows) {
+    sqlite3_stmt* st = insert_.get();
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(s.id));
+    sqlite3_bind_int64(st, 2, s.started_us);
+    sqlite3_bind_int64(st, 3, s.duration_us);
+    bind_text(st, 4, s.client);
+    bind_text(st, 5, s.server);
+    bind_text(st, 6, s.method);
+    bind_text(st, 7, s.scheme);
+    bind_text(st, 8, s.host);
+    sqlite3_bind_int(st, 9, s.port);
+    bind_text(st, 10, s.path);
+    bind_text(st, 11, s.url);
+    sqlite3_bind_int(st, 12, s.status);
+    bind_text(st, 13, s.request_content_type);
+    bind_text(st, 14, s.response_content_type);
+    sqlite3_bind_int64(st, 15, static_cast<sqlite3_int64>(s.request_size));
+    sqlite3_bind_int64(st, 16, static_cast<sqlite3_int64>(s.response_size));
+    sqlite3_bind_int(st, 17, static_cast<int>(s.protocol));
+    sqlite3_bind_int(st, 18, s.flags);
+    sqlite3_bind_blob(st, 19, detail.data(), static_cast<int>(detail.size()), SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      *error = describe_error("cannot store a flow");
+      sqlite3_reset(st);
+      exec("ROLLBACK", error);
+      return false;
+    }
+    if (first && first_seq != nullptr) {
+      *first_seq = sqlite3_last_insert_rowid(db_.get());
+    }
+    first = false;
+  }
+  sqlite3_reset(insert_.get());
+  sqlite3_clear_bindings(insert_.get());
+  if (!exec("COMMIT", error)) {
+    std::string ignored;
+    exec("ROLLBACK", &ignored);
+    return false;
+  }
+  return true;
+}
+
+bool SessionFile::for_each_summary(const SummaryFn& fn, std::string* error, int64_t after_seq) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement st;
+  if (!prepare("SELECT seq, flow_id, started_us, duration_us, client, server, method, scheme,"
+               " host, port, path, url, status, request_type, response_type, request_size,"
+               " response_size, protocol, flags FROM flows WHERE seq > ? ORDER BY seq",
+               &st, error)) {
+    return false;
+  }
+  sqlite3_bind_int64(st.get(), 1, after_seq);
+  FlowSummary s;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    sqlite3_stmt* r = st.get();
+    const int64_t seq = sqlite3_column_int64(r, 0);
+    s.id = static_cast<FlowId>(sqlite3_column_int64(r, 1));
+    s.started_us = sqlite3_column_int64(r, 2);
+    s.duration_us = sqlite3_column_int64(r, 3);
+    s.client = column_text(r, 4);
+    s.server = column_text(r, 5);
+    s.method = column_text(r, 6);
+    s.scheme = column_text(r, 7);
+    s.host = column_text(r, 8);
+    s.port = static_cast<uint16_t>(sqlite3_column_int(r, 9));
+    s.path = column_text(r, 10);
+    s.url = column_text(r, 11);
+    s.status = sqlite3_column_int(r, 12);
+    s.request_content_type = column_text(r, 13);
+    s.response_content_type = column_text(r, 14);
+    s.request_size = static_cast<uint64_t>(sqlite3_column_int64(r, 15));
+    s.response_size = static_cast<uint64_t>(sqlite3_column_int64(r, 16));
+    const int protocol = sqlite3_column_int(r, 17);
+    s.protocol = protocol >= 0 && protocol <= static_cast<int>(FlowProtocol::kTcp)
+                     ? static_cast<FlowProtocol>(protocol)
+                     : FlowProtocol::kHttp1;
+    s.flags = static_cast<uint8_t>(sqlite3_column_int(r, 18));
+    if (!fn(seq, s)) {
+      return true;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    *error = describe_error("cannot read the flows");
+    return false;
+  }
+  return true;
+}
+
+FlowSnapshotConstSharedPtr SessionFile::load(int64_t seq, std::string* error) {
+  std::string blob;
+  {
+    // Only the read holds the connection; decompressing and decoding run in parallel when
+    // several threads load.
+    std::lock_guard<std::mutex> lock(mutex_);
+    sqlite3_stmt* st = load_.get();
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, seq);
+    const int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+      *error = rc == SQLITE_DONE ? path_ + ": no flow " + std::to_string(seq)
+                                 : describe_error("cannot read flow " + std::to_string(seq));
+      sqlite3_reset(st);
+      return nullptr;
+    }
+    const void* data = sqlite3_column_blob(st, 0);
+    const int size = sqlite3_column_bytes(st, 0);
+    blob.assign(static_cast<const char*>(data), static_cast<size_t>(size));
+    sqlite3_reset(st);
+  }
+  std::optional<std::string> raw = decompress_zstd(blob, kMaxFlowBytes);
+  auto flow = std::make_shared<FlowSnapshot>();
+  if (!raw || !decode_flow(*raw, flow.get())) {
+    *error = path_ + ": damaged session file (flow " + std::to_string(seq) + " cannot be read)";
+    return nullptr;
+  }
+  return flow;
+}
+
+int64_t SessionFile::count(std::string* error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement st;
+  if (!prepare("SELECT count(*) FROM flows", &st, error)) {
+    return -1;
+  }
+  if (sqlite3_step(st.get()) != SQLITE_ROW) {
+    *error = describe_error("cannot count the flows");
+    return -1;
+  }
+  return sqlite3_column_int64(st.get(), 0);
+}
+
+}  // namespace sightglass::core
