@@ -1,5 +1,6 @@
 #include "core/filter/filter.h"
 
+#include <functional>
 #include <optional>
 #include <utility>
 
@@ -70,8 +71,9 @@ class Evaluation {
   // From a full flow: the summary is computed on first use.
   explicit Evaluation(const FlowSnapshot& flow) : flow_(&flow), detail_tried_(true) {}
   // From a summary: the flow is loaded on first use.
-  Evaluation(const SummaryView& summary, const FlowFilter::DetailLoader& load)
-      : summary_(&summary), load_(&load) {}
+  Evaluation(const SummaryView& summary, const FlowFilter::DetailLoader& load,
+             FilterMemo* memo = nullptr)
+      : summary_(&summary), load_(&load), memo_(memo) {}
 
   bool eval(const Node& node) {
     switch (node.op) {
@@ -109,7 +111,7 @@ class Evaluation {
   const SummaryView& summary() {
     if (summary_ == nullptr) {
       owned_summary_ = summarize(*flow_);
-      owned_view_ = owned_summary_.view();
+      owned_view_ = owned_summary_->view();
       summary_ = &owned_view_;
     }
     return *summary_;
@@ -126,6 +128,21 @@ class Evaluation {
     return flow_;
   }
 
+  // search_string searches one of the summary's interned strings, through the memo when the
+  // view carries the string's id.
+  bool search_string(const Node& node, const SummaryView& s, SummaryString which,
+                     std::string_view text, const Regex& regex) {
+    const uint32_t id = s.interned[which];
+    if (memo_ == nullptr || id == kNotInterned) {
+      return regex.search(text);
+    }
+    int8_t& answer = memo_->answer(node.memo_slot + which, id);
+    if (answer < 0) {
+      answer = regex.search(text) ? 1 : 0;
+    }
+    return answer == 1;
+  }
+
   bool eval_summary(const Node& node, const SummaryView& s) {
     const bool http = s.protocol != FlowProtocol::kTcp;
     const Regex* regex = node.regex.get();
@@ -134,7 +151,7 @@ class Evaluation {
         return true;
       case Op::kAsset:
         return http && !s.response_content_type.empty() &&
-               asset_regex().search(s.response_content_type);
+               search_string(node, s, kStringResponseType, s.response_content_type, asset_regex());
       case Op::kError:
         return s.has(kSummaryError);
       case Op::kNoResponse:
@@ -148,9 +165,9 @@ class Evaluation {
       case Op::kCode:
         return http && s.has(kSummaryHasResponse) && s.status == node.code;
       case Op::kDomain:
-        return !s.host.empty() && regex->search(s.host);
+        return !s.host.empty() && search_string(node, s, kStringHost, s.host, *regex);
       case Op::kDestination:
-        if (!s.server.empty() && regex->search(s.server)) {
+        if (!s.server.empty() && search_string(node, s, kStringServer, s.server, *regex)) {
           return true;
         }
         if (s.host.empty()) {
@@ -168,11 +185,13 @@ class Evaluation {
       case Op::kSource:
         return !s.client.empty() && regex->search(s.client);
       case Op::kMethod:
-        return http && !s.method.empty() && regex->search(s.method);
+        return http && !s.method.empty() && search_string(node, s, kStringMethod, s.method, *regex);
       case Op::kContentType:
         return http &&
-               ((!s.request_content_type.empty() && regex->search(s.request_content_type)) ||
-                (!s.response_content_type.empty() && regex->search(s.response_content_type)));
+               ((!s.request_content_type.empty() &&
+                 search_string(node, s, kStringRequestType, s.request_content_type, *regex)) ||
+                (!s.response_content_type.empty() &&
+                 search_string(node, s, kStringResponseType, s.response_content_type, *regex)));
       case Op::kUrl:
         return !s.url.empty() && regex->search(s.url);
       default:
@@ -257,7 +276,8 @@ class Evaluation {
   const FlowFilter::DetailLoader* load_ = nullptr;
   bool detail_tried_ = false;
   FlowSnapshotConstSharedPtr loaded_;
-  FlowSummary owned_summary_;
+  std::optional<FlowSummary> owned_summary_;
+  FilterMemo* memo_ = nullptr;
   SummaryView owned_view_;
   std::optional<Body> request_body_;
   std::optional<Body> response_body_;
@@ -279,6 +299,12 @@ class CompiledFilter final : public FlowFilter {
     return evaluation.eval(*root_);
   }
 
+  bool matches(const SummaryView& summary, const DetailLoader& load,
+               FilterMemo* memo) const override {
+    Evaluation evaluation(summary, load, memo);
+    return evaluation.eval(*root_);
+  }
+
   bool needs_detail() const override { return root_->detail; }
   const std::string& text() const override { return text_; }
 
@@ -297,6 +323,16 @@ std::shared_ptr<const FlowFilter> FlowFilter::parse(std::string_view expression,
   if (!root) {
     return nullptr;
   }
+  // Each term gets its own range of memo slots, one per interned string it may search.
+  size_t next_slot = 0;
+  const std::function<void(Node&)> number = [&](Node& node) {
+    node.memo_slot = next_slot;
+    next_slot += kSummaryStrings;
+    for (const std::unique_ptr<Node>& child : node.children) {
+      number(*child);
+    }
+  };
+  number(*root);
   return std::make_shared<CompiledFilter>(std::string(expression), std::move(root));
 }
 

@@ -37,6 +37,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/filter/flow_summary.h"
 #include "core/proxy/flow.h"
@@ -50,6 +51,27 @@ struct FilterError {
 
   // describe returns "<message> at position <position+1>" (1-based, for humans).
   std::string describe() const;
+};
+
+// FilterMemo remembers, for one scan of one store on one thread, each regex term's answer per
+// interned string id (SummaryView::interned), so a million rows over a few hundred hosts cost
+// a few hundred regex searches. Not thread-safe: one memo a thread.
+class FilterMemo {
+ public:
+  // answer returns the cached answer for (slot, id): -1 unknown, 0 no, 1 yes.
+  int8_t& answer(size_t slot, uint32_t id) {
+    if (slot >= slots_.size()) {
+      slots_.resize(slot + 1);
+    }
+    std::vector<int8_t>& answers = slots_[slot];
+    if (id >= answers.size()) {
+      answers.resize(id + 1, -1);
+    }
+    return answers[id];
+  }
+
+ private:
+  std::vector<std::vector<int8_t>> slots_;
 };
 
 class FlowFilter {
@@ -70,6 +92,11 @@ class FlowFilter {
   // matches evaluates against a summary. Summary terms never call |load|; detail terms call it
   // at most once per evaluation (the result is reused). Thread-safe.
   virtual bool matches(const SummaryView& summary, const DetailLoader& load) const = 0;
+
+  // matches with a memo: the same answer, faster over a store whose views carry interned ids.
+  // The memo must only ever see views of one store (ids are the store's).
+  virtual bool matches(const SummaryView& summary, const DetailLoader& load,
+                       FilterMemo* memo) const = 0;
 
   // needs_detail says whether any term of the expression reads the full flow.
   virtual bool needs_detail() const = 0;

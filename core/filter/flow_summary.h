@@ -34,6 +34,17 @@ enum FlowSummaryFlags : uint8_t {
   kSummaryLive = 1 << 4,         // Still in progress.
 };
 
+// The strings of a summary that the store interns, and kNotInterned for a string that is not.
+enum SummaryString : uint8_t {
+  kStringMethod,
+  kStringHost,
+  kStringServer,
+  kStringRequestType,
+  kStringResponseType,
+  kSummaryStrings,
+};
+inline constexpr uint32_t kNotInterned = 0xffffffff;
+
 // SummaryView is a flow's summary; its strings are borrowed from a FlowSummary or from the
 // store's columns and live as long as they do.
 struct SummaryView {
@@ -55,6 +66,11 @@ struct SummaryView {
   uint64_t response_size = 0;              // Body bytes (TCP: bytes from the server).
   FlowProtocol protocol = FlowProtocol::kHttp1;
   uint8_t flags = 0;  // FlowSummaryFlags.
+  // Ids of the interned strings (by SummaryString), when the view comes from a store that
+  // interns them: within one store, equal ids mean equal strings, so a scan can remember a
+  // regex's answer per id (FilterMemo).
+  uint32_t interned[kSummaryStrings] = {kNotInterned, kNotInterned, kNotInterned, kNotInterned,
+                                        kNotInterned};
 
   bool has(FlowSummaryFlags flag) const { return (flags & flag) != 0; }
 };

@@ -107,7 +107,16 @@ class Pool {
   std::unordered_map<std::string_view, uint32_t> ids_;
 };
 
-enum PoolIndex : size_t { kMethod, kScheme, kHost, kServer, kRequestType, kResponseType, kPools };
+// The interned columns: SummaryString's, then the scheme.
+enum PoolIndex : size_t {
+  kMethod = kStringMethod,
+  kHost = kStringHost,
+  kServer = kStringServer,
+  kRequestType = kStringRequestType,
+  kResponseType = kStringResponseType,
+  kScheme = kSummaryStrings,
+  kPools,
+};
 
 constexpr uint16_t kPathElsewhere = 0xffff;
 // Summary-only scans of at least this many rows are split across the cores.
@@ -149,8 +158,13 @@ struct SummaryTable::Impl {
     small[row] = Small{s.port, static_cast<int16_t>(s.status), s.protocol, s.flags};
     request_size[row] = s.request_size;
     response_size[row] = s.response_size;
-    const std::string_view values[kPools] = {
-        s.method, s.scheme, s.host, s.server, s.request_content_type, s.response_content_type};
+    std::string_view values[kPools];
+    values[kMethod] = s.method;
+    values[kScheme] = s.scheme;
+    values[kHost] = s.host;
+    values[kServer] = s.server;
+    values[kRequestType] = s.request_content_type;
+    values[kResponseType] = s.response_content_type;
     for (size_t p = 0; p < kPools; ++p) {
       interned[p][row] = pools[p].intern(values[p]);
     }
@@ -248,6 +262,9 @@ SummaryView SummaryTable::view(size_t row) const {
   v.server = t.pools[kServer].get(t.interned[kServer][row]);
   v.request_content_type = t.pools[kRequestType].get(t.interned[kRequestType][row]);
   v.response_content_type = t.pools[kResponseType].get(t.interned[kResponseType][row]);
+  for (size_t which = 0; which < kSummaryStrings; ++which) {
+    v.interned[which] = t.interned[which][row];
+  }
   v.client = t.arena.get(t.client[row]);
   v.url = t.arena.get(t.url[row]);
   v.path = t.path(row);
@@ -265,10 +282,12 @@ std::vector<uint32_t> SummaryTable::filter(const FlowFilter& filter, const LoadF
     const size_t begin = n * part / threads;
     const size_t end = n * (part + 1) / threads;
     std::vector<uint32_t>& rows = parts[part];
+    FilterMemo memo;
     for (size_t row = begin; row < end; ++row) {
       const SummaryView v = view(row);
       const uint64_t k = impl_->key[row];
-      if (filter.matches(v, [&load, k]() { return load ? load(k) : nullptr; })) {
+      if (filter.matches(
+              v, [&load, k]() { return load ? load(k) : nullptr; }, &memo)) {
         rows.push_back(static_cast<uint32_t>(row));
       }
     }

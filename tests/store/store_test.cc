@@ -319,6 +319,47 @@ TEST(SummaryTable, SummaryFiltersNeverLoadAndDetailFiltersDo) {
   ASSERT_EQ(found.size(), 1u);
 }
 
+TEST(SummaryTable, MemoizedScansAgreeWithEvaluatingEachFlow) {
+  // 300k rows: the scan runs on several threads, each with its own memo.
+  SummaryTable table;
+  std::vector<FlowSummary> summaries;
+  const FlowSummary base = summarize(*http_flow(1));
+  for (FlowId id = 1; id <= 300'000; ++id) {
+    FlowSummary s = base;
+    s.id = id;
+    s.method = id % 3 == 0 ? "POST" : (id % 7 == 0 ? "DELETE" : "GET");
+    s.host = "h" + std::to_string(id % 37) + (id % 2 ? ".example.com" : ".test");
+    s.url = "https://" + s.host + s.path;
+    s.status = id % 11 == 0 ? 404 : 200;
+    if (id % 5 == 0) {
+      s.response_content_type = "text/css";
+    }
+    if (id % 13 == 0) {
+      s.flags &= static_cast<uint8_t>(~kSummaryHasResponse);
+      s.status = 0;
+      s.response_content_type.clear();
+    }
+    summaries.push_back(std::move(s));
+    table.upsert(id, summaries.back().view());
+  }
+  for (const char* expression :
+       {"~d example & ~m POST & !~c 200", "~d '^h1[0-9]\\.'", "~m 'GET|DELETE' | ~a",
+        "~t css & !~d test", "~dst 93.184 & ~m post", "!(~d h3 | ~m get) & ~s", "~q | ~c 404",
+        "~t json"}) {
+    FilterError error;
+    auto filter = FlowFilter::parse(expression, &error);
+    ASSERT_NE(filter, nullptr) << expression << ": " << error.describe();
+    std::vector<uint32_t> expected;
+    for (size_t row = 0; row < summaries.size(); ++row) {
+      if (filter->matches(summaries[row].view(), nullptr)) {
+        expected.push_back(static_cast<uint32_t>(row));
+      }
+    }
+    EXPECT_EQ(table.filter(*filter, nullptr), expected) << expression;
+    EXPECT_FALSE(expected.empty()) << expression;
+  }
+}
+
 TEST(CaptureFiles, JsonLinesAndHarAreImportedAlike) {
   std::string jsonl;
   std::vector<nlohmann::json> entries;

@@ -1,0 +1,433 @@
+#include "cli/runtime.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ca/ca_store.h"
+#include "ca/leaf_minter.h"
+#include "core/export/flow_sink.h"
+#include "core/export/har_writer.h"
+#include "core/export/json_lines_writer.h"
+#include "core/export/terminal_printer.h"
+#include "core/filter/filter.h"
+#include "core/net/event_loop.h"
+#include "core/server/key_log.h"
+#include "core/server/proxy_server.h"
+#include "core/store/session_sink.h"
+#include "core/tls/tls_contexts.h"
+
+namespace sightglass::cli {
+namespace {
+
+constexpr uint64_t kShutdownGraceMs = 5000;
+constexpr uint64_t kShutdownPollMs = 20;
+
+// GracefulShutdown stops the proxy in steps, on the loop thread.
+struct GracefulShutdown {
+  core::EventLoop* loop = nullptr;
+  core::ProxyServer* server = nullptr;
+  std::unique_ptr<core::Timer> timer;
+  uint64_t waited_ms = 0;
+  bool started = false;
+
+  void begin() {
+    if (started) {
+      // A second signal: stop now.
+      server->close_all();
+      loop->stop();
+      return;
+    }
+    started = true;
+    server->stop_accepting();
+    tick();
+  }
+
+  void tick() {
+    server->close_idle();
+    if (server->busy_sessions() == 0 || waited_ms >= kShutdownGraceMs) {
+      server->close_all();
+      timer.reset();
+      loop->stop();
+      return;
+    }
+    waited_ms += kShutdownPollMs;
+    timer->start(kShutdownPollMs, [this] { tick(); });
+  }
+};
+
+// worker_count is the number of loops: one per core (at most 8), or $SIGHTGLASS_WORKERS.
+unsigned worker_count() {
+  if (const char* env = std::getenv("SIGHTGLASS_WORKERS"); env != nullptr && *env != '\0') {
+    const int n = std::atoi(env);
+    if (n >= 1 && n <= 64) {
+      return static_cast<unsigned>(n);
+    }
+  }
+  return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+}
+
+// Worker is one event loop with its proxy server, on a thread of its own.
+struct Worker {
+  std::unique_ptr<core::EventLoop> loop;
+  std::unique_ptr<core::ProxyServer> server;
+  std::unique_ptr<core::SignalWatcher> signals;  // Worker 0 only.
+  GracefulShutdown shutdown;
+  std::thread thread;
+  std::mutex loop_mutex;  // Guards |loop| against post() while the thread tears it down.
+
+  // setup creates the loop and the server on the calling thread; returns an error or "".
+  std::string setup(const core::ProxyConfig& config, const core::ProxyServerOptions& options) {
+    std::string error;
+    auto created = core::EventLoop::create(&error);
+    if (!created) {
+      return error;
+    }
+    {
+      std::lock_guard<std::mutex> lock(loop_mutex);
+      loop = std::move(created);
+    }
+    server = core::ProxyServer::create(*loop, &config, options, &error);
+    if (!server) {
+      return error;
+    }
+    shutdown.loop = loop.get();
+    shutdown.server = server.get();
+    shutdown.timer = std::make_unique<core::Timer>(*loop);
+    return "";
+  }
+
+  // start_thread runs setup(), then |after_setup| (on the loop thread), then the loop on a new
+  // thread; returns the first error of the two.
+  std::string start_thread(const core::ProxyConfig& config, const core::ProxyServerOptions& options,
+                           const std::function<std::string(Worker&)>& after_setup) {
+    std::promise<std::string> ready;
+    std::future<std::string> result = ready.get_future();
+    thread = std::thread([this, &config, options, &ready, &after_setup] {
+      std::string error = setup(config, options);
+      if (error.empty() && after_setup) {
+        error = after_setup(*this);
+      }
+      const bool ok = error.empty();
+      ready.set_value(error);
+      if (ok) {
+        loop->run();
+      }
+      teardown();
+    });
+    return result.get();
+  }
+
+  // post runs |fn| on the loop thread, unless the loop is gone.
+  void post(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(loop_mutex);
+    if (loop) {
+      loop->post(std::move(fn));
+    }
+  }
+
+  void teardown() {
+    signals.reset();
+    server.reset();
+    shutdown.timer.reset();
+    std::lock_guard<std::mutex> lock(loop_mutex);
+    loop.reset();
+  }
+
+  // stop_thread stops a worker at once (a failed start, or a runtime dropped without wait()).
+  void stop_thread() {
+    post([this] {
+      if (server) {
+        server->close_all();
+      }
+      loop->stop();
+    });
+    join();
+  }
+
+  void join() {
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+};
+
+}  // namespace
+
+struct ProxyRuntime::Impl {
+  std::shared_ptr<const ca::CertificateAuthority> authority;
+  std::unique_ptr<ca::LeafMinter> minter;
+  bssl::UniquePtr<SSL_CTX> client_ctx;
+  bssl::UniquePtr<SSL_CTX> upstream_ctx;
+  std::unique_ptr<core::KeyLog> keylog;
+  core::ProxyConfig config;
+  core::PassthroughPolicy passthrough;
+  core::Http2OnlyServers h2_only_servers;
+  core::FlowBus bus;
+  std::shared_ptr<core::JsonLinesWriter> jsonl;
+  std::shared_ptr<core::HarWriter> har;
+  std::shared_ptr<core::SessionSink> session;
+  std::string save_file;
+  core::FlowFilterConstSharedPtr filter;
+  std::atomic<core::FlowId> flow_ids{0};
+  core::ProxyServerOptions server_options;
+  std::vector<std::unique_ptr<Worker>> pool;
+  SignalFn on_signal;
+  std::string mode;
+  std::string local_address;
+  bool waited = false;
+
+  // begin_shutdown starts the graceful shutdown of every loop (a second call stops them).
+  void begin_shutdown() {
+    for (const auto& worker : pool) {
+      Worker* w = worker.get();
+      w->post([w] { w->shutdown.begin(); });
+    }
+  }
+
+  std::string setup(const Options& options);
+};
+
+std::string ProxyRuntime::Impl::setup(const Options& options) {
+  std::string error;
+  const auto confdir =
+      options.confdir.empty() ? ca::default_confdir() : std::filesystem::path(options.confdir);
+  authority = ca::CertificateAuthority::load_or_create(confdir, &error);
+  if (!authority) {
+    return error;
+  }
+  minter = ca::LeafMinter::create(authority, ca::LeafMinterOptions{}, &error);
+  if (!minter) {
+    return error;
+  }
+  client_ctx = core::make_client_facing_context(minter.get());
+  upstream_ctx = core::make_upstream_context(options.upstream_trust, &error);
+  if (!client_ctx || !upstream_ctx) {
+    return error.empty() ? "cannot create the TLS contexts" : error;
+  }
+
+  // TLS secrets of both sides, for Wireshark: --keylog, else $SSLKEYLOGFILE.
+  std::string keylog_path = options.keylog_file;
+  if (const char* env = std::getenv("SSLKEYLOGFILE"); keylog_path.empty() && env != nullptr) {
+    keylog_path = env;
+  }
+  if (!keylog_path.empty()) {
+    keylog = core::KeyLog::open(keylog_path, &error);
+    if (!keylog || !keylog->attach(client_ctx.get()) || !keylog->attach(upstream_ctx.get())) {
+      return error.empty() ? "cannot log TLS keys" : error;
+    }
+  }
+
+  config.body_limit = options.body_limit;
+  config.client_handshake_timeout_ms = options.client_handshake_timeout_ms;
+  config.client_idle_timeout_ms = options.client_idle_timeout_ms;
+  config.server_idle_timeout_ms = options.server_idle_timeout_ms;
+  config.server_handshake_timeout_ms = options.server_handshake_timeout_ms;
+  config.response_timeout_ms = options.server_response_timeout_ms;
+  config.client_tls_ctx = client_ctx.get();
+  config.upstream_tls_ctx = upstream_ctx.get();
+  config.verify_upstream = !options.ssl_insecure;
+  config.ca_cert_pem = authority->cert_pem();
+  config.ca_cert_der.assign(authority->cert_der().begin(), authority->cert_der().end());
+  switch (options.mode.kind) {
+    case ProxyMode::Kind::kRegular:
+      mode = "regular proxy";
+      break;
+    case ProxyMode::Kind::kReverse:
+      config.mode = core::ProxyConfig::Mode::kReverse;
+      config.reverse_scheme = options.mode.scheme;
+      config.reverse_host = options.mode.host;
+      config.reverse_port = options.mode.port;
+      mode = "reverse proxy to " + options.mode.scheme + "://" + options.mode.host + ":" +
+             std::to_string(options.mode.port);
+      break;
+    case ProxyMode::Kind::kTransparent:
+      config.mode = core::ProxyConfig::Mode::kTransparent;
+      mode = "transparent proxy";
+      break;
+    case ProxyMode::Kind::kSocks5:
+      config.mode = core::ProxyConfig::Mode::kSocks5;
+      mode = "SOCKS5 proxy";
+      break;
+    case ProxyMode::Kind::kUpstream:
+      config.mode = core::ProxyConfig::Mode::kUpstream;
+      config.upstream_proxy_host = options.mode.host;
+      config.upstream_proxy_port = options.mode.port;
+      mode = "regular proxy, chained through http://" + options.mode.host + ":" +
+             std::to_string(options.mode.port);
+      break;
+  }
+  if (!options.proxyauth.empty()) {
+    config.proxy_credentials = core::parse_proxy_credentials(options.proxyauth);
+    if (!config.proxy_credentials) {
+      return "--proxyauth needs USER:PASS with a non-empty user";
+    }
+  }
+  // Passthrough: the regexes, and the hosts learned this run from clients that reject us.
+  if (!passthrough.set_ignore_hosts(options.ignore_hosts, &error) ||
+      !passthrough.set_allow_hosts(options.allow_hosts, &error)) {
+    return error;
+  }
+  passthrough.set_auto_learn(options.auto_passthrough);
+  config.passthrough = &passthrough;
+  config.h2_only_servers = &h2_only_servers;
+
+  // Sinks, each with its own thread: the loop never writes to a file.
+  if (options.verbosity > 0) {
+    auto printer = core::TerminalPrinter::create(stderr, &error);
+    if (!printer) {
+      return error;
+    }
+    bus.add_sink(std::move(printer));
+  }
+  if (!options.write_file.empty()) {
+    jsonl = core::JsonLinesWriter::create(options.write_file, &error);
+    if (!jsonl) {
+      return error;
+    }
+    bus.add_sink(jsonl);
+  }
+  if (!options.har_file.empty()) {
+    har = core::HarWriter::create(options.har_file, &error);
+    if (!har) {
+      return error;
+    }
+    bus.add_sink(har);
+  }
+  if (!options.save_file.empty()) {
+    session = core::SessionSink::create(options.save_file, &error);
+    if (!session) {
+      return error;
+    }
+    save_file = options.save_file;
+    bus.add_sink(session);
+  }
+  // --filter selects what every sink sees (parse_options checked it already).
+  if (!options.filter.empty()) {
+    core::FilterError filter_error;
+    filter = core::FlowFilter::parse(options.filter, &filter_error);
+    if (!filter) {
+      return "invalid filter: " + filter_error.describe();
+    }
+  }
+
+  // One loop per core, each with its own listener on the shared port (SO_REUSEPORT): a
+  // connection stays on its loop for life, so the hot path takes no locks.
+  const unsigned workers = worker_count();
+  uint16_t port = options.listen_port;
+  if (workers > 1) {
+    const auto probed = core::probe_listen_port(options.listen_host, port, &error);
+    if (!probed) {
+      return error;
+    }
+    port = *probed;
+  }
+  server_options.listen_host = options.listen_host;
+  server_options.listen_port = port;
+  server_options.reuse_port = workers > 1;
+  server_options.connect_timeout_ms = static_cast<uint64_t>(options.server_connect_timeout_ms);
+  server_options.flow_ids = &flow_ids;
+  server_options.publish = [this](core::FlowSnapshotConstSharedPtr flow) {
+    if (!filter || filter->matches(*flow)) {
+      bus.publish(std::move(flow));
+    }
+  };
+  const int verbosity = options.verbosity;
+  server_options.log = [verbosity](const core::Log& log) {
+    if (verbosity >= 2 || log.level >= core::Log::Level::kWarn) {
+      std::cerr << "sightglass: " << log.message << "\n";
+    }
+  };
+
+  for (unsigned i = 0; i < workers; ++i) {
+    pool.push_back(std::make_unique<Worker>());
+  }
+  // Worker 0 also watches for signals; it starts first, so its address is the one to print.
+  const std::function<std::string(Worker&)> first = [this](Worker& worker) {
+    local_address = worker.server->local_address();
+    std::string watch_error;
+    worker.signals = core::SignalWatcher::create(
+        *worker.loop,
+        [this](int signum) {
+          begin_shutdown();
+          if (on_signal) {
+            on_signal(signum);
+          }
+        },
+        &watch_error);
+    return worker.signals ? std::string() : watch_error;
+  };
+  error = pool[0]->start_thread(config, server_options, first);
+  for (unsigned i = 1; i < workers && error.empty(); ++i) {
+    error = pool[i]->start_thread(config, server_options, {});
+  }
+  return error;
+}
+
+ProxyRuntime::ProxyRuntime(PrivateTag /*unused*/) : impl_(std::make_unique<Impl>()) {}
+
+ProxyRuntime::~ProxyRuntime() {
+  if (!impl_->waited) {
+    for (const auto& worker : impl_->pool) {
+      worker->stop_thread();
+    }
+    impl_->bus.close();
+  }
+}
+
+std::unique_ptr<ProxyRuntime> ProxyRuntime::start(const Options& options, std::string* error,
+                                                  SignalFn on_signal) {
+  // A proxy holds two descriptors a connection: take all the system allows.
+  if (rlimit limit{}; getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  auto runtime = std::make_unique<ProxyRuntime>(PrivateTag{});
+  runtime->impl_->on_signal = std::move(on_signal);
+  *error = runtime->impl_->setup(options);
+  if (!error->empty()) {
+    return nullptr;  // The destructor stops whatever started.
+  }
+  return runtime;
+}
+
+core::FlowBus& ProxyRuntime::bus() { return impl_->bus; }
+const std::string& ProxyRuntime::local_address() const { return impl_->local_address; }
+const std::string& ProxyRuntime::mode_description() const { return impl_->mode; }
+std::string ProxyRuntime::ca_cert_path() const { return impl_->authority->cert_path().string(); }
+
+void ProxyRuntime::shutdown() { impl_->begin_shutdown(); }
+
+std::string ProxyRuntime::wait() {
+  Impl& t = *impl_;
+  for (const auto& worker : t.pool) {
+    worker->join();
+  }
+  t.waited = true;
+  t.bus.close();
+  if (t.jsonl && !t.jsonl->error().empty()) {
+    return t.jsonl->error();
+  }
+  if (t.har && !t.har->error().empty()) {
+    return t.har->error();
+  }
+  if (t.session && t.session->flows_failed() > 0) {
+    return std::to_string(t.session->flows_failed()) + " flows could not be saved to " +
+           t.save_file + ": " + t.session->error();
+  }
+  return "";
+}
+
+std::vector<std::pair<std::string, std::string>> ProxyRuntime::learned_passthrough() const {
+  return impl_->passthrough.learned();
+}
+
+}  // namespace sightglass::cli
