@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <mutex>
+#include <sstream>
 #include <string_view>
 
 #include "ca/ca_store.h"
@@ -175,8 +177,7 @@ bool same_file(const std::string& a, const std::string& b) {
 
 // first_line_is_entry says whether a text file starts with a complete JSON object that is not
 // a HAR document: a JSON Lines flow log.
-bool first_line_is_entry(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+bool first_line_is_entry(std::istream& in) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) {
@@ -186,6 +187,11 @@ bool first_line_is_entry(const std::string& path) {
     return !json.is_discarded() && json.is_object() && !json.contains("log");
   }
   return false;
+}
+
+bool first_line_is_entry(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return first_line_is_entry(in);
 }
 
 // export_session writes every flow of |file| (or the rows of |rows| when given) as one HAR
@@ -256,12 +262,24 @@ int har_command(const std::vector<std::string>& args) {
     return failure("cannot read " + in_path + ": Is a directory");
   }
   std::string error;
-  // A JSON Lines log keeps its lines as they are.
-  if (in_path != "-" && !core::looks_like_sqlite(in_path) && first_line_is_entry(in_path)) {
-    std::ifstream in(in_path, std::ios::binary);
-    if (!in) {
-      return failure("cannot open " + in_path + ": " + std::strerror(errno));
+  // A JSON Lines log keeps its lines as they are (stdin is read whole to tell).
+  std::string stdin_text;
+  if (in_path == "-") {
+    stdin_text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::istringstream stdin_stream(stdin_text);
+  if (in_path == "-" ? first_line_is_entry(stdin_stream)
+                     : !core::looks_like_sqlite(in_path) && first_line_is_entry(in_path)) {
+    std::ifstream in_file;
+    if (in_path != "-") {
+      in_file.open(in_path, std::ios::binary);
+      if (!in_file) {
+        return failure("cannot open " + in_path + ": " + std::strerror(errno));
+      }
     }
+    stdin_stream.clear();
+    stdin_stream.seekg(0);
+    std::istream& in = in_path == "-" ? static_cast<std::istream&>(stdin_stream) : in_file;
     OutputFile out;
     if (!out.open(out_path, &error)) {
       return failure(error);
@@ -273,7 +291,18 @@ int har_command(const std::vector<std::string>& args) {
     }
     return kExitOk;
   }
-  auto file = core::open_capture(in_path, &error);
+  std::unique_ptr<core::SessionFile> file;
+  if (in_path == "-") {
+    // A HAR document on stdin: imported like a file.
+    file = core::SessionFile::open("", core::SessionFile::Mode::kTemporary, &error);
+    stdin_stream.clear();
+    stdin_stream.seekg(0);
+    if (file && !core::import_capture(stdin_stream, *file, &error)) {
+      return failure("stdin: " + error);
+    }
+  } else {
+    file = core::open_capture(in_path, &error);
+  }
   if (!file) {
     return failure(error);
   }
