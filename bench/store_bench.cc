@@ -169,6 +169,7 @@ void BM_BodySearch100kStored(benchmark::State& bench) {
   size_t matched = 0;
   for (auto _ : bench) {
     std::string load_error;
+    const SessionFile::ReadScope scope(file.get());
     matched = table
                   .filter(*filter,
                           [&](uint64_t key) {

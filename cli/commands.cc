@@ -382,6 +382,7 @@ int show_command(const std::vector<std::string>& args) {
   }
   std::vector<uint32_t> rows;
   if (filter) {
+    const core::SessionFile::ReadScope scope(file.get());
     // The scan may load flows on several threads: the first error wins.
     std::mutex error_mutex;
     std::string load_error;

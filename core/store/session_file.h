@@ -61,6 +61,20 @@ class SessionFile {
   // missing or damaged.
   FlowSnapshotConstSharedPtr load(int64_t seq, std::string* error);
 
+  // ReadScope holds one read transaction open while it lives, so that many loads (a filter
+  // scan, an export) see one state of the file and do not lock it one by one.
+  class ReadScope {
+   public:
+    explicit ReadScope(SessionFile* file);
+    ~ReadScope();
+    ReadScope(const ReadScope&) = delete;
+    ReadScope& operator=(const ReadScope&) = delete;
+
+   private:
+    SessionFile* file_;
+    bool open_ = false;
+  };
+
   // count returns the number of stored flows (or -1 with *error).
   int64_t count(std::string* error);
 
