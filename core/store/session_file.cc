@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS flows(
   request_size INTEGER NOT NULL,
   response_size INTEGER NOT NULL,
   protocol INTEGER NOT NULL,
-  flags INTEGER NOT NULL,
-  detail BLOB NOT NULL);
+  flags INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS details(seq INTEGER PRIMARY KEY, detail BLOB NOT NULL);
 )sql";
 
 std::string_view column_text(sqlite3_stmt* statement, int column) {
@@ -66,6 +66,7 @@ void SessionFile::Finalize::operator()(sqlite3_stmt* statement) const {
 
 SessionFile::~SessionFile() {
   insert_.reset();
+  insert_detail_.reset();
   load_.reset();
   db_.reset();
 }
@@ -139,8 +140,6 @@ std::unique_ptr<SessionFile> SessionFile::open(const std::string& path, Mode mod
   }
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, 2000);
-  // Reads map the file instead of a pread(2) a page: a body search touches every flow.
-  sqlite3_exec(db, "PRAGMA mmap_size=4294967296", nullptr, nullptr, nullptr);
 
   if (!fresh) {
     // Someone else's SQLite database, or ours from a newer version: refuse before writing.
@@ -193,13 +192,15 @@ std::unique_ptr<SessionFile> SessionFile::open(const std::string& path, Mode mod
     if (!file->prepare(
             "INSERT INTO flows(flow_id, started_us, duration_us, client, server, method, scheme,"
             " host, port, path, url, status, request_type, response_type, request_size,"
-            " response_size, protocol, flags, detail)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            &file->insert_, error)) {
+            " response_size, protocol, flags)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            &file->insert_, error) ||
+        !file->prepare("INSERT INTO details(seq, detail) VALUES(?,?)", &file->insert_detail_,
+                       error)) {
       return nullptr;
     }
   }
-  if (!file->prepare("SELECT detail FROM flows WHERE seq = ?", &file->load_, error)) {
+  if (!file->prepare("SELECT detail FROM details WHERE seq = ?", &file->load_, error)) {
     return nullptr;
   }
   // A cut file shows itself here rather than halfway through a listing.
@@ -249,20 +250,33 @@ bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, s
     sqlite3_bind_int64(st, 16, static_cast<sqlite3_int64>(s.response_size));
     sqlite3_bind_int(st, 17, static_cast<int>(s.protocol));
     sqlite3_bind_int(st, 18, s.flags);
-    sqlite3_bind_blob(st, 19, detail.data(), static_cast<int>(detail.size()), SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) {
       *error = describe_error("cannot store a flow");
       sqlite3_reset(st);
       exec("ROLLBACK", error);
       return false;
     }
+    const int64_t seq = sqlite3_last_insert_rowid(db_.get());
+    sqlite3_stmt* dt = insert_detail_.get();
+    sqlite3_reset(dt);
+    sqlite3_bind_int64(dt, 1, seq);
+    sqlite3_bind_blob(dt, 2, detail.data(), static_cast<int>(detail.size()), SQLITE_STATIC);
+    if (sqlite3_step(dt) != SQLITE_DONE) {
+      *error = describe_error("cannot store a flow");
+      sqlite3_reset(dt);
+      std::string ignored;
+      exec("ROLLBACK", &ignored);
+      return false;
+    }
+    sqlite3_reset(dt);
     if (first && first_seq != nullptr) {
-      *first_seq = sqlite3_last_insert_rowid(db_.get());
+      *first_seq = seq;
     }
     first = false;
   }
   sqlite3_reset(insert_.get());
   sqlite3_clear_bindings(insert_.get());
+  sqlite3_clear_bindings(insert_detail_.get());
   if (!exec("COMMIT", error)) {
     std::string ignored;
     exec("ROLLBACK", &ignored);

@@ -1,10 +1,12 @@
 #pragma once
 
 // A session file (CONTRACT.md, "Session files"): a SQLite database in WAL mode with one row per
-// flow: its summary in columns (what `show` and the GUI's table read without touching the rest)
-// and the whole flow (headers, bodies, WebSocket messages, TLS details, timings) as one
-// zstd-compressed blob in the lossless form of flow_codec.h. The schema is versioned
-// (PRAGMA user_version); the file is marked as ours (PRAGMA application_id).
+// flow in two tables: `flows`, its summary in columns (what `show` and the GUI's table read
+// without touching the rest), and `details`, the whole flow (headers, bodies, WebSocket
+// messages, TLS details, timings) as one zstd-compressed blob in the lossless form of
+// flow_codec.h, under the same row number. Keeping the blobs apart keeps the summaries on pages
+// of their own: loading a million summaries reads a few hundred MB, never the bodies. The schema is
+// versioned (PRAGMA user_version); the file is marked as ours (PRAGMA application_id).
 //
 // A SessionFile is one SQLite connection; its calls are serialized by an internal mutex, so
 // the writer thread and a reader may share it.
@@ -105,6 +107,7 @@ class SessionFile {
   std::mutex mutex_;
   std::unique_ptr<sqlite3, CloseDb> db_;  // Declared first: closed after the statements.
   Statement insert_;
+  Statement insert_detail_;
   Statement load_;
 };
 

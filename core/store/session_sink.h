@@ -37,6 +37,8 @@ class SessionSink : public FlowSink {
 
   uint64_t flows_written() const { return written_.load(std::memory_order_relaxed); }
   uint64_t flows_failed() const { return failed_.load(std::memory_order_relaxed); }
+  // flows_lost counts flows never handed to the file (published after close()).
+  uint64_t flows_lost() const { return writer_.lost(); }
   // error returns the first write error, or ""; read it after close().
   const std::string& error() const { return error_; }
 
