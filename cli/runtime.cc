@@ -175,6 +175,8 @@ struct ProxyRuntime::Impl {
   std::shared_ptr<core::JsonLinesWriter> jsonl;
   std::shared_ptr<core::HarWriter> har;
   std::shared_ptr<core::SessionSink> session;
+  std::string write_file;
+  std::string har_file;
   std::string save_file;
   core::FlowFilterConstSharedPtr filter;
   std::atomic<core::FlowId> flow_ids{0};
@@ -293,6 +295,7 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
     if (!jsonl) {
       return error;
     }
+    write_file = options.write_file;
     bus.add_sink(jsonl);
   }
   if (!options.har_file.empty()) {
@@ -300,6 +303,7 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
     if (!har) {
       return error;
     }
+    har_file = options.har_file;
     bus.add_sink(har);
   }
   if (!options.save_file.empty()) {
@@ -413,17 +417,30 @@ std::string ProxyRuntime::wait() {
   }
   t.waited = true;
   t.bus.close();
-  if (t.jsonl && !t.jsonl->error().empty()) {
-    return t.jsonl->error();
+  // Every flow a sink lost is reported; the first failure is the exit's reason.
+  std::string failed;
+  const auto report = [&failed](uint64_t lost, const std::string& error, const std::string& path) {
+    if (lost == 0 && error.empty()) {
+      return;
+    }
+    const std::string line = std::to_string(lost) + (lost == 1 ? " flow was" : " flows were") +
+                             " not written to " + path + (error.empty() ? "" : ": " + error);
+    if (failed.empty()) {
+      failed = line;
+    } else {
+      std::cerr << "sightglass: " << line << "\n";
+    }
+  };
+  if (t.jsonl) {
+    report(t.jsonl->lines_lost(), t.jsonl->error(), t.write_file);
   }
-  if (t.har && !t.har->error().empty()) {
-    return t.har->error();
+  if (t.har) {
+    report(t.har->entries_lost(), t.har->error(), t.har_file);
   }
-  if (t.session && t.session->flows_failed() > 0) {
-    return std::to_string(t.session->flows_failed()) + " flows could not be saved to " +
-           t.save_file + ": " + t.session->error();
+  if (t.session) {
+    report(t.session->flows_failed() + t.session->flows_lost(), t.session->error(), t.save_file);
   }
-  return "";
+  return failed;
 }
 
 std::vector<std::pair<std::string, std::string>> ProxyRuntime::learned_passthrough() const {

@@ -742,7 +742,7 @@ json grpc_json(const GrpcSummary& summary) {
 // A text message's data is text; any other opcode's is base64.
 bool message_is_text(const WebSocketMessage& message) { return message.opcode == 1; }
 
-json websocket_json(const std::vector<WebSocketMessage>& messages) {
+json websocket_json(const WebSocketMessageLog& messages) {
   json out = json::array();
   for (const WebSocketMessage& message : messages) {
     json item = json::object();
@@ -964,7 +964,8 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
     flow.client_tls = tls_from_json(member(*tls, "client"));
     flow.server_tls = tls_from_json(member(*tls, "server"));
   }
-  flow.websocket_messages = websocket_from_json(member(entry, "_webSocketMessages"));
+  flow.websocket_messages =
+      WebSocketMessageLog(websocket_from_json(member(entry, "_webSocketMessages")));
 
   if (const auto started = parse_iso8601(get_string(entry, "startedDateTime"))) {
     flow.timings.started_us = *started;
@@ -1533,7 +1534,7 @@ void write_timings(JsonTextWriter& w, const FlowTimings& timings) {
   w.end_object();
 }
 
-void write_websocket(JsonTextWriter& w, const std::vector<WebSocketMessage>& messages) {
+void write_websocket(JsonTextWriter& w, const WebSocketMessageLog& messages) {
   w.begin_array();
   for (const WebSocketMessage& message : messages) {
     w.begin_object();

@@ -4,8 +4,11 @@
 // FlowBus, which hands each one to every sink; sinks that do I/O hand the work to their own
 // thread (BackgroundWriter), so the loop thread never blocks on a disk or a terminal.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,23 +35,87 @@ class FlowSink {
 
 using FlowSinkSharedPtr = std::shared_ptr<FlowSink>;
 
-// FlowBus fans every snapshot out to its sinks, in the order they were added. Sinks are added
-// before the first publish (the list is not locked); publish may then be called from any
-// number of threads.
+class FlowSubscriptionQueue;
+struct FlowSubscriberRegistry;
+
+// FlowSubscription is one consumer attached to a FlowBus while it runs (a GUI view): a
+// bounded queue of the snapshots published since it subscribed, which the consumer drains
+// from its own thread. When the queue is full, a live snapshot replaces the queued live
+// snapshot of the same flow (a newer revision supersedes it) or, when there is none, is
+// dropped; both count in live_dropped(). A finished snapshot is always queued, so the queue
+// exceeds its capacity by finished snapshots only: a consumer may miss intermediate
+// revisions, never a flow's final one. Destroying the subscription unsubscribes it.
+class FlowSubscription {
+  struct PrivateTag {
+    explicit PrivateTag() = default;
+  };
+
+ public:
+  // Made by FlowBus::subscribe only.
+  FlowSubscription(PrivateTag /*unused*/, std::shared_ptr<FlowSubscriptionQueue> queue,
+                   std::weak_ptr<FlowSubscriberRegistry> registry);
+  ~FlowSubscription();
+  FlowSubscription(const FlowSubscription&) = delete;
+  FlowSubscription& operator=(const FlowSubscription&) = delete;
+
+  // drain appends every queued snapshot to |out| in publish order and empties the queue;
+  // returns how many it appended. Any thread (meant for the consumer's).
+  size_t drain(std::vector<FlowSnapshotConstSharedPtr>* out);
+
+  // unsubscribe detaches from the bus: nothing is queued after it, and once it has returned
+  // |notify| is not running and will not run again. Thread-safe, idempotent; must not be
+  // called from |notify| itself. What is queued can still be drained.
+  void unsubscribe();
+
+  // live_dropped counts the live snapshots lost because the queue was full (dropped, or
+  // replaced by a newer revision of the same flow before the consumer drained it).
+  uint64_t live_dropped() const;
+  // queued_total counts every snapshot queued (replacements not included).
+  uint64_t queued_total() const;
+  size_t capacity() const;
+
+ private:
+  friend class FlowBus;
+
+  std::shared_ptr<FlowSubscriptionQueue> queue_;
+  std::weak_ptr<FlowSubscriberRegistry> registry_;
+};
+
+using FlowSubscriptionSharedPtr = std::shared_ptr<FlowSubscription>;
+
+// FlowBus fans every snapshot out to its sinks, in the order they were added, and to its
+// subscriptions. Sinks are added before the first publish (the list is not locked); publish
+// may then be called from any number of threads. Subscriptions come and go at any time, also
+// while publish runs on other threads.
 class FlowBus : public FlowSink {
  public:
+  FlowBus();
+  ~FlowBus() override;
+  FlowBus(const FlowBus&) = delete;
+  FlowBus& operator=(const FlowBus&) = delete;
+
   // add_sink adds |sink|, which the bus shares ownership of. Not thread-safe: call it before
   // publishing starts.
   void add_sink(FlowSinkSharedPtr sink);
   size_t sink_count() const { return sinks_.size(); }
 
+  // subscribe attaches a consumer with a queue of |capacity| snapshots (at least 1). |notify|
+  // (may be empty) is called on the publishing thread, outside the bus's and the queue's
+  // locks, whenever the queue goes from empty to non-empty: it should only wake the consumer
+  // (glfwPostEmptyEvent, a condition variable) and must not call unsubscribe(). Thread-safe.
+  FlowSubscriptionSharedPtr subscribe(size_t capacity, std::function<void()> notify);
+  // subscription_count is the number of attached subscriptions.
+  size_t subscription_count() const;
+
   // FlowSink
   void publish(FlowSnapshotConstSharedPtr snapshot) override;
   // close closes every sink in the order they were added; later calls do nothing.
+  // Subscriptions stay attached (nothing is published after close).
   void close() override;
 
  private:
   std::vector<FlowSinkSharedPtr> sinks_;
+  std::shared_ptr<FlowSubscriberRegistry> registry_;
   std::once_flag closed_;
 };
 
@@ -83,6 +150,10 @@ class BackgroundWriter {
   // stop writes what is queued, runs |finish|, and joins the thread. Later calls do nothing.
   void stop();
 
+  // lost counts the snapshots that were never written: pushed after stop(), or in a batch
+  // whose |write_batch| threw. Any thread.
+  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+
  private:
   void run();
 
@@ -92,7 +163,8 @@ class BackgroundWriter {
   std::condition_variable wake_;
   std::vector<FlowSnapshotConstSharedPtr> queue_;  // Guarded by mutex_.
   bool stopping_ = false;                          // Guarded by mutex_.
-  std::mutex stop_mutex_;                          // Serializes stop().
+  std::atomic<uint64_t> lost_{0};
+  std::mutex stop_mutex_;  // Serializes stop().
   std::thread thread_;
 };
 

@@ -51,6 +51,7 @@ HarWriter::HarWriter(PrivateTag /*unused*/, FileOutput output)
               try {
                 entries_.push_back(to_json_line(*snapshot));
               } catch (const std::exception& e) {
+                ++entries_lost_;
                 if (error_.empty()) {
                   error_ =
                       "cannot serialize flow " + std::to_string(snapshot->id) + ": " + e.what();
@@ -91,8 +92,11 @@ void HarWriter::finish() {
   if (!output_.close(&error)) {
     ok = false;
   }
-  if (!ok && error_.empty()) {
-    error_ = error;
+  if (!ok) {
+    entries_lost_ += entries_.size();  // The document is incomplete: none of it counts.
+    if (error_.empty()) {
+      error_ = error;
+    }
   }
 }
 

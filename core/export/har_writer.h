@@ -4,6 +4,7 @@
 // `sightglass har IN.jsonl [OUT.har]`.
 
 #include <cstddef>
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -41,6 +42,9 @@ class HarWriter : public FlowSink {
 
   // error returns the first error, or ""; read it after close().
   const std::string& error() const { return error_; }
+  // entries_lost counts the finished flows missing from the file: not serializable, published
+  // after close(), or all of them when writing the document failed. Read it after close().
+  uint64_t entries_lost() const { return entries_lost_ + writer_.lost(); }
   // entry_count is the number of entries written; read it after close().
   size_t entry_count() const { return entries_.size(); }
 
@@ -50,7 +54,8 @@ class HarWriter : public FlowSink {
   std::vector<std::string> entries_;  // Compact JSON entries, in finishing order.
   FileOutput output_;
   std::string error_;
-  BackgroundWriter writer_;  // Last: its thread stops before the members above go away.
+  uint64_t entries_lost_ = 0;  // Written by the writer thread; read after close().
+  BackgroundWriter writer_;    // Last: its thread stops before the members above go away.
 };
 
 // har_document_begin returns the text of a HAR document before its first entry. A document is

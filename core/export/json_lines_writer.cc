@@ -50,8 +50,11 @@ void JsonLinesWriter::write_batch(const std::vector<FlowSnapshotConstSharedPtr>&
     std::string error;
     if (output_.write(buffer, &error)) {
       lines_written_.fetch_add(lines, std::memory_order_relaxed);
-    } else if (error_.empty()) {
-      error_ = error;
+    } else {
+      lines_lost_.fetch_add(lines, std::memory_order_relaxed);
+      if (error_.empty()) {
+        error_ = error;
+      }
     }
     buffer.clear();
     lines = 0;
@@ -60,6 +63,7 @@ void JsonLinesWriter::write_batch(const std::vector<FlowSnapshotConstSharedPtr>&
     try {
       buffer += to_json_line(*snapshot);
     } catch (const std::exception& e) {
+      lines_lost_.fetch_add(1, std::memory_order_relaxed);
       if (error_.empty()) {
         error_ = "cannot serialize flow " + std::to_string(snapshot->id) + ": " + e.what();
       }

@@ -40,6 +40,12 @@ class JsonLinesWriter : public FlowSink {
 
   // lines_written counts the lines written so far (any thread).
   uint64_t lines_written() const { return lines_written_.load(std::memory_order_relaxed); }
+  // lines_lost counts the finished flows that did not make it to the file: a failed write, a
+  // flow that could not be serialized, a flow published after close() (any thread; final
+  // after close()).
+  uint64_t lines_lost() const {
+    return lines_lost_.load(std::memory_order_relaxed) + writer_.lost();
+  }
   // error returns the first write error, or ""; read it after close().
   const std::string& error() const { return error_; }
 
@@ -49,6 +55,7 @@ class JsonLinesWriter : public FlowSink {
   FileOutput output_;  // Used by the writer thread only.
   std::string error_;  // Written by the writer thread; read after close().
   std::atomic<uint64_t> lines_written_{0};
+  std::atomic<uint64_t> lines_lost_{0};
   BackgroundWriter writer_;  // Last: its thread stops before the members above go away.
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/layers/live_flow.h"
 #include "core/layers/websocket.h"
 
 namespace sightglass::core {
@@ -105,6 +106,7 @@ struct Http2Layer::Stream {
   bool client_closed = false;  // The client stream is closed (done or reset).
   bool server_closed = false;
   bool published = false;
+  LiveFlow live;  // When the flow goes to the live views.
 };
 
 // WebSocketState reads both directions of a WebSocket carried by one stream (RFC 8441) into
@@ -114,9 +116,6 @@ struct Http2Layer::WebSocketState {
       : client(true, extensions, limit), server(false, extensions, limit) {}
   WebSocketReader client;
   WebSocketReader server;
-  bool started = false;  // The first live snapshot went out.
-  bool changed = false;  // New messages since the last live snapshot.
-  LiveThrottle live;
   std::vector<WebSocketReader::Message> messages;  // Scratch.
 };
 
@@ -349,11 +348,8 @@ void Http2Layer::handle(Event& event, Commands& out) {
     }
   } else if (auto* wakeup = std::get_if<Wakeup>(&event)) {
     for (auto& [id, s] : streams_) {
-      if (s->ws && s->ws->live.take_wakeup(wakeup->id)) {
-        if (s->ws->live.pending() && !s->published) {
-          publish_live(*s, true, out);
-        }
-        break;
+      if (s->live.take_wakeup(wakeup->id)) {
+        break;  // pump() publishes the progress that waited.
       }
       if (s->wakeup_id == wakeup->id) {
         s->wakeup_id = 0;
@@ -475,11 +471,13 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
         s->request_eof = end_stream;
         if (end_stream) {
           s->t_request_end = ctx_->clock->monotonic_us();
+          s->live.milestone();
         }
         actions_.push_back([this, id](Commands& out) { submit_request(id, out); });
       } else if (end_stream) {
         s->request_eof = true;
         s->t_request_end = ctx_->clock->monotonic_us();
+        s->live.milestone();
       }
       break;
     }
@@ -499,6 +497,7 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
       if (Stream* s = stream(id); s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         s->request_eof = true;
         s->t_request_end = ctx_->clock->monotonic_us();
+        s->live.milestone();
       }
       break;
     case NGHTTP2_PING: {
@@ -556,6 +555,7 @@ int Http2Layer::on_client_data(int32_t stream_id, std::string_view data) {
   }
   if (s->flow.request) {
     s->flow.request->body.append(data, ctx_->config->body_limit);
+    s->live.progress();
   }
   return 0;
 }
@@ -623,6 +623,7 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
     request.host = target_.host;
     request.port = target_.port;
   }
+  s->live.milestone();
   // The body captured so far (DATA may have come with the head).
   if (s->protocol != "websocket") {
     request.body.append(s->request_buf.view(), ctx_->config->body_limit);
@@ -979,6 +980,7 @@ int Http2Layer::on_server_data(Upstream& up, int32_t stream_id, std::string_view
   }
   if (s->flow.response) {
     s->flow.response->body.append(data, ctx_->config->body_limit);
+    s->live.progress();
   }
   return 0;
 }
@@ -1062,6 +1064,7 @@ void Http2Layer::submit_response(int32_t client_id) {
   if (!s->ws) {
     response.body.append(s->response_buf.view(), ctx_->config->body_limit);
   }
+  s->live.milestone();
   H2NvList nv;
   const std::string status_name = ":status";
   const std::string status_value = std::to_string(s->status);
@@ -1496,6 +1499,7 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
       s->response_buf.append(body->data);
       if (s->flow.response) {
         s->flow.response->body.append(body->data, ctx_->config->body_limit);
+        s->live.progress();
       }
     } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
       if (s == nullptr) {
@@ -1584,10 +1588,11 @@ void Http2Layer::pump(Commands& out) {
     }
   }
   update_h1_reading(out);
+  // What this event changed goes to the live views, one snapshot per stream: milestones at
+  // once, progress (body bytes, WebSocket messages) at most every LiveFlow::kIntervalUs.
   for (auto& [id, s] : streams_) {
-    if (s->ws && !s->published && (!s->ws->started || s->ws->changed) && s->flow.response) {
-      // Live views see the tunnel at once, then at most once a second as messages come.
-      publish_live(*s, !s->ws->started, out);
+    if (!s->published) {
+      s->live.flush(s->flow, ctx_, out);
     }
   }
 }
@@ -1607,7 +1612,7 @@ void Http2Layer::websocket_read(Stream& s, bool from_client, std::string_view da
           from_client, now, message.opcode, std::move(message.data), message.truncated});
     }
     ws.messages.clear();
-    ws.changed = true;
+    s.live.progress();
   }
   if (!ok) {
     std::string error = std::string("WebSocket protocol error from the ") +
@@ -1616,23 +1621,11 @@ void Http2Layer::websocket_read(Stream& s, bool from_client, std::string_view da
     if (s.flow.error.empty()) {
       s.flow.error = error;
     }
-    ws.changed = true;
+    s.live.progress();
     actions_.push_back([error = std::move(error)](Commands& out) {
       out.push_back(Log{Log::Level::kWarn, error});
     });
   }
-}
-
-void Http2Layer::publish_live(Stream& s, bool now, Commands& out) {
-  WebSocketState& ws = *s.ws;
-  if (!ws.live.admit(now, ctx_, out)) {
-    return;  // A wakeup publishes it when the second is up.
-  }
-  ws.started = true;
-  ws.changed = false;
-  auto snapshot = std::make_shared<FlowSnapshot>(s.flow);
-  snapshot->state = FlowState::kLive;
-  out.push_back(PublishFlow{std::move(snapshot)});
 }
 
 void Http2Layer::update_h1_reading(Commands& out) {
@@ -1830,9 +1823,7 @@ void Http2Layer::publish(Stream& s, Commands& out) {
     out.push_back(CancelWakeup{s.wakeup_id});
     s.wakeup_id = 0;
   }
-  if (s.ws) {
-    s.ws->live.cancel(out);
-  }
+  s.live.finish(out);
   if (!s.flow.request) {
     // Reset before the head was complete.
     HttpRequestData& request = s.flow.request.emplace();
@@ -1852,8 +1843,7 @@ void Http2Layer::publish(Stream& s, Commands& out) {
   }
   s.flow.timings.settle_exchange(s.t_start, s.t_request_end, s.t_response_head,
                                  ctx_->clock->monotonic_us());
-  s.flow.state = FlowState::kFinished;
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(s.flow)});
+  publish_final_copy(s.flow, out);
 }
 
 }  // namespace sightglass::core

@@ -97,9 +97,8 @@ class Http2Layer : public AppLayer {
   // advertised to the client when the server does, and the streams waiting for it go.
   void on_server_settings(ConnId conn);
   // WebSocket over HTTP/2: websocket_read reads a copy of one direction's bytes into the
-  // flow's messages; publish_live publishes a live snapshot (|now|, or at most once a second).
+  // flow's messages (published live as progress).
   void websocket_read(Stream& s, bool from_client, std::string_view data);
-  void publish_live(Stream& s, bool now, Commands& out);
   // HTTP/1.1 toward the server.
   void submit_h1_request(Stream& s, const std::string& authority, Commands& out);
   bool forward_h1_request(Stream& s, Commands& out);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/layers/live_flow.h"
 #include "core/layers/proxy_auth.h"
 #include "core/layers/websocket.h"
 
@@ -207,6 +208,7 @@ struct HttpLayer::Exchange {
   int64_t t_start = 0;
   int64_t t_request_end = 0;
   int64_t t_response_head = 0;
+  LiveFlow live;
 };
 
 // WebSocket is an upgraded connection speaking WebSocket: its flow (the 101 exchange) and a
@@ -219,7 +221,7 @@ struct HttpLayer::WebSocket {
   WebSocketReader server;
   bool client_eof = false;
   bool server_eof = false;
-  LiveThrottle live;
+  LiveFlow live;                                   // The exchange's, carried on.
   std::vector<WebSocketReader::Message> messages;  // Scratch.
 };
 
@@ -254,6 +256,13 @@ void HttpLayer::watch_head(Commands& out) {
 
 void HttpLayer::handle(Event& event, Commands& out) {
   handle_event(event, out);
+  // What this event changed goes to the live views in one snapshot per flow.
+  if (exchange_) {
+    exchange_->live.flush(exchange_->flow, ctx_, out);
+  }
+  if (websocket_) {
+    websocket_->live.flush(websocket_->flow, ctx_, out);
+  }
   watch_head(out);
   // What the client sends while the server connection opens, or while an Upgrade waits for
   // its answer, is held up to a cap; beyond it the client is not read until that is over.
@@ -412,10 +421,10 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
       }
       return;
     }
+    if (exchange_ && exchange_->live.take_wakeup(wakeup->id)) {
+      return;  // handle() publishes the progress that waited.
+    }
     if (websocket_ && websocket_->live.take_wakeup(wakeup->id)) {
-      if (websocket_->live.pending()) {
-        publish_live(true, out);
-      }
       return;
     }
     if (exchange_ && wakeup->id == exchange_->wakeup_id && exchange_->t_response_head == 0) {
@@ -439,6 +448,7 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
         continue;
       }
       exchange_->flow.request->body.append(body->data, ctx_->config->body_limit);
+      exchange_->live.progress();
       send_upstream(exchange_->request_chunked ? encode_chunk(body->data) : std::move(body->data),
                     out);
     } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
@@ -450,6 +460,7 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
       }
       exchange_->flow.request->trailers = std::move(end->trailers);
       exchange_->request_done = true;
+      exchange_->live.milestone();
       exchange_->t_request_end = ctx_->clock->monotonic_us();
       exchange_->client_wants_close = !end->keep_alive;
       if (exchange_->response_done) {
@@ -576,6 +587,7 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   if (is_grpc_content_type(request.headers)) {
     request.body.grpc.emplace();
   }
+  ex.live.milestone();
   if (fixed_ && ctx_->config->mode == ProxyConfig::Mode::kTransparent) {
     // The connection goes to the original destination (an IP); the flow names the host the
     // client asked for.
@@ -618,6 +630,7 @@ void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
         continue;
       }
       exchange_->flow.response->body.append(body->data, ctx_->config->body_limit);
+      exchange_->live.progress();
       out.push_back(SendData{kClientConn, exchange_->response_chunked ? encode_chunk(body->data)
                                                                       : std::move(body->data)});
     } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
@@ -679,6 +692,7 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
   if (is_grpc_content_type(response.headers)) {
     response.body.grpc.emplace();  // Count every message, also past the body limit.
   }
+  ex.live.milestone();
 }
 
 void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {
@@ -760,11 +774,10 @@ void HttpLayer::reject(int status, std::string_view reason, const std::string& e
   FlowSnapshot flow = ctx_->new_flow();
   flow.request.emplace();
   flow.error = error;
-  flow.state = FlowState::kFinished;
   if (!client_closing_) {
     out.push_back(SendData{kClientConn, error_response(status, reason, error)});
   }
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  publish_final(std::move(flow), out);
   close_client(out);
 }
 
@@ -781,8 +794,8 @@ void HttpLayer::settle_timings(Commands& out) {
 void HttpLayer::publish(Commands& out) {
   settle_timings(out);
   Exchange& ex = *exchange_;
-  ex.flow.state = FlowState::kFinished;
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(ex.flow))});
+  ex.live.finish(out);
+  publish_final(std::move(ex.flow), out);
 }
 
 void HttpLayer::finish_exchange(Commands& out) {
@@ -847,7 +860,6 @@ void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
   out.push_back(SendData{kClientConn, serialize_response_head("HTTP/1.1", status, reason, headers) +
                                           (head_only ? std::string() : body)});
   FlowSnapshot flow = ctx_->new_flow();
-  flow.state = FlowState::kFinished;
   HttpRequestData& request = flow.request.emplace();
   request.method = head.method;
   request.scheme = target.scheme;
@@ -863,7 +875,7 @@ void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
   response.headers = std::move(headers);
   response.body.append(head_only ? std::string_view() : std::string_view(body),
                        ctx_->config->body_limit);
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  publish_final(std::move(flow), out);
   close_client(out);
 }
 
@@ -945,9 +957,12 @@ void HttpLayer::start_websocket(std::string client_bytes, std::string server_byt
       parse_websocket_extensions(exchange_->flow.response->headers);
   websocket_ = std::make_unique<WebSocket>(extensions, ctx_->config->body_limit);
   websocket_->flow = std::move(exchange_->flow);
+  websocket_->live = std::move(exchange_->live);
   exchange_.reset();
-  // Live views see the upgraded flow at once, then at most once a second as messages come.
-  publish_live(true, out);
+  // Live views see the upgraded flow at once (before the frames that came with the 101), then
+  // at most every LiveFlow::kIntervalUs as messages come.
+  websocket_->live.milestone();
+  websocket_->live.flush(websocket_->flow, ctx_, out);
   enter_relay(std::move(client_bytes), std::move(server_bytes), out);
   if (client_closed_) {
     websocket_closed(true, "", out);
@@ -985,7 +1000,7 @@ void HttpLayer::websocket_read(bool from_client, std::string_view data, Commands
     }
     out.push_back(Log{Log::Level::kWarn, error});
   }
-  publish_live(false, out);
+  ws.live.progress();
 }
 
 void HttpLayer::websocket_closed(bool from_client, const std::string& error, Commands& out) {
@@ -1006,21 +1021,10 @@ void HttpLayer::websocket_closed(bool from_client, const std::string& error, Com
   }
 }
 
-void HttpLayer::publish_live(bool now, Commands& out) {
-  WebSocket& ws = *websocket_;
-  if (!ws.live.admit(now, ctx_, out)) {
-    return;  // A wakeup publishes it when the second is up, unless a message does first.
-  }
-  auto snapshot = std::make_shared<FlowSnapshot>(ws.flow);
-  snapshot->state = FlowState::kLive;
-  out.push_back(PublishFlow{std::move(snapshot)});
-}
-
 void HttpLayer::finish_websocket(Commands& out) {
   WebSocket& ws = *websocket_;
-  ws.live.cancel(out);
-  ws.flow.state = FlowState::kFinished;
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(ws.flow))});
+  ws.live.finish(out);
+  publish_final(std::move(ws.flow), out);
   // Whatever still comes (after the close handshake) is relayed raw.
   websocket_.reset();
 }

@@ -42,8 +42,9 @@ struct TunnelRequest {
 // first body_limit bytes. Header names, case and order go through unchanged; only the proxy
 // hop-by-hop headers are dropped. After a 101 the connection becomes a relay of the bytes as
 // they are: for `Upgrade: websocket` the frames are also read (never re-framed) into the
-// upgrade flow's websocket_messages, which is published live (at most once a second) while
-// the WebSocket runs and finished when it ends; any other upgrade is relayed raw.
+// upgrade flow's websocket_messages, which is published live (at most every 250 ms) while
+// the WebSocket runs and finished when it ends; any other upgrade is relayed raw. Every
+// exchange is published live at its milestones and as its bodies progress (LiveFlow).
 class HttpLayer : public AppLayer {
  public:
   // With |fixed| every request goes there (reverse mode, inside a CONNECT tunnel);
@@ -98,8 +99,6 @@ class HttpLayer : public AppLayer {
   void websocket_read(bool from_client, std::string_view data, Commands& out);
   // websocket_closed notes that one side closed (|error|: how it failed, or "").
   void websocket_closed(bool from_client, const std::string& error, Commands& out);
-  // publish_live publishes a live snapshot now, or schedules one (at most one a second).
-  void publish_live(bool now, Commands& out);
   void finish_websocket(Commands& out);
 
   SessionContext* ctx_;

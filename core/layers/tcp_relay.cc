@@ -1,5 +1,7 @@
 #include "core/layers/tcp_relay.h"
 
+#include "core/layers/live_flow.h"
+
 namespace sightglass::core {
 
 TcpRelay::TcpRelay(SessionContext* ctx, std::string host, uint16_t port, bool tls,
@@ -16,12 +18,25 @@ TcpRelay::TcpRelay(SessionContext* ctx, std::string host, uint16_t port, bool tl
 
 void TcpRelay::start(Commands& out) {
   out.push_back(OpenConnection{open_id_, server_, flow_.tcp_host, flow_.tcp_port, tls_});
+  // Live views see the connection at once, then its byte counts as they grow.
+  live_.milestone();
+  live_.flush(flow_, ctx_, out);
 }
 
 void TcpRelay::handle(Event& event, Commands& out) {
-  if (auto* data = std::get_if<DataReceived>(&event)) {
+  handle_event(event, out);
+  if (!finished_) {
+    live_.flush(flow_, ctx_, out);
+  }
+}
+
+void TcpRelay::handle_event(Event& event, Commands& out) {
+  if (auto* wakeup = std::get_if<Wakeup>(&event)) {
+    live_.take_wakeup(wakeup->id);  // handle() publishes the progress that waited.
+  } else if (auto* data = std::get_if<DataReceived>(&event)) {
     if (data->conn == kClientConn) {
       flow_.bytes_from_client += data->data.size();
+      live_.progress();
       if (open_) {
         out.push_back(SendData{server_, std::move(data->data)});
       } else {
@@ -29,6 +44,7 @@ void TcpRelay::handle(Event& event, Commands& out) {
       }
     } else if (data->conn == server_) {
       flow_.bytes_from_server += data->data.size();
+      live_.progress();
       out.push_back(SendData{kClientConn, std::move(data->data)});
     }
   } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
@@ -49,6 +65,7 @@ void TcpRelay::handle(Event& event, Commands& out) {
     flow_.timings.dns_us = opened->dns_us;
     flow_.timings.connect_us = opened->connect_us;
     flow_.timings.ssl_us = opened->ssl_us;
+    live_.milestone();  // Connected: the server's address is known.
     if (!pending_.empty()) {
       out.push_back(SendData{server_, std::move(pending_)});
       pending_.clear();
@@ -110,8 +127,8 @@ void TcpRelay::finish(Commands& out) {
   }
   finished_ = true;
   flow_.timings.receive_us = ctx_->clock->monotonic_us() - started_mono_us_;
-  flow_.state = FlowState::kFinished;
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(flow_)});
+  live_.finish(out);
+  publish_final_copy(flow_, out);
 }
 
 }  // namespace sightglass::core

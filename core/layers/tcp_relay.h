@@ -3,11 +3,13 @@
 #include <string>
 
 #include "core/layers/app_layer.h"
+#include "core/layers/live_flow.h"
 
 namespace sightglass::core {
 
 // TcpRelay relays bytes between the client and one server unchanged, and logs a TCP flow
-// with the byte counts when both directions are done.
+// with the byte counts when both directions are done. Live views get the flow when the relay
+// starts, when the server connection opens, and as the byte counts grow (LiveFlow).
 class TcpRelay : public AppLayer {
  public:
   // |initial| is client data already received; |tls| runs TLS toward the server.
@@ -26,6 +28,7 @@ class TcpRelay : public AppLayer {
   void abandon(const std::string& why, Commands& out) override;
 
  private:
+  void handle_event(Event& event, Commands& out);
   void finish(Commands& out);
 
   SessionContext* ctx_;
@@ -39,6 +42,7 @@ class TcpRelay : public AppLayer {
   std::string pending_;  // Client bytes waiting for the server connection.
   FlowSnapshot flow_;
   int64_t started_mono_us_ = 0;
+  LiveFlow live_;
 };
 
 }  // namespace sightglass::core

@@ -16,54 +16,6 @@
 
 namespace sightglass::core {
 
-// LiveThrottle spaces out the live snapshots of one long-lived flow (a WebSocket): each one
-// copies every message so far, so at most one goes out a second. One that comes too soon is
-// pending, and a wakeup asks for it when the second is up.
-class LiveThrottle {
- public:
-  static constexpr int64_t kIntervalUs = 1'000'000;
-
-  // admit says whether a snapshot may go out now (|force|: at once, whatever the time). When
-  // it may not, it is pending and |out| gets a RequestWakeup for when it may (one at a time).
-  bool admit(bool force, SessionContext* ctx, Commands& out) {
-    const int64_t now = ctx->clock->monotonic_us();
-    if (!force && now - last_us_ < kIntervalUs) {
-      pending_ = true;
-      if (wakeup_ == 0) {
-        wakeup_ = ctx->new_command();
-        out.push_back(RequestWakeup{wakeup_, (kIntervalUs - (now - last_us_)) / 1000 + 1});
-      }
-      return false;
-    }
-    cancel(out);
-    last_us_ = now;
-    pending_ = false;
-    return true;
-  }
-  // take_wakeup says whether |id| is this throttle's wakeup; the wakeup is then spent.
-  bool take_wakeup(CommandId id) {
-    if (id == 0 || id != wakeup_) {
-      return false;
-    }
-    wakeup_ = 0;
-    return true;
-  }
-  // pending: a snapshot was refused and has not gone out since.
-  bool pending() const { return pending_; }
-  // cancel withdraws the wakeup (the flow is done, or a snapshot goes out now).
-  void cancel(Commands& out) {
-    if (wakeup_ != 0) {
-      out.push_back(CancelWakeup{wakeup_});
-      wakeup_ = 0;
-    }
-  }
-
- private:
-  int64_t last_us_ = 0;
-  bool pending_ = false;
-  CommandId wakeup_ = 0;
-};
-
 // WebSocketExtensions is what the server's 101 accepted in Sec-WebSocket-Extensions (the
 // negotiation is what the server says). Only permessage-deflate is understood.
 struct WebSocketExtensions {

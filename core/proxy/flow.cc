@@ -1,6 +1,7 @@
 #include "core/proxy/flow.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace sightglass::core {
 
@@ -90,6 +91,30 @@ void GrpcFraming::feed(std::string_view data) {
     if (length == 0) {
       ++messages;
     }
+  }
+}
+
+WebSocketMessageLog::WebSocketMessageLog(std::initializer_list<WebSocketMessage> messages) {
+  for (const WebSocketMessage& message : messages) {
+    push_back(message);
+  }
+}
+
+WebSocketMessageLog::WebSocketMessageLog(std::vector<WebSocketMessage> messages) {
+  for (WebSocketMessage& message : messages) {
+    push_back(std::move(message));
+  }
+}
+
+void WebSocketMessageLog::push_back(WebSocketMessage message) {
+  if (tail_.capacity() < kBlockSize) {
+    tail_.reserve(kBlockSize);
+  }
+  tail_.push_back(std::move(message));
+  if (tail_.size() == kBlockSize) {
+    // The block is full: from now on it is immutable, and every copy shares it.
+    blocks_.push_back(std::make_shared<const Block>(std::move(tail_)));
+    tail_ = Block();
   }
 }
 

@@ -6,7 +6,10 @@
 // and shared between threads through FlowSnapshotConstSharedPtr. Bodies are held as refcounted
 // immutable chunks, so a snapshot costs no copy of the body bytes.
 
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,6 +130,104 @@ struct WebSocketMessage {
   bool truncated = false;
 };
 
+// WebSocketMessageLog is a flow's WebSocket messages in order. Messages are kept in immutable
+// blocks of kBlockSize shared by every copy (every snapshot of the flow); only the last,
+// unfilled block belongs to one copy and is copied with it. Copying a log therefore costs
+// O(size / kBlockSize + kBlockSize), so a long WebSocket published again and again stays
+// linear, and no block is ever shared while it is still being appended to.
+class WebSocketMessageLog {
+ public:
+  static constexpr size_t kBlockSize = 64;
+  using Block = std::vector<WebSocketMessage>;
+  using BlockConstSharedPtr = std::shared_ptr<const Block>;
+
+  // const_iterator walks the messages in order (random access by index).
+  class const_iterator {
+   public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = WebSocketMessage;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const WebSocketMessage*;
+    using reference = const WebSocketMessage&;
+
+    const_iterator() = default;
+    const_iterator(const WebSocketMessageLog* log, size_t index) : log_(log), index_(index) {}
+    reference operator*() const { return (*log_)[index_]; }
+    pointer operator->() const { return &(*log_)[index_]; }
+    reference operator[](difference_type n) const {
+      return (*log_)[static_cast<size_t>(static_cast<difference_type>(index_) + n)];
+    }
+    const_iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++index_;
+      return old;
+    }
+    const_iterator& operator--() {
+      --index_;
+      return *this;
+    }
+    const_iterator operator--(int) {
+      const_iterator old = *this;
+      --index_;
+      return old;
+    }
+    const_iterator& operator+=(difference_type n) {
+      index_ = static_cast<size_t>(static_cast<difference_type>(index_) + n);
+      return *this;
+    }
+    const_iterator& operator-=(difference_type n) { return *this += -n; }
+    friend const_iterator operator+(const_iterator it, difference_type n) { return it += n; }
+    friend const_iterator operator+(difference_type n, const_iterator it) { return it += n; }
+    friend const_iterator operator-(const_iterator it, difference_type n) { return it -= n; }
+    friend difference_type operator-(const const_iterator& a, const const_iterator& b) {
+      return static_cast<difference_type>(a.index_) - static_cast<difference_type>(b.index_);
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) {
+      return a.index_ == b.index_;
+    }
+    friend auto operator<=>(const const_iterator& a, const const_iterator& b) {
+      return a.index_ <=> b.index_;
+    }
+
+   private:
+    const WebSocketMessageLog* log_ = nullptr;
+    size_t index_ = 0;
+  };
+  using iterator = const_iterator;
+  using value_type = WebSocketMessage;
+  using size_type = size_t;
+
+  WebSocketMessageLog() = default;
+  WebSocketMessageLog(std::initializer_list<WebSocketMessage> messages);
+  explicit WebSocketMessageLog(std::vector<WebSocketMessage> messages);
+
+  void push_back(WebSocketMessage message);
+  size_t size() const { return blocks_.size() * kBlockSize + tail_.size(); }
+  bool empty() const { return blocks_.empty() && tail_.empty(); }
+  const WebSocketMessage& operator[](size_t i) const {
+    return i < blocks_.size() * kBlockSize ? (*blocks_[i / kBlockSize])[i % kBlockSize]
+                                           : tail_[i - blocks_.size() * kBlockSize];
+  }
+  const WebSocketMessage& back() const { return (*this)[size() - 1]; }
+  void clear() {
+    blocks_.clear();
+    tail_.clear();
+  }
+  const_iterator begin() const { return const_iterator(this, 0); }
+  const_iterator end() const { return const_iterator(this, size()); }
+
+  // blocks are the full, shared blocks (for tests and for readers that walk them).
+  const std::vector<BlockConstSharedPtr>& blocks() const { return blocks_; }
+
+ private:
+  std::vector<BlockConstSharedPtr> blocks_;  // Full (kBlockSize each), never changed again.
+  Block tail_;                               // Fewer than kBlockSize; owned by this copy.
+};
+
 // FlowTimings are HAR's phases, measured on the loop thread. Durations are in microseconds,
 // -1 where a phase does not apply (a reused connection has no dns/connect/ssl).
 struct FlowTimings {
@@ -156,9 +257,14 @@ enum class FlowState : uint8_t {
   kFinished,  // Complete (or failed, with |error|): written to the log.
 };
 
-// FlowSnapshot is an immutable copy of a flow.
+// FlowSnapshot is an immutable copy of a flow. A flow is published several times while it
+// runs (kLive: its request head, the request complete, the response head, body progress at
+// most every 250 ms) and once when it is done (kFinished); every publish of one flow carries
+// its id and a revision one higher than the one before, so a consumer can keep the latest
+// snapshot per id and ignore a stale revision. The final snapshot has the highest revision.
 struct FlowSnapshot {
   FlowId id = 0;
+  uint64_t revision = 0;  // 1 for a flow's first publish, +1 for each one after it.
   FlowKind kind = FlowKind::kHttp;
   FlowState state = FlowState::kLive;
   std::string client_address;  // "ip:port" ("[v6]:port").
@@ -167,7 +273,7 @@ struct FlowSnapshot {
   std::optional<TlsInfo> server_tls;
   std::optional<HttpRequestData> request;
   std::optional<HttpResponseData> response;
-  std::vector<WebSocketMessage> websocket_messages;
+  WebSocketMessageLog websocket_messages;
   // For kTcp flows: the destination and the bytes relayed each way.
   std::string tcp_host;
   uint16_t tcp_port = 0;

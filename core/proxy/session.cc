@@ -6,6 +6,7 @@
 #include "ca/leaf_selector.h"
 #include "core/layers/http2_layer.h"
 #include "core/layers/http_layer.h"
+#include "core/layers/live_flow.h"
 #include "core/layers/sniff.h"
 #include "core/layers/tcp_relay.h"
 #include "core/proxy/session_internal.h"
@@ -203,7 +204,7 @@ void ProxySession::handle_event(Event event, Commands& out) {
                        " right after the TLS handshake without sending anything (it may pin its "
                        "certificates)";
           learn_passthrough(flow, flow.error, out);
-          out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+          publish_final(std::move(flow), out);
         } else if (stage_ == Stage::kSniffTunnel || stage_ == Stage::kConnecting ||
                    (stage_ == Stage::kSniffPlaintext && !closed->error.empty())) {
           // A tunnel the client left before it carried anything: still a connection to log.
@@ -216,7 +217,7 @@ void ProxySession::handle_event(Event event, Commands& out) {
               (stage_ == Stage::kConnecting    ? " while it was being connected"
                : stage_ == Stage::kSniffTunnel ? " before it carried anything"
                                                : " after the TLS handshake, before a request");
-          out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+          publish_final(std::move(flow), out);
         }
         stage_ = Stage::kClosed;
         close_everything(out);
@@ -439,7 +440,7 @@ void ProxySession::on_start(Commands& out) {
 void ProxySession::refuse(const std::string& error, Commands& out) {
   FlowSnapshot flow = failed_tcp_flow(dest_host_, error);
   out.push_back(Log{Log::Level::kWarn, error});
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  publish_final(std::move(flow), out);
   close_everything(out);
   app_.reset();
   http_ = nullptr;
@@ -1013,7 +1014,7 @@ void ProxySession::fail_client_tls(const std::string& error, Commands& out) {
   if (rejected) {
     learn_passthrough(flow, text, out);
   }
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  publish_final(std::move(flow), out);
   close_everything(out);
 }
 

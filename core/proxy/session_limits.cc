@@ -1,6 +1,7 @@
 // ProxySession's time limits: a client's first byte and handshake, idle connections between
 // exchanges, and a server's TLS handshake (or an upstream proxy's answer to CONNECT).
 #include "core/layers/http_layer.h"
+#include "core/layers/live_flow.h"
 #include "core/proxy/session.h"
 
 namespace sightglass::core {
@@ -46,7 +47,7 @@ void ProxySession::on_client_timer(Commands& out) {
       failed_tcp_flow(client_sni_.empty() ? dest_host_ : client_sni_, "client timeout: " + what);
   flow.bytes_from_client = buffer_.size() + client_raw_.size();
   out.push_back(Log{Log::Level::kInfo, flow.error + " (" + ctx_.client_address + ")"});
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  publish_final(std::move(flow), out);
   close_everything(out);
   app_.reset();
   http_ = nullptr;

@@ -1,5 +1,6 @@
 // ProxySession's tunnels: a CONNECT (or SOCKS5 connect) opens the TCP connection to the server
 // before it is answered, and whatever runs in the tunnel adopts that connection.
+#include "core/layers/live_flow.h"
 #include "core/proxy/session.h"
 #include "core/proxy/session_internal.h"
 
@@ -113,7 +114,7 @@ void ProxySession::tunnel_connected(Commands& out) {
     out.push_back(SendData{kClientConn, error_response(status, reason, error)});
   }
   out.push_back(Log{Log::Level::kInfo, error});
-  out.push_back(PublishFlow{std::make_shared<const FlowSnapshot>(std::move(flow))});
+  publish_final(std::move(flow), out);
   close_everything(out);
 }
 

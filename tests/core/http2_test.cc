@@ -135,8 +135,10 @@ class Harness {
   ConnId server_conn(size_t index = 0) const { return server_conns.at(index); }
 
   H2Peer client{false};
-  std::map<ConnId, std::string> h1_received;  // HTTP/1.1 mode: what each server connection got.
-  std::vector<FlowSnapshotConstSharedPtr> flows;
+  std::map<ConnId, std::string> h1_received;      // HTTP/1.1 mode: what each server connection got.
+  std::vector<FlowSnapshotConstSharedPtr> flows;  // Finished.
+  std::vector<FlowSnapshotConstSharedPtr> live;   // Live.
+  std::vector<FlowSnapshotConstSharedPtr> published;  // Both, in order.
   std::vector<RequestWakeup> wakeups;
   std::vector<PauseReading> pauses;
   std::map<ConnId, bool> paused;  // The last PauseReading per connection.
@@ -165,7 +167,8 @@ class Harness {
       } else if (auto* wakeup = std::get_if<RequestWakeup>(&command)) {
         wakeups.push_back(*wakeup);
       } else if (auto* publish = std::get_if<PublishFlow>(&command)) {
-        flows.push_back(publish->flow);
+        published.push_back(publish->flow);
+        (publish->flow->state == FlowState::kFinished ? flows : live).push_back(publish->flow);
       } else if (auto* pause = std::get_if<PauseReading>(&command)) {
         pauses.push_back(*pause);
         paused[pause->conn] = pause->paused;
@@ -895,6 +898,56 @@ TEST(Http2Layer, ExtendedConnectIsAdvertisedOnlyOnceTheServerDoes) {
   }
 }
 
+TEST(Http2Layer, StreamsArePublishedLiveAtTheirMilestonesWithThrottledProgress) {
+  Harness h;
+  Headers post = get("/live");
+  post[0].value = "POST";
+  h.client.request(post, std::string("abc"));
+  h.run();
+  // Head, body and end of the request came in one read: one live snapshot.
+  EXPECT_TRUE(h.flows.empty());
+  ASSERT_EQ(h.live.size(), 1u);
+  EXPECT_EQ(h.live[0]->revision, 1u);
+  EXPECT_EQ(h.live[0]->request->method, "POST");
+  EXPECT_EQ(h.live[0]->request->body.contiguous(), "abc");
+  EXPECT_FALSE(h.live[0]->response.has_value());
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  const int32_t sid = h.server().completed[0];
+  h.server().completed.clear();
+  // The response head alone: a milestone.
+  h.server().open_ended(sid);
+  h.server().respond(sid, {{":status", "200"}, {"content-type", "text/plain"}}, std::string());
+  h.run();
+  ASSERT_EQ(h.live.size(), 2u);
+  EXPECT_EQ(h.live[1]->revision, 2u);
+  ASSERT_TRUE(h.live[1]->response.has_value());
+  EXPECT_EQ(h.live[1]->response->status, 200);
+  // Body chunks in the same instant: no snapshot each, one wakeup for them.
+  const size_t wakeups_before = h.wakeups.size();
+  for (int i = 0; i < 5; ++i) {
+    h.server().more_body(sid, std::string(1000, 'b'), false);
+    h.run();
+  }
+  EXPECT_EQ(h.live.size(), 2u);
+  ASSERT_EQ(h.wakeups.size(), wakeups_before + 1);
+  const RequestWakeup progress = h.wakeups.back();
+  EXPECT_LE(progress.delay_ms, 251);
+  h.clock_.now_us += progress.delay_ms * 1000;
+  h.feed(Wakeup{progress.id});
+  h.run();
+  ASSERT_EQ(h.live.size(), 3u);
+  EXPECT_EQ(h.live[2]->revision, 3u);
+  EXPECT_EQ(h.live[2]->response->body.size, 5000u);
+  // The end: the final snapshot, the same id, the highest revision.
+  h.server().more_body(sid, "", true);
+  h.run();
+  ASSERT_EQ(h.flows.size(), 1u);
+  EXPECT_EQ(h.live.size(), 3u);
+  EXPECT_EQ(h.flows[0]->revision, 4u);
+  EXPECT_EQ(h.flows[0]->id, h.live[0]->id);
+  EXPECT_EQ(h.flows[0]->response->body.size, 5000u);
+}
+
 TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
   Harness h(Http2Layer::UpstreamProtocol::kHttp2, true);
   h.run();
@@ -920,9 +973,13 @@ TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
   h.run();
   EXPECT_EQ(value_of(h.client.messages[id].headers, ":status"), "200");
   EXPECT_FALSE(h.client.messages[id].ended);
-  // One live snapshot at once.
-  ASSERT_EQ(h.flows.size(), 1u);
-  EXPECT_EQ(h.flows[0]->state, FlowState::kLive);
+  // A live snapshot at once: the request head went out before, the open tunnel now.
+  EXPECT_TRUE(h.flows.empty());
+  ASSERT_EQ(h.live.size(), 2u) << "request head, tunnel open";
+  EXPECT_FALSE(h.live[0]->response.has_value());
+  ASSERT_TRUE(h.live[1]->response.has_value());
+  EXPECT_EQ(h.live[1]->response->status, 200);
+  EXPECT_EQ(h.live[1]->revision, h.live[0]->revision + 1);
 
   // Client: text, binary, a fragmented text with a ping between the fragments, a deflated text.
   const std::string big_binary = pattern(70'000, 'w');
@@ -941,17 +998,17 @@ TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
   h.server().more_body(sid, downstream, false);
   h.run();
   EXPECT_EQ(h.client.messages[id].body, downstream);
-  // Still one live snapshot: the next waits for the second to be up.
-  EXPECT_EQ(h.flows.size(), 1u);
+  // No new live snapshot yet: the next waits for the interval to be up.
+  EXPECT_EQ(h.live.size(), 2u);
   ASSERT_FALSE(h.wakeups.empty());
   const RequestWakeup live = h.wakeups.back();
-  EXPECT_LE(live.delay_ms, 1001);
+  EXPECT_LE(live.delay_ms, 251);
   h.clock_.now_us += 1'000'000;
   h.feed(Wakeup{live.id});
   h.run();
-  ASSERT_EQ(h.flows.size(), 2u);
-  EXPECT_EQ(h.flows[1]->state, FlowState::kLive);
-  EXPECT_EQ(h.flows[1]->websocket_messages.size(), 8u);
+  ASSERT_EQ(h.live.size(), 3u);
+  EXPECT_EQ(h.live[2]->websocket_messages.size(), 8u);
+  EXPECT_TRUE(h.flows.empty());
   // The client answers the close, both ends end their streams.
   h.client.more_body(id, ws_frame(kFin | 8, ws_close_payload(4001, "bye now"), true), true);
   h.run();
@@ -959,8 +1016,12 @@ TEST(Http2Layer, WebSocketOverExtendedConnectIsRelayedAndLogged) {
   h.run();
   EXPECT_TRUE(h.client.messages[id].ended);
   EXPECT_TRUE(h.server().messages[sid].ended);
-  ASSERT_EQ(h.flows.size(), 3u);
-  const FlowSnapshot& flow = *h.flows[2];
+  ASSERT_EQ(h.flows.size(), 1u);
+  const FlowSnapshot& flow = *h.flows[0];
+  // The client's END_STREAM completed the request: a milestone, then the final snapshot.
+  ASSERT_EQ(h.live.size(), 4u);
+  EXPECT_EQ(flow.revision, h.live[3]->revision + 1);
+  EXPECT_EQ(flow.id, h.live[0]->id);
   EXPECT_EQ(flow.state, FlowState::kFinished);
   EXPECT_TRUE(flow.error.empty()) << flow.error;
   EXPECT_EQ(flow.request->method, "CONNECT");

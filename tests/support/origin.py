@@ -142,6 +142,21 @@ class Handler(socketserver.StreamRequestHandler):
                         chunk = BLOCK[: min(n, len(BLOCK))]
                         self.wfile.write(chunk)
                         n -= len(chunk)
+            elif path == "/drip":
+                # n bytes spread evenly over ms milliseconds, in 64 KiB writes.
+                n = int(query.get("n", "0"))
+                ms = int(query.get("ms", "1000"))
+                self.wfile.write(("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                  "Content-Length: %d\r\n\r\n" % n).encode())
+                self.wfile.flush()
+                pieces = max(1, (n + 65535) // 65536)
+                sent = 0
+                for i in range(pieces):
+                    chunk = min(65536, n - sent)
+                    self.wfile.write(BLOCK[:chunk] if chunk <= len(BLOCK) else b"x" * chunk)
+                    self.wfile.flush()
+                    sent += chunk
+                    time.sleep(ms / 1000.0 / pieces)
             elif path == "/chunked":
                 out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Check\r\n\r\n"
                 if not head_only:
