@@ -87,7 +87,8 @@ TEST_F(SessionTest, SavedFlowsReopenAsTheSameFlowsByteForByte) {
   ASSERT_EQ(sightglass({"har", jsonl().string(), from_log_har.string()}).exit_code, 0);
   auto entries_by_id = [](const fs::path& path) {
     std::map<int64_t, json> out;
-    for (const json& entry : json::parse(read_file(path))["log"]["entries"]) {
+    const json document = json::parse(read_file(path));
+    for (const json& entry : document["log"]["entries"]) {
       out[entry["_id"].get<int64_t>()] = entry;
     }
     return out;
