@@ -1,0 +1,233 @@
+// sightglass-gui: the desktop inspector (CONTRACT.md, "sightglass-gui"). The proxy of
+// `sightglass` (a ProxyRuntime on its own threads) beside a Dear ImGui window that shows its
+// flows live; the UI thread drains a FlowBus subscription into a FlowStore, and sleeps in
+// glfwWaitEventsTimeout while nothing happens.
+
+#include <GLFW/glfw3.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/runtime.h"
+#include "gui/app/gui_options.h"
+#include "gui/app/inspector.h"
+#include "gui/app/window.h"
+#include "gui/model/flow_list_model.h"
+#include "gui/model/flow_store.h"
+
+namespace {
+
+using sightglass::cli::ProxyRuntime;
+using namespace sightglass::gui;  // NOLINT(google-build-using-namespace)
+
+constexpr double kIdleWaitSeconds = 0.5;
+constexpr size_t kSubscriptionCapacity = 65536;
+
+// Set by signals (on a loop thread, or in a handler with --no-server) and read by the UI thread.
+std::atomic<bool> g_quit{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+// Whether GLFW is initialized, so that other threads may post empty events to wake the UI.
+std::atomic<bool> g_glfw_ready{false};
+
+void wake_ui() {
+  if (g_glfw_ready.load(std::memory_order_acquire)) {
+    glfwPostEmptyEvent();
+  }
+}
+
+struct FrameStats {
+  std::vector<double> ms;
+
+  void print() const {
+    if (ms.empty()) {
+      return;
+    }
+    std::vector<double> sorted = ms;
+    std::sort(sorted.begin(), sorted.end());
+    auto at = [&sorted](double q) {
+      return sorted[std::min(sorted.size() - 1,
+                             static_cast<size_t>(q * static_cast<double>(sorted.size())))];
+    };
+    std::fprintf(stderr, "sightglass-gui: %zu frames, frame time p50 %.2f ms, p99 %.2f ms\n",
+                 sorted.size(), at(0.50), at(0.99));
+  }
+};
+
+int run(const GuiOptions& options) {
+  std::string error;
+  std::unique_ptr<FlowStore> store = FlowStore::create(&error);
+  if (!store) {
+    std::cerr << "sightglass-gui: " << error << "\n";
+    return 1;
+  }
+  for (const std::string& file : options.read_files) {
+    if (!store->load_file(file, &error)) {
+      std::cerr << "sightglass-gui: " << error << "\n";
+      return 1;
+    }
+  }
+
+  InspectorInfo info;
+  info.files = options.read_files;
+  std::unique_ptr<ProxyRuntime> runtime;
+  sightglass::core::FlowSubscriptionSharedPtr subscription;
+  if (!options.no_server) {
+    runtime = ProxyRuntime::start(options.proxy, &error, [](int /*signum*/) {
+      g_quit.store(true);
+      wake_ui();
+    });
+    if (!runtime) {
+      std::cerr << "sightglass-gui: " << error << "\n";
+      return 1;
+    }
+    std::cerr << "sightglass: listening on " << runtime->local_address() << " ("
+              << runtime->mode_description() << ")\n"
+              << "sightglass: CA certificate: " << runtime->ca_cert_path() << std::endl;
+    subscription = runtime->bus().subscribe(kSubscriptionCapacity, wake_ui);
+    info.listen_address = runtime->local_address();
+    info.mode = runtime->mode_description();
+  } else {
+    info.mode = "files only (--no-server)";
+    // Without a proxy, whose runtime handles them, the signals only set the flag; the loop
+    // sees it within kIdleWaitSeconds.
+    struct sigaction action {};
+    action.sa_handler = [](int /*signum*/) { g_quit.store(true); };
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+  }
+
+  // end stops the proxy (writing --har, -w, --save) and returns the exit code.
+  auto end = [&runtime, &subscription](int code) {
+    if (subscription) {
+      subscription->unsubscribe();
+    }
+    if (runtime) {
+      runtime->shutdown();
+      if (const std::string wait_error = runtime->wait(); !wait_error.empty()) {
+        std::cerr << "sightglass-gui: " << wait_error << "\n";
+        return 1;
+      }
+    }
+    return code;
+  };
+
+  std::string title = "Sightglass";
+  if (!info.listen_address.empty()) {
+    title += " \xe2\x80\x94 " + info.listen_address;
+  } else if (!options.read_files.empty()) {
+    title += " \xe2\x80\x94 " + options.read_files.front();
+  }
+  std::unique_ptr<Window> window = Window::create(title, 1280, 800, &error);
+  if (!window) {
+    std::cerr << "sightglass-gui: " << error << "\n";
+    return end(1);
+  }
+  g_glfw_ready.store(true, std::memory_order_release);
+
+  FlowListModel list(store.get());
+  Inspector inspector(store.get(), &list, info, window->mono());
+  if (!options.initial_filter.empty()) {
+    inspector.set_filter_text(options.initial_filter);
+  }
+  if (!options.detail_tab.empty()) {
+    inspector.select_tab(options.detail_tab);
+  }
+  std::optional<size_t> pending_select = options.select;
+  const bool screenshot = !options.screenshot.empty();
+  int frames = 0;
+  int extra_frames = 2;
+  FrameStats stats;
+  std::vector<sightglass::core::FlowSnapshotConstSharedPtr> batch;
+
+  while (!g_quit.load() && !window->should_close() && !inspector.quit_requested()) {
+    // New flows wait in the subscription while a worker scans the table.
+    bool drained = false;
+    if (subscription && !list.filtering()) {
+      subscription->drain(&batch);
+      if (!batch.empty()) {
+        store->add(batch);
+        batch.clear();
+        drained = true;
+      }
+    }
+    const bool rows_changed = list.refresh();
+    if (pending_select && list.visible_count() >= *pending_select && !list.filtering()) {
+      list.select(*pending_select - 1);
+      pending_select.reset();
+    }
+    // Draw after anything happened, and one frame more for what ImGui applies a frame late
+    // (focus, scrolling); an idle window draws nothing.
+    if (window->take_events() || drained || rows_changed) {
+      extra_frames = 2;
+    }
+    if (screenshot || list.filtering() || extra_frames > 0) {
+      extra_frames = std::max(extra_frames - 1, 0);
+      const auto frame_start = std::chrono::steady_clock::now();
+      const bool last_frame = screenshot && frames + 1 >= options.frames && !list.filtering();
+      window->begin_frame();
+      inspector.draw();
+      if (last_frame) {
+        window->capture_next_frame();
+      }
+      window->end_frame();
+      stats.ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - frame_start)
+              .count());
+      if (!list.filtering()) {
+        ++frames;
+      }
+      if (last_frame) {
+        if (!window->write_capture(options.screenshot, &error)) {
+          std::cerr << "sightglass-gui: " << error << "\n";
+          g_glfw_ready.store(false);
+          window.reset();
+          return end(1);
+        }
+        break;
+      }
+    }
+    if (screenshot || list.filtering() || extra_frames > 0 || window->input_pending()) {
+      glfwPollEvents();
+    } else {
+      glfwWaitEventsTimeout(kIdleWaitSeconds);
+    }
+  }
+  if (options.stats) {
+    stats.print();
+  }
+  // The proxy ends first: after wait() no thread posts events any more.
+  const int code = end(0);
+  g_glfw_ready.store(false);
+  window.reset();
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  GuiOptions options;
+  std::string error;
+  if (!parse_gui_options(args, &options, &error)) {
+    std::cerr << "sightglass-gui: " << error << "\n"
+              << "Try 'sightglass-gui --help'.\n";
+    return 2;
+  }
+  if (options.proxy.help) {
+    std::cout << gui_usage_text();
+    return 0;
+  }
+  if (options.proxy.version) {
+    std::cout << "sightglass-gui " << SIGHTGLASS_VERSION << "\n";
+    return 0;
+  }
+  return run(options);
+}
