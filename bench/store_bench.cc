@@ -92,8 +92,9 @@ size_t rss_bytes() {
   return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-// Flows appended in the writer thread's batches, one transaction each.
-void BM_StoreAppend1KiB(benchmark::State& bench) {
+// Flows appended in the writer thread's batches, one transaction each; the argument is the
+// response body's size.
+void BM_StoreAppend(benchmark::State& bench) {
   const fs::path path = temp_path("append.sightglass");
   remove_session(path);
   std::string error;
@@ -105,7 +106,7 @@ void BM_StoreAppend1KiB(benchmark::State& bench) {
   constexpr size_t kBatch = 256;
   std::vector<FlowSnapshotConstSharedPtr> batch;
   for (size_t i = 0; i < kBatch; ++i) {
-    batch.push_back(make_flow(i, 1024));
+    batch.push_back(make_flow(i, static_cast<size_t>(bench.range(0))));
   }
   for (auto _ : bench) {
     if (!file->append(batch, &error)) {
@@ -117,7 +118,7 @@ void BM_StoreAppend1KiB(benchmark::State& bench) {
   file.reset();
   remove_session(path);
 }
-BENCHMARK(BM_StoreAppend1KiB)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StoreAppend)->Arg(100)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One table of a million summaries, shared by the filter benchmarks.
 SummaryTable& million_summaries() {

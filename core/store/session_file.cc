@@ -39,6 +39,39 @@ CREATE TABLE IF NOT EXISTS flows(
 CREATE TABLE IF NOT EXISTS details(seq INTEGER PRIMARY KEY, detail BLOB NOT NULL);
 )sql";
 
+// A detail blob is one format byte and the encoded flow: kStored as it is (small flows, where
+// compressing costs more than it saves) or kZstd compressed.
+constexpr char kStored = 0;
+constexpr char kZstd = 1;
+constexpr size_t kCompressFrom = 1024;
+
+std::string pack_detail(std::string encoded) {
+  if (encoded.size() >= kCompressFrom) {
+    std::string packed = compress_zstd(encoded);
+    if (!packed.empty() && packed.size() < encoded.size()) {
+      packed.insert(packed.begin(), kZstd);
+      return packed;
+    }
+  }
+  encoded.insert(encoded.begin(), kStored);
+  return encoded;
+}
+
+std::optional<std::string> unpack_detail(std::string_view blob) {
+  if (blob.empty()) {
+    return std::nullopt;
+  }
+  const char format = blob.front();
+  blob.remove_prefix(1);
+  if (format == kStored) {
+    return std::string(blob);
+  }
+  if (format == kZstd) {
+    return decompress_zstd(blob, kMaxFlowBytes);
+  }
+  return std::nullopt;
+}
+
 std::string_view column_text(sqlite3_stmt* statement, int column) {
   const auto* text = sqlite3_column_text(statement, column);
   const int size = sqlite3_column_bytes(statement, column);
@@ -217,7 +250,7 @@ bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, s
   rows.reserve(flows.size());
   for (const FlowSnapshotConstSharedPtr& flow : flows) {
     if (flow) {
-      rows.emplace_back(summarize(*flow), compress_zstd(encode_flow(*flow)));
+      rows.emplace_back(summarize(*flow), pack_detail(encode_flow(*flow)));
     }
   }
   std::lock_guard<std::mutex> lock(mutex_);
@@ -353,7 +386,7 @@ FlowSnapshotConstSharedPtr SessionFile::load(int64_t seq, std::string* error) {
     blob.assign(static_cast<const char*>(data), static_cast<size_t>(size));
     sqlite3_reset(st);
   }
-  std::optional<std::string> raw = decompress_zstd(blob, kMaxFlowBytes);
+  std::optional<std::string> raw = unpack_detail(blob);
   auto flow = std::make_shared<FlowSnapshot>();
   if (!raw || !decode_flow(*raw, flow.get())) {
     *error = path_ + ": damaged session file (flow " + std::to_string(seq) + " cannot be read)";
