@@ -206,7 +206,12 @@ std::unique_ptr<SessionFile> SessionFile::open(const std::string& path, Mode mod
     }
   }
   if (mode != Mode::kRead) {
-    if (!file->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error)) {
+    // Larger pages for a new file: fewer WAL frames and B-tree splits per flow. The WAL is
+    // checkpointed every 32 MB rather than 4 MB, which copies the hot pages less often.
+    if ((fresh && !file->exec("PRAGMA page_size=16384;", error)) ||
+        !file->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                    " PRAGMA wal_autocheckpoint=2048;",
+                    error)) {
       return nullptr;
     }
     if (fresh) {
