@@ -340,6 +340,12 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
   server_options.connect_timeout_ms = static_cast<uint64_t>(options.server_connect_timeout_ms);
   server_options.flow_ids = &flow_ids;
   server_options.publish = [this](core::FlowSnapshotConstSharedPtr flow) {
+    // The sinks keep finished flows only: a live snapshot is filtered only when a
+    // subscriber (the GUI) will see it.
+    const bool live = flow->state == core::FlowState::kLive;
+    if (live && bus.subscription_count() == 0) {
+      return;
+    }
     if (!filter || filter->matches(*flow)) {
       bus.publish(std::move(flow));
     }

@@ -161,16 +161,7 @@ void FlowListModel::recompute() {
     start_worker();
     return;
   }
-  visible_ = compute(*store_, filter_.get(), sort_column_, sort_ascending_);
-  member_.assign(store_->size(), false);
-  for (uint32_t row : visible_) {
-    if (row >= member_.size()) {
-      member_.resize(row + 1, false);
-    }
-    member_[row] = true;
-  }
-  unsorted_ = false;
-  selected_index_cache_.reset();
+  install(compute(*store_, filter_.get(), sort_column_, sort_ascending_));
 }
 
 void FlowListModel::start_worker() {
@@ -190,7 +181,11 @@ void FlowListModel::take_result() {
     recompute();  // The result is of older parameters: compute again.
     return;
   }
-  visible_ = std::move(result->rows);
+  install(std::move(result->rows));
+}
+
+void FlowListModel::install(std::vector<uint32_t> rows) {
+  visible_ = std::move(rows);
   member_.assign(store_->size(), false);
   for (uint32_t row : visible_) {
     if (row >= member_.size()) {

@@ -93,6 +93,8 @@ class FlowListModel {
                                        Column column, bool ascending);
   void recompute();
   void start_worker();
+  // install makes |rows| the visible rows and marks them as members.
+  void install(std::vector<uint32_t> rows);
   void take_result();
   void apply_changes(const std::vector<uint32_t>& changes);
   void sort_visible();

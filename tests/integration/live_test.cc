@@ -26,9 +26,9 @@ class LiveTest : public ProxyFixture {
 
 TEST_F(LiveTest, SubscriberSeesRevisionsGrowThroughHeadProgressAndFinal) {
   const uint16_t origin = start_origin(good_cert_);
-  origins_.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
-      "/usr/bin/python3", support("ws_echo.py"), "--cert", good_cert_.first.string(), "--key",
-      good_cert_.second.string()}));
+  origins_.push_back(std::make_unique<ChildProcess>(
+      std::vector<std::string>{"/usr/bin/python3", support("ws_echo.py"), "--cert",
+                               good_cert_.first.string(), "--key", good_cert_.second.string()}));
   const std::string echo_line = origins_.back()->wait_for_line(false, "PORT ");
   ASSERT_FALSE(echo_line.empty()) << "ws_echo.py did not start";
   const std::string echo_port = echo_line.substr(5);
@@ -57,9 +57,9 @@ TEST_F(LiveTest, SubscriberSeesRevisionsGrowThroughHeadProgressAndFinal) {
   // A 5 MiB download that the origin sends over 2.5 s, and a WebSocket conversation, at the
   // same time.
   std::thread download([&] {
-    const ProcessResult r = curl({"https://localhost:" + std::to_string(origin) +
-                                      "/drip?n=5242880&ms=2500",
-                                  "-o", "/dev/null"});
+    const ProcessResult r =
+        curl({"https://localhost:" + std::to_string(origin) + "/drip?n=5242880&ms=2500", "-o",
+              "/dev/null"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
   });
   const ProcessResult ws = run_process(
