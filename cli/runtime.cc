@@ -1,6 +1,10 @@
 #include "cli/runtime.h"
 
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <system_error>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +18,7 @@
 
 #include "ca/ca_store.h"
 #include "ca/leaf_minter.h"
+#include "cli/replay.h"
 #include "core/export/flow_sink.h"
 #include "core/export/har_writer.h"
 #include "core/export/json_lines_writer.h"
@@ -30,6 +35,8 @@ namespace {
 
 constexpr uint64_t kShutdownGraceMs = 5000;
 constexpr uint64_t kShutdownPollMs = 20;
+// Replays running at once, at most.
+constexpr size_t kMaxReplays = 64;
 
 // GracefulShutdown stops the proxy in steps, on the loop thread.
 struct GracefulShutdown {
@@ -187,6 +194,29 @@ struct ProxyRuntime::Impl {
   std::string local_address;
   bool waited = false;
 
+  // Replays in progress, each on a thread of its own.
+  struct Replay {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::mutex replay_mutex;
+  std::vector<Replay> replays;  // Guarded by replay_mutex.
+  bool replays_closed = false;  // Guarded by replay_mutex.
+
+  // end_replays refuses new replays and waits for those in progress (the loops have ended, so
+  // their connections are closed or refused).
+  void end_replays() {
+    std::vector<Replay> running;
+    {
+      std::lock_guard<std::mutex> lock(replay_mutex);
+      replays_closed = true;
+      running.swap(replays);
+    }
+    for (Replay& r : running) {
+      r.thread.join();
+    }
+  }
+
   // begin_shutdown starts the graceful shutdown of every loop (a second call stops them).
   void begin_shutdown() {
     for (const auto& worker : pool) {
@@ -239,6 +269,16 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
   config.verify_upstream = !options.ssl_insecure;
   config.ca_cert_pem = authority->cert_pem();
   config.ca_cert_der.assign(authority->cert_der().begin(), authority->cert_der().end());
+  // The replay token: a secret of this run (128 bits), known to replay() only.
+  uint8_t token[16];
+  if (!RAND_bytes(token, sizeof(token))) {
+    return "cannot draw random bytes";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const uint8_t byte : token) {
+    config.replay_token.push_back(kHex[byte >> 4]);
+    config.replay_token.push_back(kHex[byte & 0xf]);
+  }
   switch (options.mode.kind) {
     case ProxyMode::Kind::kRegular:
       mode = "regular proxy";
@@ -389,6 +429,7 @@ ProxyRuntime::~ProxyRuntime() {
     for (const auto& worker : impl_->pool) {
       worker->stop_thread();
     }
+    impl_->end_replays();
     impl_->bus.close();
   }
 }
@@ -421,6 +462,7 @@ std::string ProxyRuntime::wait() {
   for (const auto& worker : t.pool) {
     worker->join();
   }
+  t.end_replays();
   t.waited = true;
   t.bus.close();
   // Every flow a sink lost is reported; the first failure is the exit's reason.
@@ -447,6 +489,65 @@ std::string ProxyRuntime::wait() {
     report(t.session->flows_failed() + t.session->flows_lost(), t.session->error(), t.save_file);
   }
   return failed;
+}
+
+bool ProxyRuntime::replay(const core::FlowSnapshot& flow, std::string* error, ReplayDoneFn done) {
+  Impl& t = *impl_;
+  if (std::string refusal = replay_refusal(flow, t.config.mode); !refusal.empty()) {
+    *error = std::move(refusal);
+    return false;
+  }
+  ReplayEndpoint endpoint;
+  endpoint.mode = t.config.mode;
+  endpoint.address = t.local_address;
+  endpoint.ca_cert_pem = t.config.ca_cert_pem;
+  endpoint.credentials = t.config.proxy_credentials;
+  endpoint.token = t.config.replay_token;
+  endpoint.timeout_ms =
+      std::max(t.config.response_timeout_ms, t.config.server_handshake_timeout_ms) + 10'000;
+  auto copy = std::make_shared<const core::FlowSnapshot>(flow);
+  std::lock_guard<std::mutex> lock(t.replay_mutex);
+  if (t.replays_closed) {
+    *error = "the proxy has stopped";
+    return false;
+  }
+  // Threads of replays that ended are joined here, so that they never pile up.
+  std::erase_if(t.replays, [](Impl::Replay& r) {
+    if (!r.done->load()) {
+      return false;
+    }
+    r.thread.join();
+    return true;
+  });
+  if (t.replays.size() >= kMaxReplays) {
+    *error = "too many replays in progress";
+    return false;
+  }
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  try {
+    std::thread thread([endpoint = std::move(endpoint), copy, done = std::move(done), finished] {
+      // A TLS write to a connection the proxy closed must fail, not kill the process: the
+      // signal stays pending on this thread, which never unblocks it.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+      const std::string result = run_replay(endpoint, *copy);
+      if (!result.empty()) {
+        std::cerr << "sightglass: replay of " << copy->request->url() << " failed: " << result
+                  << "\n";
+      }
+      if (done) {
+        done(result);
+      }
+      finished->store(true);
+    });
+    t.replays.push_back({std::move(thread), std::move(finished)});
+  } catch (const std::system_error& e) {
+    *error = std::string("cannot start the replay: ") + e.what();
+    return false;
+  }
+  return true;
 }
 
 std::vector<std::pair<std::string, std::string>> ProxyRuntime::learned_passthrough() const {

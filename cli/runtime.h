@@ -54,6 +54,18 @@ class ProxyRuntime {
   // --save) and returns "" or the first error a sink had. Call it once.
   std::string wait();
 
+  // ReplayDoneFn learns how a replay ended: "" once the response was read, or what failed. It
+  // runs on the replay's own thread.
+  using ReplayDoneFn = std::function<void(const std::string& error)>;
+  // replay sends |flow|'s request again through this proxy, as mitmproxy's client replay does:
+  // over loopback, as a client of the listener (absolute-form, or CONNECT and TLS trusting the
+  // CA, for regular and upstream modes; a SOCKS5 CONNECT; or straight to a reverse proxy), with
+  // this run's credentials and a secret token that makes the new flow a replay (`_replay`).
+  // It returns at once: the request runs on a thread of its own. false with *error when the
+  // flow cannot be replayed (not HTTP, still live, a truncated body, a transparent proxy, ...).
+  // Thread-safe; replays still running when the loops end are waited for by wait().
+  bool replay(const core::FlowSnapshot& flow, std::string* error, ReplayDoneFn done = {});
+
   // learned_passthrough lists the hosts automatic passthrough learned, with why; valid after
   // wait().
   std::vector<std::pair<std::string, std::string>> learned_passthrough() const;

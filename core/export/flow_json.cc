@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/export/content_decoding.h"
+#include "core/export/grpc_summary.h"
 #include "core/export/json_text.h"
 #include "core/export/text_util.h"
 #include "core/proxy/flow.h"
@@ -678,54 +679,6 @@ double message_time_s(const WebSocketMessage& message) {
   return static_cast<double>(message.time_us) / static_cast<double>(kMicrosPerSecond);
 }
 
-// GrpcSummary is what `_grpc` shows of a gRPC exchange.
-struct GrpcSummary {
-  std::optional<int64_t> status;  // grpc-status, from the trailers (or a trailers-only head).
-  std::optional<std::string> message;
-  std::vector<uint64_t> request_sizes;
-  std::vector<uint64_t> response_sizes;
-};
-
-std::vector<uint64_t> grpc_sizes(const CapturedBody& body) {
-  if (body.grpc) {
-    return body.grpc->sizes;
-  }
-  // Without the layer's count: the messages of the kept prefix.
-  GrpcFraming framing;
-  for (const BodyChunk& chunk : body.chunks) {
-    framing.feed(*chunk);
-  }
-  return framing.sizes;
-}
-
-std::optional<GrpcSummary> grpc_summary(const FlowSnapshot& flow) {
-  if (!flow.request || !(is_grpc_content_type(flow.request->headers) ||
-                         (flow.response && is_grpc_content_type(flow.response->headers)))) {
-    return std::nullopt;
-  }
-  GrpcSummary summary;
-  summary.request_sizes = grpc_sizes(flow.request->body);
-  if (flow.response) {
-    summary.response_sizes = grpc_sizes(flow.response->body);
-    for (const Headers* headers : {&flow.response->trailers, &flow.response->headers}) {
-      const std::string* status = find_header(*headers, "grpc-status");
-      if (status == nullptr) {
-        continue;
-      }
-      char* end = nullptr;
-      const long long value = std::strtoll(status->c_str(), &end, 10);
-      if (end != status->c_str() && *end == '\0') {
-        summary.status = value;
-      }
-      if (const std::string* message = find_header(*headers, "grpc-message")) {
-        summary.message = *message;
-      }
-      break;
-    }
-  }
-  return summary;
-}
-
 json grpc_json(const GrpcSummary& summary) {
   json out = json::object();
   if (summary.message) {
@@ -960,6 +913,9 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
   }
   flow.client_address = get_string(entry, "_clientAddress");
   flow.error = get_string(entry, "_error");
+  if (const json* replay = member(entry, "_replay"); replay != nullptr && replay->is_boolean()) {
+    flow.replay = replay->get<bool>();
+  }
   if (const json* tls = member(entry, "_tls"); tls != nullptr) {
     flow.client_tls = tls_from_json(member(*tls, "client"));
     flow.server_tls = tls_from_json(member(*tls, "server"));
@@ -1323,6 +1279,9 @@ json to_har_entry(const FlowSnapshot& flow) {
   if (const auto grpc = grpc_summary(flow)) {
     entry["_grpc"] = grpc_json(*grpc);
   }
+  if (flow.replay) {
+    entry["_replay"] = true;
+  }
   if (!flow.websocket_messages.empty()) {
     entry["_webSocketMessages"] = websocket_json(flow.websocket_messages);
   }
@@ -1615,6 +1574,9 @@ std::string to_json_line(const FlowSnapshot& flow) {
     w.end_object();
   }
   w.key("_id").unsigned_integer(flow.id);
+  if (flow.replay) {
+    w.key("_replay").boolean(true);
+  }
   w.key("_schemaVersion").integer(kHarSchemaVersion);
   if (flow.kind == FlowKind::kTcp) {
     w.key("_tcp").begin_object();

@@ -4,6 +4,7 @@
 
 #include "core/layers/live_flow.h"
 #include "core/layers/proxy_auth.h"
+#include "core/layers/replay_mark.h"
 #include "core/layers/websocket.h"
 
 namespace sightglass::core {
@@ -562,6 +563,7 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   ex.flow = ctx_->new_flow();
   ex.head_request = head.method == "HEAD";
   ex.request_chunked = head.chunked;
+  ex.flow.replay = take_replay_mark(head.headers, ctx_->config->replay_token);
 
   Headers headers;
   headers.reserve(head.headers.size());

@@ -80,6 +80,9 @@ struct ProxyConfig {
   // The CA certificate, served by the magic host http://sightglass/ (PEM and DER).
   std::string ca_cert_pem;
   std::string ca_cert_der;
+  // A secret of this run: a request whose X-Sightglass-Replay header carries it is the proxy's
+  // own replay (the header is removed and the flow marked). Empty: no request is a replay.
+  std::string replay_token;
 };
 
 // seconds_text writes a duration in ms as seconds for messages: "120 s", "0.5 s".

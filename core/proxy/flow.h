@@ -283,6 +283,8 @@ struct FlowSnapshot {
   std::string passthrough;  // Why the connection was passed through untouched, or "".
   // The client rejected our certificate and its host is passed through from now on.
   bool passthrough_learned = false;
+  // The request was sent again by the proxy itself (a replay from the inspector).
+  bool replay = false;
   FlowTimings timings;
   std::string error;  // Why the flow failed, or "".
 };

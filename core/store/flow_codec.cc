@@ -9,7 +9,11 @@
 namespace sightglass::core {
 namespace {
 
+// Version 2 is version 1 followed by a flags varint (bit 0: replay); a flow without flags is
+// still written as version 1, so older readers read it.
 constexpr uint8_t kCodecVersion = 1;
+constexpr uint8_t kCodecVersionWithFlags = 2;
+constexpr uint64_t kFlagReplay = 1;
 // Counts read from a blob are bounded by what the blob could hold, so a corrupt count cannot
 // make the reader reserve without bound.
 constexpr uint64_t kMaxCount = uint64_t{1} << 32;
@@ -203,7 +207,8 @@ void get_tls(Reader& r, std::optional<TlsInfo>* out) {
 
 std::string encode_flow(const FlowSnapshot& flow) {
   Writer w;
-  w.u(kCodecVersion);
+  const uint64_t flags = flow.replay ? kFlagReplay : 0;
+  w.u(flags != 0 ? kCodecVersionWithFlags : kCodecVersion);
   w.u(flow.id);
   w.u(static_cast<uint64_t>(flow.kind));
   w.u(static_cast<uint64_t>(flow.state));
@@ -257,12 +262,16 @@ std::string encode_flow(const FlowSnapshot& flow) {
     w.s(v);
   }
   w.str(flow.error);
+  if (flags != 0) {
+    w.u(flags);
+  }
   return w.take();
 }
 
 bool decode_flow(std::string_view data, FlowSnapshot* out) {
   Reader r(data);
-  if (r.u() != kCodecVersion || !r.ok()) {
+  const uint64_t version = r.u();
+  if ((version != kCodecVersion && version != kCodecVersionWithFlags) || !r.ok()) {
     return false;
   }
   FlowSnapshot flow;
@@ -327,6 +336,9 @@ bool decode_flow(std::string_view data, FlowSnapshot* out) {
     *v = r.s();
   }
   flow.error = r.str();
+  if (version == kCodecVersionWithFlags) {
+    flow.replay = (r.u() & kFlagReplay) != 0;
+  }
   if (!r.ok() || !r.at_end()) {
     return false;
   }

@@ -3,6 +3,7 @@
 
 It parses requests itself, so that it can echo the exact bytes it received, and answers:
   /echo-raw            the request head exactly as received (body: its bytes)
+  /echo-full[/...]     the request head exactly as received, then the request body
   /bytes?n=N           N bytes of the repeating pattern 0,1,...,255 (Content-Length)
   /chunked             a chunked body "hello, world" in pieces, with a trailer
   /file?path=P&enc=E&type=T   the bytes of file P, with Content-Encoding E (if given)
@@ -129,6 +130,12 @@ class Handler(socketserver.StreamRequestHandler):
                 read_body(self.rfile, headers, sink)
                 body = json.dumps({"size": size[0], "sha256": digest.hexdigest()}).encode()
                 self.send(200, body, [("Content-Type", "application/json")])
+                continue
+            if path == "/echo-full" or path.startswith("/echo-full/"):
+                parts = [head]
+                read_body(self.rfile, headers, parts.append)
+                self.send(200, b"".join(parts), [("Content-Type", "application/octet-stream")],
+                          head_only)
                 continue
             read_body(self.rfile, headers, lambda data: None)
             if path == "/echo-raw":
