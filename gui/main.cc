@@ -5,19 +5,25 @@
 
 #include <GLFW/glfw3.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "ca/ca_store.h"
 #include "cli/runtime.h"
 #include "gui/app/gui_options.h"
 #include "gui/app/inspector.h"
+#include "gui/app/run_stats.h"
+#include "gui/app/settings.h"
 #include "gui/app/window.h"
 #include "gui/model/flow_list_model.h"
 #include "gui/model/flow_store.h"
@@ -42,37 +48,41 @@ void wake_ui() {
   }
 }
 
-struct FrameStats {
-  std::vector<double> ms;
-
-  void print() const {
-    if (ms.empty()) {
-      return;
-    }
-    std::vector<double> sorted = ms;
-    std::sort(sorted.begin(), sorted.end());
-    auto at = [&sorted](double q) {
-      return sorted[std::min(sorted.size() - 1,
-                             static_cast<size_t>(q * static_cast<double>(sorted.size())))];
-    };
-    std::fprintf(stderr, "sightglass-gui: %zu frames, frame time p50 %.2f ms, p99 %.2f ms\n",
-                 sorted.size(), at(0.50), at(0.99));
-  }
-};
-
 int run(const GuiOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  auto since_start = [&start] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   std::string error;
   std::unique_ptr<FlowStore> store = FlowStore::create(&error);
   if (!store) {
     std::cerr << "sightglass-gui: " << error << "\n";
     return 1;
   }
-  for (const std::string& file : options.read_files) {
-    if (!store->load_file(file, &error)) {
-      std::cerr << "sightglass-gui: " << error << "\n";
-      return 1;
+  // The files are read while the window opens.
+  RunStats stats;
+  std::string load_error;
+  std::thread loader([&store, &options, &load_error, &stats, &since_start] {
+    for (const std::string& file : options.read_files) {
+      if (!store->load_file(file, &load_error)) {
+        return;
+      }
     }
-  }
+    if (!options.read_files.empty()) {
+      stats.files_read(store->size(), since_start());
+    }
+  });
+  // join_loader waits for the files; false (with the reason on stderr) if one was unreadable.
+  auto join_loader = [&loader, &load_error] {
+    if (loader.joinable()) {
+      loader.join();
+    }
+    if (!load_error.empty()) {
+      std::cerr << "sightglass-gui: " << load_error << "\n";
+      return false;
+    }
+    return true;
+  };
 
   InspectorInfo info;
   info.files = options.read_files;
@@ -85,6 +95,7 @@ int run(const GuiOptions& options) {
     });
     if (!runtime) {
       std::cerr << "sightglass-gui: " << error << "\n";
+      join_loader();
       return 1;
     }
     std::cerr << "sightglass: listening on " << runtime->local_address() << " ("
@@ -105,7 +116,10 @@ int run(const GuiOptions& options) {
   }
 
   // end stops the proxy (writing --har, -w, --save) and returns the exit code.
-  auto end = [&runtime, &subscription](int code) {
+  auto end = [&runtime, &subscription, &join_loader](int code) {
+    if (!join_loader()) {
+      code = 1;
+    }
     if (subscription) {
       subscription->unsubscribe();
     }
@@ -131,9 +145,40 @@ int run(const GuiOptions& options) {
     return end(1);
   }
   g_glfw_ready.store(true, std::memory_order_release);
+  if (!join_loader()) {
+    g_glfw_ready.store(false);
+    window.reset();
+    return end(1);
+  }
 
   FlowListModel list(store.get());
-  Inspector inspector(store.get(), &list, info, window->mono());
+  const bool screenshot = !options.screenshot.empty();
+  const std::filesystem::path confdir = options.proxy.confdir.empty()
+                                            ? sightglass::ca::default_confdir()
+                                            : std::filesystem::path(options.proxy.confdir);
+  AppHooks hooks;
+  hooks.capturing = runtime != nullptr;
+  if (runtime) {
+    hooks.ca_cert_path = runtime->ca_cert_path();
+    hooks.listen_address = runtime->local_address();
+    hooks.replay = [&runtime](const sightglass::core::FlowSnapshot& flow, std::string* why) {
+      return runtime->replay(flow, why);
+    };
+  } else {
+    hooks.ca_cert_path = (confdir / "sightglass-ca.pem").string();
+  }
+  Inspector inspector(store.get(), &list, info, window->mono(), std::move(hooks));
+  // What the last run remembered (window size, filter, split, columns); not for screenshots,
+  // which show the defaults.
+  GuiSettings settings;
+  if (!screenshot) {
+    settings.install(confdir);
+    if (settings.loaded()) {
+      const GuiState& state = settings.state();
+      glfwSetWindowSize(window->handle(), state.width, state.height);
+      inspector.restore(state);
+    }
+  }
   if (!options.initial_filter.empty()) {
     inspector.set_filter_text(options.initial_filter);
   }
@@ -141,11 +186,10 @@ int run(const GuiOptions& options) {
     inspector.select_tab(options.detail_tab);
   }
   std::optional<size_t> pending_select = options.select;
-  const bool screenshot = !options.screenshot.empty();
   int frames = 0;
   int extra_frames = 2;
-  FrameStats stats;
   std::vector<sightglass::core::FlowSnapshotConstSharedPtr> batch;
+  std::vector<uint32_t> new_rows;  // With --stats: rows added since the last frame.
 
   while (!g_quit.load() && !window->should_close() && !inspector.quit_requested()) {
     // New flows wait in the subscription while a worker scans the table.
@@ -153,9 +197,15 @@ int run(const GuiOptions& options) {
     if (subscription && !list.filtering()) {
       subscription->drain(&batch);
       if (!batch.empty()) {
-        store->add(batch);
+        const size_t before = store->size();
+        store->add(batch, /*new_flows=*/!inspector.paused());
         batch.clear();
         drained = true;
+        if (options.stats) {
+          for (size_t row = before; row < store->size(); ++row) {
+            new_rows.push_back(static_cast<uint32_t>(row));
+          }
+        }
       }
     }
     const bool rows_changed = list.refresh();
@@ -178,11 +228,24 @@ int run(const GuiOptions& options) {
         window->capture_next_frame();
       }
       window->end_frame();
-      stats.ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - frame_start)
-              .count());
-      if (!list.filtering()) {
+      const bool shown = !list.filtering();
+      if (shown) {
         ++frames;
+        stats.first_shown(since_start());
+      }
+      stats.frame(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - frame_start)
+              .count(),
+          shown, list.filtering(), since_start());
+      if (!new_rows.empty() && shown) {
+        const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+        auto lock = store->table().read_lock();
+        for (uint32_t row : new_rows) {
+          stats.flow_on_screen(store->table().view(row).started_us, now_us);
+        }
+        new_rows.clear();
       }
       if (last_frame) {
         if (!window->write_capture(options.screenshot, &error)) {
@@ -204,6 +267,12 @@ int run(const GuiOptions& options) {
     stats.print();
   }
   // The proxy ends first: after wait() no thread posts events any more.
+  if (!screenshot) {
+    GuiState& state = settings.state();
+    glfwGetWindowSize(window->handle(), &state.width, &state.height);
+    inspector.remember(&state);
+    settings.save();
+  }
   const int code = end(0);
   g_glfw_ready.store(false);
   window.reset();

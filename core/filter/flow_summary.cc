@@ -58,6 +58,9 @@ FlowSummary summarize(const FlowSnapshot& flow) {
   if (flow.state == FlowState::kLive) {
     s.flags |= kSummaryLive;
   }
+  if (flow.replay) {
+    s.flags |= kSummaryReplay;
+  }
   if (flow.kind == FlowKind::kTcp) {
     s.protocol = FlowProtocol::kTcp;
     s.scheme = "tcp";

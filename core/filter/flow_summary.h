@@ -32,6 +32,7 @@ enum FlowSummaryFlags : uint8_t {
   kSummaryTls = 1 << 2,          // TLS on the client side was intercepted.
   kSummaryPassthrough = 1 << 3,  // Passed through untouched.
   kSummaryLive = 1 << 4,         // Still in progress.
+  kSummaryReplay = 1 << 5,       // Sent again by the proxy (a replay from the inspector).
 };
 
 // The strings of a summary that the store interns, and kNotInterned for a string that is not.

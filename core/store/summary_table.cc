@@ -20,7 +20,7 @@ class Column {
 
   void push_back(const T& value) {
     if ((size_ & (kChunk - 1)) == 0 && (size_ >> kChunkBits) == chunks_.size()) {
-      chunks_.push_back(std::make_unique<T[]>(kChunk));
+      chunks_.push_back(std::make_unique_for_overwrite<T[]>(kChunk));
     }
     (*this)[size_] = value;
     ++size_;
@@ -62,7 +62,7 @@ class Arena {
     }
     text = text.substr(0, kMaxString);
     if (blocks_.empty() || used_ + text.size() > kBlock) {
-      blocks_.push_back(std::make_unique<char[]>(kBlock));
+      blocks_.push_back(std::make_unique_for_overwrite<char[]>(kBlock));
       used_ = 0;
     }
     const StrRef ref(blocks_.size() - 1, used_, text.size());
@@ -271,25 +271,42 @@ SummaryView SummaryTable::view(size_t row) const {
   return v;
 }
 
-std::vector<uint32_t> SummaryTable::filter(const FlowFilter& filter, const LoadFn& load) const {
+std::vector<uint32_t> SummaryTable::filter(const FlowFilter& filter, const LoadFn& load,
+                                           ScanControl* control) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const size_t n = impl_->key.size();
   // Large scans, and scans that read flows from disk, run on every core.
   const bool heavy = filter.needs_detail() ? n >= 64 : n >= kParallelRows;
-  const size_t threads = heavy ? std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8) : 1;
+  size_t threads = heavy ? std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8) : 1;
+  if (control != nullptr && control->max_threads > 0) {
+    threads = std::min(threads, control->max_threads);
+  }
   std::vector<std::vector<uint32_t>> parts(threads);
   auto scan = [&](size_t part) {
     const size_t begin = n * part / threads;
     const size_t end = n * (part + 1) / threads;
     std::vector<uint32_t>& rows = parts[part];
     FilterMemo memo;
+    // Progress is reported in steps: every row for filters that load flows, else 4096 rows.
+    const size_t step = filter.needs_detail() ? 1 : 4096;
+    size_t reported = begin;
     for (size_t row = begin; row < end; ++row) {
+      if (control != nullptr && row - reported >= step) {
+        control->scanned.fetch_add(row - reported, std::memory_order_relaxed);
+        reported = row;
+        if (control->cancel.load(std::memory_order_relaxed)) {
+          return;
+        }
+      }
       const SummaryView v = view(row);
       const uint64_t k = impl_->key[row];
       if (filter.matches(
               v, [&load, k]() { return load ? load(k) : nullptr; }, &memo)) {
         rows.push_back(static_cast<uint32_t>(row));
       }
+    }
+    if (control != nullptr) {
+      control->scanned.fetch_add(end - reported, std::memory_order_relaxed);
     }
   };
   std::vector<std::thread> workers;
@@ -312,6 +329,13 @@ std::vector<uint32_t> SummaryTable::filter(const FlowFilter& filter, const LoadF
     rows.insert(rows.end(), part.begin(), part.end());
   }
   return rows;
+}
+
+void SummaryTable::clear() {
+  auto fresh = std::make_unique<Impl>();
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  impl_.swap(fresh);
+  lock.unlock();  // The old rows are freed outside the lock.
 }
 
 size_t SummaryTable::memory_bytes() const {

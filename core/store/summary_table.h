@@ -11,6 +11,7 @@
 // place. One writer and many readers: writers take the lock exclusively, readers hold
 // read_lock() while they use views (a view's strings live until the next write).
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +37,9 @@ class SummaryTable {
   // row is still live (rows of finished flows are never looked up again). Returns the row.
   size_t upsert(uint64_t key, const SummaryView& summary);
 
+  // clear removes every row.
+  void clear();
+
   // read_lock must be held while views are used.
   std::shared_lock<std::shared_mutex> read_lock() const {
     return std::shared_lock<std::shared_mutex>(mutex_);
@@ -49,10 +53,21 @@ class SummaryTable {
 
   // LoadFn returns the full flow of a key, for the filter's detail terms.
   using LoadFn = std::function<FlowSnapshotConstSharedPtr(uint64_t key)>;
+  // ScanControl lets another thread follow a scan and stop it: |scanned| counts the rows looked
+  // at so far (updated every few thousand rows), and the scan returns early once |cancel| is set.
+  // |max_threads| (0: every core) bounds the threads of a parallel scan, so that a scan in the
+  // background leaves a core to the thread that draws.
+  struct ScanControl {
+    std::atomic<size_t> scanned{0};
+    std::atomic<bool> cancel{false};
+    size_t max_threads = 0;
+  };
   // filter returns the rows that match |filter|, in row order. Summary-only filters never call
   // |load|. Takes the read lock itself. Large scans and scans that load flows run on several
-  // threads at once, so |load| must be thread-safe (SessionFile::load is).
-  std::vector<uint32_t> filter(const FlowFilter& filter, const LoadFn& load) const;
+  // threads at once, so |load| must be thread-safe (SessionFile::load is). With |control|, a
+  // cancelled scan returns what it found so far (callers discard it).
+  std::vector<uint32_t> filter(const FlowFilter& filter, const LoadFn& load,
+                               ScanControl* control = nullptr) const;
 
   // memory_bytes estimates the bytes the table holds.
   size_t memory_bytes() const;

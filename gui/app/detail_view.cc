@@ -1,12 +1,10 @@
 #include "gui/app/detail_view.h"
 
 #include <imgui.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <string_view>
 
-#include "core/export/content_decoding.h"
 #include "core/export/flow_json.h"
 #include "core/export/terminal_printer.h"
 #include "gui/model/format.h"
@@ -15,11 +13,12 @@ namespace sightglass::gui {
 
 namespace {
 
-constexpr size_t kMaxDecoded = size_t{64} << 20;
-constexpr size_t kMaxPretty = size_t{4} << 20;
-constexpr size_t kMaxLineBytes = 4096;
 const ImVec4 kDim(0.62f, 0.64f, 0.68f, 1.0f);
 const ImVec4 kRed(0.95f, 0.42f, 0.40f, 1.0f);
+const ImVec4 kGreen(0.45f, 0.80f, 0.50f, 1.0f);
+const ImVec4 kSend(0.55f, 0.85f, 0.55f, 1.0f);
+const ImVec4 kReceive(0.55f, 0.75f, 0.95f, 1.0f);
+constexpr float kMinBodyLines = 14.0f;
 
 void text(std::string_view s) { ImGui::TextUnformatted(s.data(), s.data() + s.size()); }
 
@@ -55,49 +54,80 @@ void headers_table(const char* id, const core::Headers& headers) {
   }
 }
 
-std::string duration_or_dash(int64_t us) { return us < 0 ? "—" : core::format_duration(us); }
+// section is a collapsing header "Title (count)", open at first.
+bool section(const char* title, size_t count) {
+  const std::string label = std::string(title) + " (" + std::to_string(count) + ")###" + title;
+  return ImGui::CollapsingHeader(label.c_str(), ImGuiTreeNodeFlags_DefaultOpen);
+}
 
-void body_view(const char* id, const BodyText& body, ImFont* mono) {
-  if (!body.note.empty()) {
-    ImGui::TextDisabled("%s", body.note.c_str());
-  }
-  if (body.data.empty()) {
-    ImGui::TextDisabled("(empty body)");
+// rows_table shows query parameters, form fields or cookies (with Set-Cookie's attributes).
+void rows_table(const char* id, const std::vector<NameValue>& rows, bool attributes) {
+  if (!ImGui::BeginTable(id, attributes ? 3 : 2,
+                         ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV |
+                             ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_Resizable)) {
     return;
   }
-  ImGui::BeginChild(id, ImVec2(0, 0), true, ImGuiWindowFlags_HorizontalScrollbar);
-  ImGui::PushFont(mono);
-  ImGuiListClipper clipper;
-  if (body.text) {
-    clipper.Begin(static_cast<int>(body.line_starts.size()));
-    while (clipper.Step()) {
-      for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
-        const auto index = static_cast<size_t>(i);
-        const size_t start = body.line_starts[index];
-        size_t end =
-            index + 1 < body.line_starts.size() ? body.line_starts[index + 1] : body.data.size();
-        while (end > start && (body.data[end - 1] == '\n' || body.data[end - 1] == '\r')) {
-          --end;
-        }
-        const std::string_view line(body.data.data() + start, end - start);
-        if (line.size() > kMaxLineBytes) {
-          text(sanitize(line, kMaxLineBytes));
-        } else {
-          text(line);
-        }
-      }
-    }
-  } else {
-    clipper.Begin(static_cast<int>((body.data.size() + 15) / 16));
-    while (clipper.Step()) {
-      for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
-        text(hex_dump_line(body.data, static_cast<size_t>(i) * 16));
-      }
+  ImGui::TableSetupColumn("Name", ImGuiTableColumnFlags_WidthFixed);
+  ImGui::TableSetupColumn("Value", ImGuiTableColumnFlags_WidthStretch);
+  if (attributes) {
+    ImGui::TableSetupColumn("Attributes", ImGuiTableColumnFlags_WidthStretch);
+  }
+  ImGui::TableHeadersRow();
+  for (const NameValue& row : rows) {
+    ImGui::TableNextRow();
+    ImGui::TableSetColumnIndex(0);
+    text(sanitize(row.name, 1024));
+    ImGui::TableSetColumnIndex(1);
+    text(sanitize(row.value, 4096));
+    if (attributes) {
+      ImGui::TableSetColumnIndex(2);
+      ImGui::PushStyleColor(ImGuiCol_Text, kDim);
+      text(sanitize(row.attributes, 1024));
+      ImGui::PopStyleColor();
     }
   }
-  ImGui::PopFont();
-  ImGui::EndChild();
+  ImGui::EndTable();
 }
+
+// grpc_messages lists the sizes of a body's length-prefixed gRPC messages.
+void grpc_messages(const char* id, const std::vector<uint64_t>& sizes, uint64_t count) {
+  std::string line = std::to_string(count) + (count == 1 ? " message" : " messages");
+  if (count > sizes.size()) {
+    line += " (sizes of the first " + std::to_string(sizes.size()) + ")";
+  }
+  ImGui::TextDisabled("%s", line.c_str());
+  if (sizes.empty()) {
+    return;
+  }
+  const float row = ImGui::GetTextLineHeightWithSpacing();
+  const float height = row * (static_cast<float>(std::min<size_t>(sizes.size(), 8)) + 1.5f);
+  if (!ImGui::BeginTable(id, 2,
+                         ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY |
+                             ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_BordersInnerV,
+                         ImVec2(ImGui::GetFontSize() * 16, height))) {
+    return;
+  }
+  ImGui::TableSetupScrollFreeze(0, 1);
+  ImGui::TableSetupColumn("#");
+  ImGui::TableSetupColumn("Size", ImGuiTableColumnFlags_WidthStretch);
+  ImGui::TableHeadersRow();
+  ImGuiListClipper clipper;
+  clipper.Begin(static_cast<int>(sizes.size()));
+  while (clipper.Step()) {
+    for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
+      ImGui::TableNextRow();
+      ImGui::TableSetColumnIndex(0);
+      text(std::to_string(i + 1));
+      ImGui::TableSetColumnIndex(1);
+      text(core::format_size(sizes[static_cast<size_t>(i)]));
+    }
+  }
+  ImGui::EndTable();
+}
+
+std::string duration_or_dash(int64_t us) { return us < 0 ? "—" : core::format_duration(us); }
+
+float min_body_height() { return ImGui::GetTextLineHeightWithSpacing() * kMinBodyLines; }
 
 void tls_side(const char* title, const std::optional<core::TlsInfo>& tls) {
   ImGui::TextUnformatted(title);
@@ -123,54 +153,56 @@ void tls_side(const char* title, const std::optional<core::TlsInfo>& tls) {
 
 }  // namespace
 
-BodyText BodyText::prepare(const core::CapturedBody& body, const core::Headers& headers) {
-  BodyText out;
-  out.data = body.contiguous();
-  const std::string* encoding = find_header(headers, "Content-Encoding");
-  if (encoding != nullptr && !core::is_identity_encoding(*encoding)) {
-    core::ContentDecodeInfo info;
-    if (auto decoded =
-            core::decode_content(*encoding, out.data, kMaxDecoded, &info, body.truncated)) {
-      out.note = "decoded from " + *encoding;
-      out.data = std::move(*decoded);
-    } else {
-      out.note = "could not undo Content-Encoding: " + *encoding;
-    }
-  }
-  if (body.truncated) {
-    out.note += (out.note.empty() ? "" : "; ") + std::string("truncated: ") +
-                core::format_size(body.kept) + " of " + core::format_size(body.size) + " kept";
-  }
-  out.text = is_displayable_text(out.data);
-  const std::string* type = find_header(headers, "Content-Type");
-  if (out.text && type != nullptr && core::ascii_lower(*type).find("json") != std::string::npos &&
-      out.data.size() <= kMaxPretty) {
-    nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(out.data, nullptr, false);
-    if (!parsed.is_discarded()) {
-      out.data = parsed.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-      out.pretty = true;
-    }
-  }
-  if (out.text) {
-    out.line_starts.push_back(0);
-    for (size_t i = 0; i < out.data.size(); ++i) {
-      if (out.data[i] == '\n' && i + 1 < out.data.size()) {
-        out.line_starts.push_back(i + 1);
-      }
-    }
-  }
-  return out;
-}
-
 void DetailView::prepare(const core::FlowSnapshotConstSharedPtr& flow) {
   if (shown_ == flow) {
     return;
   }
+  const bool same_flow = shown_ != nullptr && shown_->id == flow->id;
   shown_ = flow;
-  request_body_ =
-      flow->request ? BodyText::prepare(flow->request->body, flow->request->headers) : BodyText{};
-  response_body_ = flow->response ? BodyText::prepare(flow->response->body, flow->response->headers)
-                                  : BodyText{};
+  const core::FlowSnapshot& f = *flow;
+  const std::string target = f.request ? f.request->target : std::string();
+  if (f.request) {
+    PreparedBody body = PreparedBody::prepare(f.request->body, f.request->headers);
+    std::string name = default_save_name(target, body.content_type, body.data, "request", f.id);
+    request_body_.set(std::move(body), std::move(name), same_flow);
+    query_ = query_rows(f.request->target);
+    cookies_ = cookie_rows(f.request->headers);
+    const PreparedBody& prepared = request_body_.body();
+    form_ = prepared.truncated ? std::vector<NameValue>()
+                               : form_rows(prepared.content_type, prepared.data);
+  } else {
+    request_body_.set(PreparedBody{}, "", same_flow);
+    query_.clear();
+    cookies_.clear();
+    form_.clear();
+  }
+  if (f.response) {
+    PreparedBody body = PreparedBody::prepare(f.response->body, f.response->headers);
+    std::string name = default_save_name(target, body.content_type, body.data, "response", f.id);
+    response_body_.set(std::move(body), std::move(name), same_flow);
+    set_cookies_ = set_cookie_rows(f.response->headers, f.timings.started_us);
+  } else {
+    response_body_.set(PreparedBody{}, "", same_flow);
+    set_cookies_.clear();
+  }
+  grpc_ = grpc_info(f);
+  if (!same_flow || message_ >= static_cast<int64_t>(f.websocket_messages.size())) {
+    message_ = -1;
+  }
+  if (message_ >= 0) {
+    select_message(f, static_cast<size_t>(message_));
+  } else if (!f.websocket_messages.empty()) {
+    select_message(f, 0);
+  }
+}
+
+void DetailView::select_message(const core::FlowSnapshot& f, size_t index) {
+  const bool same = message_ == static_cast<int64_t>(index);
+  message_ = static_cast<int64_t>(index);
+  const core::WebSocketMessage& m = f.websocket_messages[index];
+  PreparedBody body = PreparedBody::from_bytes(m.data, "", m.truncated);
+  std::string name = default_save_name("", "", body.data, "message", index + 1);
+  message_body_.set(std::move(body), std::move(name), same);
 }
 
 void DetailView::draw(const core::FlowSnapshotConstSharedPtr& flow, ImFont* mono) {
@@ -226,37 +258,11 @@ void DetailView::draw(const core::FlowSnapshotConstSharedPtr& flow, ImFont* mono
     ImGui::EndTabItem();
   }
   if (ImGui::BeginTabItem("Request", nullptr, tab_flags("Request"))) {
-    if (f.request) {
-      ImGui::PushFont(mono);
-      text(sanitize(f.request->method + " " + f.request->target + " " + f.request->http_version));
-      ImGui::PopFont();
-      headers_table("request-headers", f.request->headers);
-      if (!f.request->trailers.empty()) {
-        ImGui::TextDisabled("Trailers");
-        headers_table("request-trailers", f.request->trailers);
-      }
-      body_view("request-body", request_body_, mono);
-    } else {
-      ImGui::TextDisabled("(not an HTTP flow)");
-    }
+    draw_request(f, mono);
     ImGui::EndTabItem();
   }
   if (ImGui::BeginTabItem("Response", nullptr, tab_flags("Response"))) {
-    if (f.response) {
-      ImGui::PushFont(mono);
-      text(sanitize(f.response->http_version + " " + std::to_string(f.response->status) + " " +
-                    f.response->reason));
-      ImGui::PopFont();
-      headers_table("response-headers", f.response->headers);
-      if (!f.response->trailers.empty()) {
-        ImGui::TextDisabled("Trailers");
-        headers_table("response-trailers", f.response->trailers);
-      }
-      body_view("response-body", response_body_, mono);
-    } else {
-      ImGui::TextDisabled(f.state == core::FlowState::kLive ? "(waiting for the response)"
-                                                            : "(no response)");
-    }
+    draw_response(f, mono);
     ImGui::EndTabItem();
   }
   if (ImGui::BeginTabItem("Timing", nullptr, tab_flags("Timing"))) {
@@ -311,44 +317,150 @@ void DetailView::draw(const core::FlowSnapshotConstSharedPtr& flow, ImFont* mono
   }
   if (!f.websocket_messages.empty() &&
       ImGui::BeginTabItem("WebSocket", nullptr, tab_flags("WebSocket"))) {
-    if (ImGui::BeginTable("ws", 5,
-                          ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY |
-                              ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_BordersInnerV)) {
-      ImGui::TableSetupScrollFreeze(0, 1);
-      ImGui::TableSetupColumn("Dir");
-      ImGui::TableSetupColumn("Time");
-      ImGui::TableSetupColumn("Op");
-      ImGui::TableSetupColumn("Size");
-      ImGui::TableSetupColumn("Data", ImGuiTableColumnFlags_WidthStretch);
-      ImGui::TableHeadersRow();
-      ImGuiListClipper clipper;
-      clipper.Begin(static_cast<int>(f.websocket_messages.size()));
-      while (clipper.Step()) {
-        for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
-          const core::WebSocketMessage& m = f.websocket_messages[static_cast<size_t>(i)];
-          ImGui::TableNextRow();
-          ImGui::TableSetColumnIndex(0);
-          text(m.from_client ? "\xe2\x86\x91 out" : "\xe2\x86\x93 in");
-          ImGui::TableSetColumnIndex(1);
-          text(format_clock(m.time_us));
-          ImGui::TableSetColumnIndex(2);
-          static constexpr const char* kOps[] = {"cont", "text", "binary", "3",    "4",   "5",
-                                                 "6",    "7",    "close",  "ping", "pong"};
-          text(m.opcode < 11 ? kOps[m.opcode] : "?");
-          ImGui::TableSetColumnIndex(3);
-          text(core::format_size(m.data.size()) + (m.truncated ? "+" : ""));
-          ImGui::TableSetColumnIndex(4);
-          ImGui::PushFont(mono);
-          text(m.opcode == 2 ? hex_dump_line(m.data.substr(0, 16), 0) : sanitize(m.data, 512));
-          ImGui::PopFont();
-        }
-      }
-      ImGui::EndTable();
-    }
+    draw_websocket(f, mono);
     ImGui::EndTabItem();
   }
   ImGui::EndTabBar();
   pending_tab_.clear();
+}
+
+void DetailView::draw_request(const core::FlowSnapshot& f, ImFont* mono) {
+  if (!f.request) {
+    ImGui::TextDisabled("(not an HTTP flow)");
+    return;
+  }
+  const core::HttpRequestData& request = *f.request;
+  ImGui::PushFont(mono);
+  text(sanitize(request.method + " " + request.target + " " + request.http_version));
+  ImGui::PopFont();
+  if (section("Headers", request.headers.size())) {
+    headers_table("request-headers", request.headers);
+  }
+  if (!request.trailers.empty() && section("Trailers", request.trailers.size())) {
+    headers_table("request-trailers", request.trailers);
+  }
+  if (!query_.empty() && section("Query parameters", query_.size())) {
+    rows_table("query", query_, false);
+  }
+  if (!form_.empty() && section("Form", form_.size())) {
+    rows_table("form", form_, false);
+  }
+  if (!cookies_.empty() && section("Cookies", cookies_.size())) {
+    rows_table("cookies", cookies_, false);
+  }
+  if (grpc_ && ImGui::CollapsingHeader("gRPC###grpc-request", ImGuiTreeNodeFlags_DefaultOpen)) {
+    grpc_messages("grpc-request-sizes", grpc_->request_sizes, grpc_->request_messages);
+  }
+  if (ImGui::CollapsingHeader("Body###request-body", ImGuiTreeNodeFlags_DefaultOpen)) {
+    request_body_.draw("request-body", mono, min_body_height());
+  }
+}
+
+void DetailView::draw_response(const core::FlowSnapshot& f, ImFont* mono) {
+  if (!f.response) {
+    ImGui::TextDisabled(f.state == core::FlowState::kLive ? "(waiting for the response)"
+                                                          : "(no response)");
+    return;
+  }
+  const core::HttpResponseData& response = *f.response;
+  ImGui::PushFont(mono);
+  text(sanitize(response.http_version + " " + std::to_string(response.status) + " " +
+                response.reason));
+  ImGui::PopFont();
+  if (grpc_ && ImGui::CollapsingHeader("gRPC###grpc-response", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (grpc_->status) {
+      const std::string_view name = grpc_status_name(*grpc_->status);
+      ImGui::PushStyleColor(ImGuiCol_Text, *grpc_->status == 0 ? kGreen : kRed);
+      ImGui::Text("grpc-status %lld %.*s", static_cast<long long>(*grpc_->status),
+                  static_cast<int>(name.size()), name.data());
+      ImGui::PopStyleColor();
+    } else {
+      ImGui::TextDisabled(f.state == core::FlowState::kLive ? "grpc-status: (not yet)"
+                                                            : "grpc-status: (none)");
+    }
+    if (!grpc_->message.empty()) {
+      ImGui::SameLine();
+      text(sanitize(grpc_->message, 2048));
+    }
+    grpc_messages("grpc-response-sizes", grpc_->response_sizes, grpc_->response_messages);
+  }
+  if (section("Headers", response.headers.size())) {
+    headers_table("response-headers", response.headers);
+  }
+  if (!response.trailers.empty() && section("Trailers", response.trailers.size())) {
+    headers_table("response-trailers", response.trailers);
+  }
+  if (!set_cookies_.empty() && section("Set-Cookie", set_cookies_.size())) {
+    rows_table("set-cookies", set_cookies_, true);
+  }
+  if (ImGui::CollapsingHeader("Body###response-body", ImGuiTreeNodeFlags_DefaultOpen)) {
+    response_body_.draw("response-body", mono, min_body_height());
+  }
+}
+
+void DetailView::draw_websocket(const core::FlowSnapshot& f, ImFont* mono) {
+  const core::WebSocketMessageLog& messages = f.websocket_messages;
+  const float row = ImGui::GetTextLineHeightWithSpacing();
+  const float list_height = std::clamp(ImGui::GetContentRegionAvail().y * 0.4f, row * 6, row * 20);
+  const int64_t first_us = messages[0].time_us;
+  if (ImGui::BeginTable("ws", 6,
+                        ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY |
+                            ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_BordersInnerV |
+                            ImGuiTableFlags_Resizable,
+                        ImVec2(0, list_height))) {
+    ImGui::TableSetupScrollFreeze(0, 1);
+    ImGui::TableSetupColumn("#");
+    ImGui::TableSetupColumn("Direction");
+    ImGui::TableSetupColumn("Time (ms)");
+    ImGui::TableSetupColumn("Opcode");
+    ImGui::TableSetupColumn("Size");
+    ImGui::TableSetupColumn("Data", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableHeadersRow();
+    ImGuiListClipper clipper;
+    clipper.Begin(static_cast<int>(messages.size()));
+    while (clipper.Step()) {
+      for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
+        const auto index = static_cast<size_t>(i);
+        const core::WebSocketMessage& m = messages[index];
+        ImGui::TableNextRow();
+        ImGui::TableSetColumnIndex(0);
+        const std::string number = std::to_string(i + 1);
+        if (ImGui::Selectable(
+                number.c_str(), message_ == i,
+                ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap)) {
+          select_message(f, index);
+        }
+        ImGui::TableSetColumnIndex(1);
+        ImGui::PushStyleColor(ImGuiCol_Text, m.from_client ? kSend : kReceive);
+        text(websocket_direction(m.from_client));
+        ImGui::PopStyleColor();
+        ImGui::TableSetColumnIndex(2);
+        text(format_relative_ms(m.time_us - first_us));
+        ImGui::TableSetColumnIndex(3);
+        text(websocket_opcode_name(m.opcode));
+        ImGui::TableSetColumnIndex(4);
+        text(core::format_size(m.data.size()) + (m.truncated ? "+" : ""));
+        ImGui::TableSetColumnIndex(5);
+        ImGui::PushFont(mono);
+        text(websocket_preview(m));
+        ImGui::PopFont();
+      }
+    }
+    ImGui::EndTable();
+  }
+  if (message_ < 0 || message_ >= static_cast<int64_t>(messages.size())) {
+    ImGui::TextDisabled("Select a message to see its payload.");
+    return;
+  }
+  const core::WebSocketMessage& m = messages[static_cast<size_t>(message_)];
+  ImGui::Separator();
+  ImGui::Text("Message %lld  %.*s  %.*s  %s  at %s ms", static_cast<long long>(message_ + 1),
+              static_cast<int>(websocket_direction(m.from_client).size()),
+              websocket_direction(m.from_client).data(),
+              static_cast<int>(websocket_opcode_name(m.opcode).size()),
+              websocket_opcode_name(m.opcode).data(), core::format_size(m.data.size()).c_str(),
+              format_relative_ms(m.time_us - first_us).c_str());
+  message_body_.draw("message-body", mono, min_body_height());
 }
 
 int DetailView::tab_flags(const char* name) const {

@@ -2,31 +2,23 @@
 
 // DetailView: the tabs of the detail pane for one flow (Overview, Request, Response, Timing,
 // TLS and, where there are messages, WebSocket). It keeps what it derived from the flow
-// (decoded bodies split in lines) until it is shown another flow or a newer revision.
+// (decoded bodies, the query/form/cookie tables, the gRPC summary) until it is shown another
+// flow or a newer revision; the bodies are drawn by BodyViewerPane (body_viewer.h).
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/proxy/flow.h"
+#include "gui/app/body_viewer.h"
+#include "gui/model/body_view.h"
 
 struct ImFont;
 
 namespace sightglass::gui {
-
-// BodyText is a body prepared for display: decoded from its Content-Encoding, and either text
-// split into lines or bytes for a hex dump.
-struct BodyText {
-  std::string data;
-  std::vector<size_t> line_starts;  // Text: where each line starts in |data|.
-  bool text = true;
-  bool pretty = false;  // JSON reformatted for reading.
-  std::string note;     // "decoded from gzip", "truncated: 1.0 MiB of 3.0 MiB kept", ...
-
-  // prepare builds it from a captured body and its headers.
-  static BodyText prepare(const core::CapturedBody& body, const core::Headers& headers);
-};
 
 class DetailView {
  public:
@@ -37,13 +29,25 @@ class DetailView {
 
  private:
   void prepare(const core::FlowSnapshotConstSharedPtr& flow);
+  void draw_request(const core::FlowSnapshot& f, ImFont* mono);
+  void draw_response(const core::FlowSnapshot& f, ImFont* mono);
+  void draw_websocket(const core::FlowSnapshot& f, ImFont* mono);
+  void select_message(const core::FlowSnapshot& f, size_t index);
 
   int tab_flags(const char* name) const;
 
   std::string pending_tab_;
   core::FlowSnapshotConstSharedPtr shown_;
-  BodyText request_body_;
-  BodyText response_body_;
+  BodyViewerPane request_body_;
+  BodyViewerPane response_body_;
+  std::vector<NameValue> query_;
+  std::vector<NameValue> form_;
+  std::vector<NameValue> cookies_;
+  std::vector<NameValue> set_cookies_;
+  std::optional<GrpcInfo> grpc_;
+  // The WebSocket message shown below the list (-1: none), and its body.
+  int64_t message_ = -1;
+  BodyViewerPane message_body_;
 };
 
 }  // namespace sightglass::gui

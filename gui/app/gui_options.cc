@@ -99,11 +99,12 @@ std::string gui_usage_text() {
          "  --screenshot FILE     render --frames frames, write the window as PNG and exit\n"
          "  --frames N            frames before the screenshot (default 5)\n"
          "  --select N            select the N-th visible flow first\n"
-         "  --tab NAME            show the detail tab NAME first (Overview, Request, ...)\n"
+         "  --tab NAME            show the detail tab NAME first (Overview, Request, ...);\n"
+         "                        Timeline: the timeline instead of the flow table\n"
          "  --stats               print frame-time percentiles on stderr at exit\n"
          "\n"
          "Keys: Ctrl+F or / filter, Enter keep, Esc leave; arrows, PgUp/PgDn, Home/End move;\n"
-         "Ctrl+Q quit.\n"
+         "Ctrl+T flow table or timeline; Ctrl+Q quit.\n"
          "\n"
          "Proxy options (as `sightglass`):\n\n" +
          cli::usage_text();

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
 #include "core/export/terminal_printer.h"
+#include "gui/app/run_stats.h"
 #include "gui/model/format.h"
 
 namespace sightglass::gui {
@@ -74,12 +76,28 @@ bool key_pressed(ImGuiKey key) { return ImGui::IsKeyPressed(ImGui::GetKeyIndex(k
 
 }  // namespace
 
-Inspector::Inspector(FlowStore* store, FlowListModel* list, InspectorInfo info, ImFont* mono)
+Inspector::Inspector(FlowStore* store, FlowListModel* list, InspectorInfo info, ImFont* mono,
+                     AppHooks hooks)
     : store_(store),
       list_(list),
       info_(std::move(info)),
       mono_(mono),
+      menu_(store, list, std::move(hooks)),
       filter_buffer_(kFilterCapacity, '\0') {}
+
+void Inspector::restore(const GuiState& state) {
+  split_ = state.split;
+  timeline_.set_shown(state.timeline);
+  if (!state.filter.empty()) {
+    set_filter_text(state.filter);
+  }
+}
+
+void Inspector::remember(GuiState* state) const {
+  state->split = split_;
+  state->timeline = timeline_.shown();
+  state->filter = filter_buffer_.data();
+}
 
 void Inspector::set_filter_text(const std::string& text) {
   const size_t n = std::min(text.size(), kFilterCapacity - 1);
@@ -96,6 +114,10 @@ void Inspector::handle_keys() {
   if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_F, false)) {
     focus_filter_ = true;
   }
+  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_T, false)) {
+    timeline_.toggle();
+  }
+  menu_.handle_keys(io.WantTextInput);
   if (io.WantTextInput) {
     return;  // The filter bar has the keys.
   }
@@ -103,18 +125,23 @@ void Inspector::handle_keys() {
                       ImGui::IsKeyPressed(GLFW_KEY_KP_DIVIDE, false))) {
     focus_filter_ = true;
   }
-  if (key_pressed(ImGuiKey_UpArrow)) {
-    list_->move_selection(SelectionMove::kUp, page_rows_);
+  const bool extend = io.KeyShift;
+  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_A, false)) {
+    list_->select_all();
+  } else if (key_pressed(ImGuiKey_UpArrow)) {
+    list_->move_selection(SelectionMove::kUp, page_rows_, extend);
   } else if (key_pressed(ImGuiKey_DownArrow)) {
-    list_->move_selection(SelectionMove::kDown, page_rows_);
+    list_->move_selection(SelectionMove::kDown, page_rows_, extend);
   } else if (key_pressed(ImGuiKey_PageUp)) {
-    list_->move_selection(SelectionMove::kPageUp, page_rows_);
+    list_->move_selection(SelectionMove::kPageUp, page_rows_, extend);
   } else if (key_pressed(ImGuiKey_PageDown)) {
-    list_->move_selection(SelectionMove::kPageDown, page_rows_);
+    list_->move_selection(SelectionMove::kPageDown, page_rows_, extend);
   } else if (key_pressed(ImGuiKey_Home)) {
-    list_->move_selection(SelectionMove::kHome, page_rows_);
+    list_->move_selection(SelectionMove::kHome, page_rows_, extend);
   } else if (key_pressed(ImGuiKey_End)) {
-    list_->move_selection(SelectionMove::kEnd, page_rows_);
+    list_->move_selection(SelectionMove::kEnd, page_rows_, extend);
+  } else if (key_pressed(ImGuiKey_Escape)) {
+    list_->clear_selection();
   }
 }
 
@@ -124,8 +151,17 @@ void Inspector::draw() {
   ImGui::SetNextWindowSize(viewport->WorkSize);
   ImGui::Begin("Sightglass", nullptr,
                ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
-                   ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoBringToFrontOnFocus);
+                   ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_MenuBar |
+                   ImGuiWindowFlags_NoBackground);  // Window::end_frame clears to its colour.
+  bool timeline = timeline_.shown();
+  menu_.draw_menu_bar(&timeline);
+  timeline_.set_shown(timeline);
   handle_keys();
+  if (menu_.take_cleared()) {
+    detail_row_ = -1;
+    detail_.reset();
+    detail_error_.clear();
+  }
   draw_filter_bar();
   const ImGuiStyle& style = ImGui::GetStyle();
   const float status_height = ImGui::GetFrameHeight() + style.ItemSpacing.y;
@@ -134,7 +170,13 @@ void Inspector::draw() {
   const float min_height = ImGui::GetFrameHeight() * 4;
   const float table_height =
       std::clamp(avail * split_, min_height, std::max(avail - min_height, min_height));
-  draw_table(table_height);
+  // The upper pane: the flow table or the timeline, under tabs (Ctrl+T switches).
+  const float pane_height = std::max(table_height - timeline_.draw_tabs(), 1.0f);
+  if (timeline_.shown()) {
+    timeline_.draw(pane_height, *store_, list_);
+  } else {
+    draw_table(pane_height);
+  }
   // A splitter between the table and the detail pane: drag it to share the height.
   ImGui::InvisibleButton("##splitter", ImVec2(-1.0f, splitter));
   if (ImGui::IsItemHovered() || ImGui::IsItemActive()) {
@@ -146,6 +188,7 @@ void Inspector::draw() {
   draw_detail(std::max(avail - table_height - splitter - 2 * style.ItemSpacing.y, 1.0f));
   draw_status_bar();
   ImGui::End();
+  menu_.draw_windows();
 }
 
 void Inspector::draw_filter_bar() {
@@ -163,7 +206,8 @@ void Inspector::draw_filter_bar() {
   if (error) {
     right = error->describe();
   } else if (busy) {
-    right = "filtering\xe2\x80\xa6";
+    right = "filtering\xe2\x80\xa6 " +
+            std::to_string(static_cast<int>(list_->progress() * 100.0f)) + "%";
   } else {
     right =
         std::to_string(list_->visible_count()) + " of " + std::to_string(store_->size()) + " flows";
@@ -271,13 +315,29 @@ void Inspector::draw_table(float height) {
         const std::string cell = cell_text(view, spec.column, row);
         if (spec.column == Column::kIndex) {
           ImGui::PushID(static_cast<int>(row));
-          const bool is_selected = selected && *selected == static_cast<size_t>(i);
+          const bool is_selected =
+              list_->is_marked(row) || (selected && *selected == static_cast<size_t>(i));
           if (ImGui::Selectable(
                   "##row", is_selected,
                   ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap,
                   ImVec2(0, 0))) {
-            list_->select(static_cast<size_t>(i));
+            const ImGuiIO& io = ImGui::GetIO();
+            if (io.KeyShift) {
+              list_->extend_to(static_cast<size_t>(i));
+            } else if (io.KeyCtrl) {
+              list_->toggle(static_cast<size_t>(i));
+            } else {
+              list_->select(static_cast<size_t>(i));
+            }
             list_->take_selection_moved();  // Clicked: it is in view already.
+          }
+          if (ImGui::BeginPopupContextItem("row")) {
+            if (!list_->is_marked(row)) {
+              list_->select(static_cast<size_t>(i));
+              list_->take_selection_moved();
+            }
+            menu_.draw_row_menu();
+            ImGui::EndPopup();
           }
           ImGui::PopID();
           ImGui::SameLine(0, 0);
@@ -331,23 +391,53 @@ void Inspector::draw_detail(float height) {
 
 void Inspector::draw_status_bar() {
   ImGui::Separator();
+  // Flows per second, sampled once a second.
+  const double now = ImGui::GetTime();
+  if (rate_time_ == 0 || now - rate_time_ >= 1.0) {
+    const size_t size = store_->size();
+    rate_ = rate_time_ > 0 && size >= rate_size_
+                ? static_cast<double>(size - rate_size_) / (now - rate_time_)
+                : 0;
+    rate_size_ = size;
+    rate_time_ = now;
+    rss_ = resident_bytes();
+  }
+  const std::string dot = "  \xc2\xb7  ";
   std::string status;
+  if (menu_.paused()) {
+    ImGui::PushStyleColor(ImGuiCol_Text, kRed);
+    text("PAUSED");
+    ImGui::PopStyleColor();
+    ImGui::SameLine();
+  }
   if (!info_.listen_address.empty()) {
-    status = "Listening on " + info_.listen_address + "  \xc2\xb7  " + info_.mode;
+    status = "Listening on " + info_.listen_address + dot + info_.mode;
   } else {
     status = info_.mode;
   }
   for (const std::string& file : info_.files) {
-    status += "  \xc2\xb7  " + file;
+    status += dot + file;
   }
-  status += "  \xc2\xb7  " + std::to_string(store_->size()) + " flows";
+  status += dot + std::to_string(store_->size()) + " flows";
   if (const size_t live = store_->live_count(); live > 0) {
     status += " (" + std::to_string(live) + " live)";
   }
-  status += "  \xc2\xb7  " + core::format_size(store_->memory_bytes()) + " in memory";
+  if (!info_.listen_address.empty()) {
+    char rate[32];
+    std::snprintf(rate, sizeof(rate), "%.0f flows/s", rate_);
+    status += dot + rate;
+  }
+  status +=
+      dot + core::format_size(store_->total_bytes()) + dot + core::format_size(rss_) + " memory";
   ImGui::PushStyleColor(ImGuiCol_Text, kDim);
   text(status);
   ImGui::PopStyleColor();
+  if (const std::string message = menu_.message(); !message.empty()) {
+    ImGui::SameLine();
+    ImGui::PushStyleColor(ImGuiCol_Text, menu_.message_is_error() ? kRed : kDim);
+    text(dot + message);
+    ImGui::PopStyleColor();
+  }
 }
 
 }  // namespace sightglass::gui

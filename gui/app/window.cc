@@ -45,7 +45,8 @@ void apply_style(float scale) {
   style.WindowBorderSize = 0.0f;
   ImVec4* colors = style.Colors;
   colors[ImGuiCol_WindowBg] = ImVec4(0.11f, 0.12f, 0.13f, 1.0f);
-  colors[ImGuiCol_ChildBg] = ImVec4(0.11f, 0.12f, 0.13f, 1.0f);
+  // Child windows lie on the main window: no fill of their own (llvmpipe pays for every pixel).
+  colors[ImGuiCol_ChildBg] = ImVec4(0.0f, 0.0f, 0.0f, 0.0f);
   colors[ImGuiCol_TableRowBgAlt] = ImVec4(1.0f, 1.0f, 1.0f, 0.035f);
   colors[ImGuiCol_Header] = ImVec4(0.20f, 0.38f, 0.62f, 0.85f);
   colors[ImGuiCol_HeaderHovered] = ImVec4(0.25f, 0.42f, 0.66f, 0.60f);

@@ -13,6 +13,8 @@ using core::SummaryView;
 struct FlowListModel::Result {
   std::atomic<bool> done{false};
   std::vector<uint32_t> rows;
+  core::SummaryTable::ScanControl control;
+  size_t total = 0;  // Rows in the table when the scan started.
 };
 
 namespace {
@@ -139,10 +141,14 @@ void FlowListModel::set_sort(Column column, bool ascending) {
 }
 
 std::vector<uint32_t> FlowListModel::compute(const FlowStore& store, const core::FlowFilter* filter,
-                                             Column column, bool ascending) {
+                                             Column column, bool ascending,
+                                             core::SummaryTable::ScanControl* control) {
   std::vector<uint32_t> rows;
   if (filter != nullptr) {
-    rows = store.table().filter(*filter, store.loader());
+    rows = store.table().filter(*filter, store.loader(), control);
+    if (control != nullptr && control->cancel.load()) {
+      return {};
+    }
   } else {
     auto lock = store.table().read_lock();
     rows.resize(store.table().size());
@@ -154,6 +160,8 @@ std::vector<uint32_t> FlowListModel::compute(const FlowStore& store, const core:
 
 void FlowListModel::recompute() {
   if (worker_.joinable()) {
+    // The running scan is of older parameters: stop it and scan again when it returns.
+    result_->control.cancel.store(true);
     recompute_queued_ = true;
     return;
   }
@@ -161,14 +169,18 @@ void FlowListModel::recompute() {
     start_worker();
     return;
   }
-  install(compute(*store_, filter_.get(), sort_column_, sort_ascending_));
+  install(compute(*store_, filter_.get(), sort_column_, sort_ascending_, nullptr));
 }
 
 void FlowListModel::start_worker() {
   result_ = std::make_shared<Result>();
+  result_->total = store_->size();
+  // One core stays with the UI thread (and the software renderer, under Xvfb).
+  result_->control.max_threads =
+      std::max<size_t>(1, static_cast<size_t>(std::thread::hardware_concurrency()) - 1);
   worker_ = std::thread([store = store_, filter = filter_, column = sort_column_,
                          ascending = sort_ascending_, result = result_] {
-    result->rows = compute(*store, filter.get(), column, ascending);
+    result->rows = compute(*store, filter.get(), column, ascending, &result->control);
     result->done.store(true, std::memory_order_release);
   });
 }
@@ -195,6 +207,14 @@ void FlowListModel::install(std::vector<uint32_t> rows) {
   }
   unsorted_ = false;
   selected_index_cache_.reset();
+}
+
+float FlowListModel::progress() const {
+  if (!worker_.joinable() || !result_ || result_->total == 0) {
+    return 0.0f;
+  }
+  const size_t scanned = result_->control.scanned.load(std::memory_order_relaxed);
+  return std::min(1.0f, static_cast<float>(scanned) / static_cast<float>(result_->total));
 }
 
 bool FlowListModel::matches(uint32_t row) const {
@@ -269,6 +289,19 @@ bool FlowListModel::refresh() {
   return changed;
 }
 
+void FlowListModel::clear_rows() {
+  wait_idle();
+  visible_.clear();
+  member_.clear();
+  marked_.clear();
+  marked_count_ = 0;
+  selected_row_.reset();
+  anchor_row_.reset();
+  selected_index_cache_.reset();
+  unsorted_ = false;
+  follow_tail_ = true;
+}
+
 void FlowListModel::wait_idle() {
   for (;;) {
     refresh();
@@ -297,18 +330,111 @@ std::optional<size_t> FlowListModel::selected_index() const {
   return selected_index_cache_;
 }
 
+void FlowListModel::mark(uint32_t row, bool on) {
+  if (row >= marked_.size()) {
+    if (!on) {
+      return;
+    }
+    marked_.resize(std::max<size_t>(row + 1, store_->size()), false);
+  }
+  if (marked_[row] != on) {
+    marked_[row] = on;
+    marked_count_ = on ? marked_count_ + 1 : marked_count_ - 1;
+  }
+}
+
+void FlowListModel::clear_marks() {
+  if (marked_count_ > 0) {
+    marked_.assign(marked_.size(), false);
+    marked_count_ = 0;
+  }
+}
+
+void FlowListModel::clear_selection() {
+  selected_row_.reset();
+  anchor_row_.reset();
+  clear_marks();
+}
+
 void FlowListModel::select(size_t index) {
   if (visible_.empty()) {
     return;
   }
   index = std::min(index, visible_.size() - 1);
+  clear_marks();
   selected_row_ = visible_[index];
+  anchor_row_ = selected_row_;
+  mark(*selected_row_, true);
   selected_index_cache_ = index;
   selection_moved_ = true;
   follow_tail_ = index + 1 == visible_.size();
 }
 
-void FlowListModel::move_selection(SelectionMove move, size_t page) {
+void FlowListModel::toggle(size_t index) {
+  if (index >= visible_.size()) {
+    return;
+  }
+  const uint32_t row = visible_[index];
+  mark(row, !is_marked(row));
+  selected_row_ = row;
+  anchor_row_ = row;
+  selected_index_cache_ = index;
+}
+
+void FlowListModel::extend_to(size_t index) {
+  if (visible_.empty()) {
+    return;
+  }
+  index = std::min(index, visible_.size() - 1);
+  size_t anchor = index;
+  if (anchor_row_) {
+    auto it = std::find(visible_.begin(), visible_.end(), *anchor_row_);
+    if (it != visible_.end()) {
+      anchor = static_cast<size_t>(it - visible_.begin());
+    }
+  }
+  clear_marks();
+  for (size_t i = std::min(anchor, index); i <= std::max(anchor, index); ++i) {
+    mark(visible_[i], true);
+  }
+  if (!anchor_row_) {
+    anchor_row_ = visible_[index];
+  }
+  selected_row_ = visible_[index];
+  selected_index_cache_ = index;
+  selection_moved_ = true;
+}
+
+void FlowListModel::select_all() {
+  marked_.assign(std::max(marked_.size(), store_->size()), false);
+  marked_count_ = 0;
+  for (uint32_t row : visible_) {
+    mark(row, true);
+  }
+  if (!selected_row_ && !visible_.empty()) {
+    selected_row_ = visible_.front();
+    anchor_row_ = selected_row_;
+    selected_index_cache_ = 0;
+  }
+}
+
+std::vector<uint32_t> FlowListModel::marked_rows() const {
+  std::vector<uint32_t> out;
+  if (marked_count_ > 0) {
+    out.reserve(marked_count_);
+    for (uint32_t row : visible_) {
+      if (is_marked(row)) {
+        out.push_back(row);
+      }
+    }
+  }
+  if (out.empty() && selected_row_ && selected_index()) {
+    out.push_back(*selected_row_);
+  }
+  return out;
+}
+
+void FlowListModel::move_selection(SelectionMove move, size_t page, bool extend) {
   const size_t n = visible_.size();
   if (n == 0) {
     return;
@@ -343,7 +469,11 @@ void FlowListModel::move_selection(SelectionMove move, size_t page) {
         break;
     }
   }
-  select(target);
+  if (extend) {
+    extend_to(target);
+  } else {
+    select(target);
+  }
   if (move == SelectionMove::kUp || move == SelectionMove::kPageUp ||
       move == SelectionMove::kHome) {
     follow_tail_ = false;

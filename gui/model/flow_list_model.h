@@ -58,6 +58,11 @@ class FlowListModel {
   bool refresh();
   // filtering says whether a worker is computing rows (the UI should keep redrawing).
   bool filtering() const { return worker_.joinable(); }
+  // progress is the share of the table the worker's filter has scanned (0 without a worker).
+  float progress() const;
+  // clear_rows forgets every row, mark and the selection (after FlowStore::clear); waits for a
+  // running worker first.
+  void clear_rows();
   // wait_idle blocks until no worker runs, then refreshes (for tests and shutdown).
   void wait_idle();
 
@@ -68,12 +73,26 @@ class FlowListModel {
   // The selection is a store row; selected_index is its position among the visible rows.
   std::optional<uint32_t> selected_row() const { return selected_row_; }
   std::optional<size_t> selected_index() const;
-  // select selects the |index|-th visible row (clamped); no-op when nothing is visible.
+  // select selects the |index|-th visible row (clamped) alone; no-op when nothing is visible.
   void select(size_t index);
-  void clear_selection() { selected_row_.reset(); }
+  void clear_selection();
+  // Multi-selection, as in a file manager: toggle (Ctrl+click) adds or removes the |index|-th
+  // row and makes it the current one; extend_to (Shift+click, Shift+arrows) selects the rows
+  // from the anchor (the last row selected alone or toggled) to |index|; select_all selects
+  // every visible row. The current row (selected_row) is the one the detail pane shows.
+  void toggle(size_t index);
+  void extend_to(size_t index);
+  void select_all();
+  // is_marked says whether store row |row| is among the selected rows.
+  bool is_marked(uint32_t row) const { return row < marked_.size() && marked_[row]; }
+  // marked_rows are the selected rows that are visible, in display order (at least the current
+  // row when there is one).
+  std::vector<uint32_t> marked_rows() const;
+  size_t marked_count() const { return marked_count_; }
   // move_selection moves it as the keys do; |page| is the rows of a page (at least 1). With
-  // no selection, Down/PageDown/Home select the first row, Up/PageUp/End the last.
-  void move_selection(SelectionMove move, size_t page);
+  // no selection, Down/PageDown/Home select the first row, Up/PageUp/End the last. With
+  // |extend| (Shift held) the rows from the anchor to the new current row are selected.
+  void move_selection(SelectionMove move, size_t page, bool extend = false);
   // selection_moved says whether the selection changed since the last call (the UI scrolls
   // to it then).
   bool take_selection_moved();
@@ -90,7 +109,8 @@ class FlowListModel {
   // less is the sort order of two store rows; the table's read lock must be held.
   bool less(uint32_t a, uint32_t b) const;
   static std::vector<uint32_t> compute(const FlowStore& store, const core::FlowFilter* filter,
-                                       Column column, bool ascending);
+                                       Column column, bool ascending,
+                                       core::SummaryTable::ScanControl* control);
   void recompute();
   void start_worker();
   // install makes |rows| the visible rows and marks them as members.
@@ -112,7 +132,13 @@ class FlowListModel {
   std::vector<bool> member_;  // By store row: in visible_.
   bool unsorted_ = false;     // Rows changed in a way that may break the order.
 
+  void mark(uint32_t row, bool on);
+  void clear_marks();
+
   std::optional<uint32_t> selected_row_;
+  std::vector<bool> marked_;  // By store row: selected.
+  size_t marked_count_ = 0;
+  std::optional<uint32_t> anchor_row_;  // Where a Shift range starts.
   mutable std::optional<size_t> selected_index_cache_;
   bool selection_moved_ = false;
   bool follow_tail_ = true;

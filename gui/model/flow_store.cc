@@ -38,7 +38,7 @@ FlowStore::~FlowStore() {
   }
 }
 
-size_t FlowStore::add(const std::vector<FlowSnapshotConstSharedPtr>& snapshots) {
+size_t FlowStore::add(const std::vector<FlowSnapshotConstSharedPtr>& snapshots, bool new_flows) {
   size_t applied = 0;
   std::vector<WriteItem> finals;
   for (const FlowSnapshotConstSharedPtr& flow : snapshots) {
@@ -56,6 +56,8 @@ size_t FlowStore::add(const std::vector<FlowSnapshotConstSharedPtr>& snapshots) 
           continue;  // Stale, or the flow is already final.
         }
         row = it->second;
+      } else if (!new_flows) {
+        continue;
       }
     }
     const core::FlowSummary summary = core::summarize(*flow);
@@ -80,6 +82,8 @@ size_t FlowStore::add(const std::vector<FlowSnapshotConstSharedPtr>& snapshots) 
     }
     if (final) {
       finals.push_back(WriteItem{row, flow});
+      total_bytes_.fetch_add(summary.request_size + summary.response_size,
+                             std::memory_order_relaxed);
     }
     if (row >= changed_.size()) {
       changed_.resize(row + 1, false);
@@ -102,6 +106,20 @@ size_t FlowStore::add(const std::vector<FlowSnapshotConstSharedPtr>& snapshots) 
   return applied;
 }
 
+void FlowStore::clear() {
+  std::string ignored;
+  flush(&ignored);  // The writer refers to rows by number.
+  table_.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  rows_.clear();
+  row_of_id_.clear();
+  live_.clear();
+  pending_.clear();
+  changes_.clear();
+  changed_.clear();
+  total_bytes_.store(0);
+}
+
 bool FlowStore::load_file(const std::string& path, std::string* error) {
   std::unique_ptr<core::SessionFile> file = core::open_capture(path, error);
   if (!file) {
@@ -119,6 +137,8 @@ bool FlowStore::load_file(const std::string& path, std::string* error) {
           rows_.resize(row + 1);
         }
         rows_[row] = RowInfo{summary.id, 0, seq, source, false};
+        total_bytes_.fetch_add(summary.request_size + summary.response_size,
+                               std::memory_order_relaxed);
         added.push_back(static_cast<uint32_t>(row));
         return true;
       },

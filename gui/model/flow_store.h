@@ -10,6 +10,7 @@
 // Threads: add(), load_file() and take_changes() are for one thread (the UI's). detail(),
 // load_key(), revision() and the table's readers are thread-safe (a filter worker uses them).
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -44,7 +45,13 @@ class FlowStore {
   // add applies snapshots of the live capture in publish order: a flow's first snapshot adds
   // a row, a newer revision updates the row in place, a revision not newer than the row's is
   // ignored. Returns how many snapshots were applied.
-  size_t add(const std::vector<core::FlowSnapshotConstSharedPtr>& snapshots);
+  // With |new_flows| false (capture paused), only flows that already have a row are updated.
+  size_t add(const std::vector<core::FlowSnapshotConstSharedPtr>& snapshots, bool new_flows = true);
+
+  // clear removes every row (the table, the live flows, the loaded files); what the
+  // temporary session already holds stays on disk until the store goes. Waits for the writer.
+  // No filter worker may be scanning the table meanwhile.
+  void clear();
 
   // load_file appends every flow of a session, JSON Lines or HAR file (open_capture) as rows
   // whose details come from that file. false with a one-line *error.
@@ -75,6 +82,9 @@ class FlowStore {
   // with *error if writing failed (the flows stay in memory then).
   bool flush(std::string* error);
 
+  // total_bytes is the request and response bytes of the finished flows (as captured: the sizes
+  // on the wire, not the bytes kept).
+  uint64_t total_bytes() const { return total_bytes_.load(std::memory_order_relaxed); }
   // live_count is the number of live flows.
   size_t live_count() const;
   // stored_count is the number of final snapshots written to the temporary session.
@@ -120,6 +130,7 @@ class FlowStore {
   std::unordered_map<uint32_t, core::FlowSnapshotConstSharedPtr> pending_;   // Guarded.
   std::vector<uint32_t> changes_;                                            // UI thread only.
   std::vector<bool> changed_;  // UI thread only: rows in changes_.
+  std::atomic<uint64_t> total_bytes_{0};
 
   // The writer thread's queue.
   mutable std::mutex queue_mutex_;

@@ -121,6 +121,9 @@ std::string flags_text(const SummaryView& flow) {
   if (flow.has(core::kSummaryLive)) {
     add("LIVE");
   }
+  if (flow.has(core::kSummaryReplay)) {
+    add("REPLAY");
+  }
   return out;
 }
 

@@ -24,7 +24,7 @@ enum class Column : uint8_t {
   kResponseSize,
   kDuration,
   kProtocol,  // h1, h2, ws, tcp.
-  kFlags,     // Markers: TLS, PT (passthrough), ERR, LIVE.
+  kFlags,     // Markers: TLS, PT (passthrough), ERR, LIVE, REPLAY.
   kCount,
 };
 
@@ -55,7 +55,8 @@ std::string short_content_type(std::string_view content_type);
 // format_clock formats microseconds since the epoch as local HH:MM:SS.mmm.
 std::string format_clock(int64_t time_us);
 
-// flags_text lists the markers of a flow, separated by spaces: "TLS", "PT", "ERR", "LIVE".
+// flags_text lists the markers of a flow, separated by spaces: "TLS", "PT", "ERR", "LIVE",
+// "REPLAY".
 std::string flags_text(const core::SummaryView& flow);
 
 // cell_text is the text of |column| for the flow at store row |row|.

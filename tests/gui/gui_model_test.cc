@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "gui/model/flow_list_model.h"
 #include "gui/model/flow_store.h"
 #include "gui/model/format.h"
+#include "gui/model/gui_state.h"
 #include "tests/support/temp_dir.h"
 
 namespace sightglass::gui {
@@ -312,6 +314,80 @@ TEST_F(FlowListModelTest, SelectionMovesAsTheKeysDoAndStaysOnItsFlow) {
   EXPECT_EQ(list_->selected_row(), 0u);
 }
 
+TEST_F(FlowListModelTest, MultiSelectionTogglesExtendsAndSelectsAll) {
+  list_->select(0);
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{0}));
+  list_->toggle(2);  // Ctrl+click.
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{0, 2}));
+  EXPECT_EQ(list_->selected_row(), 2u);
+  list_->extend_to(0);  // Shift+click: from the anchor (the last toggled row) to here.
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(list_->marked_count(), 3u);
+  list_->toggle(0);
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{1, 2}));
+  list_->select(1);  // A plain click selects that row alone.
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{1}));
+  list_->move_selection(SelectionMove::kDown, 10, /*extend=*/true);  // Shift+Down.
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(list_->selected_row(), 2u);
+  // Marks survive a new order and hide with their rows.
+  list_->set_sort(Column::kIndex, false);
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{2, 1}));
+  ASSERT_TRUE(list_->set_filter_text("~m POST"));
+  EXPECT_EQ(list_->marked_rows(), (std::vector<uint32_t>{1}));
+  ASSERT_TRUE(list_->set_filter_text(""));
+  list_->select_all();
+  EXPECT_EQ(list_->marked_count(), 3u);
+  list_->clear_selection();
+  EXPECT_TRUE(list_->marked_rows().empty());
+  EXPECT_FALSE(list_->selected_row().has_value());
+}
+
+TEST_F(FlowListModelTest, TheWorkerReportsProgressAndANewFilterStopsTheOldScan) {
+  for (core::FlowId id = 10; id < 3010; ++id) {
+    store_->add({make_flow({.id = id, .status = id % 2 == 0 ? 200 : 404})});
+  }
+  FlowListModel async(store_.get(), /*sync_limit=*/1);
+  async.wait_idle();
+  EXPECT_EQ(async.progress(), 0.0f);  // No worker.
+  // ~bs loads every flow from the temporary session: slow enough to be stopped.
+  ASSERT_TRUE(async.set_filter_text("~bs nothing-has-this"));
+  ASSERT_TRUE(async.filtering());
+  EXPECT_GE(async.progress(), 0.0f);
+  EXPECT_LE(async.progress(), 1.0f);
+  ASSERT_TRUE(async.set_filter_text("~c 404"));
+  async.wait_idle();
+  EXPECT_EQ(async.visible().size(), 1501u);  // Row 1 (404) and the 1500 odd ids.
+  EXPECT_EQ(async.active_filter()->text(), "~c 404");
+}
+
+TEST_F(FlowListModelTest, PausedCaptureUpdatesKnownFlowsOnlyAndClearEmptiesEverything) {
+  store_->add({make_flow({.id = 7, .revision = 1, .state = FlowState::kLive, .status = 0})});
+  list_->refresh();
+  ASSERT_EQ(list_->visible_count(), 4u);
+  // Paused: a new flow is dropped, the one in progress still finishes in its row.
+  EXPECT_EQ(store_->add({make_flow({.id = 8})}, /*new_flows=*/false), 0u);
+  EXPECT_EQ(store_->add({make_flow({.id = 7, .revision = 2, .status = 201})}, false), 1u);
+  list_->refresh();
+  EXPECT_EQ(list_->visible_count(), 4u);
+  EXPECT_FALSE(store_->is_live(3));
+  list_->select(1);
+  store_->clear();
+  list_->clear_rows();
+  EXPECT_EQ(store_->size(), 0u);
+  EXPECT_EQ(list_->visible_count(), 0u);
+  EXPECT_FALSE(list_->selected_row().has_value());
+  EXPECT_EQ(store_->live_count(), 0u);
+  // And it fills again as before, with the filter still applied.
+  ASSERT_TRUE(list_->set_filter_text("~c 200"));
+  store_->add({make_flow({.id = 20}), make_flow({.id = 21, .status = 500})});
+  list_->refresh();
+  EXPECT_EQ(list_->visible(), (std::vector<uint32_t>{0}));
+  auto detail = store_->detail(0);
+  ASSERT_NE(detail, nullptr);
+  EXPECT_EQ(detail->id, 20u);
+}
+
 TEST(FormatTest, CellsOfAFlow) {
   const core::FlowSummary finished = core::summarize(*make_flow({.id = 5,
                                                                  .method = "POST",
@@ -378,6 +454,33 @@ TEST(FormatTest, CellsOfAFlow) {
   EXPECT_EQ(partial.find("|Q|"), full.find('|'));  // The text column stays aligned.
   EXPECT_EQ(hex_dump_line("AB\n", 0).substr(0, 18), "00000000  41 42 0a");
   EXPECT_NE(hex_dump_line("AB\n", 0).find("|AB.|"), std::string::npos);
+}
+
+TEST(GuiStateTest, TheRememberedStateRoundTripsAndBadLinesAreIgnored) {
+  GuiState state;
+  state.width = 1600;
+  state.height = 900;
+  state.filter = "~d example.com\n& ~c 500";  // A pasted newline stays on one line.
+  state.split = 0.3f;
+  state.timeline = true;
+  GuiState back;
+  std::istringstream lines(format_state(state));
+  std::string line;
+  while (std::getline(lines, line)) {
+    parse_state_line(line, &back);
+  }
+  EXPECT_EQ(back.width, 1600);
+  EXPECT_EQ(back.height, 900);
+  EXPECT_EQ(back.filter, "~d example.com & ~c 500");
+  EXPECT_NEAR(back.split, 0.3f, 0.001f);
+  EXPECT_TRUE(back.timeline);
+  GuiState defaults;
+  for (const char* bad : {"Size=10,10", "Size=x", "Split=2", "Split=", "Nonsense=1", "no equals"}) {
+    parse_state_line(bad, &defaults);
+  }
+  EXPECT_EQ(defaults.width, 1280);
+  EXPECT_EQ(defaults.height, 800);
+  EXPECT_NEAR(defaults.split, 0.52f, 0.001f);
 }
 
 TEST(GuiOptionsTest, TakesItsOwnOptionsAndPassesTheRestOn) {

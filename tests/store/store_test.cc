@@ -319,6 +319,36 @@ TEST(SummaryTable, SummaryFiltersNeverLoadAndDetailFiltersDo) {
   ASSERT_EQ(found.size(), 1u);
 }
 
+TEST(SummaryTable, AScanReportsItsProgressAndStopsWhenCancelled) {
+  SummaryTable table;
+  for (FlowId id = 1; id <= 20'000; ++id) {
+    table.upsert(id, summarize(*http_flow(id, "GET", "a.example", 200, "hay")).view());
+  }
+  FilterError error;
+  auto summary_filter = FlowFilter::parse("~c 200", &error);
+  ASSERT_NE(summary_filter, nullptr);
+  SummaryTable::ScanControl control;
+  EXPECT_EQ(table.filter(*summary_filter, nullptr, &control).size(), 20'000u);
+  EXPECT_EQ(control.scanned.load(), 20'000u);  // Every row, counted once.
+
+  // A scan that loads flows stops at the first row after the cancel.
+  auto body_filter = FlowFilter::parse("~bs hay", &error);
+  ASSERT_NE(body_filter, nullptr);
+  SummaryTable::ScanControl cancelled;
+  std::atomic<int> loads{0};
+  table.filter(
+      *body_filter,
+      [&](uint64_t key) {
+        if (++loads == 10) {
+          cancelled.cancel.store(true);
+        }
+        return http_flow(key, "GET", "x", 200, "hay");
+      },
+      &cancelled);
+  EXPECT_LT(loads.load(), 100);
+  EXPECT_LT(cancelled.scanned.load(), 20'000u);
+}
+
 TEST(SummaryTable, MemoizedScansAgreeWithEvaluatingEachFlow) {
   // 300k rows: the scan runs on several threads, each with its own memo.
   SummaryTable table;
