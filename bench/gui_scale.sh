@@ -104,9 +104,9 @@ pids+=($!)
 gui -p 0 --mode "reverse:http://127.0.0.1:$port" --stats -q
 proxy=$(sed -n 's/^sightglass: listening on \([0-9.:]*\).*/\1/p' "$work/gui.log" | head -1)
 cat >"$work/rate.lua" <<'EOF'
--- Each connection waits 2 ms between requests: with 5 connections, about 2,000 requests/s.
+-- Each connection waits 2 ms between requests: with 6 connections, about 2,000 requests/s.
 function delay() return 2 end
 EOF
-wrk -t1 -c5 -d10s -s "$work/rate.lua" "http://$proxy/api/items" | grep -E 'Requests/sec|requests in'
+wrk -t1 -c6 -d10s -s "$work/rate.lua" "http://$proxy/api/items" | grep -E 'Requests/sec|requests in'
 sleep 1
 finish

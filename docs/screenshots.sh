@@ -111,7 +111,6 @@ xvfb_pid=$!
 export DISPLAY="$display"
 for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
 
-xdotool mousemove 1270 795 2>/dev/null || true  # The pointer off the table: no hover highlight.
 
 # shot NAME ARGS...: one screenshot, reduced to a small palette PNG in docs/.
 shot() {

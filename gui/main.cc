@@ -153,6 +153,9 @@ int run(const GuiOptions& options) {
 
   FlowListModel list(store.get());
   const bool screenshot = !options.screenshot.empty();
+  if (screenshot) {
+    window->ignore_pointer();  // Wherever the pointer is, nothing shows as hovered.
+  }
   const std::filesystem::path confdir = options.proxy.confdir.empty()
                                             ? sightglass::ca::default_confdir()
                                             : std::filesystem::path(options.proxy.confdir);
@@ -229,14 +232,14 @@ int run(const GuiOptions& options) {
       }
       window->end_frame();
       const bool shown = !list.filtering();
-      if (shown) {
-        ++frames;
-        stats.first_shown(since_start());
-      }
       stats.frame(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - frame_start)
               .count(),
           shown, list.filtering(), since_start());
+      if (shown) {
+        ++frames;
+        stats.first_shown(since_start());
+      }
       if (!new_rows.empty() && shown) {
         const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())

@@ -101,10 +101,12 @@ std::string gui_usage_text() {
          "  --select N            select the N-th visible flow first\n"
          "  --tab NAME            show the detail tab NAME first (Overview, Request, ...);\n"
          "                        Timeline: the timeline instead of the flow table\n"
-         "  --stats               print frame-time percentiles on stderr at exit\n"
+         "  --stats               print open time, frame times, flow latency and RSS at exit\n"
          "\n"
-         "Keys: Ctrl+F or / filter, Enter keep, Esc leave; arrows, PgUp/PgDn, Home/End move;\n"
-         "Ctrl+T flow table or timeline; Ctrl+Q quit.\n"
+         "Keys: Ctrl+F or / filter, Enter keep, Esc leave; arrows, PgUp/PgDn, Home/End move\n"
+         "(Shift extends, Ctrl+click toggles, Ctrl+A all); Ctrl+T flow table or timeline;\n"
+         "Ctrl+O open, Ctrl+S save session, Ctrl+E export HAR; R replay; Ctrl+P pause;\n"
+         "Ctrl+K clear; Ctrl+Q quit. The window's state is kept in CONFDIR/sightglass-gui.ini.\n"
          "\n"
          "Proxy options (as `sightglass`):\n\n" +
          cli::usage_text();

@@ -34,7 +34,7 @@ void RunStats::frame(double ms, bool shown, bool filtering, double seconds_since
     }
     last_frame_s_ = seconds_since_start;
   }
-  if (filtering) {
+  if (filtering && first_shown_s_ >= 0) {
     filtering_ms_.push_back(ms);
   }
 }
@@ -57,7 +57,7 @@ void RunStats::print() const {
                  static_cast<double>(after_shown_ms_.size() - 1) / (last_frame_s_ - first_frame_s_),
                  last_frame_s_ - first_frame_s_);
   }
-  print_percentiles("frames while filtering", filtering_ms_, "ms");
+  print_percentiles("frames while a filter ran (after the rows were shown)", filtering_ms_, "ms");
   print_percentiles("flows from start to screen", latency_ms_, "ms");
   std::fprintf(stderr, "sightglass-gui: RSS %.0f MiB\n",
                static_cast<double>(resident_bytes()) / (1 << 20));

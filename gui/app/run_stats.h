@@ -14,7 +14,9 @@ namespace sightglass::gui {
 class RunStats {
  public:
   // frame records a frame of |ms|; |shown| says the rows were on screen (not waiting for a
-  // worker), |filtering| that a filter worker ran meanwhile.
+  // worker), |filtering| that a filter worker ran meanwhile. The frames before and including
+  // the first one that showed the rows (first_shown is called after it) count in the total
+  // only: they set up GL and the fonts.
   void frame(double ms, bool shown, bool filtering, double seconds_since_start);
   // first_shown notes the seconds since start of the first frame with the rows.
   void first_shown(double seconds) {

@@ -7,6 +7,7 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cstring>
 #include <filesystem>
 
@@ -200,6 +201,9 @@ void Window::begin_frame() {
   dispatch_input();
   ImGui_ImplOpenGL3_NewFrame();
   ImGui_ImplGlfw_NewFrame();
+  if (ignore_pointer_) {
+    ImGui::GetIO().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);  // Nothing hovered.
+  }
   ImGui::NewFrame();
 }
 

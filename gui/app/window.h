@@ -56,6 +56,8 @@ class Window {
   // screenshot writes what the last end_frame() rendered (the back buffer before the swap is
   // gone, so end_frame keeps a copy when asked) as a PNG.
   void capture_next_frame() { capture_ = true; }
+  // ignore_pointer makes every frame see no mouse (screenshots show nothing hovered).
+  void ignore_pointer() { ignore_pointer_ = true; }
   bool write_capture(const std::string& path, std::string* error) const;
 
  private:
@@ -95,6 +97,7 @@ class Window {
   std::deque<KeyEvent> key_events_;
   uint64_t events_ = 0;
   bool capture_ = false;
+  bool ignore_pointer_ = false;
   int capture_width_ = 0;
   int capture_height_ = 0;
   std::string capture_pixels_;  // RGBA, top row first.
