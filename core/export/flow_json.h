@@ -1,16 +1,14 @@
 #pragma once
 
 // The one JSON shape of a flow: a HAR 1.2 entry with Sightglass's extensions
-// (../shared/CONTRACT.md, "The flow log"). The JSON Lines log, the HAR export and the GUI's
-// open-file all go through these functions.
+// (../shared/CONTRACT.md, "The flow log"). The JSON Lines log and the HAR export go through
+// these functions; the way back (the GUI's open-file) is har_reader.h, and the pieces HAR builds
+// on are http_date.h (dates) and har_params.h (cookies, query strings, form bodies).
 
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
-#include <cstdint>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "core/proxy/flow.h"
@@ -40,46 +38,11 @@ void to_json(nlohmann::json& out, const FlowSnapshot& flow);
 // into the string (JsonTextWriter) without building the json tree, for the JSON Lines log.
 std::string to_json_line(const FlowSnapshot& flow);
 
-// from_har_entry rebuilds a finished FlowSnapshot from a HAR entry (one of ours, or another
-// tool's; missing optional fields take their defaults). It never throws: on failure it returns
-// false and sets *out_error (when |out_error| is not null). Response bodies come back as HAR
-// stores them, that is decoded from their Content-Encoding when the entry says so
-// ("compression" present); startedDateTime has millisecond precision.
-bool from_har_entry(const nlohmann::json& entry, FlowSnapshot* out, std::string* out_error);
-
 // har_creator returns HAR's "creator" object for this build.
 nlohmann::json har_creator();
 
 // har_document wraps |entries| as a HAR 1.2 log:
 // {"log": {"version": "1.2", "creator": {...}, "pages": [], "entries": [...]}}.
 nlohmann::json har_document(std::vector<nlohmann::json> entries);
-
-// The pieces below are exposed for the tests and the GUI.
-
-// request_cookies_json parses every Cookie header into HAR cookies [{name, value}].
-nlohmann::json request_cookies_json(const Headers& headers);
-
-// response_cookies_json parses every Set-Cookie header into HAR cookies: name, value, and path,
-// domain, expires (ISO 8601; from Max-Age relative to |now_us| when given), httpOnly, secure
-// and sameSite when present.
-nlohmann::json response_cookies_json(const Headers& headers, int64_t now_us);
-
-// urlencoded_params_json parses "a=1&b=x+y%21" into [{name, value}], percent-decoded with '+'
-// as a space, keeping order and repeated names.
-nlohmann::json urlencoded_params_json(std::string_view text);
-
-// query_string_json parses the query of a request target ("/p?a=1&b=2").
-nlohmann::json query_string_json(std::string_view target);
-
-// format_iso8601_ms formats microseconds since the Unix epoch as "2024-01-02T03:04:05.678Z".
-std::string format_iso8601_ms(int64_t time_us);
-
-// parse_iso8601 parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" into microseconds
-// since the Unix epoch.
-std::optional<int64_t> parse_iso8601(std::string_view text);
-
-// parse_cookie_date parses a Set-Cookie Expires date the way RFC 6265 section 5.1.1 says, into
-// seconds since the Unix epoch.
-std::optional<int64_t> parse_cookie_date(std::string_view text);
 
 }  // namespace sightglass::core

@@ -10,7 +10,7 @@
 #include <iterator>
 #include <vector>
 
-#include "core/export/flow_json.h"
+#include "core/export/har_reader.h"
 
 namespace sightglass::core {
 namespace {

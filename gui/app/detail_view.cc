@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <string_view>
 
-#include "core/export/flow_json.h"
+#include "core/export/http_date.h"
 #include "core/export/terminal_printer.h"
 #include "gui/model/format.h"
 

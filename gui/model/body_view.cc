@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "core/export/content_decoding.h"
-#include "core/export/flow_json.h"
 #include "core/export/grpc_summary.h"
+#include "core/export/har_params.h"
 #include "core/export/terminal_printer.h"
 #include "core/export/text_util.h"
 #include "gui/model/format.h"

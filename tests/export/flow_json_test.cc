@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include "core/export/har_params.h"
+#include "core/export/har_reader.h"
+#include "core/export/http_date.h"
 #include "core/export/text_util.h"
 #include "tests/export/test_flows.h"
 

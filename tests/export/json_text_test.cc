@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "core/export/flow_json.h"
+#include "core/export/http_date.h"
 #include "core/export/text_util.h"
 
 namespace sightglass::core {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "cli/runtime.h"
-#include "core/export/flow_json.h"
+#include "core/export/har_reader.h"
 #include "tests/support/proxy_fixture.h"
 
 namespace sightglass::test {

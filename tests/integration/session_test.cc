@@ -11,7 +11,7 @@
 #include <map>
 #include <thread>
 
-#include "core/export/flow_json.h"
+#include "core/export/http_date.h"
 #include "tests/support/proxy_fixture.h"
 
 namespace sightglass::test {

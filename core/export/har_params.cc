@@ -1,0 +1,143 @@
+#include "core/export/har_params.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "core/export/har_common.h"
+#include "core/export/har_params_internal.h"
+#include "core/export/http_date.h"
+
+namespace sightglass::core {
+namespace {
+
+using detail::kMicrosPerSecond;
+using detail::name_value_json;
+using detail::SetCookie;
+using detail::text;
+using nlohmann::json;
+
+std::string cookie_date(int64_t seconds) { return format_iso8601_ms(seconds * kMicrosPerSecond); }
+
+json set_cookie_json(const SetCookie& cookie) {
+  json out = json::object();
+  out["name"] = text(cookie.name);
+  out["value"] = text(cookie.value);
+  if (cookie.path) {
+    out["path"] = text(*cookie.path);
+  }
+  if (cookie.domain) {
+    out["domain"] = text(*cookie.domain);
+  }
+  if (cookie.expires) {
+    out["expires"] = text(*cookie.expires);
+  }
+  if (cookie.http_only) {
+    out["httpOnly"] = true;
+  }
+  if (cookie.secure) {
+    out["secure"] = true;
+  }
+  if (cookie.same_site) {
+    out["sameSite"] = text(*cookie.same_site);
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace detail {
+
+SetCookie parse_set_cookie(std::string_view header, int64_t now_us) {
+  const size_t first_semicolon = header.find(';');
+  const std::string_view pair = trim_whitespace(header.substr(0, first_semicolon));
+  const size_t equals = pair.find('=');
+  SetCookie cookie;
+  cookie.name = equals == std::string_view::npos ? std::string_view()
+                                                 : trim_whitespace(pair.substr(0, equals));
+  cookie.value = equals == std::string_view::npos ? pair : trim_whitespace(pair.substr(equals + 1));
+  std::string_view rest = first_semicolon == std::string_view::npos
+                              ? std::string_view()
+                              : header.substr(first_semicolon + 1);
+  std::optional<std::string> max_age_expires;
+  while (!rest.empty()) {
+    const size_t semicolon = rest.find(';');
+    const std::string_view attribute = trim_whitespace(rest.substr(0, semicolon));
+    rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
+    const size_t attr_equals = attribute.find('=');
+    const std::string key = ascii_lower(trim_whitespace(attribute.substr(0, attr_equals)));
+    const std::string_view value = attr_equals == std::string_view::npos
+                                       ? std::string_view()
+                                       : trim_whitespace(attribute.substr(attr_equals + 1));
+    if (key == "path") {
+      cookie.path = value;
+    } else if (key == "domain") {
+      cookie.domain = value;
+    } else if (key == "expires") {
+      const auto seconds = parse_cookie_date(value);
+      cookie.expires = seconds ? cookie_date(*seconds) : std::string(value);
+    } else if (key == "max-age") {
+      // Max-Age wins over Expires (RFC 6265 section 5.3); zero or less means "now".
+      const bool digits = !value.empty() &&
+                          std::all_of(value.begin() + (value.front() == '-' ? 1 : 0), value.end(),
+                                      [](char c) { return c >= '0' && c <= '9'; }) &&
+                          value != "-";
+      if (digits && value.size() < 12) {
+        const int64_t seconds = std::stoll(std::string(value));
+        const int64_t now_s = floor_div(now_us, kMicrosPerSecond);
+        max_age_expires = cookie_date(seconds <= 0 ? now_s : now_s + seconds);
+      }
+    } else if (key == "httponly") {
+      cookie.http_only = true;
+    } else if (key == "secure") {
+      cookie.secure = true;
+    } else if (key == "samesite") {
+      cookie.same_site = value;
+    }
+  }
+  if (max_age_expires) {
+    cookie.expires = std::move(max_age_expires);
+  }
+  return cookie;
+}
+
+std::string_view target_query(std::string_view target) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) {
+    return {};
+  }
+  const std::string_view query = target.substr(question + 1);
+  return query.substr(0, query.find('#'));
+}
+
+}  // namespace detail
+
+json request_cookies_json(const Headers& headers) {
+  json out = json::array();
+  detail::for_each_request_cookie(headers, [&](std::string_view name, std::string_view value) {
+    out.push_back(name_value_json(name, value));
+  });
+  return out;
+}
+
+json response_cookies_json(const Headers& headers, int64_t now_us) {
+  json out = json::array();
+  detail::for_each_set_cookie(
+      headers, now_us, [&](const SetCookie& cookie) { out.push_back(set_cookie_json(cookie)); });
+  return out;
+}
+
+json urlencoded_params_json(std::string_view params) {
+  json out = json::array();
+  detail::for_each_urlencoded_param(params, [&](const std::string& name, const std::string& value) {
+    out.push_back(name_value_json(name, value));
+  });
+  return out;
+}
+
+json query_string_json(std::string_view target) {
+  return urlencoded_params_json(detail::target_query(target));
+}
+
+}  // namespace sightglass::core
