@@ -22,6 +22,7 @@
 
 #include "core/layers/http1.h"
 #include "core/layers/replay_mark.h"
+#include "core/proxy/host_port.h"
 
 namespace sightglass::cli {
 namespace {
@@ -35,23 +36,6 @@ bool is_ip_literal(const std::string& host) {
   in6_addr addr{};
   return inet_pton(AF_INET, host.c_str(), &addr) == 1 ||
          inet_pton(AF_INET6, host.c_str(), &addr) == 1;
-}
-
-// authority is "host:port" with an IPv6 host bracketed; the port always written.
-std::string authority(const std::string& host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-// host_header is what a client writes in Host: the port only when it is not the scheme's.
-std::string host_header(const core::HttpRequestData& request) {
-  const bool default_port = request.port == 0 ||
-                            (request.scheme == "https" && request.port == 443) ||
-                            (request.scheme == "http" && request.port == 80);
-  if (default_port) {
-    return request.host.find(':') != std::string::npos ? "[" + request.host + "]" : request.host;
-  }
-  return authority(request.host, request.port);
 }
 
 bool is_dropped_header(const std::string& name) {
@@ -361,8 +345,8 @@ bool socks5_connect(Connection& conn, const std::string& host, uint16_t port,
     return false;
   }
   if (reply[1] != 0x00) {
-    *error = "the SOCKS5 proxy could not connect to " + authority(host, port) + " (reply " +
-             std::to_string(static_cast<uint8_t>(reply[1])) + ")";
+    *error = "the SOCKS5 proxy could not connect to " + core::format_host_port(host, port) +
+             " (reply " + std::to_string(static_cast<uint8_t>(reply[1])) + ")";
     return false;
   }
   size_t rest = 0;
@@ -487,7 +471,9 @@ std::string replay_request(const core::HttpRequestData& request, bool absolute_f
     }
   }
   if (core::find_header(headers, "Host") == nullptr) {
-    headers.insert(headers.begin(), core::Header{"Host", host_header(request)});
+    headers.insert(
+        headers.begin(),
+        core::Header{"Host", core::format_authority(request.host, request.port, request.scheme)});
   }
   const bool chunked = !request.trailers.empty();
   if (chunked) {
@@ -533,8 +519,8 @@ std::string run_replay(const ReplayEndpoint& endpoint, const core::FlowSnapshot&
     case ProxyConfig::Mode::kRegular:
     case ProxyConfig::Mode::kUpstream:
       if (https) {
-        if (!http_connect(conn, authority(request.host, request.port), endpoint.credentials,
-                          &error)) {
+        if (!http_connect(conn, core::format_host_port(request.host, request.port),
+                          endpoint.credentials, &error)) {
           return error;
         }
       } else {

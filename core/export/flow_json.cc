@@ -15,6 +15,7 @@
 #include "core/export/json_text.h"
 #include "core/export/text_util.h"
 #include "core/proxy/flow.h"
+#include "core/proxy/host_port.h"
 
 namespace sightglass::core {
 namespace {
@@ -22,7 +23,6 @@ namespace {
 using detail::for_each_request_cookie;
 using detail::for_each_set_cookie;
 using detail::for_each_urlencoded_param;
-using detail::host_port;
 using detail::kMicrosPerSecond;
 using detail::name_value_json;
 using detail::SetCookie;
@@ -83,35 +83,6 @@ double total_ms(const FlowTimings& timings) {
 // headers_size is HAR's headersSize: the bytes on the wire, or -1 when unknown.
 int64_t headers_size(uint64_t header_bytes) {
   return header_bytes > 0 ? static_cast<int64_t>(header_bytes) : -1;
-}
-
-// address_host returns the address without its port: "1.2.3.4:80" -> "1.2.3.4",
-// "[::1]:443" -> "::1".
-std::string_view address_host(std::string_view address) {
-  if (address.starts_with('[')) {
-    const size_t close = address.find(']');
-    return address.substr(1, close == std::string_view::npos ? address.size() - 1 : close - 1);
-  }
-  const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || address.find(':') != colon) {
-    return address;  // No port, or a bare IPv6 address.
-  }
-  return address.substr(0, colon);
-}
-
-// address_port returns the port of "ip:port" / "[v6]:port", or "".
-std::string_view address_port(std::string_view address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos) {
-    return "";
-  }
-  if (!address.starts_with('[') && address.find(':') != colon) {
-    return "";  // A bare IPv6 address.
-  }
-  if (address.starts_with('[') && address.rfind(']') > colon) {
-    return "";
-  }
-  return address.substr(colon + 1);
 }
 
 // looks_like_text: UTF-8 without the control characters that text does not contain (JSON
@@ -252,7 +223,7 @@ std::string placeholder_url(const FlowSnapshot& flow) {
 }
 
 std::string tcp_url(const FlowSnapshot& flow) {
-  return "tcp://" + host_port(flow.tcp_host, flow.tcp_port);
+  return "tcp://" + format_host_port(flow.tcp_host, flow.tcp_port);
 }
 
 // bare_request_json is a request without headers: a raw TCP flow's, or a placeholder.

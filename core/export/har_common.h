@@ -29,7 +29,4 @@ inline nlohmann::json name_value_json(std::string_view name, std::string_view va
   return {{"name", text(name)}, {"value", text(value)}};
 }
 
-// host_port joins |host| and |port| as "host:port", an IPv6 host in brackets ("[::1]:443").
-std::string host_port(std::string_view host, uint16_t port);
-
 }  // namespace sightglass::core::detail

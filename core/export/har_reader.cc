@@ -13,11 +13,11 @@
 #include "core/export/har_common.h"
 #include "core/export/http_date.h"
 #include "core/export/text_util.h"
+#include "core/proxy/host_port.h"
 
 namespace sightglass::core {
 namespace {
 
-using detail::host_port;
 using detail::kMicrosPerSecond;
 using nlohmann::json;
 
@@ -387,7 +387,7 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
     server_ip = server_ip.substr(1, server_ip.size() - 2);
   }
   if (!server_ip.empty()) {
-    flow.server_address = server_port != 0 ? host_port(server_ip, server_port) : server_ip;
+    flow.server_address = server_port != 0 ? format_host_port(server_ip, server_port) : server_ip;
   }
   *out = std::move(flow);
   return true;

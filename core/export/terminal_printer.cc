@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/export/text_util.h"
+#include "core/proxy/host_port.h"
 
 namespace sightglass::core {
 namespace {
@@ -33,12 +34,6 @@ std::string printable(std::string_view data) {
     }
   }
   return out;
-}
-
-std::string host_port(std::string_view host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string_view::npos;
-  std::string out = v6 ? "[" + std::string(host) + "]" : std::string(host);
-  return out + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -81,7 +76,7 @@ std::string format_flow_line(const FlowSnapshot& flow) {
   std::string line;
   const int64_t total_us = flow.timings.total_us();
   if (flow.kind == FlowKind::kTcp) {
-    line = "TCP " + printable(host_port(flow.tcp_host, flow.tcp_port)) + " " +
+    line = "TCP " + printable(format_host_port(flow.tcp_host, flow.tcp_port)) + " " +
            format_size(flow.bytes_from_client) + " up " + format_size(flow.bytes_from_server) +
            " down " + format_duration(total_us);
     if (!flow.passthrough.empty()) {

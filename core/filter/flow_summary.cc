@@ -1,5 +1,7 @@
 #include "core/filter/flow_summary.h"
 
+#include "core/proxy/host_port.h"
+
 namespace sightglass::core {
 
 std::string_view protocol_name(FlowProtocol protocol) {
@@ -66,10 +68,7 @@ FlowSummary summarize(const FlowSnapshot& flow) {
     s.scheme = "tcp";
     s.host = flow.tcp_host;
     s.port = flow.tcp_port;
-    s.url =
-        "tcp://" +
-        (flow.tcp_host.find(':') != std::string::npos ? "[" + flow.tcp_host + "]" : flow.tcp_host) +
-        ":" + std::to_string(flow.tcp_port);
+    s.url = "tcp://" + format_host_port(flow.tcp_host, flow.tcp_port);
     s.request_size = flow.bytes_from_client;
     s.response_size = flow.bytes_from_server;
     return s;

@@ -9,6 +9,7 @@
 
 #include "core/layers/live_flow.h"
 #include "core/layers/websocket.h"
+#include "core/proxy/host_port.h"
 
 namespace sightglass::core {
 
@@ -192,10 +193,13 @@ Headers h1_to_h2_headers(const Headers& headers) {
   return out;
 }
 
-// split_authority is parse_authority that keeps a malformed authority whole.
+// split_authority is parse_host_port that keeps a malformed authority whole.
 void split_authority(const std::string& authority, uint16_t default_port, std::string* host,
                      uint16_t* port) {
-  if (!parse_authority(authority, default_port, host, port)) {
+  if (std::optional<HostPort> parsed = parse_host_port(authority, default_port)) {
+    *host = std::move(parsed->host);
+    *port = parsed->port;
+  } else {
     *host = authority;
     *port = default_port;
   }

@@ -1,60 +1,15 @@
 #include "core/layers/http_layer.h"
 
-#include <charconv>
-
 #include "core/layers/live_flow.h"
 #include "core/layers/proxy_auth.h"
 #include "core/layers/replay_mark.h"
 #include "core/layers/websocket.h"
+#include "core/proxy/host_port.h"
 
 namespace sightglass::core {
 
-bool parse_authority(std::string_view authority, uint16_t default_port, std::string* out_host,
-                     uint16_t* out_port) {
-  std::string_view host = authority;
-  std::string_view port_text;
-  if (authority.starts_with("[")) {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      return false;
-    }
-    host = authority.substr(1, close - 1);
-    const std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') {
-        return false;
-      }
-      port_text = rest.substr(1);
-    }
-  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port_text = authority.substr(colon + 1);
-  }
-  if (host.empty() || host.find_first_of(" /?#@") != std::string_view::npos) {
-    return false;
-  }
-  uint16_t port = default_port;
-  if (!port_text.empty()) {
-    unsigned value = 0;
-    const auto [end, ec] =
-        std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
-        value > 65535) {
-      return false;
-    }
-    port = static_cast<uint16_t>(value);
-  }
-  if (port == 0) {
-    return false;
-  }
-  *out_host = std::string(host);
-  *out_port = port;
-  return true;
-}
-
 std::string authority_text(const HttpTarget& target) {
-  const bool v6 = target.host.find(':') != std::string::npos;
-  std::string out = v6 ? "[" + target.host + "]" : target.host;
+  std::string out = format_host(target.host);
   const bool default_port = (target.scheme == "https" && target.port == 443) ||
                             (target.scheme == "http" && target.port == 80);
   if (!default_port) {
@@ -80,10 +35,15 @@ bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::stri
   }
   const size_t slash = url.find_first_of("/?");
   const std::string_view authority = url.substr(0, slash);
-  if (authority.find('@') != std::string_view::npos ||
-      !parse_authority(authority, target.tls ? 443 : 80, &target.host, &target.port)) {
+  if (authority.find('@') != std::string_view::npos) {
     return false;
   }
+  std::optional<HostPort> host_port = parse_host_port(authority, target.tls ? 443 : 80);
+  if (!host_port) {
+    return false;
+  }
+  target.host = std::move(host_port->host);
+  target.port = host_port->port;
   std::string path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
   if (path.front() == '?') {
     path.insert(path.begin(), '/');
@@ -526,10 +486,13 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
     }
   } else if (head.method == "CONNECT") {
     TunnelRequest tunnel;
-    if (!parse_authority(head.target, 0, &tunnel.host, &tunnel.port)) {
+    std::optional<HostPort> host_port = parse_host_port(head.target);
+    if (!host_port) {
       reject(400, "Bad Request", "CONNECT needs host:port, got '" + head.target + "'", out);
       return;
     }
+    tunnel.host = std::move(host_port->host);
+    tunnel.port = host_port->port;
     // The session answers once the TCP connection to the server is open (or has failed).
     tunnel.version = head.version;
     tunnel_ = std::move(tunnel);
@@ -594,10 +557,8 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
     // The connection goes to the original destination (an IP); the flow names the host the
     // client asked for.
     if (const std::string* host = find_header(request.headers, "Host"); host != nullptr) {
-      std::string name;
-      uint16_t port = 0;
-      if (parse_authority(*host, target.port, &name, &port) && !name.empty()) {
-        request.host = std::move(name);
+      if (std::optional<HostPort> name = parse_host_port(*host, target.port)) {
+        request.host = std::move(name->host);
       }
     }
   }

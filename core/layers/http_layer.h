@@ -19,10 +19,6 @@ struct HttpTarget {
   bool operator==(const HttpTarget&) const = default;
 };
 
-// parse_authority splits "host[:port]" or "[v6][:port]" (|default_port| when there is none);
-// false when malformed.
-bool parse_authority(std::string_view authority, uint16_t default_port, std::string* out_host,
-                     uint16_t* out_port);
 // authority_text is "host[:port]" for a target ("[v6]" bracketed), without the scheme's default
 // port.
 std::string authority_text(const HttpTarget& target);

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/proxy/host_port.h"
+
 namespace sightglass::core {
 
 namespace {
@@ -32,15 +34,6 @@ std::string strip_brackets(std::string_view host) {
     return std::string(host.substr(1, host.size() - 2));
   }
   return std::string(host);
-}
-
-// host_port joins a host and a port for messages: "[::1]:80" for an IPv6 literal.
-std::string host_port(std::string_view host, uint16_t port) {
-  const std::string bare = strip_brackets(host);
-  if (bare.find(':') != std::string::npos) {
-    return "[" + bare + "]:" + std::to_string(port);
-  }
-  return bare + ":" + std::to_string(port);
 }
 
 // parse_ip fills |out| from an IPv4 or IPv6 literal (brackets allowed) and a port.
@@ -409,7 +402,8 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
                                                  std::string* out_error, bool reuse_port,
                                                  bool transparent) {
   const auto error = [&](const std::string& reason) {
-    set_error(out_error, "cannot listen on " + host_port(host, port) + ": " + reason);
+    set_error(out_error,
+              "cannot listen on " + format_host_port(strip_brackets(host), port) + ": " + reason);
     return nullptr;
   };
   sockaddr_storage address{};
@@ -490,7 +484,8 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
 std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
                                           std::string* out_error) {
   const auto error = [&](const std::string& reason) -> std::optional<uint16_t> {
-    set_error(out_error, "cannot listen on " + host_port(host, port) + ": " + reason);
+    set_error(out_error,
+              "cannot listen on " + format_host_port(strip_brackets(host), port) + ": " + reason);
     return std::nullopt;
   };
   sockaddr_storage address{};
@@ -880,7 +875,7 @@ void Connector::release_pending() {
 }
 
 std::string Connector::target() const {
-  std::string out = host_port(host_, port_);
+  std::string out = format_host_port(strip_brackets(host_), port_);
   if (!literal_ && !tried_.empty()) {
     out += " (" + join(tried_) + ")";
   }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/proxy/host_port.h"
+
 namespace sightglass::core {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -147,12 +149,7 @@ std::string HttpRequestData::url() const {
     return host + ":" + std::to_string(port);
   }
   std::string out = scheme + "://";
-  const bool v6 = host.find(':') != std::string::npos;
-  out += v6 ? "[" + host + "]" : host;
-  const bool default_port = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
-  if (port != 0 && !default_port) {
-    out += ":" + std::to_string(port);
-  }
+  out += format_authority(host, port, scheme);
   out += target.empty() ? "/" : target;
   return out;
 }

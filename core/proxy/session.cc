@@ -9,6 +9,7 @@
 #include "core/layers/live_flow.h"
 #include "core/layers/sniff.h"
 #include "core/layers/tcp_relay.h"
+#include "core/proxy/host_port.h"
 #include "core/proxy/session_internal.h"
 
 namespace sightglass::core {
@@ -16,7 +17,6 @@ namespace {
 
 using ca::ClientHelloSummary;
 using ca::LeafSelector;
-using session_internal::host_port_text;
 using session_internal::kHeldClientBytes;
 
 // How long a tunnel may stay silent before it is taken for a server-speaks-first protocol.
@@ -32,31 +32,6 @@ constexpr uint8_t kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
   return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-}
-
-// split_address parses "ip:port" or "[ip]:port".
-bool split_address(const std::string& address, std::string* host, uint16_t* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) {
-    return false;
-  }
-  std::string h = address.substr(0, colon);
-  if (h.size() > 2 && h.front() == '[' && h.back() == ']') {
-    h = h.substr(1, h.size() - 2);
-  }
-  unsigned value = 0;
-  for (size_t i = colon + 1; i < address.size(); ++i) {
-    if (address[i] < '0' || address[i] > '9' || value > 65535) {
-      return false;
-    }
-    value = value * 10 + static_cast<unsigned>(address[i] - '0');
-  }
-  if (value == 0 || value > 65535) {
-    return false;
-  }
-  *host = std::move(h);
-  *port = static_cast<uint16_t>(value);
-  return true;
 }
 
 // parseable_alpn keeps the protocols of a client's ALPN offer that the proxy can speak to a
@@ -114,8 +89,10 @@ ProxySession::ProxySession(const ProxyConfig* config, const Clock* clock,
     case ProxyConfig::Mode::kTransparent:
       stage_ = Stage::kSniffTunnel;
       upstream_first_ = true;
-      if (!split_address(client.original_destination, &dest_host_, &dest_port_) &&
-          refuse_reason_.empty()) {
+      if (std::optional<HostPort> original = parse_host_port(client.original_destination)) {
+        dest_host_ = std::move(original->host);
+        dest_port_ = original->port;
+      } else if (refuse_reason_.empty()) {
         refuse_reason_ =
             "transparent mode: the original destination of the connection is "
             "unknown (was it redirected with iptables/nftables REDIRECT or TPROXY?)";
@@ -213,7 +190,7 @@ void ProxySession::handle_event(Event event, Commands& out) {
           flow.error =
               (closed->error.empty() ? std::string("the client closed the tunnel")
                                      : "the client connection failed (" + closed->error + ")") +
-              " to " + host_port_text(dest_host_, dest_port_) +
+              " to " + format_host_port(dest_host_, dest_port_) +
               (stage_ == Stage::kConnecting    ? " while it was being connected"
                : stage_ == Stage::kSniffTunnel ? " before it carried anything"
                                                : " after the TLS handshake, before a request");
@@ -317,7 +294,7 @@ void ProxySession::on_server_open(OpenCompleted& opened, Commands& out) {
     if (!server.proxy_connect.empty()) {
       opened.error =
           "cannot reach the upstream proxy " +
-          host_port_text(ctx_.config->upstream_proxy_host, ctx_.config->upstream_proxy_port) +
+          format_host_port(ctx_.config->upstream_proxy_host, ctx_.config->upstream_proxy_port) +
           ": " + opened.error;
     }
     fail_open(opened.conn, std::move(opened), false, out);
@@ -489,10 +466,10 @@ void ProxySession::enter_tunnel(std::string host, uint16_t port, std::string rem
 std::vector<std::string> ProxySession::host_ports() const {
   std::vector<std::string> names;
   if (!client_sni_.empty()) {
-    names.push_back(host_port_text(client_sni_, dest_port_));
+    names.push_back(format_host_port(client_sni_, dest_port_));
   }
   if (!dest_host_.empty()) {
-    names.push_back(host_port_text(dest_host_, dest_port_));
+    names.push_back(format_host_port(dest_host_, dest_port_));
   }
   return names;
 }
@@ -503,7 +480,7 @@ void ProxySession::learn_passthrough(FlowSnapshot& flow, const std::string& why,
     return;
   }
   const std::string key =
-      host_port_text(client_sni_.empty() ? dest_host_ : client_sni_, dest_port_);
+      format_host_port(client_sni_.empty() ? dest_host_ : client_sni_, dest_port_);
   if (policy->learn(key, why)) {
     flow.passthrough_learned = true;
     out.push_back(
@@ -785,7 +762,7 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
   // In reverse mode the client's SNI names the proxy, not the server.
   server.tls_name = client_sni_.empty() || !upstream_first_ ? dest_host_ : client_sni_;
   server.alpn = parseable_alpn(client_alpn);
-  server.authority = host_port_text(dest_host_, dest_port_);
+  server.authority = format_host_port(dest_host_, dest_port_);
   // HTTP/1.x for the client: an HTTP/2-only server is spoken to in HTTP/2 (H1OverH2).
   server.h1_client =
       !client_offers_h2_ &&
@@ -829,7 +806,7 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
   const CommandId id = ctx_.new_command();
   OpenConnection open{id, preopened_, dest_host_, dest_port_, true};
   if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
-    server.proxy_connect = host_port_text(dest_host_, dest_port_);
+    server.proxy_connect = format_host_port(dest_host_, dest_port_);
     open.host = ctx_.config->upstream_proxy_host;
     open.port = ctx_.config->upstream_proxy_port;
   }
@@ -1048,7 +1025,7 @@ void ProxySession::adopt(const OpenConnection& open, std::vector<OpenCompleted>&
   done.conn = conn;
   auto it = servers_.find(conn);
   if (done.error.empty() && it == servers_.end()) {
-    done.error = "the connection to " + host_port_text(dest_host_, dest_port_) + " was lost";
+    done.error = "the connection to " + format_host_port(dest_host_, dest_port_) + " was lost";
   }
   if (it != servers_.end()) {
     it->second.preopened = false;
@@ -1135,7 +1112,7 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
       const bool to_destination = open->host == dest_host_ && open->port == dest_port_;
       server.tls_name = to_destination && !client_sni_.empty() ? client_sni_ : open->host;
       server.wants_tls = open->tls;
-      server.authority = host_port_text(open->host, open->port);
+      server.authority = format_host_port(open->host, open->port);
       if (http_ != nullptr) {
         server.alpn = {"http/1.1"};
         server.h1_client = open->tls;
@@ -1149,7 +1126,7 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
         // Through the upstream proxy: a CONNECT tunnel, except for plain HTTP requests of
         // the proxy itself, which go in absolute form.
         if (open->tls || stage_ != Stage::kRegularHttp) {
-          server.proxy_connect = host_port_text(open->host, open->port);
+          server.proxy_connect = format_host_port(open->host, open->port);
         }
         open->host = ctx_.config->upstream_proxy_host;
         open->port = ctx_.config->upstream_proxy_port;

@@ -13,12 +13,4 @@ namespace sightglass::core::session_internal {
 // connected, a server handshake): past it, reading from the client pauses.
 constexpr size_t kHeldClientBytes = 256 * 1024;
 
-// host_port_text is "host:port", with an IPv6 host in brackets.
-inline std::string host_port_text(const std::string& host, uint16_t port) {
-  if (host.find(':') != std::string::npos) {
-    return "[" + host + "]:" + std::to_string(port);
-  }
-  return host + ":" + std::to_string(port);
-}
-
 }  // namespace sightglass::core::session_internal

@@ -1,12 +1,11 @@
 // ProxySession's tunnels: a CONNECT (or SOCKS5 connect) opens the TCP connection to the server
 // before it is answered, and whatever runs in the tunnel adopts that connection.
 #include "core/layers/live_flow.h"
+#include "core/proxy/host_port.h"
 #include "core/proxy/session.h"
 #include "core/proxy/session_internal.h"
 
 namespace sightglass::core {
-
-using session_internal::host_port_text;
 
 namespace {
 
@@ -49,7 +48,7 @@ void ProxySession::connect_tunnel(std::string host, uint16_t port, std::string r
   ServerConn& server = servers_[preopened_];
   server.host = dest_host_;
   server.tls_name = dest_host_;
-  server.authority = host_port_text(dest_host_, dest_port_);
+  server.authority = format_host_port(dest_host_, dest_port_);
   server.preopened = true;
   server.tcp_first = true;
   const CommandId id = ctx_.new_command();
@@ -81,7 +80,7 @@ void ProxySession::tunnel_connected(Commands& out) {
   OpenCompleted failed = preopen_result_ ? std::move(*preopen_result_) : OpenCompleted{};
   preopen_result_.reset();
   preopened_ = 0;
-  const std::string authority = host_port_text(dest_host_, dest_port_);
+  const std::string authority = format_host_port(dest_host_, dest_port_);
   const std::string error = "cannot open the tunnel to " + authority + ": " + failed.error;
   FlowSnapshot flow = ctx_.new_flow(socks_tunnel_ ? FlowKind::kTcp : FlowKind::kHttp);
   flow.state = FlowState::kFinished;

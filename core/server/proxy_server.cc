@@ -1,11 +1,11 @@
 #include "core/server/proxy_server.h"
 
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/proxy/host_port.h"
 #include "core/proxy/session.h"
 
 namespace sightglass::core {
@@ -41,32 +41,13 @@ class OwnConnections {
   std::unordered_multiset<uint16_t> ports_;
 };
 
-// split_host_port parses "ip:port" or "[ip]:port".
-bool split_host_port(const std::string& address, std::string* ip, uint16_t* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= address.size()) {
-    return false;
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const int value = std::atoi(address.c_str() + colon + 1);
-  if (value <= 0 || value > 65535) {
-    return false;
-  }
-  *ip = std::move(host);
-  *port = static_cast<uint16_t>(value);
-  return true;
-}
-
 // OwnConnection registers one upstream connection's local port while it lives.
 class OwnConnection {
  public:
   OwnConnection() = default;
   explicit OwnConnection(const std::string& address) {
-    std::string ip;
-    if (split_host_port(address, &ip, &port_)) {
+    if (std::optional<HostPort> parsed = parse_host_port(address)) {
+      port_ = parsed->port;
       OwnConnections::instance().add(port_);
     }
   }
@@ -95,15 +76,8 @@ class OwnConnection {
 // is_own_connection says whether a client at |peer| is one of this process's upstream
 // connections: a registered port, from an address of this host.
 bool is_own_connection(const std::string& peer) {
-  std::string ip;
-  uint16_t port = 0;
-  return split_host_port(peer, &ip, &port) && OwnConnections::instance().contains(port) &&
-         is_local_ip(ip);
-}
-
-std::string port_of(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string::npos ? std::string() : address.substr(colon + 1);
+  const std::optional<HostPort> parsed = parse_host_port(peer);
+  return parsed && OwnConnections::instance().contains(parsed->port) && is_local_ip(parsed->host);
 }
 
 // client_connection describes an accepted client for its session; in transparent mode with
@@ -118,7 +92,7 @@ ClientConnection client_connection(const ProxyServer& server, const TcpStream& c
   std::optional<std::string> original = client.original_destination();
   info.original_destination = original ? *original : client.local_address();
   if (info.original_destination == client.local_address() &&
-      port_of(info.original_destination) == std::to_string(server.port())) {
+      address_port(info.original_destination) == std::to_string(server.port())) {
     info.refuse_reason =
         "transparent mode: redirect loop refused: the original destination " +
         info.original_destination +

@@ -13,6 +13,7 @@
 #include "core/export/flow_json.h"
 #include "core/export/har_writer.h"
 #include "core/export/text_util.h"
+#include "core/proxy/host_port.h"
 #include "core/store/session_file.h"
 
 namespace sightglass::gui {
@@ -24,24 +25,6 @@ constexpr size_t kMaxInlineBody = 64 * 1024;
 constexpr size_t kWriteChunk = 1 << 20;
 // Flows stored in one transaction by save_session.
 constexpr size_t kSessionBatch = 256;
-
-std::string host_port(std::string_view host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string_view::npos;
-  std::string out = v6 ? "[" + std::string(host) + "]" : std::string(host);
-  return out + ":" + std::to_string(port);
-}
-
-// url_authority is the host[:port] that the URL of |request| names (the port only when it is
-// not the scheme's).
-std::string url_authority(const core::HttpRequestData& request) {
-  const bool default_port = request.port == 0 ||
-                            (request.scheme == "https" && request.port == 443) ||
-                            (request.scheme == "http" && request.port == 80);
-  if (default_port) {
-    return request.host.find(':') != std::string::npos ? "[" + request.host + "]" : request.host;
-  }
-  return host_port(request.host, request.port);
-}
 
 // is_inline_text says whether a body can be an argument as it is: UTF-8 text without control
 // characters other than tab, CR and LF.
@@ -91,7 +74,7 @@ std::string temp_path(const std::string& path) {
 
 std::string flow_url(const core::FlowSnapshot& flow) {
   if (flow.kind == core::FlowKind::kTcp) {
-    return "tcp://" + host_port(flow.tcp_host, flow.tcp_port);
+    return "tcp://" + core::format_host_port(flow.tcp_host, flow.tcp_port);
   }
   if (flow.request) {
     return flow.request->url();
@@ -139,7 +122,9 @@ std::string curl_command(const core::FlowSnapshot& flow) {
         core::iequals(h.name, "Transfer-Encoding")) {
       continue;
     }
-    if (core::iequals(h.name, "Host") && core::iequals(h.value, url_authority(request))) {
+    if (core::iequals(h.name, "Host") &&
+        core::iequals(h.value,
+                      core::format_authority(request.host, request.port, request.scheme))) {
       continue;
     }
     if (core::iequals(h.name, "Accept-Encoding")) {
