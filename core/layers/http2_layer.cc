@@ -9,6 +9,7 @@
 
 #include "core/layers/live_flow.h"
 #include "core/layers/websocket.h"
+#include "core/layers/websocket_capture.h"
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
@@ -99,25 +100,15 @@ struct Http2Layer::Stream {
 
   CommandId wakeup_id = 0;  // The response timeout, until the response head.
 
-  // WebSocket over HTTP/2 (RFC 8441): the readers once the server accepted, and what the
-  // client sent before that.
-  std::unique_ptr<WebSocketState> ws;
+  // WebSocket over HTTP/2 (RFC 8441): the capture of its messages once the server accepted,
+  // and what the client sent before that.
+  std::unique_ptr<WebSocketCapture> ws;
   std::string ws_early;
 
   bool client_closed = false;  // The client stream is closed (done or reset).
   bool server_closed = false;
   bool published = false;
   LiveFlow live;  // When the flow goes to the live views.
-};
-
-// WebSocketState reads both directions of a WebSocket carried by one stream (RFC 8441) into
-// its flow's messages, as HttpLayer does for HTTP/1.1's upgraded connections.
-struct Http2Layer::WebSocketState {
-  WebSocketState(const WebSocketExtensions& extensions, uint64_t limit)
-      : client(true, extensions, limit), server(false, extensions, limit) {}
-  WebSocketReader client;
-  WebSocketReader server;
-  std::vector<WebSocketReader::Message> messages;  // Scratch.
 };
 
 // Upstream is one HTTP/2 server connection.
@@ -911,8 +902,8 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
       if (s->protocol == "websocket" && s->status >= 200 && s->status < 300 && !end_stream) {
         // The tunnel is open: DATA both ways is the WebSocket (RFC 8441 5). Read before the
         // server's first DATA, which may come in this same read.
-        s->ws = std::make_unique<WebSocketState>(parse_websocket_extensions(s->response_headers),
-                                                 ctx_->config->body_limit);
+        s->ws = std::make_unique<WebSocketCapture>(parse_websocket_extensions(s->response_headers),
+                                                   ctx_->config->body_limit);
         if (!s->ws_early.empty()) {
           websocket_read(*s, true, std::exchange(s->ws_early, {}));
         }
@@ -1602,31 +1593,12 @@ void Http2Layer::pump(Commands& out) {
 }
 
 void Http2Layer::websocket_read(Stream& s, bool from_client, std::string_view data) {
-  WebSocketState& ws = *s.ws;
-  WebSocketReader& reader = from_client ? ws.client : ws.server;
-  if (reader.failed() || data.empty()) {
-    return;  // That direction is relayed unread.
-  }
-  ws.messages.clear();
-  const bool ok = reader.feed(data, ws.messages);
-  if (!ws.messages.empty()) {
-    const int64_t now = ctx_->clock->wall_us();
-    for (WebSocketReader::Message& message : ws.messages) {
-      s.flow.websocket_messages.push_back(WebSocketMessage{
-          from_client, now, message.opcode, std::move(message.data), message.truncated});
-    }
-    ws.messages.clear();
+  WebSocketCapture::Read read = s.ws->read(from_client, data, ctx_->clock->wall_us(), s.flow);
+  if (read.progress) {
     s.live.progress();
   }
-  if (!ok) {
-    std::string error = std::string("WebSocket protocol error from the ") +
-                        (from_client ? "client" : "server") + ": " + reader.error() +
-                        " (the rest of that direction is relayed unread)";
-    if (s.flow.error.empty()) {
-      s.flow.error = error;
-    }
-    s.live.progress();
-    actions_.push_back([error = std::move(error)](Commands& out) {
+  if (!read.error.empty()) {
+    actions_.push_back([error = std::move(read.error)](Commands& out) {
       out.push_back(Log{Log::Level::kWarn, error});
     });
   }

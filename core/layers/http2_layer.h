@@ -58,7 +58,6 @@ class Http2Layer : public AppLayer {
   struct Stream;
   struct Upstream;
   struct H1Conn;
-  struct WebSocketState;
 
   // nghttp2 callbacks, client side (public for the C trampolines only).
   int on_client_begin_headers(const nghttp2_frame* frame);

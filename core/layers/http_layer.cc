@@ -4,6 +4,7 @@
 #include "core/layers/proxy_auth.h"
 #include "core/layers/replay_mark.h"
 #include "core/layers/websocket.h"
+#include "core/layers/websocket_capture.h"
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
@@ -172,18 +173,13 @@ struct HttpLayer::Exchange {
   LiveFlow live;
 };
 
-// WebSocket is an upgraded connection speaking WebSocket: its flow (the 101 exchange) and a
-// reader for each direction.
+// WebSocket is an upgraded connection speaking WebSocket: its flow (the 101 exchange) and
+// the capture of its messages.
 struct HttpLayer::WebSocket {
-  WebSocket(const WebSocketExtensions& extensions, uint64_t limit)
-      : client(true, extensions, limit), server(false, extensions, limit) {}
+  WebSocket(const WebSocketExtensions& extensions, uint64_t limit) : capture(extensions, limit) {}
   FlowSnapshot flow;
-  WebSocketReader client;
-  WebSocketReader server;
-  bool client_eof = false;
-  bool server_eof = false;
-  LiveFlow live;                                   // The exchange's, carried on.
-  std::vector<WebSocketReader::Message> messages;  // Scratch.
+  WebSocketCapture capture;
+  LiveFlow live;  // The exchange's, carried on.
 };
 
 HttpLayer::HttpLayer(SessionContext* ctx, std::optional<HttpTarget> fixed, bool rewrite_host)
@@ -933,53 +929,21 @@ void HttpLayer::start_websocket(std::string client_bytes, std::string server_byt
 }
 
 void HttpLayer::websocket_read(bool from_client, std::string_view data, Commands& out) {
-  if (!websocket_ || data.empty()) {
-    return;
-  }
-  WebSocket& ws = *websocket_;
-  WebSocketReader& reader = from_client ? ws.client : ws.server;
-  if (reader.failed()) {
-    return;  // That direction is relayed unread.
-  }
-  ws.messages.clear();
-  const bool ok = reader.feed(data, ws.messages);
-  if (ok && ws.messages.empty()) {
-    return;  // Nothing new yet.
-  }
-  if (!ws.messages.empty()) {
-    const int64_t now = ctx_->clock->wall_us();
-    for (WebSocketReader::Message& message : ws.messages) {
-      ws.flow.websocket_messages.push_back(WebSocketMessage{
-          from_client, now, message.opcode, std::move(message.data), message.truncated});
-    }
-    ws.messages.clear();
-  }
-  if (!ok) {
-    const std::string error = std::string("WebSocket protocol error from the ") +
-                              (from_client ? "client" : "server") + ": " + reader.error() +
-                              " (the rest of that direction is relayed unread)";
-    if (ws.flow.error.empty()) {
-      ws.flow.error = error;
-    }
-    out.push_back(Log{Log::Level::kWarn, error});
-  }
-  ws.live.progress();
-}
-
-void HttpLayer::websocket_closed(bool from_client, const std::string& error, Commands& out) {
   if (!websocket_) {
     return;
   }
   WebSocket& ws = *websocket_;
-  (from_client ? ws.client_eof : ws.server_eof) = true;
-  if (!error.empty() && ws.flow.error.empty()) {
-    ws.flow.error =
-        (from_client ? "client connection failed: " : "upstream connection failed: ") + error;
+  WebSocketCapture::Read read = ws.capture.read(from_client, data, ctx_->clock->wall_us(), ws.flow);
+  if (!read.error.empty()) {
+    out.push_back(Log{Log::Level::kWarn, std::move(read.error)});
   }
-  // The WebSocket is over when a connection failed, both sides closed, or close frames went
-  // both ways and one side closed.
-  const bool close_handshake = ws.client.saw_close() && ws.server.saw_close();
-  if (!error.empty() || (ws.client_eof && ws.server_eof) || close_handshake) {
+  if (read.progress) {
+    ws.live.progress();
+  }
+}
+
+void HttpLayer::websocket_closed(bool from_client, const std::string& error, Commands& out) {
+  if (websocket_ && websocket_->capture.on_closed(from_client, error, websocket_->flow)) {
     finish_websocket(out);
   }
 }
