@@ -10,6 +10,7 @@
 # Needs xvfb, xdotool (scripts/install-deps), nginx-light and wrk (installed when missing).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/scripts/lib.sh"
 BUILD="${1:-$ROOT/build/release}"
 GUI="$BUILD/bin/sightglass-gui"
 MAKE_SESSION="$BUILD/bin/make_session"
@@ -30,14 +31,8 @@ cleanup() {
 trap cleanup EXIT
 export SIGHTGLASS_CONFDIR="$work/conf"
 
-display=""
-for n in $(seq 150 250); do
-  if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=":$n"; break; fi
-done
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-pids+=($!)
-export DISPLAY="$display"
-for _ in $(seq 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
+start_xvfb 1280x800x24
+pids+=("$XVFB_PID")
 
 session="$work/million.sightglass"
 echo "== writing a session of $FLOWS flows"

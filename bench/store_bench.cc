@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/synthetic_flows.h"
 #include "core/filter/filter.h"
 #include "core/store/capture_files.h"
 #include "core/store/session_file.h"
@@ -23,52 +24,9 @@ using namespace sightglass::core;
 
 // A typical API call: https GET/POST to one of 200 hosts, a JSON body of |body_size| bytes.
 FlowSnapshotConstSharedPtr make_flow(uint64_t id, size_t body_size, bool needle = false) {
-  auto flow = std::make_shared<FlowSnapshot>();
-  flow->id = id;
-  flow->state = FlowState::kFinished;
-  flow->client_address = "127.0.0.1:" + std::to_string(40000 + id % 20000);
-  flow->server_address = "10.0.0." + std::to_string(id % 200) + ":443";
-  const std::string host = (id % 4 == 0 ? "api.example.com" : "host") + std::to_string(id % 200) +
-                           (id % 3 == 0 ? ".example.org" : ".test");
-  HttpRequestData request;
-  request.method = id % 5 == 0 ? "POST" : "GET";
-  request.scheme = "https";
-  request.host = host;
-  request.port = 443;
-  request.target = "/v1/items/" + std::to_string(id) + "?page=" + std::to_string(id % 7);
-  request.http_version = "HTTP/1.1";
-  request.headers = {{"Host", host},
-                     {"User-Agent", "bench/1.0"},
-                     {"Accept", "application/json"},
-                     {"Authorization", "Bearer abcdef0123456789"}};
-  request.header_bytes = 160;
-  flow->request = std::move(request);
-  HttpResponseData response;
-  response.status = id % 10 == 0 ? 404 : 200;
-  response.reason = "OK";
-  response.headers = {{"Content-Type", "application/json"},
-                      {"Content-Length", std::to_string(body_size)},
-                      {"Date", "Wed, 02 Dec 2026 12:00:00 GMT"}};
-  std::string body;
-  body.reserve(body_size);
-  uint64_t x = id * 0x9e3779b97f4a7c15ULL + 1;
-  while (body.size() < body_size) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    body += "{\"id\":" + std::to_string(x % 100000) + ",\"name\":\"item" + std::to_string(x % 977) +
-            "\"},";
-  }
-  body.resize(body_size);
-  if (needle) {
-    body.replace(body_size / 2, 6, "needle");
-  }
-  response.body.append(body, 1 << 20);
-  response.header_bytes = 120;
-  flow->response = std::move(response);
-  flow->timings = FlowTimings{
-      1'764'000'000'000'000 + static_cast<int64_t>(id) * 100, 0, -1, -1, -1, 20, 300, 40};
-  return flow;
+  return sightglass::bench::make_api_flow(
+      id,
+      {.body_size = body_size, .exact_body_size = true, .needle = needle, .auth_and_date = true});
 }
 
 fs::path temp_path(const std::string& name) {

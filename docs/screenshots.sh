@@ -5,12 +5,13 @@
 # Needs xvfb and imagemagick (scripts/install-deps).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/scripts/lib.sh"
 BUILD="${1:-$ROOT/build/release}"
 GUI="$BUILD/bin/sightglass-gui"
 work="$(mktemp -d)"
-xvfb_pid=""
+XVFB_PID=""
 cleanup() {
-  if [ -n "$xvfb_pid" ]; then kill "$xvfb_pid" 2>/dev/null || true; fi
+  if [ -n "$XVFB_PID" ]; then kill "$XVFB_PID" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,15 +103,7 @@ for n in range(48):
     t += [3, 40, 7, 120, 2, 9, 60, 15][n % 8] * 1.0
 PY
 
-display=""
-for n in $(seq 150 250); do
-  if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=":$n"; break; fi
-done
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-xvfb_pid=$!
-export DISPLAY="$display"
-for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
-
+start_xvfb 1280x800x24
 
 # shot NAME ARGS...: one screenshot, reduced to a small palette PNG in docs/.
 shot() {

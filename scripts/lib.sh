@@ -1,4 +1,5 @@
-# Shared by the scripts: paths and the two build configurations. Source it; do not run it.
+# Shared by the scripts: paths, the two build configurations and an Xvfb for the GUI scripts.
+# Source it; do not run it.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JOBS=${JOBS:-$(nproc)}
 
@@ -13,4 +14,26 @@ configure_and_build() {
 # The release build that scripts/run and scripts/bench use.
 build_release() {
   configure_and_build build/release -DCMAKE_BUILD_TYPE=Release -DSIGHTGLASS_BUILD_TESTS=OFF
+}
+
+# start_xvfb WIDTHxHEIGHTxDEPTH: starts Xvfb on a display number that it picks itself and writes
+# to a pipe once it accepts connections (-displayfd), so that scripts running at once never share
+# a server and nothing has to wait for a socket. Exports DISPLAY and sets XVFB_PID (the caller
+# kills it when done); returns 1 if Xvfb did not start within 20 s.
+start_xvfb() {
+  local screen=$1 fifo number=""
+  fifo=$(mktemp -u "${TMPDIR:-/tmp}/xvfb-displayfd.XXXXXX")
+  mkfifo "$fifo"
+  Xvfb -displayfd 3 -screen 0 "$screen" -nolisten tcp 3>"$fifo" >/dev/null 2>&1 &
+  XVFB_PID=$!
+  read -r -t 20 number <"$fifo" || true
+  rm -f "$fifo"
+  if [[ ! "$number" =~ ^[0-9]+$ ]]; then
+    echo "start_xvfb: Xvfb did not start" >&2
+    kill "$XVFB_PID" 2>/dev/null || true
+    wait "$XVFB_PID" 2>/dev/null || true
+    XVFB_PID=""
+    return 1
+  fi
+  export DISPLAY=":$number"
 }

@@ -175,6 +175,21 @@ inline FlowSnapshot tcp_flow(FlowId id = 9) {
   return flow;
 }
 
+// request_flow is a finished HTTP flow that has only a request line: no headers, no body, no
+// response, no TLS, no timings.
+inline FlowSnapshot request_flow(std::string method, std::string scheme, std::string host,
+                                 uint16_t port, std::string target) {
+  FlowSnapshot flow;
+  flow.state = FlowState::kFinished;
+  HttpRequestData& request = flow.request.emplace();
+  request.method = std::move(method);
+  request.scheme = std::move(scheme);
+  request.host = std::move(host);
+  request.port = port;
+  request.target = std::move(target);
+  return flow;
+}
+
 inline FlowSnapshotConstSharedPtr shared(FlowSnapshot flow) {
   return std::make_shared<const FlowSnapshot>(std::move(flow));
 }

@@ -15,6 +15,7 @@
 
 #include "cli/runtime.h"
 #include "core/export/har_reader.h"
+#include "tests/export/test_flows.h"
 #include "tests/support/proxy_fixture.h"
 
 namespace sightglass::test {
@@ -40,6 +41,21 @@ std::string post_text(const json& entry) {
   return request.contains("postData") ? request["postData"].value("text", "") : "";
 }
 
+// port_of is the port of a runtime's local address ("host:port").
+uint16_t port_of(const std::string& address) {
+  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
+// http_url and https_url are URLs of a local port: http on 127.0.0.1, https on localhost (the
+// name the test certificate has).
+std::string http_url(uint16_t port, const std::string& path) {
+  return "http://127.0.0.1:" + std::to_string(port) + path;
+}
+
+std::string https_url(uint16_t port, const std::string& path) {
+  return "https://localhost:" + std::to_string(port) + path;
+}
+
 class ReplayTest : public ProxyFixture {
  protected:
   void start(cli::ProxyMode mode, const std::string& proxyauth = "") {
@@ -58,8 +74,7 @@ class ReplayTest : public ProxyFixture {
     std::string error;
     runtime_ = cli::ProxyRuntime::start(options, &error);
     ASSERT_NE(runtime_, nullptr) << error;
-    const std::string& address = runtime_->local_address();
-    proxy_port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+    proxy_port_ = port_of(runtime_->local_address());
   }
 
   // send runs curl with |args| (and the proxy's CA trusted).
@@ -70,6 +85,32 @@ class ReplayTest : public ProxyFixture {
     argv.insert(argv.end(), args.begin(), args.end());
     const ProcessResult r = run_process(argv, "", std::chrono::seconds(90));
     EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  // send_via sends |args| with curl's |proxy_args| (how it reaches the proxy) before them.
+  void send_via(const std::vector<std::string>& proxy_args, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = proxy_args;
+    argv.insert(argv.end(), args.begin(), args.end());
+    send(std::move(argv));
+  }
+
+  // post sends kBody to |url| with curl's |proxy_args|.
+  void post(const std::vector<std::string>& proxy_args, const std::string& url) {
+    send_via(proxy_args, {"--data-raw", kBody, url});
+  }
+
+  // post_plain_and_tls posts to the plain origin's /echo-full/plain and then to the TLS
+  // origin's /echo-full/tls.
+  void post_plain_and_tls(const std::vector<std::string>& proxy_args, uint16_t plain,
+                          uint16_t tls) {
+    post(proxy_args, http_url(plain, "/echo-full/plain"));
+    post(proxy_args, https_url(tls, "/echo-full/tls"));
+  }
+
+  // stop shuts the runtime down and waits for it.
+  void stop() {
+    runtime_->shutdown();
+    EXPECT_EQ(runtime_->wait(), "");
   }
 
   // wait_for_flows waits until the log has |n| flows and returns them.
@@ -108,8 +149,7 @@ class ReplayTest : public ProxyFixture {
       EXPECT_EQ(replay(flow), "") << flow["request"]["url"];
     }
     const std::vector<json> all = wait_for_flows(2 * expected_);
-    runtime_->shutdown();
-    EXPECT_EQ(runtime_->wait(), "");
+    stop();
     runtime_.reset();
     ASSERT_EQ(all.size(), 2 * expected_);
     for (size_t i = 0; i < expected_; ++i) {
@@ -155,13 +195,11 @@ TEST_F(ReplayTest, RegularModeWithCredentialsHttpAndHttpsThroughConnect) {
   const uint16_t plain = start_origin();
   const uint16_t tls = start_origin(good_cert_);
   start({}, "user:pa:ss");
-  const std::string proxy = "http://127.0.0.1:" + std::to_string(proxy_port_);
-  send({"-x", proxy, "--proxy-user", "user:pa:ss", "--data-raw", kBody,
-        "http://127.0.0.1:" + std::to_string(plain) + "/echo-full/plain?q=1"});
-  send({"-x", proxy, "--proxy-user", "user:pa:ss", "--data-raw", kBody,
-        "https://localhost:" + std::to_string(tls) + "/echo-full/tls?q=2"});
-  send({"-x", proxy, "--proxy-user", "user:pa:ss",
-        "https://localhost:" + std::to_string(tls) + "/echo-full/get"});
+  const std::vector<std::string> proxy = {"-x", http_url(proxy_port_, ""), "--proxy-user",
+                                          "user:pa:ss"};
+  post(proxy, http_url(plain, "/echo-full/plain?q=1"));
+  post(proxy, https_url(tls, "/echo-full/tls?q=2"));
+  send_via(proxy, {https_url(tls, "/echo-full/get")});
   expected_ = 3;
   replay_all_and_check();
 }
@@ -178,18 +216,13 @@ TEST_F(ReplayTest, UpstreamModeChainedThroughAnotherProxy) {
   std::string error;
   auto upstream = cli::ProxyRuntime::start(chained, &error);
   ASSERT_NE(upstream, nullptr) << error;
-  const std::string& address = upstream->local_address();
   cli::ProxyMode mode;
   mode.kind = cli::ProxyMode::Kind::kUpstream;
   mode.scheme = "http";
   mode.host = "127.0.0.1";
-  mode.port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+  mode.port = port_of(upstream->local_address());
   start(mode, "u:p");
-  const std::string proxy = "http://u:p@127.0.0.1:" + std::to_string(proxy_port_);
-  send({"-x", proxy, "--data-raw", kBody,
-        "http://127.0.0.1:" + std::to_string(plain) + "/echo-full/plain"});
-  send({"-x", proxy, "--data-raw", kBody,
-        "https://localhost:" + std::to_string(tls) + "/echo-full/tls"});
+  post_plain_and_tls({"-x", "http://u:p@127.0.0.1:" + std::to_string(proxy_port_)}, plain, tls);
   expected_ = 2;
   replay_all_and_check();
   upstream->shutdown();
@@ -200,11 +233,9 @@ TEST_F(ReplayTest, AWrongTokenIsForwardedAndNotAReplay) {
   const uint16_t plain = start_origin();
   start({});
   const std::string forged = "X-Sightglass-Replay: 00000000000000000000000000000000";
-  send({"-x", "http://127.0.0.1:" + std::to_string(proxy_port_), "-H", forged,
-        "http://127.0.0.1:" + std::to_string(plain) + "/echo-full/forged"});
+  send({"-x", http_url(proxy_port_, ""), "-H", forged, http_url(plain, "/echo-full/forged")});
   const std::vector<json> flows = wait_for_flows(1);
-  runtime_->shutdown();
-  EXPECT_EQ(runtime_->wait(), "");
+  stop();
   ASSERT_EQ(flows.size(), 1u);
   EXPECT_FALSE(flows[0].contains("_replay"));
   const std::string echo = flows[0]["response"]["content"].value("text", "");
@@ -222,11 +253,8 @@ TEST_F(ReplayTest, Socks5WithCredentials) {
   cli::ProxyMode socks5;
   socks5.kind = cli::ProxyMode::Kind::kSocks5;
   start(socks5, "user:pass");
-  const std::string proxy = "socks5h://user:pass@127.0.0.1:" + std::to_string(proxy_port_);
-  send({"-x", proxy, "--data-raw", kBody,
-        "http://127.0.0.1:" + std::to_string(plain) + "/echo-full/plain"});
-  send({"-x", proxy, "--data-raw", kBody,
-        "https://localhost:" + std::to_string(tls) + "/echo-full/tls"});
+  post_plain_and_tls({"-x", "socks5h://user:pass@127.0.0.1:" + std::to_string(proxy_port_)}, plain,
+                     tls);
   expected_ = 2;
   replay_all_and_check();
 }
@@ -240,26 +268,19 @@ TEST_F(ReplayTest, ReverseModeOverTlsAndPlain) {
   reverse.port = tls;
   start(reverse);
   const std::string port = std::to_string(proxy_port_);
-  send({"--resolve", "localhost:" + port + ":127.0.0.1", "--data-raw", kBody,
-        "https://localhost:" + port + "/echo-full/tls"});
-  send({"--data-raw", kBody, "http://127.0.0.1:" + port + "/echo-full/plain"});
+  post({"--resolve", "localhost:" + port + ":127.0.0.1"}, https_url(proxy_port_, "/echo-full/tls"));
+  post({}, http_url(proxy_port_, "/echo-full/plain"));
   // An HTTP/2 client (its flow has no Host, lowercase names): replayed as HTTP/1.1.
-  send({"--http2-prior-knowledge", "--data-raw", kBody,
-        "http://127.0.0.1:" + port + "/echo-full/h2"});
+  post({"--http2-prior-knowledge"}, http_url(proxy_port_, "/echo-full/h2"));
   expected_ = 3;
   replay_all_and_check();
 }
 
 TEST(ReplayRefusal, WhatCannotBeReplayed) {
   using Mode = core::ProxyConfig::Mode;
-  core::FlowSnapshot flow;
-  flow.state = core::FlowState::kFinished;
-  auto& request = flow.request.emplace();
-  request.method = "POST";
-  request.scheme = "https";
-  request.host = "example.test";
-  request.port = 443;
-  request.target = "/";
+  core::FlowSnapshot flow =
+      core::test_flows::request_flow("POST", "https", "example.test", 443, "/");
+  auto& request = *flow.request;
   request.body.append("abc", 2);
   EXPECT_NE(cli::replay_refusal(flow, Mode::kRegular).find("--body-limit"), std::string::npos);
   request.body = {};
@@ -271,19 +292,13 @@ TEST(ReplayRefusal, WhatCannotBeReplayed) {
   flow.state = core::FlowState::kFinished;
   request.headers = {{"Upgrade", "websocket"}};
   EXPECT_NE(cli::replay_refusal(flow, Mode::kReverse), "");
-  core::FlowSnapshot tcp;
-  tcp.kind = core::FlowKind::kTcp;
-  tcp.state = core::FlowState::kFinished;
+  const core::FlowSnapshot tcp = core::test_flows::tcp_flow();
   EXPECT_EQ(cli::replay_refusal(tcp, Mode::kRegular), "only HTTP requests can be replayed");
 }
 
 TEST(ReplayRequest, OriginAndAbsoluteFormWithTheTokenLast) {
-  core::HttpRequestData request;
-  request.method = "POST";
-  request.scheme = "http";
-  request.host = "example.test";
-  request.port = 8080;
-  request.target = "/p?q";
+  core::HttpRequestData request =
+      *core::test_flows::request_flow("POST", "http", "example.test", 8080, "/p?q").request;
   request.http_version = "HTTP/2.0";
   request.headers = {{"content-type", "text/plain"},
                      {"content-length", "3"},
