@@ -5,6 +5,7 @@
 
 #include "core/filter/filter.h"
 #include "core/filter/regex.h"
+#include "core/rules/traffic_rules.h"
 
 namespace sightglass::cli {
 namespace {
@@ -42,6 +43,16 @@ bool valid_regex(std::string_view text, std::string* out_error) {
                  std::to_string(error.offset);
     return false;
   }
+  return true;
+}
+
+// add_rule checks a traffic rule's spec (core/rules) and keeps it.
+bool add_rule(core::RuleKind kind, std::string_view spec, std::vector<std::string>* out,
+              std::string* out_error) {
+  if (!core::parse_rule(kind, spec, out_error)) {
+    return false;
+  }
+  out->emplace_back(spec);
   return true;
 }
 
@@ -200,6 +211,33 @@ const OptionSpec kOptions[] = {
      [](Options* o, std::string_view, std::string*) {
        o->auto_passthrough = false;
        return true;
+     }},
+    {"map-remote", 0, ArgKind::kValue, "|FILTER|URL-REGEX|REPLACEMENT",
+     "send matching requests to the URL the regex substitution makes (repeatable)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return add_rule(core::RuleKind::kMapRemote, v, &o->map_remote, err);
+     }},
+    {"map-local", 0, ArgKind::kValue, "|FILTER|URL-REGEX|PATH",
+     "answer matching requests from a local file or directory (repeatable)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return add_rule(core::RuleKind::kMapLocal, v, &o->map_local, err);
+     }},
+    {"modify-headers", 0, ArgKind::kValue, "|FILTER|NAME|VALUE",
+     "set header NAME of matching requests (~q) or responses (~s); empty VALUE removes it "
+     "(repeatable)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return add_rule(core::RuleKind::kModifyHeaders, v, &o->modify_headers, err);
+     }},
+    {"modify-body", 0, ArgKind::kValue, "|FILTER|REGEX|REPLACEMENT",
+     "replace REGEX in matching bodies (decoded, then encoded again) (repeatable)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return add_rule(core::RuleKind::kModifyBody, v, &o->modify_body, err);
+     }},
+    {"block-list", 0, ArgKind::kValue, "|FILTER|STATUS",
+     "answer matching requests with STATUS, without asking the server; 444 closes the "
+     "connection (repeatable)",
+     [](Options* o, std::string_view v, std::string* err) {
+       return add_rule(core::RuleKind::kBlockList, v, &o->block_list, err);
      }},
     {"keylog", 0, ArgKind::kValue, "FILE",
      "append TLS secrets of both sides in NSS key log format (default $SSLKEYLOGFILE)",

@@ -46,7 +46,17 @@ struct Options {
   std::string proxyauth;
   bool auto_passthrough = true;
   std::string keylog_file;  // Empty: $SSLKEYLOGFILE, if set.
-  int verbosity = 1;        // 0 quiet, 1 one line per flow, 2 verbose.
+  // Traffic rules, mitmproxy's options and "|FLOW-FILTER|A|B" syntax (core/rules).
+  std::vector<std::string> map_remote;
+  std::vector<std::string> map_local;
+  std::vector<std::string> modify_headers;
+  std::vector<std::string> modify_body;
+  std::vector<std::string> block_list;
+  // sightglass-gui: flows matching |intercept| stop at the hold points; |intercept_ui| keeps
+  // the intercept ready for the inspector's toggle.
+  std::string intercept;
+  bool intercept_ui = false;
+  int verbosity = 1;  // 0 quiet, 1 one line per flow, 2 verbose.
   bool help = false;
   bool version = false;
 };

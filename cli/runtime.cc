@@ -178,6 +178,7 @@ struct ProxyRuntime::Impl {
   core::ProxyConfig config;
   core::PassthroughPolicy passthrough;
   core::Http2OnlyServers h2_only_servers;
+  std::unique_ptr<core::Interceptor> interceptor;
   core::FlowBus bus;
   std::shared_ptr<core::JsonLinesWriter> jsonl;
   std::shared_ptr<core::HarWriter> har;
@@ -218,7 +219,12 @@ struct ProxyRuntime::Impl {
   }
 
   // begin_shutdown starts the graceful shutdown of every loop (a second call stops them).
+  // Held flows go on as they are: the shutdown waits for exchanges, not for a person.
   void begin_shutdown() {
+    if (interceptor) {
+      interceptor->set_filter(nullptr);
+      interceptor->resume_all();
+    }
     for (const auto& worker : pool) {
       Worker* w = worker.get();
       w->post([w] { w->shutdown.begin(); });
@@ -226,7 +232,44 @@ struct ProxyRuntime::Impl {
   }
 
   std::string setup(const Options& options);
+  std::string setup_rules(const Options& options);
 };
+
+std::string ProxyRuntime::Impl::setup_rules(const Options& options) {
+  std::vector<core::Rule> rules;
+  const std::pair<core::RuleKind, const std::vector<std::string>*> kinds[] = {
+      {core::RuleKind::kMapRemote, &options.map_remote},
+      {core::RuleKind::kMapLocal, &options.map_local},
+      {core::RuleKind::kModifyHeaders, &options.modify_headers},
+      {core::RuleKind::kModifyBody, &options.modify_body},
+      {core::RuleKind::kBlockList, &options.block_list},
+  };
+  for (const auto& [kind, specs] : kinds) {
+    for (const std::string& spec : *specs) {
+      std::string error;
+      std::optional<core::Rule> rule = core::parse_rule(kind, spec, &error);
+      if (!rule) {
+        return std::string("--") + core::rule_option_name(kind) + ": " + error;
+      }
+      rules.push_back(std::move(*rule));
+    }
+  }
+  if (rules.empty() && options.intercept.empty() && !options.intercept_ui) {
+    return {};
+  }
+  interceptor = std::make_unique<core::Interceptor>(
+      rules.empty() ? nullptr : std::make_shared<const core::TrafficRules>(std::move(rules)));
+  if (!options.intercept.empty()) {
+    core::FilterError error;
+    core::FlowFilterConstSharedPtr held_filter = core::FlowFilter::parse(options.intercept, &error);
+    if (held_filter == nullptr) {
+      return "--intercept: invalid filter: " + error.describe();
+    }
+    interceptor->set_filter(std::move(held_filter));
+  }
+  config.hooks = interceptor.get();
+  return {};
+}
 
 std::string ProxyRuntime::Impl::setup(const Options& options) {
   std::string error;
@@ -320,6 +363,9 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
   }
   passthrough.set_auto_learn(options.auto_passthrough);
   config.passthrough = &passthrough;
+  if (std::string rules_error = setup_rules(options); !rules_error.empty()) {
+    return rules_error;
+  }
   config.h2_only_servers = &h2_only_servers;
 
   // Sinks, each with its own thread: the loop never writes to a file.
@@ -425,6 +471,9 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
 ProxyRuntime::ProxyRuntime(PrivateTag /*unused*/) : impl_(std::make_unique<Impl>()) {}
 
 ProxyRuntime::~ProxyRuntime() {
+  if (impl_->interceptor) {
+    impl_->interceptor->shutdown();  // No resume may reach a loop that is going away.
+  }
   if (!impl_->waited) {
     for (const auto& worker : impl_->pool) {
       worker->stop_thread();
@@ -457,10 +506,15 @@ std::string ProxyRuntime::ca_cert_path() const { return impl_->authority->cert_p
 
 void ProxyRuntime::shutdown() { impl_->begin_shutdown(); }
 
+core::Interceptor* ProxyRuntime::interceptor() { return impl_->interceptor.get(); }
+
 std::string ProxyRuntime::wait() {
   Impl& t = *impl_;
   for (const auto& worker : t.pool) {
     worker->join();
+  }
+  if (t.interceptor) {
+    t.interceptor->shutdown();
   }
   t.end_replays();
   t.waited = true;

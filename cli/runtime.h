@@ -13,6 +13,7 @@
 
 #include "cli/options.h"
 #include "core/export/flow_sink.h"
+#include "core/rules/interceptor.h"
 
 namespace sightglass::cli {
 
@@ -65,6 +66,10 @@ class ProxyRuntime {
   // flow cannot be replayed (not HTTP, still live, a truncated body, a transparent proxy, ...).
   // Thread-safe; replays still running when the loops end are waited for by wait().
   bool replay(const core::FlowSnapshot& flow, std::string* error, ReplayDoneFn done = {});
+
+  // interceptor runs the traffic rules and holds intercepted flows (resume, edit, kill by id);
+  // null when the run has neither rules nor the intercept (Options::intercept, intercept_ui).
+  core::Interceptor* interceptor();
 
   // learned_passthrough lists the hosts automatic passthrough learned, with why; valid after
   // wait().

@@ -1,6 +1,7 @@
 #include "core/export/content_decoding.h"
 
 #include <brotli/decode.h>
+#include <brotli/encode.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -327,6 +328,84 @@ std::optional<std::string> decode_content(std::string_view content_encoding_head
   }
   if (out_info != nullptr) {
     *out_info = info;
+  }
+  return current;
+}
+
+}  // namespace sightglass::core
+
+namespace sightglass::core {
+namespace {
+
+std::optional<std::string> zlib_encode(std::string_view input, int window_bits) {
+  z_stream stream{};
+  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    return std::nullopt;
+  }
+  std::string out(deflateBound(&stream, static_cast<uLong>(input.size())), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+  stream.avail_in = static_cast<uInt>(input.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&stream, Z_FINISH);
+  const size_t written = out.size() - stream.avail_out;
+  deflateEnd(&stream);
+  if (rc != Z_STREAM_END) {
+    return std::nullopt;
+  }
+  out.resize(written);
+  return out;
+}
+
+std::optional<std::string> encode_stage(Coding coding, std::string_view input) {
+  switch (coding) {
+    case Coding::kGzip:
+      return zlib_encode(input, 16 + MAX_WBITS);
+    case Coding::kDeflate:
+      return zlib_encode(input, MAX_WBITS);
+    case Coding::kBrotli: {
+      size_t size = BrotliEncoderMaxCompressedSize(input.size());
+      std::string out(size == 0 ? input.size() + 1024 : size, '\0');
+      size = out.size();
+      if (BrotliEncoderCompress(BROTLI_DEFAULT_QUALITY, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC,
+                                input.size(), reinterpret_cast<const uint8_t*>(input.data()), &size,
+                                reinterpret_cast<uint8_t*>(out.data())) == BROTLI_FALSE) {
+        return std::nullopt;
+      }
+      out.resize(size);
+      return out;
+    }
+    case Coding::kZstd: {
+      std::string out(ZSTD_compressBound(input.size()), '\0');
+      const size_t size = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), 3);
+      if (ZSTD_isError(size) != 0U) {
+        return std::nullopt;
+      }
+      out.resize(size);
+      return out;
+    }
+    case Coding::kIdentity:
+      break;
+  }
+  return std::string(input);
+}
+
+}  // namespace
+
+std::optional<std::string> encode_content(std::string_view content_encoding_header,
+                                          std::string_view body) {
+  std::vector<Coding> codings;
+  if (!parse_codings(content_encoding_header, &codings)) {
+    return std::nullopt;
+  }
+  std::string current(body);
+  for (Coding coding : codings) {
+    std::optional<std::string> next = encode_stage(coding, current);
+    if (!next) {
+      return std::nullopt;
+    }
+    current = std::move(*next);
   }
   return current;
 }

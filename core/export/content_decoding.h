@@ -32,6 +32,11 @@ std::optional<std::string> decode_content(std::string_view content_encoding_head
                                           ContentDecodeInfo* out_info = nullptr,
                                           bool input_is_prefix = false);
 
+// encode_content applies |content_encoding_header|'s codings (first to last) to |body|: what
+// a body changed after decoding goes back on the wire as. std::nullopt for an unknown coding.
+std::optional<std::string> encode_content(std::string_view content_encoding_header,
+                                          std::string_view body);
+
 // is_identity_encoding reports whether |content_encoding_header| names no coding at all ("" or
 // only "identity" tokens).
 bool is_identity_encoding(std::string_view content_encoding_header);

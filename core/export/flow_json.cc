@@ -416,6 +416,12 @@ json to_har_entry(const FlowSnapshot& flow) {
   if (flow.replay) {
     entry["_replay"] = true;
   }
+  if (!flow.original_url.empty()) {
+    entry["_original_url"] = text(flow.original_url);
+  }
+  if (!flow.modified.empty()) {
+    entry["_modified"] = text(flow.modified);
+  }
   if (!flow.websocket_messages.empty()) {
     entry["_webSocketMessages"] = websocket_json(flow.websocket_messages);
   }
@@ -710,6 +716,12 @@ std::string to_json_line(const FlowSnapshot& flow) {
   w.key("_id").unsigned_integer(flow.id);
   if (flow.replay) {
     w.key("_replay").boolean(true);
+  }
+  if (!flow.original_url.empty()) {
+    w.key("_original_url").text(flow.original_url);
+  }
+  if (!flow.modified.empty()) {
+    w.key("_modified").text(flow.modified);
   }
   w.key("_schemaVersion").integer(kHarSchemaVersion);
   if (flow.kind == FlowKind::kTcp) {

@@ -332,6 +332,13 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
   if (const json* replay = member(entry, "_replay"); replay != nullptr && replay->is_boolean()) {
     flow.replay = replay->get<bool>();
   }
+  if (const json* url = member(entry, "_original_url"); url != nullptr && url->is_string()) {
+    flow.original_url = url->get<std::string>();
+  }
+  if (const json* modified = member(entry, "_modified");
+      modified != nullptr && modified->is_string()) {
+    flow.modified = modified->get<std::string>();
+  }
   if (const json* tls = member(entry, "_tls"); tls != nullptr) {
     flow.client_tls = tls_from_json(member(*tls, "client"));
     flow.server_tls = tls_from_json(member(*tls, "server"));

@@ -82,7 +82,7 @@ std::unique_ptr<Regex> Regex::compile(std::string_view pattern, Error* error) {
 
 std::unique_ptr<Regex> Regex::compile(std::string_view pattern, const Options& options,
                                       Error* error) {
-  uint32_t flags = PCRE2_CASELESS;
+  uint32_t flags = options.case_sensitive ? 0 : PCRE2_CASELESS;
   if (options.dot_all) {
     flags |= PCRE2_DOTALL;
   }
@@ -133,6 +133,111 @@ bool Regex::search(std::string_view subject) const {
                    nullptr);
   // rc == 0 means the match did not fit the (one-pair) match data: still a match.
   return rc >= 0;
+}
+
+namespace {
+
+// append_group appends group |n| of the match in |ovector| (nothing for an unset group).
+void append_group(std::string& out, std::string_view subject, const PCRE2_SIZE* ovector,
+                  uint32_t pairs, uint32_t n) {
+  if (n >= pairs || ovector[2 * n] == PCRE2_UNSET) {
+    return;
+  }
+  out.append(subject.substr(ovector[2 * n], ovector[2 * n + 1] - ovector[2 * n]));
+}
+
+// expand appends |replacement| for one match, Python's way.
+void expand(std::string& out, std::string_view replacement, std::string_view subject,
+            const pcre2_code* code, const PCRE2_SIZE* ovector, uint32_t pairs) {
+  for (size_t i = 0; i < replacement.size(); ++i) {
+    const char c = replacement[i];
+    if (c != '\\' || i + 1 == replacement.size()) {
+      out.push_back(c);
+      continue;
+    }
+    const char next = replacement[i + 1];
+    if (next >= '0' && next <= '9') {
+      uint32_t n = static_cast<uint32_t>(next - '0');
+      ++i;
+      if (i + 1 < replacement.size() && replacement[i + 1] >= '0' && replacement[i + 1] <= '9') {
+        n = n * 10 + static_cast<uint32_t>(replacement[i + 1] - '0');
+        ++i;
+      }
+      append_group(out, subject, ovector, pairs, n);
+    } else if (next == 'g' && i + 2 < replacement.size() && replacement[i + 2] == '<') {
+      const size_t close = replacement.find('>', i + 3);
+      if (close == std::string_view::npos) {
+        out.push_back(c);
+        continue;
+      }
+      const std::string name(replacement.substr(i + 3, close - i - 3));
+      int n = -1;
+      if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+        n = std::stoi(name.substr(0, 6));
+      } else {
+        n = pcre2_substring_number_from_name(code, reinterpret_cast<PCRE2_SPTR>(name.c_str()));
+      }
+      if (n >= 0) {
+        append_group(out, subject, ovector, pairs, static_cast<uint32_t>(n));
+      }
+      i = close;
+    } else if (next == '\\') {
+      out.push_back('\\');
+      ++i;
+    } else if (next == 'n' || next == 'r' || next == 't') {
+      out.push_back(next == 'n' ? '\n' : next == 'r' ? '\r' : '\t');
+      ++i;
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+}  // namespace
+
+std::string Regex::substitute(std::string_view subject, std::string_view replacement,
+                              size_t* count) const {
+  size_t matches = 0;
+  std::unique_ptr<pcre2_match_data, MatchDataDeleter> data(
+      pcre2_match_data_create_from_pattern(impl_->code.get(), nullptr));
+  std::string out;
+  if (data) {
+    const auto* text =
+        reinterpret_cast<PCRE2_SPTR>(subject.data() != nullptr ? subject.data() : "");
+    const uint32_t pairs = pcre2_get_ovector_count(data.get());
+    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());
+    size_t copied = 0;  // Subject bytes already in |out|.
+    size_t start = 0;
+    while (start <= subject.size()) {
+      const int rc =
+          pcre2_match(impl_->code.get(), text, subject.size(), start, 0, data.get(), nullptr);
+      if (rc < 0) {
+        break;
+      }
+      const size_t begin = ovector[0];
+      const size_t end = ovector[1];
+      out.append(subject.substr(copied, begin - copied));
+      expand(out, replacement, subject, impl_->code.get(), ovector, pairs);
+      copied = end;
+      ++matches;
+      if (end == begin) {
+        // An empty match: the next search starts one byte on (that byte is kept as it is).
+        if (end == subject.size()) {
+          break;
+        }
+        start = end + 1;
+      } else {
+        start = end;
+      }
+    }
+    if (matches != 0) {
+      out.append(subject.substr(copied));
+    }
+  }
+  if (count != nullptr) {
+    *count = matches;
+  }
+  return matches != 0 ? out : std::string(subject);
 }
 
 }  // namespace sightglass::core

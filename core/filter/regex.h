@@ -24,7 +24,8 @@ class Regex {
 
   // Options adds flags to the always-on ones (case-insensitive, UTF with invalid subjects).
   struct Options {
-    bool dot_all = false;  // '.' matches newlines too (Python's re.DOTALL), as for bodies.
+    bool dot_all = false;         // '.' matches newlines too (Python's re.DOTALL), as for bodies.
+    bool case_sensitive = false;  // As Python's re without re.IGNORECASE (the traffic rules).
   };
   static std::unique_ptr<Regex> compile(std::string_view pattern, const Options& options,
                                         Error* error);
@@ -35,6 +36,13 @@ class Regex {
 
   // search says whether the pattern matches anywhere in |subject| (Python's re.search).
   bool search(std::string_view subject) const;
+
+  // substitute replaces every non-overlapping match in |subject| with |replacement| (Python's
+  // re.sub): \1..\99 and \g<N> or \g<name> insert a group, \\ a backslash, \n \r \t
+  // those characters; any other backslash is kept. *count (when given) gets the number of
+  // matches. The subject comes back unchanged when nothing matched.
+  std::string substitute(std::string_view subject, std::string_view replacement,
+                         size_t* count = nullptr) const;
 
   const std::string& pattern() const { return pattern_; }
 

@@ -129,6 +129,15 @@ std::string serialize_response_head(std::string_view version, int status, std::s
 std::string encode_chunk(std::string_view data);
 // encode_last_chunk ends a chunked body, with trailers.
 std::string encode_last_chunk(const Headers& trailers);
+// set_content_length frames a body the proxy replaced: every Content-Length and
+// Transfer-Encoding goes, and |name| (its case: "content-length" for HTTP/2) says |size|.
+void set_content_length(Headers& headers, size_t size, std::string_view name);
+// captured_body is what a flow keeps of a body the proxy replaced with |data| (gRPC framing
+// followed when |headers| say gRPC).
+CapturedBody captured_body(std::string_view data, const Headers& headers, uint64_t limit);
+// reason_phrase is the usual reason for a status code ("" for one it does not know): HTTP/2
+// carries none, and a response the proxy makes needs one.
+std::string_view reason_phrase(int status);
 // error_response is a complete response from the proxy itself: text body, Connection: close.
 std::string error_response(int status, std::string_view reason, std::string_view body);
 

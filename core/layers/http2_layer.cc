@@ -7,109 +7,13 @@
 #include <cstring>
 #include <utility>
 
+#include "core/layers/http2_stream.h"
 #include "core/layers/live_flow.h"
 #include "core/layers/websocket.h"
 #include "core/layers/websocket_capture.h"
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
-
-namespace {
-
-// ByteQueue is a body in transit: appended at the back, taken from the front without moving
-// the rest each time (a frame at a time out of a window's worth).
-class ByteQueue {
- public:
-  size_t size() const { return data_.size() - offset_; }
-  bool empty() const { return size() == 0; }
-  std::string_view view() const { return std::string_view(data_).substr(offset_); }
-  void append(std::string_view bytes) { data_.append(bytes); }
-  void assign(std::string bytes) {
-    data_ = std::move(bytes);
-    offset_ = 0;
-  }
-  void consume(size_t n) {
-    offset_ += n;
-    if (offset_ == data_.size()) {
-      data_.clear();
-      offset_ = 0;
-    } else if (offset_ >= 64 * 1024 && offset_ * 2 >= data_.size()) {
-      data_.erase(0, offset_);
-      offset_ = 0;
-    }
-  }
-  // take returns everything and empties the queue.
-  std::string take() {
-    std::string out = offset_ == 0 ? std::move(data_) : data_.substr(offset_);
-    data_.clear();
-    offset_ = 0;
-    return out;
-  }
-
- private:
-  std::string data_;
-  size_t offset_ = 0;
-};
-
-}  // namespace
-
-// Stream is one exchange: a client stream, its server stream, and the flow.
-struct Http2Layer::Stream {
-  int32_t client_id = 0;
-  int32_t server_id = 0;  // 0 until submitted to a server connection.
-  ConnId upstream = 0;
-  FlowSnapshot flow;
-  int64_t t_start = 0;
-  int64_t t_request_end = 0;
-  int64_t t_response_head = 0;
-
-  // The request, as the client sends it.
-  std::string method, scheme, authority, path;
-  std::string protocol;        // :protocol of an extended CONNECT (RFC 8441), or "".
-  std::string authority_sent;  // :authority toward the server.
-  Headers request_headers;     // Regular headers, in order.
-  Headers request_trailers;
-  bool request_head_done = false;
-  ByteQueue request_buf;  // Received, not yet handed to the server session.
-  bool request_eof = false;
-  bool request_deferred = false;
-  bool request_trailers_due = false;
-  size_t consume_client = 0;  // Bytes handed on, to credit the client's windows with.
-
-  // The response, as the server sends it.
-  bool in_response_trailers = false;
-  bool response_received = false;  // The final response head arrived.
-  bool response_submitted = false;
-  int status = 0;
-  Headers response_headers;
-  Headers response_trailers;
-  ByteQueue response_buf;
-  bool response_eof = false;
-  bool response_deferred = false;
-  bool response_trailers_due = false;
-  bool response_from_proxy = false;  // An error answer of the proxy itself.
-  size_t consume_server = 0;
-
-  // HTTP/1.1 toward the server.
-  bool h1 = false;
-  ConnId h1_conn = 0;
-  bool h1_chunked = false;  // The request body goes chunked.
-  bool h1_ended = false;    // The request's end went out.
-  bool head_request = false;
-  bool response_no_body = false;
-
-  CommandId wakeup_id = 0;  // The response timeout, until the response head.
-
-  // WebSocket over HTTP/2 (RFC 8441): the capture of its messages once the server accepted,
-  // and what the client sent before that.
-  std::unique_ptr<WebSocketCapture> ws;
-  std::string ws_early;
-
-  bool client_closed = false;  // The client stream is closed (done or reset).
-  bool server_closed = false;
-  bool published = false;
-  LiveFlow live;  // When the flow goes to the live views.
-};
 
 // Upstream is one HTTP/2 server connection.
 struct Http2Layer::Upstream {
@@ -353,6 +257,13 @@ void Http2Layer::handle(Event& event, Commands& out) {
                       "server timeout: no response head within " +
                           seconds_text(ctx_->config->response_timeout_ms) + " of the request");
         }
+        break;
+      }
+    }
+  } else if (auto* resumed = std::get_if<HookResumed>(&event)) {
+    for (auto& [id, s] : streams_) {
+      if (resumed->id != 0 && s->hook_id == resumed->id && resumed->held) {
+        on_hook_resumed(*s, *resumed->held, out);
         break;
       }
     }
@@ -623,6 +534,18 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
   if (s->protocol != "websocket") {
     request.body.append(s->request_buf.view(), ctx_->config->body_limit);
   }
+  s->authority_sent = authority;
+  if (s->protocol.empty() && holds(HookPoint::kRequest)) {
+    s->hold = Stream::Hold::kRequest;  // check_holds() sends the Hook once the body is here.
+    return;
+  }
+  send_request(*s, out);
+}
+
+void Http2Layer::send_request(Stream& stream_ref, Commands& out) {
+  Stream* s = &stream_ref;
+  const int32_t client_id = s->client_id;
+  const std::string authority = s->authority_sent;
   if (ctx_->config->response_timeout_ms > 0) {
     s->wakeup_id = ctx_->new_command();
     out.push_back(RequestWakeup{s->wakeup_id, ctx_->config->response_timeout_ms});
@@ -1045,21 +968,28 @@ ssize_t Http2Layer::read_request_body(Upstream& up, int32_t stream_id, uint8_t* 
 
 void Http2Layer::submit_response(int32_t client_id) {
   Stream* s = stream(client_id);
-  if (s == nullptr || s->client_closed || s->response_submitted) {
+  if (s == nullptr || s->client_closed || s->response_submitted ||
+      s->hold == Stream::Hold::kResponse) {
     return;
   }
+  if (!s->response_hooked) {
+    HttpResponseData& response = s->flow.response.emplace();
+    response.http_version = "HTTP/2.0";  // As spoken to the client (CONTRACT.md).
+    response.status = s->status;
+    response.headers = s->response_headers;
+    if (is_grpc_content_type(response.headers)) {
+      response.body.grpc.emplace();
+    }
+    if (!s->ws) {
+      response.body.append(s->response_buf.view(), ctx_->config->body_limit);
+    }
+    s->live.milestone();
+    if (!s->ws && s->protocol.empty() && holds(HookPoint::kResponse)) {
+      s->hold = Stream::Hold::kResponse;  // check_holds() sends the Hook.
+      return;
+    }
+  }
   s->response_submitted = true;
-  HttpResponseData& response = s->flow.response.emplace();
-  response.http_version = "HTTP/2.0";  // As spoken to the client (CONTRACT.md).
-  response.status = s->status;
-  response.headers = s->response_headers;
-  if (is_grpc_content_type(response.headers)) {
-    response.body.grpc.emplace();
-  }
-  if (!s->ws) {
-    response.body.append(s->response_buf.view(), ctx_->config->body_limit);
-  }
-  s->live.milestone();
   H2NvList nv;
   const std::string status_name = ":status";
   const std::string status_value = std::to_string(s->status);
@@ -1116,18 +1046,23 @@ void Http2Layer::fail_stream(Stream& s, int status, const std::string& error) {
   s.response_trailers.clear();
   s.response_eof = true;
   s.response_received = true;
+  submit_proxy_response(s);
+}
+
+void Http2Layer::submit_proxy_response(Stream& s) {
   s.response_submitted = true;
   H2NvList nv;
   const std::string status_name = ":status";
-  const std::string status_value = std::to_string(status);
+  const std::string status_value = std::to_string(s.status);
   nv.add(status_name, status_value);
   for (const Header& h : s.response_headers) {
     nv.add(h.name, h.value);
   }
   nghttp2_data_provider provider{};
   provider.read_callback = c_read;
-  if (nghttp2_submit_response(client_.get(), s.client_id, nv.nv.data(), nv.nv.size(), &provider) !=
-      0) {
+  const bool no_body = s.response_eof && s.response_buf.empty();
+  if (nghttp2_submit_response(client_.get(), s.client_id, nv.nv.data(), nv.nv.size(),
+                              no_body ? nullptr : &provider) != 0) {
     reset_client_stream(s, NGHTTP2_INTERNAL_ERROR);
   }
 }
@@ -1582,6 +1517,8 @@ void Http2Layer::pump(Commands& out) {
       break;
     }
   }
+  // Streams whose hold point was reached while the sessions ran.
+  check_holds(out);
   update_h1_reading(out);
   // What this event changed goes to the live views, one snapshot per stream: milestones at
   // once, progress (body bytes, WebSocket messages) at most every LiveFlow::kIntervalUs.
@@ -1713,6 +1650,12 @@ void Http2Layer::send_all(Commands& out) {
     }
     // Credit the windows for what was handed on.
     for (auto& [id, s] : streams_) {
+      for (auto [consumed, uncredited] : {std::pair{&s->consume_client, &s->uncredited_client},
+                                          std::pair{&s->consume_server, &s->uncredited_server}}) {
+        const size_t skip = std::min(*consumed, *uncredited);
+        *consumed -= skip;
+        *uncredited -= skip;
+      }
       if (s->consume_client > 0) {
         nghttp2_session_consume(client_.get(), s->client_id, s->consume_client);
         s->consume_client = 0;
@@ -1821,5 +1764,7 @@ void Http2Layer::publish(Stream& s, Commands& out) {
                                  ctx_->clock->monotonic_us());
   publish_final_copy(s.flow, out);
 }
+
+size_t Http2Layer::stream_window() { return static_cast<size_t>(kStreamWindow); }
 
 }  // namespace sightglass::core

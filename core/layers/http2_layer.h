@@ -89,6 +89,19 @@ class Http2Layer : public AppLayer {
   // carries it.
   void on_client_lost_with(const std::string& error, Commands& out);
   void submit_request(int32_t client_id, Commands& out);
+  // send_request sends a stream's request on (after its hold point, if any).
+  void send_request(Stream& s, Commands& out);
+  // Hold points: holds() says whether streams stop at |point|; check_holds sends the Hook of
+  // each held stream whose body is complete (or a stream window long); on_hook_resumed carries
+  // out what the hooks decided; answer_stream answers with the hook's response.
+  bool holds(HookPoint point) const;
+  void check_holds(Commands& out);
+  void on_hook_resumed(Stream& s, HeldFlow& held, Commands& out);
+  void answer_stream(Stream& s, HeldFlow& held);
+  // submit_proxy_response answers a stream with the proxy's own s.status, s.response_headers
+  // and s.response_buf (an error, a hook's answer).
+  void submit_proxy_response(Stream& s);
+  static size_t stream_window();
   // submit_to_server sends a stream's request on |up| (its SETTINGS known for an extended
   // CONNECT).
   void submit_to_server(Stream& s, Upstream& up);

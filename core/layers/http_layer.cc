@@ -171,6 +171,18 @@ struct HttpLayer::Exchange {
   int64_t t_request_end = 0;
   int64_t t_response_head = 0;
   LiveFlow live;
+  HttpTarget target;  // Where the request goes.
+  // Hold points: |hold| is the message stopped for the hooks (its head not sent on yet);
+  // |hook_id| is set once the Hook went out. |held_body| is the body held before the hook,
+  // |held_after| what came after it (a body past the hold limit), |held_end| the response's
+  // end when it came while held.
+  enum class Hold : uint8_t { kNone, kRequest, kResponse };
+  Hold hold = Hold::kNone;
+  CommandId hook_id = 0;
+  std::string held_body;
+  std::string held_after;
+  std::optional<HttpMessageEnd> held_end;
+  bool answered = false;  // The hooks answered the request: its body goes nowhere.
 };
 
 // WebSocket is an upgraded connection speaking WebSocket: its flow (the 101 exchange) and
@@ -229,13 +241,33 @@ void HttpLayer::handle(Event& event, Commands& out) {
                             upstream_->pending.size() > kHeldBytes) ||
                            (exchange_ && exchange_->upgrade_requested && !exchange_->switching &&
                             exchange_->upgrade_remainder.size() > kHeldBytes));
-  if (hold != client_held_) {
-    client_held_ = hold;
-    out.push_back(PauseReading{kClientConn, hold});
+  // A held message whose body outgrew the hold limit: its source waits for the hooks.
+  const bool request_hooked = exchange_ && exchange_->hold == Exchange::Hold::kRequest &&
+                              exchange_->hook_id != 0 && !exchange_->request_done;
+  if ((hold || request_hooked) != client_held_ && !client_closing_) {
+    client_held_ = hold || request_hooked;
+    out.push_back(PauseReading{kClientConn, client_held_});
+  }
+  const bool response_hooked = exchange_ && exchange_->hold == Exchange::Hold::kResponse &&
+                               exchange_->hook_id != 0 && !exchange_->held_end && upstream_ &&
+                               !upstream_->closed;
+  if (response_hooked != server_held_) {
+    server_held_ = response_hooked;
+    if (upstream_ && !upstream_->closed) {
+      out.push_back(PauseReading{upstream_->conn, server_held_});
+    }
   }
 }
 
+bool HttpLayer::holds(HookPoint point) const {
+  return ctx_->config->hooks != nullptr && ctx_->config->hooks->holds(point);
+}
+
 void HttpLayer::handle_event(Event& event, Commands& out) {
+  if (auto* resumed = std::get_if<HookResumed>(&event)) {
+    on_hook_resumed(*resumed, out);
+    return;
+  }
   if (auto* data = std::get_if<DataReceived>(&event)) {
     if (data->conn == kClientConn) {
       if (client_closing_) {
@@ -346,7 +378,7 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
       return;
     }
     upstream_->closed = true;
-    if (exchange_ && !exchange_->response_done) {
+    if (exchange_ && !exchange_->response_done && !exchange_->held_end) {
       const std::string error = !closed->error.empty()
                                     ? "upstream connection failed: " + closed->error
                                 : exchange_->response_started
@@ -404,15 +436,23 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
       if (!exchange_) {
         continue;
       }
-      exchange_->flow.request->body.append(body->data, ctx_->config->body_limit);
-      exchange_->live.progress();
-      send_upstream(exchange_->request_chunked ? encode_chunk(body->data) : std::move(body->data),
-                    out);
+      Exchange& ex = *exchange_;
+      ex.flow.request->body.append(body->data, ctx_->config->body_limit);
+      ex.live.progress();
+      if (ex.hold == Exchange::Hold::kRequest) {
+        hold_body(body->data, out);
+        continue;
+      }
+      if (ex.answered) {
+        continue;  // The hooks answered: the rest of the body goes nowhere.
+      }
+      send_upstream(ex.request_chunked ? encode_chunk(body->data) : std::move(body->data), out);
     } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
       if (!exchange_) {
         continue;
       }
-      if (exchange_->request_chunked) {
+      const bool held = exchange_->hold == Exchange::Hold::kRequest;
+      if (exchange_->request_chunked && !held && !exchange_->answered) {
         send_upstream(encode_last_chunk(end->trailers), out);
       }
       exchange_->flow.request->trailers = std::move(end->trailers);
@@ -420,7 +460,11 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
       exchange_->live.milestone();
       exchange_->t_request_end = ctx_->clock->monotonic_us();
       exchange_->client_wants_close = !end->keep_alive;
-      if (exchange_->response_done) {
+      if (held) {
+        if (exchange_->hook_id == 0) {
+          send_hook(true, out);
+        }
+      } else if (exchange_->response_done) {
         finish_exchange(out);
       } else if (exchange_->t_response_head == 0) {
         exchange_->wakeup_id = ctx_->new_command();
@@ -559,6 +603,19 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
     }
   }
 
+  ex.target = std::move(target);
+  // An Upgrade (WebSocket) request goes on at once: what follows its head is not HTTP.
+  if (find_header(request.headers, "Upgrade") == nullptr && holds(HookPoint::kRequest)) {
+    ex.hold = Exchange::Hold::kRequest;  // Until the body is complete (or the hold limit).
+    return;
+  }
+  start_request(out);
+}
+
+void HttpLayer::start_request(Commands& out) {
+  Exchange& ex = *exchange_;
+  const HttpRequestData& request = *ex.flow.request;
+  const HttpTarget& target = ex.target;
   if (!upstream_ || upstream_->closed || !(upstream_->target == target)) {
     close_upstream(out);
     open_upstream(target, out);
@@ -577,6 +634,181 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
                 out);
 }
 
+void HttpLayer::hold_body(std::string_view data, Commands& out) {
+  Exchange& ex = *exchange_;
+  if (ex.hook_id != 0) {
+    ex.held_after.append(data);
+    return;
+  }
+  ex.held_body.append(data);
+  if (ex.held_body.size() > ctx_->config->hold_body_limit) {
+    send_hook(false, out);  // The hooks see this much; the rest streams after them.
+  }
+}
+
+void HttpLayer::send_hook(bool complete, Commands& out) {
+  Exchange& ex = *exchange_;
+  auto held = std::make_shared<HeldFlow>();
+  held->point = ex.hold == Exchange::Hold::kRequest ? HookPoint::kRequest : HookPoint::kResponse;
+  held->flow = ex.flow;
+  held->body = ex.held_body;
+  held->body_complete = complete;
+  ex.hook_id = ctx_->new_command();
+  out.push_back(Hook{ex.hook_id, std::move(held)});
+}
+
+void HttpLayer::on_hook_resumed(HookResumed& resumed, Commands& out) {
+  if (!exchange_ || resumed.id == 0 || resumed.id != exchange_->hook_id || !resumed.held ||
+      client_closing_) {
+    return;  // The exchange ended meanwhile.
+  }
+  HeldFlow& held = *resumed.held;
+  Exchange& ex = *exchange_;
+  const bool request = ex.hold == Exchange::Hold::kRequest;
+  ex.hold = Exchange::Hold::kNone;
+  ex.hook_id = 0;
+  if (!held.note.empty()) {
+    ex.flow.modified += (ex.flow.modified.empty() ? "" : "; ") + held.note;
+  }
+  ex.live.milestone();
+  if (held.kill) {
+    kill(std::string("killed at the ") + (request ? "request" : "response") + " hold point" +
+             (held.note.empty() ? "" : " (" + held.note + ")"),
+         out);
+    return;
+  }
+  if (request) {
+    request_resumed(held, out);
+  } else {
+    response_resumed(held, out);
+  }
+}
+
+void HttpLayer::request_resumed(HeldFlow& held, Commands& out) {
+  Exchange& ex = *exchange_;
+  if (held.answer) {
+    answer_from_hook(held, out);
+    return;
+  }
+  HttpRequestData& request = *ex.flow.request;
+  const bool body_changed = held.body_complete && held.body != ex.held_body;
+  if (held.flow.request) {
+    HttpRequestData& edited = *held.flow.request;
+    const std::string url_before = request.url();
+    if (edited.scheme != request.scheme || edited.host != request.host ||
+        edited.port != request.port) {
+      ex.target = HttpTarget{edited.scheme, edited.host, edited.port, edited.scheme == "https"};
+    }
+    request.method = std::move(edited.method);
+    request.scheme = std::move(edited.scheme);
+    request.host = std::move(edited.host);
+    request.port = edited.port;
+    request.target = std::move(edited.target);
+    request.headers = std::move(edited.headers);
+    if (request.url() != url_before && ex.flow.original_url.empty()) {
+      ex.flow.original_url = url_before;
+    }
+  }
+  if (body_changed) {
+    set_content_length(request.headers, held.body.size(), "Content-Length");
+    request.body = captured_body(held.body, request.headers, ctx_->config->body_limit);
+    ex.request_chunked = false;
+  }
+  ex.head_request = request.method == "HEAD";
+  start_request(out);
+  if (body_changed) {
+    send_upstream(std::move(held.body), out);
+  } else {
+    std::string body = std::move(ex.held_body);
+    body += ex.held_after;
+    if (!body.empty()) {
+      send_upstream(ex.request_chunked ? encode_chunk(body) : std::move(body), out);
+    }
+  }
+  ex.held_body.clear();
+  ex.held_after.clear();
+  if (ex.request_done) {
+    if (ex.request_chunked) {
+      send_upstream(encode_last_chunk(request.trailers), out);
+    }
+    ex.wakeup_id = ctx_->new_command();
+    out.push_back(RequestWakeup{ex.wakeup_id, ctx_->config->response_timeout_ms});
+  }
+}
+
+void HttpLayer::answer_from_hook(HeldFlow& held, Commands& out) {
+  Exchange& ex = *exchange_;
+  HttpResponseData response = std::move(*held.answer);
+  set_content_length(response.headers, held.answer_body.size(), "Content-Length");
+  const std::string_view body = ex.head_request ? std::string_view() : held.answer_body;
+  out.push_back(
+      SendData{kClientConn, serialize_response_head(response.http_version, response.status,
+                                                    response.reason, response.headers) +
+                                std::string(body)});
+  response.body = CapturedBody();
+  response.body.append(body, ctx_->config->body_limit);
+  ex.flow.response = std::move(response);
+  ex.t_response_head = ctx_->clock->monotonic_us();
+  ex.response_started = true;
+  ex.response_done = true;
+  ex.answered = true;
+  ex.held_body.clear();
+  ex.held_after.clear();
+  if (ex.request_done) {
+    finish_exchange(out);
+  }
+  // Otherwise the rest of the request's body comes, goes nowhere, and its end finishes.
+}
+
+void HttpLayer::response_resumed(HeldFlow& held, Commands& out) {
+  Exchange& ex = *exchange_;
+  HttpResponseData& response = *ex.flow.response;
+  const bool body_changed = held.body_complete && held.body != ex.held_body;
+  if (held.flow.response) {
+    HttpResponseData& edited = *held.flow.response;
+    response.status = edited.status;
+    response.reason = std::move(edited.reason);
+    response.headers = std::move(edited.headers);
+  }
+  if (body_changed) {
+    set_content_length(response.headers, held.body.size(), "Content-Length");
+    response.body = captured_body(held.body, response.headers, ctx_->config->body_limit);
+    ex.response_chunked = false;
+    ex.response_close_delimited = false;
+  }
+  if (!client_closing_) {
+    out.push_back(
+        SendData{kClientConn, serialize_response_head(response.http_version, response.status,
+                                                      response.reason, response.headers)});
+    if (body_changed) {
+      if (!ex.head_request && !held.body.empty()) {
+        out.push_back(SendData{kClientConn, std::move(held.body)});
+      }
+    } else {
+      std::string body = std::move(ex.held_body);
+      body += ex.held_after;
+      if (!body.empty()) {
+        out.push_back(
+            SendData{kClientConn, ex.response_chunked ? encode_chunk(body) : std::move(body)});
+      }
+    }
+  }
+  ex.held_body.clear();
+  ex.held_after.clear();
+  if (ex.held_end) {
+    HttpMessageEnd end = std::move(*ex.held_end);
+    ex.held_end.reset();
+    on_response_end(end, out);
+  }
+}
+
+void HttpLayer::kill(const std::string& why, Commands& out) {
+  exchange_->flow.error = why;
+  publish(out);
+  exchange_.reset();
+  close_client(out);
+}
+
 void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
   for (HttpParseEvent& event : events) {
     if (!upstream_) {
@@ -588,8 +820,13 @@ void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
       if (!exchange_ || !exchange_->response_started || client_closing_) {
         continue;
       }
-      exchange_->flow.response->body.append(body->data, ctx_->config->body_limit);
-      exchange_->live.progress();
+      Exchange& ex = *exchange_;
+      ex.flow.response->body.append(body->data, ctx_->config->body_limit);
+      ex.live.progress();
+      if (ex.hold == Exchange::Hold::kResponse) {
+        hold_body(body->data, out);
+        continue;
+      }
       out.push_back(SendData{kClientConn, exchange_->response_chunked ? encode_chunk(body->data)
                                                                       : std::move(body->data)});
     } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
@@ -639,9 +876,13 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
   ex.response_close_delimited = !no_body && !head.chunked && !head.content_length;
   if (head.status == 101) {
     ex.switching = true;
+  } else if (holds(HookPoint::kResponse)) {
+    ex.hold = Exchange::Hold::kResponse;  // The head goes on when the hooks are done.
   }
-  out.push_back(SendData{
-      kClientConn, serialize_response_head(head.version, head.status, head.reason, head.headers)});
+  if (ex.hold != Exchange::Hold::kResponse) {
+    out.push_back(SendData{kClientConn, serialize_response_head(head.version, head.status,
+                                                                head.reason, head.headers)});
+  }
   HttpResponseData& response = ex.flow.response.emplace();
   response.http_version = std::move(head.version);
   response.status = head.status;
@@ -655,10 +896,20 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
 }
 
 void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {
-  if (!exchange_ || !upstream_) {
+  if (!exchange_) {
     return;
   }
   Exchange& ex = *exchange_;
+  if (ex.hold == Exchange::Hold::kResponse) {
+    ex.held_end = std::move(end);  // The end goes on after the hooks (response_resumed).
+    if (ex.hook_id == 0) {
+      send_hook(true, out);
+    }
+    return;
+  }
+  if (!upstream_ && !ex.response_started) {
+    return;
+  }
   if (!ex.response_started) {
     // The end of a 1xx response: the final one follows.
     HttpParseEvents more;
@@ -677,7 +928,7 @@ void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {
   if (!end.keep_alive || ex.response_close_delimited) {
     ex.client_wants_close = true;
     close_upstream(out);
-  } else if (upstream_->parser.has_buffered()) {
+  } else if (upstream_ && upstream_->parser.has_buffered()) {
     // Bytes past a complete response: nobody asked for them.
     unsolicited(upstream_->parser.buffered_bytes(), out);
   }
@@ -699,7 +950,10 @@ void HttpLayer::send_upstream(std::string data, Commands& out) {
 
 void HttpLayer::open_upstream(const HttpTarget& target, Commands& out) {
   upstream_ = std::make_unique<Upstream>();
-  upstream_->conn = ctx_->new_conn();
+  // The session's early connection goes to the tunnel's destination: a request the hooks sent
+  // elsewhere gets a connection of its own.
+  const bool elsewhere = fixed_ && !(target == *fixed_) && ctx_->reserved_conn != 0;
+  upstream_->conn = elsewhere ? ctx_->next_conn++ : ctx_->new_conn();
   upstream_->target = target;
   upstream_->open_id = ctx_->new_command();
   out.push_back(
@@ -720,7 +974,9 @@ void HttpLayer::fail(int status, std::string_view reason, const std::string& err
     return;
   }
   exchange_->flow.error = error;
-  if (!exchange_->response_started && !client_closing_) {
+  const bool head_sent =
+      exchange_->response_started && exchange_->hold != Exchange::Hold::kResponse;
+  if (!head_sent && !client_closing_) {
     out.push_back(SendData{kClientConn, error_response(status, reason, error)});
   }
   publish(out);

@@ -69,6 +69,24 @@ class HttpLayer : public AppLayer {
   void on_response_end(HttpMessageEnd& end, Commands& out);
   void send_upstream(std::string data, Commands& out);
   void open_upstream(const HttpTarget& target, Commands& out);
+  // start_request opens (or reuses) the server connection of the exchange's target and sends
+  // the request head as the flow says.
+  void start_request(Commands& out);
+  // Hold points: holds() says whether flows stop at |point|; send_hook stops the exchange's
+  // message there (|complete|: its whole body is held); the resumed_* carry out what the
+  // hooks decided.
+  bool holds(HookPoint point) const;
+  void send_hook(bool complete, Commands& out);
+  // hold_body keeps body bytes of the held message: before the Hook (which goes out, with
+  // what is here, once they pass the hold limit) or after it.
+  void hold_body(std::string_view data, Commands& out);
+  void on_hook_resumed(HookResumed& resumed, Commands& out);
+  void request_resumed(HeldFlow& held, Commands& out);
+  void response_resumed(HeldFlow& held, Commands& out);
+  // answer_from_hook answers the client with the hook's response; the server is not asked.
+  void answer_from_hook(HeldFlow& held, Commands& out);
+  // kill ends the exchange at a hold point: the client connection closes without an answer.
+  void kill(const std::string& why, Commands& out);
   void close_upstream(Commands& out);
   // fail answers the client with |status| (when no response has started) and logs |error|.
   void fail(int status, std::string_view reason, const std::string& error, Commands& out);
@@ -112,6 +130,7 @@ class HttpLayer : public AppLayer {
   // connection between exchanges is closed after the server idle limit.
   CommandId head_wakeup_ = 0;
   bool client_held_ = false;  // PauseReading{client}: bytes held for a stage reached the cap.
+  bool server_held_ = false;  // PauseReading{server}: a held response reached the hold limit.
   CommandId server_idle_wakeup_ = 0;
   void watch_head(Commands& out);
   void cancel_wakeup(CommandId& id, Commands& out);

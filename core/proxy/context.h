@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -34,6 +35,21 @@ class Http2OnlyServers {
  private:
   mutable std::mutex mutex_;
   std::set<std::string> servers_;
+};
+
+// FlowHooks runs at the hold points (core/rules: the traffic rules and the intercept).
+class FlowHooks {
+ public:
+  virtual ~FlowHooks() = default;
+  // holds says whether flows stop at |point| at all; when it says no, the layers never hold.
+  virtual bool holds(HookPoint point) const = 0;
+  // run is called on the loop thread with a flow stopped at a hold point. It edits |held| and
+  // returns true when the flow goes on at once; or it keeps |held|, returns false, and calls
+  // |resume| once later (from any thread) after its last edit.
+  using Resume = std::function<void()>;
+  virtual bool run(const HeldFlowPtr& held, Resume resume) = 0;
+  // dropped says that the session of a flow run() kept has ended: its |resume| does nothing.
+  virtual void dropped(const HeldFlowPtr& held) = 0;
 };
 
 // ProxyConfig is what every session of one proxy shares. Immutable while sessions run; the
@@ -80,6 +96,11 @@ struct ProxyConfig {
   // The CA certificate, served by the magic host http://sightglass/ (PEM and DER).
   std::string ca_cert_pem;
   std::string ca_cert_der;
+  // What runs at the hold points; null: flows never stop. Not owned.
+  FlowHooks* hooks = nullptr;
+  // A held message body is held up to this many bytes; past it, the hook sees the first bytes
+  // and the rest streams on unchanged.
+  uint64_t hold_body_limit = 16 * 1024 * 1024;
   // A secret of this run: a request whose X-Sightglass-Replay header carries it is the proxy's
   // own replay (the header is removed and the flow marked). Empty: no request is a replay.
   std::string replay_token;

@@ -33,6 +33,24 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 }  // namespace
 
+std::string describe(const HeldFlow& held) {
+  std::string out = held.point == HookPoint::kRequest ? "request " : "response ";
+  if (held.flow.request) {
+    out += held.flow.request->method + " " + held.flow.request->url();
+  }
+  if (held.point == HookPoint::kResponse && held.flow.response) {
+    out += " -> " + std::to_string(held.flow.response->status);
+  }
+  out += ", body " + std::to_string(held.body.size()) + (held.body_complete ? "" : "+");
+  if (held.kill) {
+    out += ", kill";
+  }
+  if (held.answer) {
+    out += ", answer " + std::to_string(held.answer->status);
+  }
+  return out;
+}
+
 std::string describe(const Event& event) {
   return std::visit(
       Overloaded{
@@ -49,6 +67,10 @@ std::string describe(const Event& event) {
           },
           [](const Wakeup& e) { return "Wakeup(#" + std::to_string(e.id) + ")"; },
           [](const WriteDrained& e) { return "WriteDrained(" + std::to_string(e.conn) + ")"; },
+          [](const HookResumed& e) {
+            return "HookResumed(#" + std::to_string(e.id) +
+                   (e.held ? ", " + describe(*e.held) : "") + ")";
+          },
       },
       event);
 }
@@ -81,6 +103,9 @@ std::string describe(const Command& command) {
                    (c.flow && c.flow->state == FlowState::kFinished ? "finished" : "live") +
                    (c.flow && !c.flow->error.empty() ? ", error \"" + c.flow->error + "\"" : "") +
                    ")";
+          },
+          [](const Hook& c) {
+            return "Hook(#" + std::to_string(c.id) + (c.held ? ", " + describe(*c.held) : "") + ")";
           },
       },
       command);

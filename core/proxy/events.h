@@ -5,6 +5,7 @@
 // the Commands that the logic returns. Connections are named by ConnId, never by socket.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -65,8 +66,42 @@ struct WriteDrained {
   ConnId conn = kClientConn;
 };
 
-using Event =
-    std::variant<Start, DataReceived, ConnectionClosed, OpenCompleted, Wakeup, WriteDrained>;
+// HookPoint is where an HTTP flow stops for its hooks: its request before it goes to the
+// server, its response before it goes to the client.
+enum class HookPoint : uint8_t { kRequest, kResponse };
+
+// HeldFlow is a flow stopped at a hold point: what the hooks read and edit. When the hook
+// resumes, the layer sends what the flow says: the method, URL, headers and body of the
+// request (kRequest), or the status, headers and body of the response (kResponse).
+struct HeldFlow {
+  HookPoint point = HookPoint::kRequest;
+  // The flow so far. At kRequest its request, at kResponse also its response: the headers as
+  // they will go on, the body's kept bytes as the flow records them.
+  FlowSnapshot flow;
+  // The held message's body (after transfer decoding, content-encoded as sent). When
+  // |body_complete| is false the body was longer than the hold limit: the rest streams after
+  // it unchanged, and an edit of |body| is ignored.
+  std::string body;
+  bool body_complete = true;
+  // kill: the flow ends here; the client connection is closed without an answer.
+  bool kill = false;
+  // kRequest only: answer the client with this response (its body in |answer_body|) instead
+  // of contacting the server.
+  std::optional<HttpResponseData> answer;
+  std::string answer_body;
+  // Why the flow was changed, for the flow's log ("" when nothing says).
+  std::string note;
+};
+using HeldFlowPtr = std::shared_ptr<HeldFlow>;
+
+// HookResumed completes a Hook: |held| is the flow as the hooks left it.
+struct HookResumed {
+  CommandId id = 0;
+  HeldFlowPtr held;
+};
+
+using Event = std::variant<Start, DataReceived, ConnectionClosed, OpenCompleted, Wakeup,
+                           WriteDrained, HookResumed>;
 
 // --- Commands ---------------------------------------------------------------------------
 
@@ -128,12 +163,21 @@ struct PublishFlow {
   FlowSnapshotConstSharedPtr flow;
 };
 
+// Hook stops a flow at a hold point (mitmproxy's StartHook): the driver runs the proxy's
+// hooks (ProxyConfig::hooks) on it and answers HookResumed{id} once they are done, at once or
+// after a person looked at it. Only that flow waits; the rest of the session goes on.
+struct Hook {
+  CommandId id = 0;
+  HeldFlowPtr held;
+};
+
 using Command = std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, CancelWakeup,
-                             PauseReading, Log, PublishFlow>;
+                             PauseReading, Log, PublishFlow, Hook>;
 using Commands = std::vector<Command>;
 
 // describe returns a one-line text of an event or command, for test transcripts and logs.
 std::string describe(const Event& event);
+std::string describe(const HeldFlow& held);
 std::string describe(const Command& command);
 
 }  // namespace sightglass::core

@@ -285,6 +285,11 @@ struct FlowSnapshot {
   bool passthrough_learned = false;
   // The request was sent again by the proxy itself (a replay from the inspector).
   bool replay = false;
+  // The request's URL as the client sent it, when a hook sent the request elsewhere
+  // (--map-remote, an edit at the intercept); "" otherwise.
+  std::string original_url;
+  // What the hooks did to the flow (which rules changed, blocked or answered it), or "".
+  std::string modified;
   FlowTimings timings;
   std::string error;  // Why the flow failed, or "".
 };

@@ -218,12 +218,19 @@ class ConnectionHandler {
     Commands commands;
     session_.handle(std::move(event), commands);
     execute(commands);
-    // Writes the socket took at once: their WriteDrained follows now.
-    while (!finished_ && !drained_due_.empty()) {
-      const ConnId conn = drained_due_.front();
-      drained_due_.erase(drained_due_.begin());
+    // Writes the socket took at once: their WriteDrained follows now; so does the end of a
+    // hook that was done at once.
+    while (!finished_ && (!drained_due_.empty() || !resumed_due_.empty())) {
       Commands more;
-      session_.handle(WriteDrained{conn}, more);
+      if (!drained_due_.empty()) {
+        const ConnId conn = drained_due_.front();
+        drained_due_.erase(drained_due_.begin());
+        session_.handle(WriteDrained{conn}, more);
+      } else {
+        HookResumed resumed = std::move(resumed_due_.front());
+        resumed_due_.erase(resumed_due_.begin());
+        session_.handle(std::move(resumed), more);
+      }
       execute(more);
     }
     update_backpressure();
@@ -270,7 +277,38 @@ class ConnectionHandler {
         if (server_->options().publish) {
           server_->options().publish(std::move(publish->flow));
         }
+      } else if (auto* hook = std::get_if<Hook>(&command)) {
+        run_hook(std::move(*hook));
       }
+    }
+  }
+
+  // run_hook runs the proxy's hooks on a held flow: done at once, its HookResumed follows the
+  // current event; kept (the intercept), it comes through the loop's queue when resumed.
+  void run_hook(Hook hook) {
+    FlowHooks* hooks = server_->config()->hooks;
+    if (hooks == nullptr) {
+      resumed_due_.push_back(HookResumed{hook.id, std::move(hook.held)});
+      return;
+    }
+    EventLoop* loop = &server_->loop();
+    FlowHooks::Resume resume = [loop, alive = alive_, self = this, id = hook.id, held = hook.held] {
+      loop->post([alive, self, id, held] {
+        if (*alive) {
+          self->hook_resumed(id, held);
+        }
+      });
+    };
+    hooks_out_[hook.id] = hook.held;
+    if (hooks->run(hook.held, std::move(resume))) {
+      hooks_out_.erase(hook.id);
+      resumed_due_.push_back(HookResumed{hook.id, std::move(hook.held)});
+    }
+  }
+
+  void hook_resumed(CommandId id, const HeldFlowPtr& held) {
+    if (hooks_out_.erase(id) != 0) {
+      dispatch(HookResumed{id, held});
     }
   }
 
@@ -475,6 +513,13 @@ class ConnectionHandler {
       }
     }
     finished_ = true;
+    *alive_ = false;
+    if (FlowHooks* hooks = server_->config()->hooks; hooks != nullptr) {
+      for (auto& [id, held] : hooks_out_) {
+        hooks->dropped(held);
+      }
+    }
+    hooks_out_.clear();
     // Lingering client sockets with queued writes keep flushing until their close completes;
     // everything else closes now.
     timer_.reset();
@@ -488,7 +533,12 @@ class ConnectionHandler {
   ProxyServer* server_;
   ProxySession session_;
   std::map<ConnId, Socket> sockets_;
-  std::vector<ConnId> drained_due_;  // WriteDrained to send once the current event is done.
+  std::vector<ConnId> drained_due_;       // WriteDrained to send once the current event is done.
+  std::vector<HookResumed> resumed_due_;  // Hooks done at once, to answer after the event.
+  std::map<CommandId, HeldFlowPtr> hooks_out_;  // Hooks kept by FlowHooks, not resumed yet.
+  // Read and cleared on the loop thread only: a resume posted after the session ended finds
+  // it false.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::multimap<int64_t, CommandId> wakeups_;  // By deadline (monotonic µs).
   std::unordered_map<CommandId, std::multimap<int64_t, CommandId>::iterator> wakeup_index_;
   std::unique_ptr<Timer> timer_;

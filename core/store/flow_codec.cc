@@ -9,11 +9,14 @@
 namespace sightglass::core {
 namespace {
 
-// Version 2 is version 1 followed by a flags varint (bit 0: replay); a flow without flags is
+// Version 2 is version 1 followed by a flags varint (bit 0: replay, bit 1: two strings follow,
+// the original URL and what the hooks did); a flow without flags is
 // still written as version 1, so older readers read it.
 constexpr uint8_t kCodecVersion = 1;
 constexpr uint8_t kCodecVersionWithFlags = 2;
 constexpr uint64_t kFlagReplay = 1;
+// Bit 1: the hooks changed the flow; its original URL and what they did follow the flags.
+constexpr uint64_t kFlagModified = 2;
 // Counts read from a blob are bounded by what the blob could hold, so a corrupt count cannot
 // make the reader reserve without bound.
 constexpr uint64_t kMaxCount = uint64_t{1} << 32;
@@ -207,7 +210,8 @@ void get_tls(Reader& r, std::optional<TlsInfo>* out) {
 
 std::string encode_flow(const FlowSnapshot& flow) {
   Writer w;
-  const uint64_t flags = flow.replay ? kFlagReplay : 0;
+  const bool modified = !flow.original_url.empty() || !flow.modified.empty();
+  const uint64_t flags = (flow.replay ? kFlagReplay : 0) | (modified ? kFlagModified : 0);
   w.u(flags != 0 ? kCodecVersionWithFlags : kCodecVersion);
   w.u(flow.id);
   w.u(static_cast<uint64_t>(flow.kind));
@@ -264,6 +268,10 @@ std::string encode_flow(const FlowSnapshot& flow) {
   w.str(flow.error);
   if (flags != 0) {
     w.u(flags);
+    if (modified) {
+      w.str(flow.original_url);
+      w.str(flow.modified);
+    }
   }
   return w.take();
 }
@@ -337,7 +345,12 @@ bool decode_flow(std::string_view data, FlowSnapshot* out) {
   }
   flow.error = r.str();
   if (version == kCodecVersionWithFlags) {
-    flow.replay = (r.u() & kFlagReplay) != 0;
+    const uint64_t flags = r.u();
+    flow.replay = (flags & kFlagReplay) != 0;
+    if ((flags & kFlagModified) != 0) {
+      flow.original_url = r.str();
+      flow.modified = r.str();
+    }
   }
   if (!r.ok() || !r.at_end()) {
     return false;

@@ -82,6 +82,22 @@ inline std::string transcript(const core::Commands& commands) {
   return out;
 }
 
+// HoldAt makes the layers hold flows at the points asked for; the test plays the hooks itself
+// (it reads the Hook commands and feeds HookResumed).
+class HoldAt : public core::FlowHooks {
+ public:
+  HoldAt(bool requests, bool responses) : requests_(requests), responses_(responses) {}
+  bool holds(core::HookPoint point) const override {
+    return point == core::HookPoint::kRequest ? requests_ : responses_;
+  }
+  bool run(const core::HeldFlowPtr& /*held*/, Resume /*resume*/) override { return true; }
+  void dropped(const core::HeldFlowPtr& /*held*/) override {}
+
+ private:
+  bool requests_;
+  bool responses_;
+};
+
 // SessionPlaybook drives one ProxySession and keeps every command it returned.
 class SessionPlaybook {
  public:

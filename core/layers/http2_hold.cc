@@ -1,0 +1,153 @@
+// Http2Layer's hold points: a stream's request waits before it goes to the server, its
+// response before it goes to the client, until the hooks resume it (HookResumed).
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+
+#include "core/layers/http2_layer.h"
+#include "core/layers/http2_stream.h"
+
+namespace sightglass::core {
+bool Http2Layer::holds(HookPoint point) const {
+  return ctx_->config->hooks != nullptr && ctx_->config->hooks->holds(point);
+}
+
+void Http2Layer::check_holds(Commands& out) {
+  if (ctx_->config->hooks == nullptr) {
+    return;
+  }
+  // A held body beyond a stream window cannot come (nothing is credited while it is held):
+  // the hook sees that much and the rest streams after it.
+  const size_t limit =
+      static_cast<size_t>(std::min<uint64_t>(ctx_->config->hold_body_limit, stream_window()));
+  for (auto& [id, s] : streams_) {
+    if (s->hook_id != 0 || s->client_closed || s->hold == Stream::Hold::kNone) {
+      continue;
+    }
+    const bool request = s->hold == Stream::Hold::kRequest;
+    const ByteQueue& buf = request ? s->request_buf : s->response_buf;
+    const bool eof = request ? s->request_eof : s->response_eof;
+    if (!eof && buf.size() < limit) {
+      continue;
+    }
+    auto held = std::make_shared<HeldFlow>();
+    held->point = request ? HookPoint::kRequest : HookPoint::kResponse;
+    held->flow = s->flow;
+    held->body = std::string(buf.view());
+    held->body_complete = eof;
+    s->held_body = held->body;
+    s->hook_id = ctx_->new_command();
+    out.push_back(Hook{s->hook_id, std::move(held)});
+  }
+}
+
+void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
+  const bool request = s.hold == Stream::Hold::kRequest;
+  s.hold = Stream::Hold::kNone;
+  s.hook_id = 0;
+  (request ? s.request_hooked : s.response_hooked) = true;
+  if (!held.note.empty()) {
+    s.flow.modified += (s.flow.modified.empty() ? "" : "; ") + held.note;
+  }
+  s.live.milestone();
+  if (s.client_closed) {
+    return;
+  }
+  if (held.kill) {
+    if (s.flow.error.empty()) {
+      s.flow.error = std::string("killed at the ") + (request ? "request" : "response") +
+                     " hold point" + (held.note.empty() ? "" : " (" + held.note + ")");
+    }
+    if (request) {
+      s.server_closed = true;  // It never went to a server.
+    } else {
+      reset_server_stream(s, NGHTTP2_CANCEL);
+    }
+    reset_client_stream(s, NGHTTP2_CANCEL);
+    return;
+  }
+  const bool body_changed = held.body_complete && held.body != s.held_body;
+  if (request) {
+    if (held.answer) {
+      answer_stream(s, held);
+      return;
+    }
+    HttpRequestData& flow_request = *s.flow.request;
+    if (held.flow.request) {
+      HttpRequestData& edited = *held.flow.request;
+      const std::string before = flow_request.url();
+      const bool elsewhere = edited.host != flow_request.host || edited.port != flow_request.port ||
+                             edited.scheme != flow_request.scheme;
+      flow_request.method = s.method = edited.method;
+      flow_request.target = s.path = edited.target;
+      flow_request.headers = s.request_headers = edited.headers;
+      flow_request.scheme = edited.scheme;
+      flow_request.host = edited.host;
+      flow_request.port = edited.port;
+      if (flow_request.url() != before && s.flow.original_url.empty()) {
+        s.flow.original_url = before;
+      }
+      if (elsewhere) {
+        // This layer's server connections all go to one server.
+        s.server_closed = true;
+        fail_stream(s, 502,
+                    "an HTTP/2 stream cannot be sent to another server (" + flow_request.url() +
+                        "): this connection's server is " + authority_text(target_));
+        return;
+      }
+    }
+    if (body_changed) {
+      set_content_length(s.request_headers, held.body.size(), "content-length");
+      flow_request.headers = s.request_headers;
+      flow_request.body = captured_body(held.body, flow_request.headers, ctx_->config->body_limit);
+      s.consume_client += s.request_buf.size();  // What the client sent is credited now.
+      s.uncredited_client += held.body.size();
+      s.request_buf.assign(held.body);
+    }
+    s.head_request = s.method == "HEAD";
+    send_request(s, out);
+    return;
+  }
+  HttpResponseData& response = *s.flow.response;
+  if (held.flow.response) {
+    HttpResponseData& edited = *held.flow.response;
+    response.status = s.status = edited.status;
+    response.headers = s.response_headers = edited.headers;
+  }
+  if (body_changed) {
+    set_content_length(s.response_headers, held.body.size(), "content-length");
+    response.headers = s.response_headers;
+    response.body = captured_body(held.body, response.headers, ctx_->config->body_limit);
+    s.consume_server += s.response_buf.size();
+    s.uncredited_server += held.body.size();
+    s.response_buf.assign(held.body);
+  }
+  submit_response(s.client_id);
+}
+
+void Http2Layer::answer_stream(Stream& s, HeldFlow& held) {
+  s.server_closed = true;  // No server is asked (and the flow keeps this response).
+  s.response_received = true;
+  s.t_response_head = ctx_->clock->monotonic_us();
+  s.status = held.answer->status;
+  s.response_headers.clear();
+  for (const Header& h : held.answer->headers) {
+    s.response_headers.push_back({ascii_lower(h.name), h.value});
+  }
+  const bool no_body = s.method == "HEAD";
+  set_content_length(s.response_headers, held.answer_body.size(), "content-length");
+  HttpResponseData& response = s.flow.response.emplace();
+  response.http_version = "HTTP/2.0";
+  response.status = s.status;
+  response.reason = held.answer->reason;
+  response.headers = s.response_headers;
+  response.body.append(no_body ? std::string_view() : std::string_view(held.answer_body),
+                       ctx_->config->body_limit);
+  s.response_buf.assign(no_body ? std::string() : held.answer_body);
+  s.response_trailers.clear();
+  s.response_eof = true;
+  s.response_hooked = true;
+  submit_proxy_response(s);
+}
+
+}  // namespace sightglass::core

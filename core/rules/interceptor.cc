@@ -1,0 +1,140 @@
+#include "core/rules/interceptor.h"
+
+#include <algorithm>
+
+namespace sightglass::core {
+
+Interceptor::Interceptor(std::shared_ptr<const TrafficRules> rules) : rules_(std::move(rules)) {
+  if (rules_) {
+    rules_at_request_ = rules_->acts_at(HookPoint::kRequest);
+    rules_at_response_ = rules_->acts_at(HookPoint::kResponse);
+  }
+}
+
+Interceptor::~Interceptor() = default;
+
+void Interceptor::set_filter(FlowFilterConstSharedPtr filter) {
+  std::lock_guard lock(mutex_);
+  intercepting_.store(filter != nullptr, std::memory_order_release);
+  filter_ = std::move(filter);
+}
+
+FlowFilterConstSharedPtr Interceptor::filter() const {
+  std::lock_guard lock(mutex_);
+  return filter_;
+}
+
+std::vector<Interceptor::HeldView> Interceptor::held() const {
+  std::lock_guard lock(mutex_);
+  std::vector<HeldView> out;
+  out.reserve(entries_.size());
+  for (const Entry& entry : entries_) {
+    out.push_back(HeldView{entry.id, *entry.held});
+  }
+  return out;
+}
+
+bool Interceptor::is_held(FlowId id) const {
+  std::lock_guard lock(mutex_);
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [id](const Entry& entry) { return entry.id == id; });
+}
+
+bool Interceptor::edit(FlowId id, const std::function<void(HeldFlow&)>& change) {
+  std::lock_guard lock(mutex_);
+  for (Entry& entry : entries_) {
+    if (entry.id == id) {
+      change(*entry.held);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return true;
+    }
+  }
+  return false;
+}
+
+Interceptor::Resume Interceptor::take(FlowId id, bool kill) {
+  std::lock_guard lock(mutex_);
+  auto it = std::find_if(entries_.begin(), entries_.end(),
+                         [id](const Entry& entry) { return entry.id == id; });
+  if (it == entries_.end()) {
+    return {};
+  }
+  if (kill) {
+    it->held->kill = true;
+    it->held->note += std::string(it->held->note.empty() ? "" : "; ") + "killed at the intercept";
+  }
+  Resume resume = std::move(it->resume);
+  entries_.erase(it);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return resume;
+}
+
+bool Interceptor::resume(FlowId id) {
+  Resume resume = take(id, false);
+  if (!resume) {
+    return false;
+  }
+  resume();  // Outside the lock: it posts to the flow's loop.
+  return true;
+}
+
+bool Interceptor::kill(FlowId id) {
+  Resume resume = take(id, true);
+  if (!resume) {
+    return false;
+  }
+  resume();
+  return true;
+}
+
+void Interceptor::resume_all() {
+  std::vector<Entry> entries;
+  {
+    std::lock_guard lock(mutex_);
+    entries.swap(entries_);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  for (Entry& entry : entries) {
+    entry.resume();
+  }
+}
+
+void Interceptor::shutdown() {
+  std::lock_guard lock(mutex_);
+  intercepting_.store(false, std::memory_order_release);
+  filter_.reset();
+  entries_.clear();
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+bool Interceptor::holds(HookPoint point) const {
+  return intercepting_.load(std::memory_order_acquire) ||
+         (point == HookPoint::kRequest ? rules_at_request_ : rules_at_response_);
+}
+
+bool Interceptor::run(const HeldFlowPtr& held, Resume resume) {
+  if (rules_) {
+    rules_->apply(*held);
+  }
+  if (held->kill || held->answer) {
+    return true;  // Blocked or answered by a rule: nothing left to intercept.
+  }
+  std::lock_guard lock(mutex_);
+  if (filter_ == nullptr || held->flow.replay || !filter_->matches(held->flow)) {
+    return true;
+  }
+  entries_.push_back(Entry{held->flow.id, held, std::move(resume)});
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return false;
+}
+
+void Interceptor::dropped(const HeldFlowPtr& held) {
+  std::lock_guard lock(mutex_);
+  const auto removed =
+      std::erase_if(entries_, [&](const Entry& entry) { return entry.held == held; });
+  if (removed != 0) {
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+}
+
+}  // namespace sightglass::core

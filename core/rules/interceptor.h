@@ -1,0 +1,78 @@
+#pragma once
+
+// Interceptor: the proxy's FlowHooks. At each hold point it runs the traffic rules, then holds
+// the flows that match the intercept filter until someone resumes (maybe after editing) or
+// kills them: mitmproxy's intercept addon, with a thread-safe surface for the inspector.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/filter/filter.h"
+#include "core/proxy/context.h"
+#include "core/rules/traffic_rules.h"
+
+namespace sightglass::core {
+
+class Interceptor : public FlowHooks {
+ public:
+  explicit Interceptor(std::shared_ptr<const TrafficRules> rules);
+  ~Interceptor() override;
+
+  // set_filter starts intercepting flows that match |filter| (null: stop; flows already held
+  // stay held). Any thread.
+  void set_filter(FlowFilterConstSharedPtr filter);
+  FlowFilterConstSharedPtr filter() const;
+
+  // HeldView is a copy of one held flow, for showing and editing.
+  struct HeldView {
+    FlowId id = 0;
+    HeldFlow held;
+  };
+  // held returns copies of the flows held now, in the order they stopped. Any thread.
+  std::vector<HeldView> held() const;
+  // is_held says whether flow |id| waits at a hold point now.
+  bool is_held(FlowId id) const;
+  // generation changes whenever a flow is held or let go.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+  // edit changes held flow |id| under the lock; false when it is not held (any more).
+  bool edit(FlowId id, const std::function<void(HeldFlow&)>& change);
+  // resume lets flow |id| go on as it now is; kill ends it (the client's connection closes).
+  // false when it is not held. Any thread.
+  bool resume(FlowId id);
+  bool kill(FlowId id);
+  // resume_all lets every held flow go on (intercept turned off, the window closing).
+  void resume_all();
+  // shutdown forgets every held flow without resuming it: call before the loops end.
+  void shutdown();
+
+  // FlowHooks (loop threads).
+  bool holds(HookPoint point) const override;
+  bool run(const HeldFlowPtr& held, Resume resume) override;
+  void dropped(const HeldFlowPtr& held) override;
+
+ private:
+  struct Entry {
+    FlowId id = 0;
+    HeldFlowPtr held;
+    Resume resume;
+  };
+  // take removes the entry of flow |id| (empty Resume when there is none).
+  Resume take(FlowId id, bool kill);
+
+  std::shared_ptr<const TrafficRules> rules_;
+  bool rules_at_request_ = false;
+  bool rules_at_response_ = false;
+  std::atomic<bool> intercepting_{false};
+  mutable std::mutex mutex_;
+  FlowFilterConstSharedPtr filter_;
+  std::vector<Entry> entries_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace sightglass::core

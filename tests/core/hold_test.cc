@@ -1,0 +1,250 @@
+// The hold points of HttpLayer, without sockets: a request or response stops at a Hook command,
+// and what the HookResumed's flow says is what goes on the wire.
+#include <gtest/gtest.h>
+
+#include "core/layers/http1.h"
+#include "tests/support/playbook.h"
+
+namespace sightglass::core {
+namespace {
+
+using test::all_of;
+using test::closes;
+using test::flows;
+using test::sent_to;
+using test::SessionPlaybook;
+using test::single_open;
+
+using HoldAll = test::HoldAt;
+
+ProxyConfig holding(FlowHooks* hooks, uint64_t hold_limit = 1 << 20) {
+  ProxyConfig config;
+  config.mode = ProxyConfig::Mode::kRegular;
+  config.body_limit = 1024;
+  config.hooks = hooks;
+  config.hold_body_limit = hold_limit;
+  return config;
+}
+
+// single_hook returns the one Hook among |commands| (a test failure otherwise).
+Hook single_hook(const Commands& commands, const std::string& log) {
+  const auto hooks = all_of<Hook>(commands);
+  EXPECT_EQ(hooks.size(), 1u) << log;
+  return hooks.empty() ? Hook{} : hooks.front();
+}
+
+const std::string kPost =
+    "POST http://example.test/p HTTP/1.1\r\nHost: example.test\r\nContent-Length: 3\r\n\r\nabc";
+const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+TEST(Hold, RequestWaitsForTheHookAndGoesOnWithItsEdits) {
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const Commands c1 = pb.client(kPost);
+  EXPECT_TRUE(all_of<OpenConnection>(c1).empty()) << "the server was asked before the hook\n"
+                                                  << pb.log();
+  const Hook hook = single_hook(c1, pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  EXPECT_EQ(hook.held->point, HookPoint::kRequest);
+  EXPECT_EQ(hook.held->body, "abc");
+  EXPECT_TRUE(hook.held->body_complete);
+  EXPECT_EQ(hook.held->flow.request->method, "POST");
+
+  // The hook edits the method, adds a header and changes the body.
+  auto edited = std::make_shared<HeldFlow>(*hook.held);
+  edited->flow.request->method = "PUT";
+  edited->flow.request->headers.push_back({"X-Edit", "1"});
+  edited->body = "abcdef";
+  edited->note = "edited by a test";
+  const Commands c2 = pb.feed(HookResumed{hook.id, edited});
+  const OpenConnection open = single_open(c2);
+  EXPECT_EQ(open.host, "example.test");
+  const Commands c3 = pb.open_ok(open);
+  EXPECT_EQ(sent_to(c3, open.conn),
+            "PUT /p HTTP/1.1\r\nHost: example.test\r\nX-Edit: 1\r\nContent-Length: 6\r\n\r\n"
+            "abcdef")
+      << pb.log();
+  const Commands c4 = pb.server(open.conn, kOk);
+  EXPECT_EQ(sent_to(c4, kClientConn), kOk);
+  const auto done = flows(c4);
+  ASSERT_EQ(done.size(), 1u) << pb.log();
+  EXPECT_EQ(done[0]->request->method, "PUT");
+  EXPECT_EQ(done[0]->request->body.contiguous(), "abcdef");
+  EXPECT_EQ(done[0]->modified, "edited by a test");
+  EXPECT_TRUE(done[0]->original_url.empty());
+  EXPECT_TRUE(done[0]->error.empty()) << done[0]->error;
+}
+
+TEST(Hold, UnchangedChunkedBodyKeepsItsFramingAndTrailers) {
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const Commands c1 = pb.client(
+      "POST http://example.test/p HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n");
+  const Hook hook = single_hook(c1, pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  EXPECT_EQ(hook.held->body, "abcde");
+  const OpenConnection open = single_open(pb.feed(HookResumed{hook.id, hook.held}));
+  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn),
+            "POST /p HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nabcde\r\n0\r\nX-T: 1\r\n\r\n")
+      << pb.log();
+}
+
+TEST(Hold, KillClosesTheClientWithoutAskingTheServer) {
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const Hook hook = single_hook(pb.client(kPost), pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  hook.held->kill = true;
+  const Commands c = pb.feed(HookResumed{hook.id, hook.held});
+  EXPECT_TRUE(all_of<OpenConnection>(c).empty()) << pb.log();
+  EXPECT_EQ(sent_to(c, kClientConn), "");
+  EXPECT_TRUE(closes(c, kClientConn)) << pb.log();
+  const auto done = flows(c);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0]->error, "killed at the request hold point");
+}
+
+TEST(Hold, AnswerFromTheHookAndTheConnectionServesTheNextRequest) {
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const Hook hook = single_hook(pb.client(kPost), pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  HttpResponseData& answer = hook.held->answer.emplace();
+  answer.status = 403;
+  answer.reason = "Forbidden";
+  const Commands c = pb.feed(HookResumed{hook.id, hook.held});
+  EXPECT_TRUE(all_of<OpenConnection>(c).empty()) << pb.log();
+  EXPECT_EQ(sent_to(c, kClientConn), "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_FALSE(closes(c, kClientConn)) << pb.log();
+  ASSERT_EQ(flows(c).size(), 1u);
+  EXPECT_EQ(flows(c)[0]->response->status, 403);
+  EXPECT_EQ(flows(c)[0]->server_address, "");
+  // The same connection: the next request stops at the hold point too.
+  const Commands next = pb.client(kPost);
+  EXPECT_EQ(all_of<Hook>(next).size(), 1u) << pb.log();
+}
+
+TEST(Hold, ANewUrlGoesToTheNewServerAndTheFlowKeepsBoth) {
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const Hook hook = single_hook(pb.client(kPost), pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  hook.held->flow.request->host = "other.test";
+  hook.held->flow.request->port = 8080;
+  hook.held->flow.request->target = "/q";
+  const OpenConnection open = single_open(pb.feed(HookResumed{hook.id, hook.held}));
+  EXPECT_EQ(open.host, "other.test");
+  EXPECT_EQ(open.port, 8080);
+  EXPECT_FALSE(open.tls);
+  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn),
+            "POST /q HTTP/1.1\r\nHost: example.test\r\nContent-Length: 3\r\n\r\nabc");
+  const auto done = flows(pb.server(open.conn, kOk));
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0]->original_url, "http://example.test/p");
+  EXPECT_EQ(done[0]->request->url(), "http://other.test:8080/q");
+}
+
+TEST(Hold, ABodyPastTheHoldLimitPausesTheClientThenStreams) {
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks, 4));
+  const Commands c1 = pb.client(
+      "POST http://example.test/p HTTP/1.1\r\nHost: example.test\r\nContent-Length: "
+      "10\r\n\r\n012345");
+  const Hook hook = single_hook(c1, pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  EXPECT_FALSE(hook.held->body_complete);
+  EXPECT_EQ(hook.held->body, "012345");
+  bool paused = false;
+  for (const PauseReading& p : all_of<PauseReading>(c1)) {
+    paused = p.conn == kClientConn && p.paused;
+  }
+  EXPECT_TRUE(paused) << pb.log();
+  // The rest arrives (what was in flight); the whole body is here, so reading goes on.
+  const Commands rest = pb.client("6789");
+  bool resumed = false;
+  for (const PauseReading& p : all_of<PauseReading>(rest)) {
+    resumed = p.conn == kClientConn && !p.paused;
+  }
+  EXPECT_TRUE(resumed) << pb.log();
+  hook.held->body = "ignored: the body is not complete";
+  const Commands c2 = pb.feed(HookResumed{hook.id, hook.held});
+  const OpenConnection open = single_open(c2);
+  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn),
+            "POST /p HTTP/1.1\r\nHost: example.test\r\nContent-Length: 10\r\n\r\n0123456789");
+}
+
+TEST(Hold, ResponseWaitsForTheHookAndAChangedBodyIsFramedAgain) {
+  HoldAll hooks(false, true);
+  SessionPlaybook pb(holding(&hooks));
+  const OpenConnection open = single_open(pb.client(kPost));
+  pb.open_ok(open);
+  const Commands c1 = pb.server(open.conn,
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-S: 1\r\n\r\n"
+                                "5\r\nhello\r\n");
+  EXPECT_EQ(sent_to(c1, kClientConn), "") << "the head went on before the hook\n" << pb.log();
+  EXPECT_TRUE(all_of<Hook>(c1).empty()) << "hooked before the body was complete";
+  const Commands c2 = pb.server(open.conn, "5\r\nworld\r\n0\r\n\r\n");
+  const Hook hook = single_hook(c2, pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  EXPECT_EQ(hook.held->point, HookPoint::kResponse);
+  EXPECT_EQ(hook.held->body, "helloworld");
+  hook.held->flow.response->status = 201;
+  hook.held->flow.response->reason = "Created";
+  hook.held->body = "changed";
+  const Commands c3 = pb.feed(HookResumed{hook.id, hook.held});
+  EXPECT_EQ(sent_to(c3, kClientConn),
+            "HTTP/1.1 201 Created\r\nX-S: 1\r\nContent-Length: 7\r\n\r\nchanged")
+      << pb.log();
+  const auto done = flows(c3);
+  ASSERT_EQ(done.size(), 1u) << pb.log();
+  EXPECT_EQ(done[0]->response->status, 201);
+  EXPECT_EQ(done[0]->response->body.contiguous(), "changed");
+  EXPECT_FALSE(closes(c3, kClientConn));
+}
+
+TEST(Hold, UnchangedResponseGoesOnAsItCame) {
+  HoldAll hooks(false, true);
+  SessionPlaybook pb(holding(&hooks));
+  const OpenConnection open = single_open(pb.client(kPost));
+  pb.open_ok(open);
+  const Hook hook = single_hook(
+      pb.server(open.conn,
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+      pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  const Commands c = pb.feed(HookResumed{hook.id, hook.held});
+  EXPECT_EQ(sent_to(c, kClientConn),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+      << pb.log();
+  EXPECT_EQ(flows(c).size(), 1u);
+}
+
+TEST(Hold, KillAtTheResponseClosesTheClient) {
+  HoldAll hooks(false, true);
+  SessionPlaybook pb(holding(&hooks));
+  const OpenConnection open = single_open(pb.client(kPost));
+  pb.open_ok(open);
+  const Hook hook = single_hook(pb.server(open.conn, kOk), pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  hook.held->kill = true;
+  const Commands c = pb.feed(HookResumed{hook.id, hook.held});
+  EXPECT_EQ(sent_to(c, kClientConn), "");
+  EXPECT_TRUE(closes(c, kClientConn));
+  ASSERT_EQ(flows(c).size(), 1u);
+  EXPECT_EQ(flows(c)[0]->error, "killed at the response hold point");
+}
+
+TEST(Hold, AResumeForAnExchangeThatEndedIsIgnored) {
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const Hook hook = single_hook(pb.client(kPost), pb.log());
+  const Commands gone = pb.feed(ConnectionClosed{kClientConn, ""});
+  ASSERT_EQ(flows(gone).size(), 1u) << pb.log();
+  const Commands late = pb.feed(HookResumed{hook.id, hook.held});
+  EXPECT_TRUE(late.empty()) << pb.log();
+}
+
+}  // namespace
+}  // namespace sightglass::core
