@@ -102,6 +102,9 @@ int run(const GuiOptions& options) {
               << runtime->mode_description() << ")\n"
               << "sightglass: CA certificate: " << runtime->ca_cert_path() << std::endl;
     subscription = runtime->bus().subscribe(kSubscriptionCapacity, wake_ui);
+    if (sightglass::core::Interceptor* interceptor = runtime->interceptor()) {
+      interceptor->set_on_change(wake_ui);  // A flow held or let go: draw again.
+    }
     info.listen_address = runtime->local_address();
     info.mode = runtime->mode_description();
   } else {
@@ -167,6 +170,7 @@ int run(const GuiOptions& options) {
     hooks.replay = [&runtime](const sightglass::core::FlowSnapshot& flow, std::string* why) {
       return runtime->replay(flow, why);
     };
+    hooks.interceptor = runtime->interceptor();
   } else {
     hooks.ca_cert_path = (confdir / "sightglass-ca.pem").string();
   }
@@ -188,6 +192,8 @@ int run(const GuiOptions& options) {
   if (!options.detail_tab.empty()) {
     inspector.select_tab(options.detail_tab);
   }
+  sightglass::core::Interceptor* hooks_interceptor = runtime ? runtime->interceptor() : nullptr;
+  uint64_t last_held_generation = 0;
   std::optional<size_t> pending_select = options.select;
   int frames = 0;
   int extra_frames = 2;
@@ -218,7 +224,11 @@ int run(const GuiOptions& options) {
     }
     // Draw after anything happened, and one frame more for what ImGui applies a frame late
     // (focus, scrolling); an idle window draws nothing.
-    if (window->take_events() || drained || rows_changed) {
+    const uint64_t held_generation =
+        hooks_interceptor != nullptr ? hooks_interceptor->generation() : 0;
+    const bool held_changed = held_generation != last_held_generation;
+    last_held_generation = held_generation;
+    if (window->take_events() || drained || rows_changed || held_changed) {
       extra_frames = 2;
     }
     if (screenshot || list.filtering() || extra_frames > 0) {

@@ -104,6 +104,11 @@ std::string describe(const Command& command) {
                    (c.flow && !c.flow->error.empty() ? ", error \"" + c.flow->error + "\"" : "") +
                    ")";
           },
+          [](const Learn& c) {
+            return std::string(c.what == Learn::What::kPassthrough ? "Learn(passthrough "
+                                                                   : "Learn(h2-only ") +
+                   c.host_port + (c.why.empty() ? "" : ", \"" + c.why + "\"") + ")";
+          },
           [](const Hook& c) {
             return "Hook(#" + std::to_string(c.id) + (c.held ? ", " + describe(*c.held) : "") + ")";
           },

@@ -41,8 +41,18 @@ struct ConnectionClosed {
 
 // OpenCompleted completes an OpenConnection: |error| is empty on success.
 struct OpenCompleted {
-  // Failure says why a connection could not be opened (SOCKS5 answers with its code).
-  enum class Failure : uint8_t { kNone, kDns, kRefused, kTimeout, kUnreachable, kOther };
+  // Failure says why a connection could not be opened (SOCKS5 answers with its code); |error|
+  // is the detail for people. Decisions read this, never the text.
+  enum class Failure : uint8_t {
+    kNone,
+    kDns,
+    kRefused,
+    kTimeout,
+    kUnreachable,
+    kTlsHandshake,  // The server's TLS handshake failed (an alert, a protocol error, a close).
+    kTlsVerify,     // The server's certificate did not verify.
+    kOther,
+  };
   CommandId id = 0;
   ConnId conn = 0;
   std::string error;
@@ -171,8 +181,19 @@ struct Hook {
   HeldFlowPtr held;
 };
 
+// Learn is what a session learned about a server for every session of the proxy: the driver
+// applies it to the shared state (ProxyConfig::passthrough, h2_only_servers), so that a
+// transcript shows it. kPassthrough: |host_port| rejected our certificate (|why|) and is passed
+// through untouched from now on; kH2Only: the server at |host_port| speaks HTTP/2 only.
+struct Learn {
+  enum class What : uint8_t { kPassthrough, kH2Only };
+  What what = What::kPassthrough;
+  std::string host_port;
+  std::string why;
+};
+
 using Command = std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, CancelWakeup,
-                             PauseReading, Log, PublishFlow, Hook>;
+                             PauseReading, Log, PublishFlow, Hook, Learn>;
 using Commands = std::vector<Command>;
 
 // describe returns a one-line text of an event or command, for test transcripts and logs.

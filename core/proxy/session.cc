@@ -481,12 +481,12 @@ void ProxySession::learn_passthrough(FlowSnapshot& flow, const std::string& why,
   }
   const std::string key =
       format_host_port(client_sni_.empty() ? dest_host_ : client_sni_, dest_port_);
-  if (policy->learn(key, why)) {
-    flow.passthrough_learned = true;
-    out.push_back(
-        Log{Log::Level::kWarn, "auto-passthrough: " + key +
-                                   " is passed through untouched from now on (this run): " + why});
+  const std::string names[] = {key};
+  if (!policy->auto_learn() || !policy->reason(names).empty()) {
+    return;  // Not learning, or known already (another session learned it meanwhile).
   }
+  flow.passthrough_learned = true;
+  out.push_back(Learn{Learn::What::kPassthrough, key, why});  // The driver applies it.
 }
 
 void ProxySession::on_client_bytes(std::string data, Commands& out) {
@@ -1237,7 +1237,10 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
     OpenCompleted completion = std::move(it->second.completion);
     if (progress != SslEngine::Progress::kDone) {
       completion.error = tls.error();
-      if (completion.error.rfind("upstream certificate verify failed", 0) != 0) {
+      const bool verify = tls.failure() == SslEngine::Failure::kVerify;
+      completion.failure =
+          verify ? OpenCompleted::Failure::kTlsVerify : OpenCompleted::Failure::kTlsHandshake;
+      if (!verify) {  // A verify failure names the server itself.
         completion.error = "TLS handshake with " + it->second.host + " failed: " + completion.error;
       }
       // SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: the server wants another protocol than the
@@ -1278,7 +1281,7 @@ void ProxySession::on_server_bytes(ConnId conn, std::string data, Commands& out)
     const ServerConn::Retry retried = server.retry;
     if (server.h1_client && speaks_h2) {
       // HTTP/1.1 for the client, HTTP/2 toward the server: H1OverH2 translates.
-      learn_h2_only(server.authority);
+      learn_h2_only(server.authority, out);
       server.h2 = std::make_unique<H1OverH2>(server.authority);
       H1OverH2::Output started;
       server.h2->start(started);
@@ -1469,17 +1472,14 @@ void ProxySession::run_adapter(ConnId conn, H1OverH2::Output output, Commands& o
 }
 
 bool ProxySession::known_h2_only(const std::string& authority) const {
-  if (ctx_.config->h2_only_servers != nullptr) {
-    return ctx_.config->h2_only_servers->contains(authority);
-  }
-  return h2_only_.count(authority) != 0;
+  return h2_only_.count(authority) != 0 || (ctx_.config->h2_only_servers != nullptr &&
+                                            ctx_.config->h2_only_servers->contains(authority));
 }
 
-void ProxySession::learn_h2_only(const std::string& authority) {
-  if (ctx_.config->h2_only_servers != nullptr) {
-    ctx_.config->h2_only_servers->add(authority);
-  } else {
-    h2_only_.insert(authority);
+void ProxySession::learn_h2_only(const std::string& authority, Commands& out) {
+  if (!known_h2_only(authority)) {
+    h2_only_.insert(authority);                                 // This session's own, at once.
+    out.push_back(Learn{Learn::What::kH2Only, authority, ""});  // The proxy's, by the driver.
   }
 }
 

@@ -234,7 +234,7 @@ class ProxySession {
   // Destinations ("host:port") that turned HTTP/1.1 down and speak h2: later connections to
   // them offer h2 at once. The proxy's list (ProxyConfig::h2_only_servers), or this one.
   bool known_h2_only(const std::string& authority) const;
-  void learn_h2_only(const std::string& authority);
+  void learn_h2_only(const std::string& authority, Commands& out);
   std::set<std::string> h2_only_;
   std::map<ConnId, ConnId> app_of_wire_;  // Retried connections: new wire -> the layer's id.
   std::map<ConnId, ConnId> wire_of_app_;

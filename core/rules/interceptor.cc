@@ -41,15 +41,18 @@ bool Interceptor::is_held(FlowId id) const {
 }
 
 bool Interceptor::edit(FlowId id, const std::function<void(HeldFlow&)>& change) {
-  std::lock_guard lock(mutex_);
-  for (Entry& entry : entries_) {
-    if (entry.id == id) {
-      change(*entry.held);
-      generation_.fetch_add(1, std::memory_order_acq_rel);
-      return true;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(entries_.begin(), entries_.end(),
+                           [id](const Entry& entry) { return entry.id == id; });
+    if (it == entries_.end()) {
+      return false;
     }
+    change(*it->held);
+    changed();
   }
-  return false;
+  notify();
+  return true;
 }
 
 Interceptor::Resume Interceptor::take(FlowId id, bool kill) {
@@ -65,7 +68,7 @@ Interceptor::Resume Interceptor::take(FlowId id, bool kill) {
   }
   Resume resume = std::move(it->resume);
   entries_.erase(it);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  changed();
   return resume;
 }
 
@@ -75,6 +78,7 @@ bool Interceptor::resume(FlowId id) {
     return false;
   }
   resume();  // Outside the lock: it posts to the flow's loop.
+  notify();
   return true;
 }
 
@@ -84,6 +88,7 @@ bool Interceptor::kill(FlowId id) {
     return false;
   }
   resume();
+  notify();
   return true;
 }
 
@@ -92,11 +97,12 @@ void Interceptor::resume_all() {
   {
     std::lock_guard lock(mutex_);
     entries.swap(entries_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    changed();
   }
   for (Entry& entry : entries) {
     entry.resume();
   }
+  notify();
 }
 
 void Interceptor::shutdown() {
@@ -104,7 +110,7 @@ void Interceptor::shutdown() {
   intercepting_.store(false, std::memory_order_release);
   filter_.reset();
   entries_.clear();
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  changed();
 }
 
 bool Interceptor::holds(HookPoint point) const {
@@ -119,21 +125,29 @@ bool Interceptor::run(const HeldFlowPtr& held, Resume resume) {
   if (held->kill || held->answer) {
     return true;  // Blocked or answered by a rule: nothing left to intercept.
   }
-  std::lock_guard lock(mutex_);
-  if (filter_ == nullptr || held->flow.replay || !filter_->matches(held->flow)) {
-    return true;
+  {
+    std::lock_guard lock(mutex_);
+    if (filter_ == nullptr || held->flow.replay || !filter_->matches(held->flow)) {
+      return true;
+    }
+    entries_.push_back(Entry{held->flow.id, held, std::move(resume)});
+    changed();
   }
-  entries_.push_back(Entry{held->flow.id, held, std::move(resume)});
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  notify();
   return false;
 }
 
 void Interceptor::dropped(const HeldFlowPtr& held) {
-  std::lock_guard lock(mutex_);
-  const auto removed =
-      std::erase_if(entries_, [&](const Entry& entry) { return entry.held == held; });
+  size_t removed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    removed = std::erase_if(entries_, [&](const Entry& entry) { return entry.held == held; });
+    if (removed != 0) {
+      changed();
+    }
+  }
   if (removed != 0) {
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    notify();
   }
 }
 

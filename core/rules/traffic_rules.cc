@@ -128,20 +128,9 @@ void map_remote(const Rule& rule, HeldFlow& held) {
   if (count == 0 || mapped == url) {
     return;
   }
-  HttpRequestData moved = request;
-  if (!split_url(mapped, &moved)) {
+  if (!set_request_url(request, mapped)) {
     add_note(held, "--map-remote " + rule.spec + " made '" + mapped + "', not a URL: ignored");
     return;
-  }
-  const bool new_authority =
-      moved.host != request.host || moved.port != request.port || moved.scheme != request.scheme;
-  request.scheme = std::move(moved.scheme);
-  request.host = std::move(moved.host);
-  request.port = moved.port;
-  request.target = std::move(moved.target);
-  if (new_authority && find_header(request.headers, "Host") != nullptr) {
-    set_header(request.headers, "Host",
-               format_authority(request.host, request.port, request.scheme));
   }
   add_note(held, "mapped by --map-remote " + rule.spec);
 }
@@ -377,6 +366,24 @@ std::string local_file_for(const Rule& rule, const std::string& url) {
     return real.string();
   }
   return {};
+}
+
+bool set_request_url(HttpRequestData& request, std::string_view url) {
+  HttpRequestData moved;
+  if (!split_url(url, &moved)) {
+    return false;
+  }
+  const bool new_authority =
+      moved.host != request.host || moved.port != request.port || moved.scheme != request.scheme;
+  request.scheme = std::move(moved.scheme);
+  request.host = std::move(moved.host);
+  request.port = moved.port;
+  request.target = std::move(moved.target);
+  if (new_authority && find_header(request.headers, "Host") != nullptr) {
+    set_header(request.headers, "Host",
+               format_authority(request.host, request.port, request.scheme));
+  }
+  return true;
 }
 
 std::string content_type_for_path(std::string_view path) {

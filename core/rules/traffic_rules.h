@@ -57,6 +57,10 @@ class TrafficRules {
 // nothing. Exposed for tests.
 std::string local_file_for(const Rule& rule, const std::string& url);
 
+// set_request_url points |request| at |url| (an absolute http:// or https:// URL): scheme,
+// host, port and target; a Host header follows a new authority. false when |url| is not one.
+bool set_request_url(HttpRequestData& request, std::string_view url);
+
 // content_type_for_path is the Content-Type of a local file, from its extension.
 std::string content_type_for_path(std::string_view path);
 

@@ -279,7 +279,27 @@ class ConnectionHandler {
         }
       } else if (auto* hook = std::get_if<Hook>(&command)) {
         run_hook(std::move(*hook));
+      } else if (auto* learn = std::get_if<Learn>(&command)) {
+        apply(*learn);
       }
+    }
+  }
+
+  // apply records what a session learned in the state every session shares.
+  void apply(const Learn& learn) {
+    const ProxyConfig* config = server_->config();
+    if (learn.what == Learn::What::kH2Only) {
+      if (config->h2_only_servers != nullptr) {
+        config->h2_only_servers->add(learn.host_port);
+      }
+      return;
+    }
+    if (config->passthrough != nullptr && config->passthrough->learn(learn.host_port, learn.why) &&
+        server_->options().log) {
+      server_->options().log(
+          Log{Log::Level::kWarn,
+              "auto-passthrough: " + learn.host_port +
+                  " is passed through untouched from now on (this run): " + learn.why});
     }
   }
 
@@ -506,7 +526,8 @@ class ConnectionHandler {
     session_.abandon(client_gone_ ? "the client connection ended" : "the proxy closed the session",
                      last);
     for (Command& command : last) {
-      if (std::holds_alternative<PublishFlow>(command) || std::holds_alternative<Log>(command)) {
+      if (std::holds_alternative<PublishFlow>(command) || std::holds_alternative<Log>(command) ||
+          std::holds_alternative<Learn>(command)) {
         Commands one;
         one.push_back(std::move(command));
         execute(one);

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string_view>
 
+#include "core/filter/filter.h"
+
 namespace sightglass::gui {
 
 namespace {
@@ -42,7 +44,7 @@ bool parse_gui_options(const std::vector<std::string>& args, GuiOptions* out, st
     }
     const bool takes_value = name == "-r" || name == "--rfile" || name == "--screenshot" ||
                              name == "--frames" || name == "--select" || name == "--view-filter" ||
-                             name == "--tab";
+                             name == "--tab" || name == "--intercept";
     if (takes_value) {
       std::string value;
       if (inline_value) {
@@ -72,6 +74,13 @@ bool parse_gui_options(const std::vector<std::string>& args, GuiOptions* out, st
         out->select = static_cast<size_t>(number);
       } else if (name == "--tab") {
         out->detail_tab = value;
+      } else if (name == "--intercept") {
+        core::FilterError filter_error;
+        if (core::FlowFilter::parse(value, &filter_error) == nullptr) {
+          *error = "option --intercept: invalid filter: " + filter_error.describe();
+          return false;
+        }
+        out->proxy.intercept = value;
       } else {
         out->initial_filter = value;
       }
@@ -85,7 +94,13 @@ bool parse_gui_options(const std::vector<std::string>& args, GuiOptions* out, st
       rest.push_back(arg);
     }
   }
-  return cli::parse_options(rest, &out->proxy, nullptr, error);
+  const std::string intercept = out->proxy.intercept;
+  if (!cli::parse_options(rest, &out->proxy, nullptr, error)) {
+    return false;
+  }
+  out->proxy.intercept = intercept;
+  out->proxy.intercept_ui = !out->no_server;  // The Intercept window can start it any time.
+  return true;
 }
 
 std::string gui_usage_text() {
@@ -96,6 +111,7 @@ std::string gui_usage_text() {
          "  -r, --rfile FILE      load a session, JSON Lines or HAR file first (repeatable)\n"
          "  -n, --no-server       show files only, do not listen\n"
          "  --view-filter EXPR    start with EXPR in the filter bar\n"
+         "  --intercept FILTER    hold matching requests and responses for editing (Ctrl+I)\n"
          "  --screenshot FILE     render --frames frames, write the window as PNG and exit\n"
          "  --frames N            frames before the screenshot (default 5)\n"
          "  --select N            select the N-th visible flow first\n"
@@ -106,7 +122,8 @@ std::string gui_usage_text() {
          "Keys: Ctrl+F or / filter, Enter keep, Esc leave; arrows, PgUp/PgDn, Home/End move\n"
          "(Shift extends, Ctrl+click toggles, Ctrl+A all); Ctrl+T flow table or timeline;\n"
          "Ctrl+O open, Ctrl+S save session, Ctrl+E export HAR; R replay; Ctrl+P pause;\n"
-         "Ctrl+K clear; Ctrl+Q quit. The window's state is kept in CONFDIR/sightglass-gui.ini.\n"
+         "Ctrl+K clear; Ctrl+I intercept; Ctrl+Q quit. The window's state is kept in "
+         "CONFDIR/sightglass-gui.ini.\n"
          "\n"
          "Proxy options (as `sightglass`):\n\n" +
          cli::usage_text();

@@ -20,6 +20,8 @@ namespace {
 constexpr size_t kFilterCapacity = 4096;
 const ImVec4 kDim(0.62f, 0.64f, 0.68f, 1.0f);
 const ImVec4 kRed(0.95f, 0.42f, 0.40f, 1.0f);
+const ImVec4 kAmber(0.98f, 0.72f, 0.30f, 1.0f);
+const ImVec4 kHeldBg(0.45f, 0.30f, 0.05f, 0.55f);  // The row of a flow held at the intercept.
 
 ImVec4 status_colour(StatusClass status) {
   switch (status) {
@@ -82,6 +84,7 @@ Inspector::Inspector(FlowStore* store, FlowListModel* list, InspectorInfo info, 
       list_(list),
       info_(std::move(info)),
       mono_(mono),
+      intercept_(hooks.interceptor),
       menu_(store, list, std::move(hooks)),
       filter_buffer_(kFilterCapacity, '\0') {}
 
@@ -114,6 +117,7 @@ void Inspector::handle_keys() {
   if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_F, false)) {
     focus_filter_ = true;
   }
+  intercept_.handle_keys();
   if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_T, false)) {
     timeline_.toggle();
   }
@@ -153,8 +157,9 @@ void Inspector::draw() {
                ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
                    ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_MenuBar |
                    ImGuiWindowFlags_NoBackground);  // Window::end_frame clears to its colour.
+  intercept_.refresh();
   bool timeline = timeline_.shown();
-  menu_.draw_menu_bar(&timeline);
+  menu_.draw_menu_bar(&timeline, &intercept_);
   timeline_.set_shown(timeline);
   handle_keys();
   if (menu_.take_cleared()) {
@@ -189,6 +194,7 @@ void Inspector::draw() {
   draw_status_bar();
   ImGui::End();
   menu_.draw_windows();
+  intercept_.draw_window(mono_);
 }
 
 void Inspector::draw_filter_bar() {
@@ -308,11 +314,18 @@ void Inspector::draw_table(float height) {
       }
       const core::SummaryView view = table.view(row);
       ImGui::TableNextRow(ImGuiTableRowFlags_None, row_height);
+      // A flow waiting at the intercept stands out: amber, marked HELD.
+      const bool held = intercept_.is_held(view.id);
+      if (held) {
+        ImGui::TableSetBgColor(ImGuiTableBgTarget_RowBg0, ImGui::GetColorU32(kHeldBg));
+      }
       for (const ColumnSpec& spec : kColumns) {
         if (!ImGui::TableSetColumnIndex(static_cast<int>(spec.column))) {
           continue;
         }
-        const std::string cell = cell_text(view, spec.column, row);
+        const std::string cell = held && spec.column == Column::kFlags
+                                     ? "HELD " + cell_text(view, spec.column, row)
+                                     : cell_text(view, spec.column, row);
         if (spec.column == Column::kIndex) {
           ImGui::PushID(static_cast<int>(row));
           const bool is_selected =
@@ -407,6 +420,12 @@ void Inspector::draw_status_bar() {
   if (menu_.paused()) {
     ImGui::PushStyleColor(ImGuiCol_Text, kRed);
     text("PAUSED");
+    ImGui::PopStyleColor();
+    ImGui::SameLine();
+  }
+  if (const std::string intercept = intercept_.status_text(); !intercept.empty()) {
+    ImGui::PushStyleColor(ImGuiCol_Text, kAmber);
+    text(intercept);
     ImGui::PopStyleColor();
     ImGui::SameLine();
   }

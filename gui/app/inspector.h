@@ -11,6 +11,7 @@
 
 #include "core/proxy/flow.h"
 #include "gui/app/detail_view.h"
+#include "gui/app/intercept_view.h"
 #include "gui/app/menu_bar.h"
 #include "gui/app/timeline.h"
 #include "gui/model/flow_list_model.h"
@@ -65,6 +66,7 @@ class Inspector {
   InspectorInfo info_;
   ImFont* mono_;
   DetailView detail_view_;
+  InterceptView intercept_;  // Before menu_, which takes the hooks it is made from.
   MenuBar menu_;
   TimelineView timeline_;  // Instead of the table when shown (Ctrl+T, the tabs above it).
   std::vector<char> filter_buffer_;

@@ -10,6 +10,8 @@
 #include <numeric>
 #include <utility>
 
+#include "gui/app/intercept_view.h"
+
 namespace sightglass::gui {
 
 namespace {
@@ -414,7 +416,7 @@ void MenuBar::draw_row_menu() {
   }
 }
 
-void MenuBar::draw_menu_bar(bool* timeline) {
+void MenuBar::draw_menu_bar(bool* timeline, InterceptView* intercept) {
   if (!ImGui::BeginMenuBar()) {
     return;
   }
@@ -469,6 +471,7 @@ void MenuBar::draw_menu_bar(bool* timeline) {
     }
     ImGui::EndMenu();
   }
+  intercept->draw_menu();
   if (ImGui::BeginMenu("Help")) {
     if (ImGui::MenuItem("CA certificate\xe2\x80\xa6")) {
       ca_panel_ = true;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/rules/interceptor.h"
 #include "gui/model/actions.h"
 #include "gui/model/flow_list_model.h"
 #include "gui/model/flow_store.h"
@@ -23,7 +24,10 @@ struct AppHooks {
   bool capturing = false;      // A proxy runs (not --no-server): capture can be paused.
   std::string ca_cert_path;    // The CA certificate (PEM).
   std::string listen_address;  // "" with --no-server: the CA panel's proxy address.
+  core::Interceptor* interceptor = nullptr;  // Null with --no-server.
 };
+
+class InterceptView;
 
 class MenuBar {
  public:
@@ -31,7 +35,7 @@ class MenuBar {
 
   // draw_menu_bar draws the menu bar of the current window (it has ImGuiWindowFlags_MenuBar);
   // |timeline| is the View menu's check mark and is flipped when chosen.
-  void draw_menu_bar(bool* timeline);
+  void draw_menu_bar(bool* timeline, InterceptView* intercept);
   // draw_row_menu fills the context menu of a table row (inside BeginPopupContextItem).
   void draw_row_menu();
   // draw_windows draws the open dialogs and the CA panel (after the main window).

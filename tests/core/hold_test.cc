@@ -11,6 +11,7 @@ namespace {
 using test::all_of;
 using test::closes;
 using test::flows;
+using test::Playbook;
 using test::sent_to;
 using test::SessionPlaybook;
 using test::single_open;
@@ -39,40 +40,87 @@ const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 TEST(Hold, RequestWaitsForTheHookAndGoesOnWithItsEdits) {
   HoldAll hooks(true, false);
-  SessionPlaybook pb(holding(&hooks));
-  const Commands c1 = pb.client(kPost);
-  EXPECT_TRUE(all_of<OpenConnection>(c1).empty()) << "the server was asked before the hook\n"
-                                                  << pb.log();
-  const Hook hook = single_hook(c1, pb.log());
-  ASSERT_NE(hook.held, nullptr);
-  EXPECT_EQ(hook.held->point, HookPoint::kRequest);
-  EXPECT_EQ(hook.held->body, "abc");
-  EXPECT_TRUE(hook.held->body_complete);
-  EXPECT_EQ(hook.held->flow.request->method, "POST");
-
-  // The hook edits the method, adds a header and changes the body.
-  auto edited = std::make_shared<HeldFlow>(*hook.held);
-  edited->flow.request->method = "PUT";
-  edited->flow.request->headers.push_back({"X-Edit", "1"});
-  edited->body = "abcdef";
-  edited->note = "edited by a test";
-  const Commands c2 = pb.feed(HookResumed{hook.id, edited});
-  const OpenConnection open = single_open(c2);
-  EXPECT_EQ(open.host, "example.test");
-  const Commands c3 = pb.open_ok(open);
-  EXPECT_EQ(sent_to(c3, open.conn),
-            "PUT /p HTTP/1.1\r\nHost: example.test\r\nX-Edit: 1\r\nContent-Length: 6\r\n\r\n"
-            "abcdef")
-      << pb.log();
-  const Commands c4 = pb.server(open.conn, kOk);
-  EXPECT_EQ(sent_to(c4, kClientConn), kOk);
-  const auto done = flows(c4);
-  ASSERT_EQ(done.size(), 1u) << pb.log();
+  SessionPlaybook session(holding(&hooks));
+  Hook hook;
+  OpenConnection open;
+  Playbook pb(session.handler());
+  pb.ignore<PublishFlow>();  // Live snapshots; the finished flow is checked below.
+  pb >> DataReceived{kClientConn, kPost}
+            // Nothing goes to a server before the hook: only the Hook comes out.
+            << test::expect<Hook>(
+                   [&](const Hook& h) {
+                     hook = h;
+                     return h.held->point == HookPoint::kRequest && h.held->body == "abc" &&
+                            h.held->body_complete && h.held->flow.request->method == "POST";
+                   },
+                   "Hook(request POST http://example.test/p, body 3)")
+      // The hook edits the method, adds a header and changes the body.
+      >>
+      [&] {
+        auto edited = std::make_shared<HeldFlow>(*hook.held);
+        edited->flow.request->method = "PUT";
+        edited->flow.request->headers.push_back({"X-Edit", "1"});
+        edited->body = "abcdef";
+        edited->note = "edited by a test";
+        return Event(HookResumed{hook.id, edited});
+      }
+          << test::expect<OpenConnection>(
+                 [&](const OpenConnection& o) {
+                   open = o;
+                   return o.host == "example.test" && o.port == 80 && !o.tls;
+                 },
+                 "OpenConnection(example.test:80)")
+          << RequestWakeup{0, 120'000}  // The response timeout starts now, not at the hold.
+      >>
+      [&] {
+        OpenCompleted done;
+        done.id = open.id;
+        done.conn = open.conn;
+        done.peer_address = "192.0.2.1:80";
+        return Event(done);
+      }
+          // What the flow says goes on the wire, framed for the new body.
+          << SendData{1,
+                      "PUT /p HTTP/1.1\r\nHost: example.test\r\nX-Edit: 1\r\nContent-Length: "
+                      "6\r\n\r\n"
+                      "abcdef"} >>
+      DataReceived{1, kOk} << SendData{kClientConn, kOk}
+                           << CancelWakeup{0}
+                           // The idle limits of the server connection and of the client's.
+                           << RequestWakeup{0, 60'000} << RequestWakeup{0, 60'000};
+  ASSERT_TRUE(pb.check());
+  const auto done = flows(pb.commands());
+  ASSERT_EQ(done.size(), 1u) << pb.transcript();
   EXPECT_EQ(done[0]->request->method, "PUT");
   EXPECT_EQ(done[0]->request->body.contiguous(), "abcdef");
   EXPECT_EQ(done[0]->modified, "edited by a test");
   EXPECT_TRUE(done[0]->original_url.empty());
   EXPECT_TRUE(done[0]->error.empty()) << done[0]->error;
+}
+
+TEST(Hold, APlaybookFailsOnAMissingOrDifferentCommand) {
+  // The Playbook itself: what it reports when the layer does not do what the test says.
+  HoldAll hooks(true, false);
+  SessionPlaybook session(holding(&hooks));
+  Playbook missing(session.handler());
+  missing.ignore<PublishFlow>();
+  missing >> DataReceived{kClientConn, kPost} << test::expect<Hook>() << OpenConnection{};
+  const ::testing::AssertionResult result = missing.check();
+  ASSERT_FALSE(result);
+  EXPECT_NE(std::string(result.message()).find("missing command: OpenConnection"),
+            std::string::npos)
+      << result.message();
+  EXPECT_NE(std::string(result.message()).find(">> DataReceived(0, \"POST"), std::string::npos)
+      << result.message();
+
+  SessionPlaybook other(holding(&hooks));
+  Playbook different(other.handler());
+  different >> DataReceived{kClientConn, kPost} << SendData{kClientConn, "no"};
+  const ::testing::AssertionResult wrong = different.check();
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(std::string(wrong.message()).find("expected SendData(0, \"no\")\n     got Hook("),
+            std::string::npos)
+      << wrong.message();
 }
 
 TEST(Hold, UnchangedChunkedBodyKeepsItsFramingAndTrailers) {

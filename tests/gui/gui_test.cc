@@ -408,5 +408,36 @@ TEST_F(GuiTest, ExportsWithTheKeysClearsTheTableAndEndsWhenTheWindowIsClosed) {
   EXPECT_NE(remembered.find("[Table]"), std::string::npos) << remembered;
 }
 
+TEST_F(GuiTest, InterceptHoldsARequestThatIsEditedAndResumed) {
+  ASSERT_NO_FATAL_FAILURE(start_gui({"--intercept", "~q ~u /echo-full/held"}));
+  // A request the filter matches stops before it reaches the origin; curl waits for it.
+  ChildProcess client({"curl", "-sS", "--max-time", "60", "-x", proxy_, "-H",
+                       "X-Fruit: kiwifruit-basket",
+                       "http://127.0.0.1:" + origin_port_ + "/echo-full/held"});
+  const std::vector<OcrWord> held = ocr_until(dir_.path(), "held", [](const auto& words) {
+    return has(words, "1 held") && has(words, "kiwifruit-basket");
+  });
+  ASSERT_TRUE(has(held, "1 held")) << all_text(held);  // The status bar.
+  const std::optional<OcrWord> header = find_word(held, "kiwifruit-basket");
+  ASSERT_TRUE(header) << all_text(held);
+  // A header added at the end of the header lines (they end with a line break).
+  click(*header);
+  key("ctrl+End");
+  ASSERT_EQ(
+      run_process({"xdotool", "type", "--delay", "30", "X-Intercepted: edited-in-gui"}).exit_code,
+      0);
+  std::this_thread::sleep_for(milliseconds(300));
+  key("ctrl+Return");  // Resume.
+  const ProcessResult echoed = client.wait(std::chrono::seconds(30));
+  ASSERT_EQ(echoed.exit_code, 0) << echoed.err;
+  // The origin's echo of the request it got: the edit went on the wire.
+  EXPECT_NE(echoed.out.find("\r\nX-Intercepted: edited-in-gui\r\n"), std::string::npos)
+      << echoed.out;
+  EXPECT_NE(echoed.out.find("\r\nX-Fruit: kiwifruit-basket\r\n"), std::string::npos) << echoed.out;
+  const std::vector<OcrWord> after = ocr_until(
+      dir_.path(), "after", [](const auto& words) { return has(words, "no flow is held"); });
+  EXPECT_TRUE(has(after, "no flow is held")) << all_text(after);
+}
+
 }  // namespace
 }  // namespace sightglass::test

@@ -3,6 +3,7 @@
 // --modify-body, --block-list); and the rule pieces on their own.
 #include <zlib.h>
 
+#include "core/rules/interceptor.h"
 #include "core/rules/traffic_rules.h"
 #include "tests/support/proxy_fixture.h"
 
@@ -292,6 +293,71 @@ TEST(RuleSpecs, SubstitutionIsPythonsReSub) {
   EXPECT_EQ(empty->substitute("abc", "-"), "-a-b-c-");
   auto sensitive = core::Regex::compile("ABC", options, &error);
   EXPECT_EQ(sensitive->substitute("abc ABC", "x"), "abc x");
+}
+
+core::HeldFlowPtr held_get(core::FlowId id, const std::string& path) {
+  auto held = std::make_shared<core::HeldFlow>();
+  held->flow.id = id;
+  core::HttpRequestData& request = held->flow.request.emplace();
+  request.method = "GET";
+  request.scheme = "http";
+  request.host = "example.test";
+  request.port = 80;
+  request.target = path;
+  return held;
+}
+
+TEST(Interceptor, HoldsMatchingFlowsUntilResumedEditedOrKilledFromAnyThread) {
+  std::string error;
+  std::vector<core::Rule> rules;
+  rules.push_back(*core::parse_rule(core::RuleKind::kMapRemote, "|/go|/went", &error));
+  core::Interceptor interceptor(std::make_shared<const core::TrafficRules>(std::move(rules)));
+  EXPECT_TRUE(interceptor.holds(core::HookPoint::kRequest));    // A request rule.
+  EXPECT_FALSE(interceptor.holds(core::HookPoint::kResponse));  // Nothing acts there yet.
+  int notified = 0;
+  interceptor.set_on_change([&notified] { ++notified; });
+  core::FilterError filter_error;
+  interceptor.set_filter(core::FlowFilter::parse("~u /stop", &filter_error));
+  EXPECT_TRUE(interceptor.holds(core::HookPoint::kResponse));
+
+  std::atomic<int> resumed{0};
+  const auto resume = [&resumed] { ++resumed; };
+  // Not matching: the rules ran, and it goes on at once.
+  core::HeldFlowPtr passing = held_get(1, "/go");
+  EXPECT_TRUE(interceptor.run(passing, resume));
+  EXPECT_EQ(passing->flow.request->target, "/went");
+  // A replay is never intercepted.
+  core::HeldFlowPtr replay = held_get(2, "/stop");
+  replay->flow.replay = true;
+  EXPECT_TRUE(interceptor.run(replay, resume));
+  // Matching: held until someone acts.
+  core::HeldFlowPtr a = held_get(3, "/stop/a");
+  core::HeldFlowPtr b = held_get(4, "/stop/b");
+  core::HeldFlowPtr c = held_get(5, "/stop/c");
+  EXPECT_FALSE(interceptor.run(a, resume));
+  EXPECT_FALSE(interceptor.run(b, resume));
+  EXPECT_FALSE(interceptor.run(c, resume));
+  ASSERT_EQ(interceptor.held().size(), 3u);
+  EXPECT_TRUE(interceptor.is_held(4));
+  EXPECT_GE(notified, 3);
+  std::thread other([&] {
+    EXPECT_TRUE(interceptor.edit(3, [](core::HeldFlow& flow) { flow.body = "edited"; }));
+    EXPECT_TRUE(interceptor.resume(3));
+    EXPECT_TRUE(interceptor.kill(4));
+  });
+  other.join();
+  EXPECT_EQ(resumed.load(), 2);
+  EXPECT_EQ(a->body, "edited");
+  EXPECT_TRUE(b->kill);
+  EXPECT_FALSE(interceptor.resume(3)) << "resumed twice";
+  // The session of c ended: it is forgotten, and nobody resumes it.
+  interceptor.dropped(c);
+  EXPECT_TRUE(interceptor.held().empty());
+  EXPECT_EQ(resumed.load(), 2);
+  core::HeldFlowPtr d = held_get(6, "/stop/d");
+  EXPECT_FALSE(interceptor.run(d, resume));
+  interceptor.resume_all();
+  EXPECT_EQ(resumed.load(), 3);
 }
 
 TEST(RuleSpecs, ContentTypesComeFromTheExtension) {

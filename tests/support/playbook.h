@@ -1,11 +1,20 @@
 #pragma once
 
-// A small port of mitmproxy's Playbook idea: feed events to sans-I/O logic, look at the
-// commands that come out. No sockets, no threads, no timing.
+// mitmproxy's Playbook for our sans-I/O logic: feed events, look at the commands that come out.
+// No sockets, no threads, no timing. Playbook states the whole exchange up front (events in,
+// commands expected, in order) and fails with the transcript on the first difference;
+// SessionPlaybook feeds one event at a time for tests that look at commands themselves.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <regex>
 #include <string>
+#include <typeinfo>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/proxy/context.h"
@@ -98,6 +107,142 @@ class HoldAt : public core::FlowHooks {
   bool responses_;
 };
 
+// Playbook is mitmproxy's tutils.Playbook: a test states the events it feeds and the commands
+// it expects after each, in order:
+//
+//   Playbook pb(handler);
+//   pb >> DataReceived{kClientConn, "GET ..."}
+//      << OpenConnection{0, 1, "example.test", 80} << expect<PublishFlow>();
+//   EXPECT_TRUE(pb.check());
+//
+// After each event, the commands it produced must be exactly those listed after it (before the
+// next event): a missing, extra or different command fails, and check() prints the transcript
+// of everything fed and produced, with the expectation that did not hold. Commands compare by
+// their description (core::describe) with command ids left out ("#3" matches any id); SendData
+// compares its whole data. expect<T>(predicate) matches any T the predicate accepts (and may keep
+// it: a Hook whose flow the test resumes later); an event given as a function is made when it is
+// fed (from what earlier commands carried). Kinds the test does not care about can be ignored.
+class Playbook {
+ public:
+  using Handler = std::function<void(core::Event, core::Commands&)>;
+  using Matcher = std::function<bool(const core::Command&)>;
+
+  explicit Playbook(Handler handler) : handler_(std::move(handler)) {}
+
+  Playbook& operator>>(core::Event event) {
+    steps_.push_back(Step{std::move(event), {}, {}});
+    return *this;
+  }
+  Playbook& operator>>(std::function<core::Event()> make) {
+    steps_.push_back(Step{std::nullopt, std::move(make), {}});
+    return *this;
+  }
+  Playbook& operator<<(const core::Command& command) {
+    return *this << Expected{describe_for_match(command), matcher_for(command)};
+  }
+  struct Expected {
+    std::string text;
+    Matcher match;
+  };
+  Playbook& operator<<(Expected expected) {
+    EXPECT_FALSE(steps_.empty()) << "a command expected before any event";
+    if (!steps_.empty()) {
+      steps_.back().expected.push_back(std::move(expected));
+    }
+    return *this;
+  }
+  // ignore leaves commands of type T out of the comparison (they still show in the transcript).
+  template <class T>
+  Playbook& ignore() {
+    ignored_.push_back([](const core::Command& c) { return std::holds_alternative<T>(c); });
+    return *this;
+  }
+
+  // check feeds the events not fed yet and compares; the transcript is in the failure message.
+  ::testing::AssertionResult check() {
+    for (; next_ < steps_.size(); ++next_) {
+      Step& step = steps_[next_];
+      core::Event event = step.event ? std::move(*step.event) : step.make();
+      transcript_ += ">> " + core::describe(event) + "\n";
+      core::Commands out;
+      handler_(std::move(event), out);
+      std::vector<const core::Command*> compared;
+      for (const core::Command& command : out) {
+        const bool skip = std::any_of(ignored_.begin(), ignored_.end(),
+                                      [&](const Matcher& ignored) { return ignored(command); });
+        transcript_ += std::string(skip ? "   (ignored) " : "<< ") + core::describe(command) + "\n";
+        if (!skip) {
+          compared.push_back(&command);
+        }
+      }
+      commands_.insert(commands_.end(), out.begin(), out.end());
+      for (size_t i = 0; i < std::max(compared.size(), step.expected.size()); ++i) {
+        if (i >= step.expected.size()) {
+          return failure("unexpected command: " + core::describe(*compared[i]));
+        }
+        if (i >= compared.size()) {
+          return failure("missing command: " + step.expected[i].text);
+        }
+        if (!step.expected[i].match(*compared[i])) {
+          return failure("expected " + step.expected[i].text + "\n     got " +
+                         core::describe(*compared[i]));
+        }
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  const core::Commands& commands() const { return commands_; }
+  const std::string& transcript() const { return transcript_; }
+
+ private:
+  struct Step {
+    std::optional<core::Event> event;
+    std::function<core::Event()> make;
+    std::vector<Expected> expected;
+  };
+
+  ::testing::AssertionResult failure(const std::string& what) {
+    ++next_;  // A failed step is not fed again.
+    return ::testing::AssertionFailure() << what << "\ntranscript:\n" << transcript_;
+  }
+  static std::string describe_for_match(const core::Command& command) {
+    static const std::regex kIds("#[0-9]+");
+    return std::regex_replace(core::describe(command), kIds, "#_");
+  }
+  static Matcher matcher_for(const core::Command& expected) {
+    if (const auto* send = std::get_if<core::SendData>(&expected)) {
+      return [conn = send->conn, data = send->data](const core::Command& actual) {
+        const auto* got = std::get_if<core::SendData>(&actual);
+        return got != nullptr && got->conn == conn && got->data == data;
+      };
+    }
+    return [text = describe_for_match(expected)](const core::Command& actual) {
+      return describe_for_match(actual) == text;
+    };
+  }
+
+  Handler handler_;
+  std::vector<Step> steps_;
+  size_t next_ = 0;
+  std::vector<Matcher> ignored_;
+  core::Commands commands_;
+  std::string transcript_;
+};
+
+// expect matches any command of type T that |accept| takes (every T without one); |accept| may
+// keep what it sees.
+template <class T>
+Playbook::Expected expect(std::function<bool(const T&)> accept = {}, std::string text = {}) {
+  if (text.empty()) {
+    text = std::string("a command of type ") + typeid(T).name();
+  }
+  return Playbook::Expected{std::move(text), [accept = std::move(accept)](const core::Command& c) {
+                              const auto* t = std::get_if<T>(&c);
+                              return t != nullptr && (!accept || accept(*t));
+                            }};
+}
+
 // SessionPlaybook drives one ProxySession and keeps every command it returned.
 class SessionPlaybook {
  public:
@@ -152,6 +297,10 @@ class SessionPlaybook {
               "HTTP/1.1 200 Connection established\r\n\r\n")
         << log_;
     return open;
+  }
+  // handler feeds a Playbook's events to this session (its log records them too).
+  Playbook::Handler handler() {
+    return [this](core::Event event, core::Commands& out) { out = feed(std::move(event)); };
   }
   const core::Commands& all() const { return all_; }
   const std::string& log() const { return log_; }
