@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <array>
 #include <limits>
-#include <type_traits>
 #include <utility>
 
 #include "core/export/content_decoding.h"
 #include "core/export/grpc_summary.h"
 #include "core/export/har_common.h"
-#include "core/export/har_params.h"
 #include "core/export/har_params_internal.h"
 #include "core/export/http_date.h"
 #include "core/export/json_text.h"
+#include "core/export/json_tree_writer.h"
 #include "core/export/text_util.h"
 #include "core/proxy/flow.h"
 #include "core/proxy/host_port.h"
@@ -20,23 +19,14 @@
 namespace sightglass::core {
 namespace {
 
-using detail::for_each_request_cookie;
-using detail::for_each_set_cookie;
-using detail::for_each_urlencoded_param;
 using detail::kMicrosPerSecond;
-using detail::name_value_json;
-using detail::SetCookie;
 using detail::target_query;
-using detail::text;
+using detail::write_if;
+using detail::write_name_value;
+using detail::write_request_cookies;
+using detail::write_response_cookies;
+using detail::write_urlencoded_params;
 using nlohmann::json;
-
-json headers_json(const Headers& headers) {
-  json out = json::array();
-  for (const Header& header : headers) {
-    out.push_back(name_value_json(header.name, header.value));
-  }
-  return out;
-}
 
 // all_header_values joins every |name| header with ", " (how repeated list headers combine).
 std::optional<std::string> all_header_values(const Headers& headers, std::string_view name) {
@@ -107,8 +97,7 @@ std::string_view kept_bytes(const CapturedBody& body, std::string* storage) {
   return *storage;
 }
 
-// HarBody is what a HAR postData or content says of a body, worked out once for both the json
-// tree and the direct writer.
+// HarBody is what a HAR postData or content says of a body, worked out before it is written.
 struct HarBody {
   HarBody() = default;
   HarBody(const HarBody&) = delete;
@@ -123,16 +112,6 @@ struct HarBody {
   bool form_params = false;            // postData's "params" are parsed from the bytes.
   std::string storage;
 };
-
-// set_body_text stores the body as HAR text: as is when it is text, else base64.
-void set_body_text(json& obj, const HarBody& body) {
-  if (body.base64) {
-    obj["text"] = base64_encode(body.bytes);
-    obj["encoding"] = "base64";
-  } else {
-    obj["text"] = std::string(body.bytes);
-  }
-}
 
 // Requests and responses.
 
@@ -182,34 +161,6 @@ void response_body(const HttpResponseData& response, HarBody* out) {
   out->base64 = !looks_like_text(out->bytes);
 }
 
-json request_json(const HttpRequestData& request) {
-  json out = json::object();
-  out["method"] = text(request.method);
-  out["url"] = text(request.url());
-  out["httpVersion"] = text(request.http_version);
-  out["cookies"] = request_cookies_json(request.headers);
-  out["headers"] = headers_json(request.headers);
-  out["queryString"] = query_string_json(request.target);
-  out["headersSize"] = headers_size(request.header_bytes);
-  out["bodySize"] = request.body.size;
-  if (request.body.size > 0) {
-    HarBody body;
-    request_body(request, &body);
-    json post = json::object();
-    post["mimeType"] = text(body.mime_type);
-    set_body_text(post, body);
-    post["params"] = body.form_params ? urlencoded_params_json(body.bytes) : json::array();
-    if (body.truncated) {
-      post["_truncated"] = true;
-    }
-    out["postData"] = std::move(post);
-  }
-  if (!request.trailers.empty()) {
-    out["_trailers"] = headers_json(request.trailers);
-  }
-  return out;
-}
-
 // placeholder_url is the url of the placeholder that stands in for a request that never
 // arrived (the flow failed before it): what the flow knows of the server, or "".
 std::string placeholder_url(const FlowSnapshot& flow) {
@@ -226,103 +177,13 @@ std::string tcp_url(const FlowSnapshot& flow) {
   return "tcp://" + format_host_port(flow.tcp_host, flow.tcp_port);
 }
 
-// bare_request_json is a request without headers: a raw TCP flow's, or a placeholder.
-json bare_request_json(std::string_view method, std::string_view url, json body_size) {
-  json out = json::object();
-  out["method"] = std::string(method);
-  out["url"] = text(url);
-  out["httpVersion"] = "";
-  out["cookies"] = json::array();
-  out["headers"] = json::array();
-  out["queryString"] = json::array();
-  out["headersSize"] = -1;
-  out["bodySize"] = std::move(body_size);
-  return out;
-}
-
-json empty_response(int64_t body_size) {
-  json out = json::object();
-  out["status"] = 0;
-  out["statusText"] = "";
-  out["httpVersion"] = "";
-  out["cookies"] = json::array();
-  out["headers"] = json::array();
-  out["content"] = {{"size", 0}, {"mimeType", ""}};
-  out["redirectURL"] = "";
-  out["headersSize"] = -1;
-  out["bodySize"] = body_size;
-  return out;
-}
-
-json content_json(const HttpResponseData& response) {
-  HarBody body;
-  response_body(response, &body);
-  json content = json::object();
-  content["mimeType"] = text(body.mime_type);
-  if (body.compression) {
-    content["compression"] = *body.compression;
-  }
-  content["size"] = body.size;
-  if (!body.bytes.empty()) {
-    set_body_text(content, body);
-  }
-  if (body.truncated) {
-    content["_truncated"] = true;
-  }
-  return content;
-}
-
 // response_http_version: CONTRACT.md says httpVersion is the version spoken on the client side.
 const std::string& response_http_version(const FlowSnapshot& flow) {
   return flow.request ? flow.request->http_version : flow.response->http_version;
 }
 
-json response_json(const FlowSnapshot& flow) {
-  const HttpResponseData& response = *flow.response;
-  json out = json::object();
-  out["status"] = response.status;
-  out["statusText"] = text(response.reason);
-  out["httpVersion"] = text(response_http_version(flow));
-  out["cookies"] = response_cookies_json(response.headers, flow.timings.started_us);
-  out["headers"] = headers_json(response.headers);
-  out["content"] = content_json(response);
-  out["redirectURL"] = text(header_or_empty(response.headers, "Location"));
-  out["headersSize"] = headers_size(response.header_bytes);
-  out["bodySize"] = response.body.size;
-  if (!response.trailers.empty()) {
-    out["_trailers"] = headers_json(response.trailers);
-  }
-  return out;
-}
-
 // has_sni: the client side always states its SNI, the server side only when it sent one.
 bool has_sni(const TlsInfo& tls, bool client_side) { return client_side || !tls.sni.empty(); }
-
-json tls_json(const TlsInfo& tls, bool client_side) {
-  json out = json::object();
-  if (has_sni(tls, client_side)) {
-    out["sni"] = text(tls.sni);
-  }
-  out["version"] = text(tls.version);
-  out["cipher"] = text(tls.cipher);
-  out["alpn"] = text(tls.alpn);
-  if (tls.certificate) {
-    out["certificate"] = {{"subject", text(tls.certificate->subject)},
-                          {"issuer", text(tls.certificate->issuer)},
-                          {"notAfter", text(tls.certificate->not_after)},
-                          {"sha256", text(tls.certificate->sha256)}};
-  }
-  return out;
-}
-
-json timings_json(const FlowTimings& timings) {
-  json out = json::object();
-  for (const TimingPhase& phase : timing_phases(timings)) {
-    const std::optional<double> ms = phase_ms(phase);
-    out[std::string(phase.key)] = ms ? json(*ms) : json(-1);
-  }
-  return out;
-}
 
 const char* message_type(const WebSocketMessage& message) {
   return message.from_client ? "send" : "receive";
@@ -332,114 +193,16 @@ double message_time_s(const WebSocketMessage& message) {
   return static_cast<double>(message.time_us) / static_cast<double>(kMicrosPerSecond);
 }
 
-json grpc_json(const GrpcSummary& summary) {
-  json out = json::object();
-  if (summary.message) {
-    out["message"] = text(*summary.message);
-  }
-  out["requestMessageSizes"] = summary.request_sizes;
-  out["responseMessageSizes"] = summary.response_sizes;
-  if (summary.status) {
-    out["status"] = *summary.status;
-  }
-  return out;
-}
-
 // A text message's data is text; any other opcode's is base64.
 bool message_is_text(const WebSocketMessage& message) { return message.opcode == 1; }
 
-json websocket_json(const WebSocketMessageLog& messages) {
-  json out = json::array();
-  for (const WebSocketMessage& message : messages) {
-    json item = json::object();
-    item["type"] = message_type(message);
-    item["time"] = message_time_s(message);
-    item["opcode"] = message.opcode;
-    item["data"] =
-        message_is_text(message) ? text(message.data) : json(base64_encode(message.data));
-    if (message.truncated) {
-      item["_truncated"] = true;
-    }
-    out.push_back(std::move(item));
-  }
-  return out;
-}
+// The entry's writers, templated over their output W: JsonTextWriter for the JSON Lines log,
+// JsonTreeWriter for to_har_entry. JsonTextWriter needs the members of each object in the order
+// of their keys, which is the order dump() gives them (nlohmann::json keeps objects in a
+// std::map), so the text is the tree's dump().
 
-}  // namespace
-
-json to_har_entry(const FlowSnapshot& flow) {
-  json entry = json::object();
-  entry["_schemaVersion"] = kHarSchemaVersion;
-  entry["_id"] = flow.id;
-  entry["_clientAddress"] = text(flow.client_address);
-  entry["startedDateTime"] = format_iso8601_ms(flow.timings.started_us);
-  entry["time"] = total_ms(flow.timings);
-  if (flow.kind == FlowKind::kTcp) {
-    entry["request"] = bare_request_json("CONNECT", tcp_url(flow), flow.bytes_from_client);
-    entry["response"] = empty_response(static_cast<int64_t>(flow.bytes_from_server));
-    entry["_tcp"] = {{"bytesFromClient", flow.bytes_from_client},
-                     {"bytesFromServer", flow.bytes_from_server}};
-    if (!flow.passthrough.empty()) {
-      entry["_tcp"]["passthrough"] = text(flow.passthrough);
-    }
-    if (flow.passthrough_learned) {
-      entry["_tcp"]["passthroughLearned"] = true;
-    }
-    if (!flow.tcp_sni.empty()) {
-      entry["_tcp"]["sni"] = text(flow.tcp_sni);
-    }
-  } else {
-    entry["request"] = flow.request ? request_json(*flow.request)
-                                    : bare_request_json("", placeholder_url(flow), -1);
-    entry["response"] = flow.response ? response_json(flow) : empty_response(-1);
-  }
-  entry["cache"] = json::object();
-  entry["timings"] = timings_json(flow.timings);
-  entry["serverIPAddress"] = text(address_host(flow.server_address));
-  entry["connection"] = text(address_port(flow.client_address));
-  if (flow.client_tls || flow.server_tls) {
-    json tls = json::object();
-    if (flow.client_tls) {
-      tls["client"] = tls_json(*flow.client_tls, true);
-    }
-    if (flow.server_tls) {
-      tls["server"] = tls_json(*flow.server_tls, false);
-    }
-    entry["_tls"] = std::move(tls);
-  }
-  if (!flow.error.empty()) {
-    entry["_error"] = text(flow.error);
-  }
-  if (const auto grpc = grpc_summary(flow)) {
-    entry["_grpc"] = grpc_json(*grpc);
-  }
-  if (flow.replay) {
-    entry["_replay"] = true;
-  }
-  if (!flow.original_url.empty()) {
-    entry["_original_url"] = text(flow.original_url);
-  }
-  if (!flow.modified.empty()) {
-    entry["_modified"] = text(flow.modified);
-  }
-  if (!flow.websocket_messages.empty()) {
-    entry["_webSocketMessages"] = websocket_json(flow.websocket_messages);
-  }
-  return entry;
-}
-
-void to_json(json& out, const FlowSnapshot& flow) { out = to_har_entry(flow); }
-
-// The JSON Lines fast path: the same entry as to_har_entry(flow).dump(), written straight into
-// the line. JsonTextWriter needs the members of each object in the order of their keys, which
-// is the order dump() gives them (nlohmann::json keeps objects in a std::map).
-namespace {
-
-void write_name_value(JsonTextWriter& w, std::string_view name, std::string_view value) {
-  w.begin_object().key("name").text(name).key("value").text(value).end_object();
-}
-
-void write_headers(JsonTextWriter& w, const Headers& headers) {
+template <class W>
+void write_headers(W& w, const Headers& headers) {
   w.begin_array();
   for (const Header& header : headers) {
     write_name_value(w, header.name, header.value);
@@ -447,40 +210,8 @@ void write_headers(JsonTextWriter& w, const Headers& headers) {
   w.end_array();
 }
 
-void write_urlencoded_params(JsonTextWriter& w, std::string_view params) {
-  w.begin_array();
-  for_each_urlencoded_param(params, [&](const std::string& name, const std::string& value) {
-    write_name_value(w, name, value);
-  });
-  w.end_array();
-}
-
-// write_if writes the member |name| when |value| holds something: a string, or true.
-template <typename Optional>
-void write_if(JsonTextWriter& w, std::string_view name, const Optional& value) {
-  if constexpr (std::is_same_v<Optional, bool>) {
-    if (value) {
-      w.key(name).boolean(true);
-    }
-  } else if (value) {
-    w.key(name).text(*value);
-  }
-}
-
-void write_set_cookie(JsonTextWriter& w, const SetCookie& cookie) {
-  w.begin_object();
-  write_if(w, "domain", cookie.domain);
-  write_if(w, "expires", cookie.expires);
-  write_if(w, "httpOnly", cookie.http_only);
-  w.key("name").text(cookie.name);
-  write_if(w, "path", cookie.path);
-  write_if(w, "sameSite", cookie.same_site);
-  write_if(w, "secure", cookie.secure);
-  w.key("value").text(cookie.value);
-  w.end_object();
-}
-
-void write_body_text(JsonTextWriter& w, const HarBody& body) {
+template <class W>
+void write_body_text(W& w, const HarBody& body) {
   w.key("text");
   if (body.base64) {
     w.base64(body.bytes);
@@ -489,18 +220,16 @@ void write_body_text(JsonTextWriter& w, const HarBody& body) {
   }
 }
 
-void write_request(JsonTextWriter& w, const HttpRequestData& request) {
+template <class W>
+void write_request(W& w, const HttpRequestData& request) {
   w.begin_object();
   if (!request.trailers.empty()) {
     w.key("_trailers");
     write_headers(w, request.trailers);
   }
   w.key("bodySize").unsigned_integer(request.body.size);
-  w.key("cookies").begin_array();
-  for_each_request_cookie(request.headers, [&](std::string_view name, std::string_view value) {
-    write_name_value(w, name, value);
-  });
-  w.end_array();
+  w.key("cookies");
+  write_request_cookies(w, request.headers);
   w.key("headers");
   write_headers(w, request.headers);
   w.key("headersSize").integer(headers_size(request.header_bytes));
@@ -526,8 +255,10 @@ void write_request(JsonTextWriter& w, const HttpRequestData& request) {
   w.end_object();
 }
 
-// write_bare_request writes bare_request_json(method, url, body_size or -1).
-void write_bare_request(JsonTextWriter& w, std::string_view method, std::string_view url,
+// write_bare_request writes a request without headers: a raw TCP flow's, or the placeholder
+// for a request that never arrived (body size -1).
+template <class W>
+void write_bare_request(W& w, std::string_view method, std::string_view url,
                         std::optional<uint64_t> body_size) {
   w.begin_object().key("bodySize");
   if (body_size) {
@@ -545,7 +276,8 @@ void write_bare_request(JsonTextWriter& w, std::string_view method, std::string_
   w.end_object();
 }
 
-void write_empty_response(JsonTextWriter& w, int64_t body_size) {
+template <class W>
+void write_empty_response(W& w, int64_t body_size) {
   w.begin_object().key("bodySize").integer(body_size);
   w.key("content").begin_object().key("mimeType").string("").key("size").integer(0).end_object();
   w.key("cookies").begin_array().end_array();
@@ -558,7 +290,8 @@ void write_empty_response(JsonTextWriter& w, int64_t body_size) {
   w.end_object();
 }
 
-void write_content(JsonTextWriter& w, const HttpResponseData& response) {
+template <class W>
+void write_content(W& w, const HttpResponseData& response) {
   HarBody body;
   response_body(response, &body);
   w.begin_object();
@@ -577,7 +310,8 @@ void write_content(JsonTextWriter& w, const HttpResponseData& response) {
   w.end_object();
 }
 
-void write_response(JsonTextWriter& w, const FlowSnapshot& flow) {
+template <class W>
+void write_response(W& w, const FlowSnapshot& flow) {
   const HttpResponseData& response = *flow.response;
   w.begin_object();
   if (!response.trailers.empty()) {
@@ -587,10 +321,8 @@ void write_response(JsonTextWriter& w, const FlowSnapshot& flow) {
   w.key("bodySize").unsigned_integer(response.body.size);
   w.key("content");
   write_content(w, response);
-  w.key("cookies").begin_array();
-  for_each_set_cookie(response.headers, flow.timings.started_us,
-                      [&](const SetCookie& cookie) { write_set_cookie(w, cookie); });
-  w.end_array();
+  w.key("cookies");
+  write_response_cookies(w, response.headers, flow.timings.started_us);
   w.key("headers");
   write_headers(w, response.headers);
   w.key("headersSize").integer(headers_size(response.header_bytes));
@@ -601,7 +333,8 @@ void write_response(JsonTextWriter& w, const FlowSnapshot& flow) {
   w.end_object();
 }
 
-void write_tls(JsonTextWriter& w, const TlsInfo& tls, bool client_side) {
+template <class W>
+void write_tls(W& w, const TlsInfo& tls, bool client_side) {
   w.begin_object().key("alpn").text(tls.alpn);
   if (tls.certificate) {
     const TlsCertificateInfo& certificate = *tls.certificate;
@@ -620,7 +353,8 @@ void write_tls(JsonTextWriter& w, const TlsInfo& tls, bool client_side) {
   w.end_object();
 }
 
-void write_timings(JsonTextWriter& w, const FlowTimings& timings) {
+template <class W>
+void write_timings(W& w, const FlowTimings& timings) {
   w.begin_object();
   for (const TimingPhase& phase : timing_phases(timings)) {
     w.key(phase.key);
@@ -633,7 +367,8 @@ void write_timings(JsonTextWriter& w, const FlowTimings& timings) {
   w.end_object();
 }
 
-void write_websocket(JsonTextWriter& w, const WebSocketMessageLog& messages) {
+template <class W>
+void write_websocket(W& w, const WebSocketMessageLog& messages) {
   w.begin_array();
   for (const WebSocketMessage& message : messages) {
     w.begin_object();
@@ -652,66 +387,37 @@ void write_websocket(JsonTextWriter& w, const WebSocketMessageLog& messages) {
   w.end_array();
 }
 
-// estimated_line_size is about the length of the line, so that it is allocated once.
-size_t estimated_line_size(const FlowSnapshot& flow) {
-  constexpr size_t kFixed = 1024;    // Keys, numbers, dates, TLS names.
-  constexpr size_t kPerString = 24;  // Quotes, a key, a little escaping.
-  const auto headers_size_of = [](const Headers& headers) {
-    size_t size = 0;
-    for (const Header& header : headers) {
-      size += header.name.size() + header.value.size() + 2 * kPerString;
+template <class W>
+void write_grpc(W& w, const GrpcSummary& grpc) {
+  w.begin_object();
+  if (grpc.message) {
+    w.key("message").text(*grpc.message);
+  }
+  for (const auto& [key, sizes] : {std::pair{"requestMessageSizes", &grpc.request_sizes},
+                                   std::pair{"responseMessageSizes", &grpc.response_sizes}}) {
+    w.key(key).begin_array();
+    for (uint64_t size : *sizes) {
+      w.unsigned_integer(size);
     }
-    return size;
-  };
-  const auto body_size_of = [](const CapturedBody& body) {
-    return static_cast<size_t>(std::min<uint64_t>(body.kept, uint64_t{1} << 40)) / 3 * 4 + 8;
-  };
-  size_t size = kFixed + flow.client_address.size() + flow.server_address.size() +
-                flow.error.size() + flow.tcp_host.size();
-  if (flow.request) {
-    const HttpRequestData& request = *flow.request;
-    size += headers_size_of(request.headers) + headers_size_of(request.trailers) +
-            body_size_of(request.body) + request.host.size() + 2 * request.target.size();
+    w.end_array();
   }
-  if (flow.response) {
-    const HttpResponseData& response = *flow.response;
-    size += headers_size_of(response.headers) + headers_size_of(response.trailers) +
-            body_size_of(response.body) + response.reason.size();
+  if (grpc.status) {
+    w.key("status").integer(*grpc.status);
   }
-  for (const WebSocketMessage& message : flow.websocket_messages) {
-    size += message.data.size() / 3 * 4 + 8 + 4 * kPerString;
-  }
-  return size;
+  w.end_object();
 }
 
-}  // namespace
-
-std::string to_json_line(const FlowSnapshot& flow) {
-  std::string line;
-  line.reserve(estimated_line_size(flow));
-  JsonTextWriter w(&line);
+// write_entry writes |flow| as one HAR entry (to_har_entry's contract, flow_json.h).
+template <class W>
+void write_entry(W& w, const FlowSnapshot& flow) {
   w.begin_object();
   w.key("_clientAddress").text(flow.client_address);
   if (!flow.error.empty()) {
     w.key("_error").text(flow.error);
   }
   if (const auto grpc = grpc_summary(flow)) {
-    w.key("_grpc").begin_object();
-    if (grpc->message) {
-      w.key("message").text(*grpc->message);
-    }
-    for (const auto& [key, sizes] : {std::pair{"requestMessageSizes", &grpc->request_sizes},
-                                     std::pair{"responseMessageSizes", &grpc->response_sizes}}) {
-      w.key(key).begin_array();
-      for (uint64_t size : *sizes) {
-        w.unsigned_integer(size);
-      }
-      w.end_array();
-    }
-    if (grpc->status) {
-      w.key("status").integer(*grpc->status);
-    }
-    w.end_object();
+    w.key("_grpc");
+    write_grpc(w, *grpc);
   }
   w.key("_id").unsigned_integer(flow.id);
   if (flow.replay) {
@@ -731,9 +437,7 @@ std::string to_json_line(const FlowSnapshot& flow) {
     if (!flow.passthrough.empty()) {
       w.key("passthrough").text(flow.passthrough);
     }
-    if (flow.passthrough_learned) {
-      w.key("passthroughLearned").boolean(true);
-    }
+    write_if(w, "passthroughLearned", flow.passthrough_learned);
     if (!flow.tcp_sni.empty()) {
       w.key("sni").text(flow.tcp_sni);
     }
@@ -779,6 +483,56 @@ std::string to_json_line(const FlowSnapshot& flow) {
   w.key("timings");
   write_timings(w, flow.timings);
   w.end_object();
+}
+
+// estimated_line_size is about the length of the line, so that it is allocated once.
+size_t estimated_line_size(const FlowSnapshot& flow) {
+  constexpr size_t kFixed = 1024;    // Keys, numbers, dates, TLS names.
+  constexpr size_t kPerString = 24;  // Quotes, a key, a little escaping.
+  const auto headers_size_of = [](const Headers& headers) {
+    size_t size = 0;
+    for (const Header& header : headers) {
+      size += header.name.size() + header.value.size() + 2 * kPerString;
+    }
+    return size;
+  };
+  const auto body_size_of = [](const CapturedBody& body) {
+    return static_cast<size_t>(std::min<uint64_t>(body.kept, uint64_t{1} << 40)) / 3 * 4 + 8;
+  };
+  size_t size = kFixed + flow.client_address.size() + flow.server_address.size() +
+                flow.error.size() + flow.tcp_host.size();
+  if (flow.request) {
+    const HttpRequestData& request = *flow.request;
+    size += headers_size_of(request.headers) + headers_size_of(request.trailers) +
+            body_size_of(request.body) + request.host.size() + 2 * request.target.size();
+  }
+  if (flow.response) {
+    const HttpResponseData& response = *flow.response;
+    size += headers_size_of(response.headers) + headers_size_of(response.trailers) +
+            body_size_of(response.body) + response.reason.size();
+  }
+  for (const WebSocketMessage& message : flow.websocket_messages) {
+    size += message.data.size() / 3 * 4 + 8 + 4 * kPerString;
+  }
+  return size;
+}
+
+}  // namespace
+
+json to_har_entry(const FlowSnapshot& flow) {
+  JsonTreeWriter w;
+  write_entry(w, flow);
+  return w.take();
+}
+
+void to_json(json& out, const FlowSnapshot& flow) { out = to_har_entry(flow); }
+
+std::string to_json_line(const FlowSnapshot& flow) {
+  std::string line;
+  line.reserve(estimated_line_size(flow));
+  JsonTextWriter w(&line);
+  write_entry(w, flow);
+  w.finish();
   return line;
 }
 

@@ -8,42 +8,15 @@
 #include "core/export/har_common.h"
 #include "core/export/har_params_internal.h"
 #include "core/export/http_date.h"
+#include "core/export/json_tree_writer.h"
 
 namespace sightglass::core {
 namespace {
 
 using detail::kMicrosPerSecond;
-using detail::name_value_json;
-using detail::SetCookie;
-using detail::text;
 using nlohmann::json;
 
 std::string cookie_date(int64_t seconds) { return format_iso8601_ms(seconds * kMicrosPerSecond); }
-
-json set_cookie_json(const SetCookie& cookie) {
-  json out = json::object();
-  out["name"] = text(cookie.name);
-  out["value"] = text(cookie.value);
-  if (cookie.path) {
-    out["path"] = text(*cookie.path);
-  }
-  if (cookie.domain) {
-    out["domain"] = text(*cookie.domain);
-  }
-  if (cookie.expires) {
-    out["expires"] = text(*cookie.expires);
-  }
-  if (cookie.http_only) {
-    out["httpOnly"] = true;
-  }
-  if (cookie.secure) {
-    out["secure"] = true;
-  }
-  if (cookie.same_site) {
-    out["sameSite"] = text(*cookie.same_site);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -114,26 +87,21 @@ std::string_view target_query(std::string_view target) {
 }  // namespace detail
 
 json request_cookies_json(const Headers& headers) {
-  json out = json::array();
-  detail::for_each_request_cookie(headers, [&](std::string_view name, std::string_view value) {
-    out.push_back(name_value_json(name, value));
-  });
-  return out;
+  JsonTreeWriter w;
+  detail::write_request_cookies(w, headers);
+  return w.take();
 }
 
 json response_cookies_json(const Headers& headers, int64_t now_us) {
-  json out = json::array();
-  detail::for_each_set_cookie(
-      headers, now_us, [&](const SetCookie& cookie) { out.push_back(set_cookie_json(cookie)); });
-  return out;
+  JsonTreeWriter w;
+  detail::write_response_cookies(w, headers, now_us);
+  return w.take();
 }
 
 json urlencoded_params_json(std::string_view params) {
-  json out = json::array();
-  detail::for_each_urlencoded_param(params, [&](const std::string& name, const std::string& value) {
-    out.push_back(name_value_json(name, value));
-  });
-  return out;
+  JsonTreeWriter w;
+  detail::write_urlencoded_params(w, params);
+  return w.take();
 }
 
 json query_string_json(std::string_view target) {

@@ -1,7 +1,7 @@
 #pragma once
 
-// Cookies, query strings and form bodies as HAR has them (name/value lists). to_har_entry
-// uses them; they are exposed for the tests and the GUI.
+// Cookies, query strings and form bodies as HAR has them (name/value lists), as json for the
+// tests and the GUI; to_har_entry writes the same lists (har_params_internal.h).
 
 #include <nlohmann/json.hpp>
 

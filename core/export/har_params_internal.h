@@ -1,12 +1,17 @@
 #pragma once
 
-// The parsers behind har_params.h, shared with the JSON Lines writer in flow_json.cc, which
-// writes the same lists without building json. Not for use outside core/export.
+// The parsers behind har_params.h and the writers of HAR's lists made from them, shared with
+// the entry writer in flow_json.cc. Not for use outside core/export.
+//
+// The writers write to a JsonTextWriter (json_text.h) or a JsonTreeWriter (json_tree_writer.h):
+// |W| is either. They write the members of each object in the order of their keys, as
+// JsonTextWriter needs.
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "core/export/text_util.h"
 #include "core/proxy/flow.h"
@@ -96,5 +101,65 @@ void for_each_urlencoded_param(std::string_view params, Fn&& fn) {
 
 // target_query returns the query of a request target ("/p?a=1#f" -> "a=1"), or "".
 std::string_view target_query(std::string_view target);
+
+// Writers.
+
+// write_name_value writes HAR's {name, value} (a header, cookie or parameter).
+template <class W>
+void write_name_value(W& w, std::string_view name, std::string_view value) {
+  w.begin_object().key("name").text(name).key("value").text(value).end_object();
+}
+
+// write_if writes the member |name| when |value| holds something: a string, or true.
+template <class W, typename Optional>
+void write_if(W& w, std::string_view name, const Optional& value) {
+  if constexpr (std::is_same_v<Optional, bool>) {
+    if (value) {
+      w.key(name).boolean(true);
+    }
+  } else if (value) {
+    w.key(name).text(*value);
+  }
+}
+
+// write_request_cookies writes every Cookie header's cookies as HAR cookies [{name, value}].
+template <class W>
+void write_request_cookies(W& w, const Headers& headers) {
+  w.begin_array();
+  for_each_request_cookie(headers, [&](std::string_view name, std::string_view value) {
+    write_name_value(w, name, value);
+  });
+  w.end_array();
+}
+
+// write_response_cookies writes every Set-Cookie header as a HAR cookie: name, value, and
+// domain, expires, httpOnly, path, sameSite and secure when present.
+template <class W>
+void write_response_cookies(W& w, const Headers& headers, int64_t now_us) {
+  w.begin_array();
+  for_each_set_cookie(headers, now_us, [&](const SetCookie& cookie) {
+    w.begin_object();
+    write_if(w, "domain", cookie.domain);
+    write_if(w, "expires", cookie.expires);
+    write_if(w, "httpOnly", cookie.http_only);
+    w.key("name").text(cookie.name);
+    write_if(w, "path", cookie.path);
+    write_if(w, "sameSite", cookie.same_site);
+    write_if(w, "secure", cookie.secure);
+    w.key("value").text(cookie.value);
+    w.end_object();
+  });
+  w.end_array();
+}
+
+// write_urlencoded_params writes the pairs of "a=1&b=x+y%21" as [{name, value}].
+template <class W>
+void write_urlencoded_params(W& w, std::string_view params) {
+  w.begin_array();
+  for_each_urlencoded_param(params, [&](const std::string& name, const std::string& value) {
+    write_name_value(w, name, value);
+  });
+  w.end_array();
+}
 
 }  // namespace sightglass::core::detail

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
+#include "core/layers/http2_internal.h"
 #include "core/layers/http2_layer.h"
-#include "core/layers/http2_stream.h"
 
 namespace sightglass::core {
 bool Http2Layer::holds(HookPoint point) const {

@@ -1,7 +1,7 @@
 #pragma once
 
 // Shared by the files that implement ProxySession (session.cc, session_limits.cc,
-// session_tunnel.cc); not part of its interface.
+// session_server.cc, session_tunnel.cc); not part of its interface.
 
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // JsonTextWriter against nlohmann::json::dump(): numbers, strings, nesting, and the text helpers
-// the direct writer relies on.
+// the direct writer relies on; and JsonTreeWriter, whose tree dumps as JsonTextWriter writes.
 #include "core/export/json_text.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/export/http_date.h"
+#include "core/export/json_tree_writer.h"
 #include "core/export/text_util.h"
 
 namespace sightglass::core {
@@ -205,6 +206,38 @@ TEST(JsonTextWriter, AppendsAfterWhatTheStringHolds) {
     w.begin_object().key("k").integer(1).end_object();
   }  // The destructor finishes.
   EXPECT_EQ(out, "line one\n{\"k\":1}");
+}
+
+TEST(JsonTreeWriter, DumpsAsJsonTextWriterWrites) {
+  const auto write = [](auto& w) {
+    w.begin_object();
+    w.key("a").begin_array().end_array();
+    w.key("b").begin_object().end_object();
+    w.key("c").begin_array().integer(-1).unsigned_integer(std::numeric_limits<uint64_t>::max());
+    w.begin_object().key("x").boolean(false).key("y").boolean(true).end_object();
+    w.begin_array().begin_array().end_array().string("s").end_array().end_array();
+    w.key("d\n\"").base64(std::string_view("\xFF\x00\x01", 3));
+    w.key("e").begin_array().number(0.1).number(1.0).number(1e16).number(-0.0);
+    w.number(std::numeric_limits<double>::quiet_NaN());
+    w.number(-std::numeric_limits<double>::infinity()).end_array();
+    w.key("f").text(std::string_view("ok \xFF\xC3 \xE2\x82\xAC \x00\x1F\"\\", 14));
+    w.key("g").integer(std::numeric_limits<int64_t>::min());
+    w.end_object();
+  };
+  const std::string text = written(write);
+  JsonTreeWriter tree;
+  write(tree);
+  const json value = tree.take();
+  EXPECT_EQ(dumped(value), text);
+  EXPECT_TRUE(value["c"][1].is_number_unsigned());
+  EXPECT_TRUE(value["c"][0].is_number_integer());
+  EXPECT_TRUE(value["e"][4].is_number_float());
+  EXPECT_EQ(value["f"],
+            to_valid_utf8(std::string_view("ok \xFF\xC3 \xE2\x82\xAC \x00\x1F\"\\", 14)));
+  // A lone value is the root; take() empties the writer.
+  tree.string("s");
+  EXPECT_EQ(tree.take(), "s");
+  EXPECT_TRUE(tree.take().is_null());
 }
 
 TEST(TextUtil, Base64IntoMatchesBase64Encode) {

@@ -1,0 +1,498 @@
+// Http2Layer's server side: the HTTP/2 server connections (Upstream), their nghttp2
+// callbacks, and the requests submitted to them.
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "core/layers/http2_internal.h"
+#include "core/layers/http2_layer.h"
+#include "core/layers/websocket.h"
+#include "core/layers/websocket_capture.h"
+
+namespace sightglass::core {
+
+using h2_internal::code_name;
+using h2_internal::kConnectionWindow;
+using h2_internal::kStreamWindow;
+using h2_internal::take_body;
+using h2_internal::view;
+
+namespace {
+
+// --- Trampolines ----------------------------------------------------------------------------
+// The server-side ones: |user_data| is the Upstream.
+
+Http2Layer::Upstream& server_of(void* user_data) {
+  return *static_cast<Http2Layer::Upstream*>(user_data);
+}
+
+int s_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_begin_headers(up, frame);
+}
+int s_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
+             size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+             void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_header(up, frame, view(name, namelen), view(value, valuelen));
+}
+int s_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_frame(up, frame);
+}
+int s_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
+           size_t len, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_data(up, stream_id, view(data, len));
+}
+int s_close(nghttp2_session* /*s*/, int32_t stream_id, uint32_t error_code, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->on_server_stream_close(up, stream_id, error_code);
+}
+ssize_t s_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t length,
+               uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
+  Http2Layer::Upstream& up = server_of(user_data);
+  return up.layer->read_request_body(up, stream_id, buf, length, flags);
+}
+
+}  // namespace
+
+// --- The server side --------------------------------------------------------------------------
+
+void Http2Layer::submit_to_server(Stream& stream_ref, Upstream& upstream_ref) {
+  Stream* s = &stream_ref;
+  Upstream* up = &upstream_ref;
+  const int32_t client_id = s->client_id;
+  const std::string& authority = s->authority_sent;
+  if (!s->protocol.empty() &&
+      nghttp2_session_get_remote_settings(up->session.get(),
+                                          NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) != 1) {
+    fail_stream(*s, 502,
+                "the server " + authority_text(target_) +
+                    " does not accept extended CONNECT (RFC 8441) for :protocol " + s->protocol);
+    return;
+  }
+  if (up->open) {
+    s->flow.server_address = up->address;
+    s->flow.server_tls = up->tls;
+    if (!up->timings_given) {
+      up->timings_given = true;
+      s->flow.timings.dns_us = up->dns_us;
+      s->flow.timings.ssl_us = up->ssl_us;
+      s->flow.timings.connect_us = up->connect_us;
+    }
+  }
+  H2NvList nv;
+  const std::string method = ":method", scheme = ":scheme", auth = ":authority", path = ":path",
+                    protocol = ":protocol";
+  const std::string scheme_value = target_.tls ? "https" : "http";
+  nv.add(method, s->method);
+  if (!s->protocol.empty()) {
+    nv.add(protocol, s->protocol);
+  }
+  nv.add(scheme, scheme_value);
+  nv.add(auth, authority);
+  if (s->method != "CONNECT" || !s->protocol.empty()) {
+    nv.add(path, s->path);
+  }
+  for (const Header& h : s->request_headers) {
+    nv.add(h.name, h.value);
+  }
+  nghttp2_data_provider provider{};
+  provider.read_callback = s_read;
+  const int32_t id = nghttp2_submit_request(
+      up->session.get(), nullptr, nv.nv.data(), nv.nv.size(),
+      s->request_eof && s->request_buf.empty() && s->request_trailers.empty() ? nullptr : &provider,
+      nullptr);
+  if (id < 0) {
+    fail_stream(*s, 502,
+                std::string("cannot send the request to the server: ") + nghttp2_strerror(id));
+    return;
+  }
+  s->server_id = id;
+  up->streams[id] = client_id;
+}
+
+Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
+  if (auto it = upstreams_.find(current_); it != upstreams_.end() && !it->second->goaway) {
+    return it->second.get();
+  }
+  auto up = std::make_unique<Upstream>();
+  up->layer = this;
+  up->conn = ctx_->new_conn();
+  up->open_id = ctx_->new_command();
+  H2Callbacks callbacks;
+  callbacks.begin_headers = s_begin_headers;
+  callbacks.header = s_header;
+  callbacks.frame_recv = s_frame;
+  callbacks.data_chunk_recv = s_data;
+  callbacks.stream_close = s_close;
+  up->session = new_h2_session(false, callbacks, up.get(), /*manual_ping_ack=*/true);
+  if (!up->session) {
+    return nullptr;
+  }
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+  };
+  nghttp2_submit_settings(up->session.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(up->session.get(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  out.push_back(OpenConnection{up->open_id, up->conn, target_.host, target_.port, target_.tls});
+  current_ = up->conn;
+  Upstream* raw = up.get();
+  upstreams_[up->conn] = std::move(up);
+  return raw;
+}
+
+void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
+  for (auto& [conn, h1] : h1_conns_) {
+    if (h1->open_id != opened.id) {
+      continue;
+    }
+    H1Conn& c = *h1;
+    Stream* s = stream(c.stream);
+    if (!opened.error.empty()) {
+      if (s != nullptr) {
+        s->flow.timings.dns_us = opened.dns_us;
+        s->flow.timings.connect_us = opened.connect_us;
+        s->server_closed = true;
+        fail_stream(*s, opened.timed_out ? 504 : 502, opened.error);
+      }
+      h1_conns_.erase(conn);
+      return;
+    }
+    c.open = true;
+    c.address = opened.peer_address;
+    c.tls = opened.tls;
+    if (s != nullptr) {
+      s->flow.server_address = c.address;
+      s->flow.server_tls = c.tls;
+      s->flow.timings.dns_us = opened.dns_us;
+      s->flow.timings.ssl_us = opened.ssl_us;
+      s->flow.timings.connect_us =
+          opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+    }
+    if (!c.pending.empty()) {
+      out.push_back(SendData{c.conn, std::move(c.pending)});
+      c.pending.clear();
+    }
+    return;
+  }
+  Upstream* up = nullptr;
+  for (auto& [conn, candidate] : upstreams_) {
+    if (candidate->open_id == opened.id) {
+      up = candidate.get();
+    }
+  }
+  if (up == nullptr) {
+    return;
+  }
+  std::string error = opened.error;
+  if (error.empty() && opened.tls && opened.tls->alpn != "h2") {
+    error = "the server " + authority_text(target_) + " does not speak HTTP/2 (ALPN: " +
+            (opened.tls->alpn.empty() ? std::string("none") : opened.tls->alpn) + ")";
+    out.push_back(CloseConnection{up->conn, false});
+  }
+  up->dns_us = opened.dns_us;
+  up->ssl_us = opened.ssl_us;
+  up->connect_us =
+      opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+  for (auto& [server_id, client_id] : up->streams) {
+    if (Stream* s = stream(client_id)) {
+      up->timings_given = true;
+      s->flow.timings.dns_us = opened.dns_us;
+      if (error.empty()) {
+        s->flow.server_address = opened.peer_address;
+        s->flow.server_tls = opened.tls;
+        s->flow.timings.ssl_us = opened.ssl_us;
+        s->flow.timings.connect_us =
+            opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+      } else {
+        s->flow.timings.connect_us = opened.connect_us;
+      }
+    }
+  }
+  if (!error.empty()) {
+    const bool timed_out = opened.timed_out;
+    std::vector<int32_t> ids = up->waiting_settings;
+    for (auto& [server_id, client_id] : up->streams) {
+      ids.push_back(client_id);
+    }
+    for (int32_t id : ids) {
+      if (Stream* s = stream(id)) {
+        s->server_closed = true;
+        fail_stream(*s, timed_out ? 504 : 502, error);
+      }
+    }
+    if (current_ == up->conn) {
+      current_ = 0;
+    }
+    upstreams_.erase(up->conn);
+    return;
+  }
+  up->open = true;
+  up->address = opened.peer_address;
+  up->tls = opened.tls;
+}
+
+void Http2Layer::on_server_bytes(Upstream& up, const std::string& data, Commands& out) {
+  if (data.empty()) {
+    return;
+  }
+  const ssize_t n = nghttp2_session_mem_recv(
+      up.session.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (n < 0) {
+    on_upstream_lost(
+        up, std::string("invalid HTTP/2 from the server: ") + nghttp2_strerror(static_cast<int>(n)),
+        out);
+  }
+}
+
+int Http2Layer::on_server_begin_headers(Upstream& up, const nghttp2_frame* frame) {
+  if (frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (Stream* s = server_stream(up, frame->hd.stream_id)) {
+    s->in_response_trailers = s->response_received;
+    if (!s->response_received) {
+      s->response_headers.clear();
+      s->status = 0;
+    }
+  }
+  return 0;
+}
+
+int Http2Layer::on_server_header(Upstream& up, const nghttp2_frame* frame, std::string_view name,
+                                 std::string_view value) {
+  Stream* s = server_stream(up, frame->hd.stream_id);
+  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  take_response_header(name, value, s->in_response_trailers, &s->status, &s->response_headers,
+                       &s->response_trailers);
+  return 0;
+}
+
+int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
+  const int32_t server_id = frame->hd.stream_id;
+  switch (frame->hd.type) {
+    case NGHTTP2_HEADERS: {
+      Stream* s = server_stream(up, server_id);
+      if (s == nullptr) {
+        return 0;
+      }
+      const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+      if (s->in_response_trailers) {
+        s->response_eof = true;
+        s->in_response_trailers = false;
+        break;
+      }
+      if (s->status >= 100 && s->status < 200) {
+        // 1xx (100 Continue, 103 Early Hints): passed on as interim HEADERS; the final
+        // response follows (nghttp2 files it under NGHTTP2_HCAT_HEADERS, the head is told by
+        // response_received, not by the category).
+        Headers interim = std::move(s->response_headers);
+        s->response_headers.clear();
+        const int32_t id = s->client_id;
+        const int status = s->status;
+        s->status = 0;
+        actions_.push_back([this, id, status, interim = std::move(interim)](Commands& /*out*/) {
+          submit_interim(id, status, interim);
+        });
+        break;
+      }
+      s->response_received = true;
+      s->response_eof = end_stream;
+      s->t_response_head = ctx_->clock->monotonic_us();
+      if (s->protocol == "websocket" && s->status >= 200 && s->status < 300 && !end_stream) {
+        // The tunnel is open: DATA both ways is the WebSocket (RFC 8441 5). Read before the
+        // server's first DATA, which may come in this same read.
+        s->ws = std::make_unique<WebSocketCapture>(parse_websocket_extensions(s->response_headers),
+                                                   ctx_->config->body_limit);
+        if (!s->ws_early.empty()) {
+          websocket_read(*s, true, std::exchange(s->ws_early, {}));
+        }
+      }
+      const int32_t id = s->client_id;
+      actions_.push_back([this, id](Commands& /*out*/) { submit_response(id); });
+      break;
+    }
+    case NGHTTP2_DATA:
+      if (Stream* s = server_stream(up, server_id);
+          s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        s->response_eof = true;
+      }
+      break;
+    case NGHTTP2_RST_STREAM:
+      if (Stream* s = server_stream(up, server_id)) {
+        const uint32_t code = frame->rst_stream.error_code;
+        if (s->flow.error.empty()) {
+          s->flow.error = "stream reset by the server (" + code_name(code) + ")";
+        }
+        const int32_t id = s->client_id;
+        actions_.push_back([this, id, code](Commands& /*out*/) {
+          if (Stream* st = stream(id)) {
+            reset_client_stream(*st, code);
+          }
+        });
+      }
+      break;
+    case NGHTTP2_GOAWAY:
+      up.goaway = true;
+      break;
+    case NGHTTP2_PING: {
+      std::array<uint8_t, 8> opaque{};
+      std::memcpy(opaque.data(), frame->ping.opaque_data, opaque.size());
+      const bool ack = (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0;
+      actions_.push_back([this, conn = up.conn, opaque, ack](Commands& /*out*/) {
+        if (auto it = upstreams_.find(conn); it != upstreams_.end()) {
+          on_server_ping(*it->second, opaque.data(), ack);
+        }
+      });
+      break;
+    }
+    case NGHTTP2_SETTINGS:
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+        up.settings_received = true;
+        actions_.push_back([this, conn = up.conn](Commands& /*out*/) { on_server_settings(conn); });
+      }
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+int Http2Layer::on_server_data(Upstream& up, int32_t stream_id, std::string_view data) {
+  Stream* s = server_stream(up, stream_id);
+  if (s == nullptr || s->client_closed) {
+    actions_.push_back([this, conn = up.conn, n = data.size()](Commands& /*out*/) {
+      if (auto it = upstreams_.find(conn); it != upstreams_.end()) {
+        nghttp2_session_consume_connection(it->second->session.get(), n);
+      }
+    });
+    return 0;
+  }
+  s->response_buf.append(data);
+  if (s->ws) {
+    websocket_read(*s, false, data);
+    return 0;
+  }
+  if (s->flow.response) {
+    s->flow.response->body.append(data, ctx_->config->body_limit);
+    s->live.progress();
+  }
+  return 0;
+}
+
+void Http2Layer::on_server_settings(ConnId conn) {
+  auto it = upstreams_.find(conn);
+  if (it == upstreams_.end()) {
+    return;
+  }
+  Upstream& up = *it->second;
+  const bool extended_connect =
+      nghttp2_session_get_remote_settings(up.session.get(),
+                                          NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+  if (extended_connect && !connect_protocol_advertised_ && !client_closing_) {
+    // The server takes WebSocket over HTTP/2: so does the proxy, from now on (a second
+    // SETTINGS frame; the setting is never withdrawn, RFC 8441 3).
+    connect_protocol_advertised_ = true;
+    const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}};
+    nghttp2_submit_settings(client_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  }
+  for (int32_t id : std::exchange(up.waiting_settings, {})) {
+    if (Stream* s = stream(id); s != nullptr && !s->client_closed && !s->server_closed) {
+      submit_to_server(*s, up);
+    }
+  }
+}
+
+int Http2Layer::on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code) {
+  Stream* s = server_stream(up, stream_id);
+  up.streams.erase(stream_id);
+  if (s == nullptr) {
+    return 0;
+  }
+  s->server_closed = true;
+  if (error_code != NGHTTP2_NO_ERROR && !s->client_closed) {
+    if (s->flow.error.empty()) {
+      s->flow.error = "stream reset by the server (" + code_name(error_code) + ")";
+    }
+    const int32_t id = s->client_id;
+    actions_.push_back([this, id, error_code](Commands& /*out*/) {
+      if (Stream* st = stream(id)) {
+        reset_client_stream(*st, error_code);
+      }
+    });
+  } else if (!s->response_eof && !s->client_closed) {
+    // Closed without the end of a response (the connection went away).
+    const int32_t id = s->client_id;
+    actions_.push_back([this, id](Commands& /*out*/) {
+      if (Stream* st = stream(id)) {
+        fail_stream(*st, 502, "the server closed the stream without a complete response");
+      }
+    });
+  }
+  return 0;
+}
+
+ssize_t Http2Layer::read_request_body(Upstream& up, int32_t stream_id, uint8_t* buf, size_t length,
+                                      uint32_t* flags) {
+  Stream* s = server_stream(up, stream_id);
+  if (s == nullptr) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return take_body(s->request_buf, s->request_eof, !s->request_trailers.empty(),
+                   &s->request_deferred, &s->request_trailers_due, &s->consume_client, buf, length,
+                   flags);
+}
+
+void Http2Layer::on_upstream_lost(Upstream& up, const std::string& error, Commands& out) {
+  const ConnId conn = up.conn;
+  std::vector<int32_t> ids;
+  for (auto& [server_id, client_id] : up.streams) {
+    ids.push_back(client_id);
+  }
+  // Streams submitted but not yet given a server id do not exist; every stream is mapped.
+  for (auto& [id, s] : streams_) {
+    if (s->upstream == conn && !s->server_closed &&
+        std::find(ids.begin(), ids.end(), id) == ids.end()) {
+      ids.push_back(id);
+    }
+  }
+  for (int32_t id : ids) {
+    Stream* s = stream(id);
+    if (s == nullptr || s->server_closed) {
+      continue;
+    }
+    s->server_closed = true;
+    const std::string text = !error.empty() ? error
+                             : s->response_submitted
+                                 ? "upstream closed the connection in the middle of the response"
+                                 : "upstream closed the connection without sending a response";
+    if (!s->response_eof) {
+      fail_stream(*s, 502, text);
+    }
+  }
+  release_pings(up);
+  out.push_back(CloseConnection{conn, false});
+  if (current_ == conn) {
+    current_ = 0;
+  }
+  upstreams_.erase(conn);
+}
+
+void Http2Layer::close_upstream(Upstream& up, Commands& out) {
+  release_pings(up);
+  out.push_back(CloseConnection{up.conn, false});
+  if (current_ == up.conn) {
+    current_ = 0;
+  }
+  upstreams_.erase(up.conn);
+}
+
+}  // namespace sightglass::core
