@@ -432,4 +432,12 @@ CapturedBody captured_body(std::string_view data, const Headers& headers, uint64
   return body;
 }
 
+bool streams_body(const Headers& headers) {
+  const std::string* type = find_header(headers, "Content-Type");
+  return is_grpc_content_type(headers) ||
+         (type != nullptr &&
+          iequals(trim_whitespace(std::string_view(*type).substr(0, type->find(';'))),
+                  "text/event-stream"));
+}
+
 }  // namespace sightglass::core

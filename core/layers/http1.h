@@ -135,6 +135,10 @@ void set_content_length(Headers& headers, size_t size, std::string_view name);
 // captured_body is what a flow keeps of a body the proxy replaced with |data| (gRPC framing
 // followed when |headers| say gRPC).
 CapturedBody captured_body(std::string_view data, const Headers& headers, uint64_t limit);
+// streams_body says whether a message's body is a stream of events rather than a document
+// (Server-Sent Events, gRPC): a hold point lets such a body go on as it comes instead of
+// waiting for its end, which may never come while the other side waits for an answer.
+bool streams_body(const Headers& headers);
 // reason_phrase is the usual reason for a status code ("" for one it does not know): HTTP/2
 // carries none, and a response the proxy makes needs one.
 std::string_view reason_phrase(int status);

@@ -27,7 +27,9 @@ void Http2Layer::check_holds(Commands& out) {
     const bool request = s->hold == Stream::Hold::kRequest;
     const ByteQueue& buf = request ? s->request_buf : s->response_buf;
     const bool eof = request ? s->request_eof : s->response_eof;
-    if (!eof && buf.size() < limit) {
+    // A body that streams (gRPC, events) goes on after the hook; the hook sees its head.
+    const bool streams = streams_body(request ? s->request_headers : s->response_headers);
+    if (!eof && buf.size() < limit && !streams) {
       continue;
     }
     auto held = std::make_shared<HeldFlow>();

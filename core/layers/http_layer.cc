@@ -607,6 +607,16 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   // An Upgrade (WebSocket) request goes on at once: what follows its head is not HTTP.
   if (find_header(request.headers, "Upgrade") == nullptr && holds(HookPoint::kRequest)) {
     ex.hold = Exchange::Hold::kRequest;  // Until the body is complete (or the hold limit).
+    if (const std::string* expect = find_header(request.headers, "Expect");
+        expect != nullptr && iequals(trim_whitespace(*expect), "100-continue")) {
+      // The client waits for a 100 before it sends the body the hook waits for: the proxy
+      // answers the expectation itself (as mitmproxy does), and it goes no further.
+      out.push_back(SendData{kClientConn, "HTTP/1.1 100 Continue\r\n\r\n"});
+      std::erase_if(request.headers, [](const Header& h) { return iequals(h.name, "Expect"); });
+    }
+    if (streams_body(request.headers)) {
+      send_hook(false, out);  // The body streams on after the hook (gRPC, events).
+    }
     return;
   }
   start_request(out);
@@ -879,6 +889,7 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
   } else if (holds(HookPoint::kResponse)) {
     ex.hold = Exchange::Hold::kResponse;  // The head goes on when the hooks are done.
   }
+  const bool hook_at_head = ex.hold == Exchange::Hold::kResponse && streams_body(head.headers);
   if (ex.hold != Exchange::Hold::kResponse) {
     out.push_back(SendData{kClientConn, serialize_response_head(head.version, head.status,
                                                                 head.reason, head.headers)});
@@ -893,6 +904,9 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
     response.body.grpc.emplace();  // Count every message, also past the body limit.
   }
   ex.live.milestone();
+  if (hook_at_head) {
+    send_hook(false, out);  // Events or gRPC messages stream on after the hook.
+  }
 }
 
 void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {

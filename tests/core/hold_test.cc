@@ -294,5 +294,47 @@ TEST(Hold, AResumeForAnExchangeThatEndedIsIgnored) {
   EXPECT_TRUE(late.empty()) << pb.log();
 }
 
+TEST(Hold, AClientExpecting100ContinueGetsItFromTheProxy) {
+  // The client sends its body only after a 100; the hook waits for the body: the proxy answers
+  // the expectation itself, and the server never sees it.
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const Commands head = pb.client(
+      "POST http://example.test/p HTTP/1.1\r\nHost: example.test\r\nExpect: "
+      "100-continue\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_EQ(sent_to(head, kClientConn), "HTTP/1.1 100 Continue\r\n\r\n") << pb.log();
+  EXPECT_TRUE(all_of<Hook>(head).empty());
+  const Hook hook = single_hook(pb.client("abc"), pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  EXPECT_EQ(core::find_header(hook.held->flow.request->headers, "Expect"), nullptr);
+  const OpenConnection open = single_open(pb.feed(HookResumed{hook.id, hook.held}));
+  EXPECT_EQ(sent_to(pb.open_ok(open), open.conn),
+            "POST /p HTTP/1.1\r\nHost: example.test\r\nContent-Length: 3\r\n\r\nabc");
+}
+
+TEST(Hold, AnEventStreamGoesOnAfterItsHeadIsHooked) {
+  // Server-Sent Events never end while the client listens: the hook sees the head, and the
+  // events stream on as they come.
+  HoldAll hooks(false, true);
+  SessionPlaybook pb(holding(&hooks));
+  const OpenConnection open = single_open(pb.client(kPost));
+  pb.open_ok(open);
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n";
+  const Commands c1 = pb.server(open.conn, head + "7\r\ndata: 1\r\n");
+  const Hook hook = single_hook(c1, pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  EXPECT_FALSE(hook.held->body_complete);
+  hook.held->flow.response->headers.push_back({"X-Seen", "1"});
+  const Commands c2 = pb.feed(HookResumed{hook.id, hook.held});
+  EXPECT_EQ(sent_to(c2, kClientConn),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+            "Transfer-Encoding: chunked\r\nX-Seen: 1\r\n\r\n7\r\ndata: 1\r\n")
+      << pb.log();
+  // The next event goes straight through.
+  EXPECT_EQ(sent_to(pb.server(open.conn, "7\r\ndata: 2\r\n"), kClientConn), "7\r\ndata: 2\r\n");
+}
+
 }  // namespace
 }  // namespace sightglass::core

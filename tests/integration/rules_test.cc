@@ -188,6 +188,21 @@ TEST_F(RulesTest, BlockListAnswersWithoutTheServerAnd444Closes) {
       << flows[1].dump();
 }
 
+TEST_F(RulesTest, AClientWaitingFor100ContinueIsNotStuckAtTheHoldPoint) {
+  const std::vector<std::string> urls = bases();
+  start_proxy({"--modify-headers", "|~q|X-Added|yes"});
+  for (const std::string& base : urls) {
+    // curl waits (here up to 100 s, past --max-time) for the 100 before it sends the body.
+    const ProcessResult got =
+        curl({"--max-time", "20", "--expect100-timeout", "100", "-H", "Expect: 100-continue",
+              "--data-binary", "the body", base + "/echo-full"});
+    ASSERT_EQ(got.exit_code, 0) << base << ": " << got.err;
+    EXPECT_TRUE(got.out.ends_with("\r\n\r\nthe body")) << got.out;
+    EXPECT_NE(got.out.find("X-Added: yes\r\n"), std::string::npos) << got.out;
+    EXPECT_EQ(got.out.find("Expect:"), std::string::npos) << got.out;
+  }
+}
+
 TEST_F(RulesTest, BadSpecsAreRefusedWithTheOptionsName) {
   for (const auto& [option, spec, message] :
        std::vector<std::tuple<std::string, std::string, std::string>>{
