@@ -117,3 +117,27 @@ shot table-filter --view-filter '~d api.example.com & !~c 204' --select 2 --tab 
 shot json-response --select 1 --tab Response
 shot timeline --tab Timeline --select 7
 shot tls --select 3 --tab TLS
+
+# The intercept, live: the window runs as a proxy before the Python origin of the tests, and a
+# request that matches --intercept waits in the Intercept window, its rows marked HELD.
+/usr/bin/python3 "$ROOT/tests/support/origin.py" > "$work/origin.out" &
+origin_pid=$!
+for _ in $(seq 50); do grep -q '^PORT ' "$work/origin.out" 2>/dev/null && break; sleep 0.1; done
+origin_port=$(sed -n 's/^PORT //p' "$work/origin.out")
+"$GUI" -p 0 --intercept '~q ~u /v2/orders' 2> "$work/gui.err" &
+gui_pid=$!
+for _ in $(seq 100); do grep -q 'listening on' "$work/gui.err" 2>/dev/null && break; sleep 0.1; done
+proxy_port=$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$work/gui.err" | head -1)
+for path in /v2/catalog /v2/profile; do
+  curl -s -o /dev/null -x "http://127.0.0.1:$proxy_port" "http://127.0.0.1:$origin_port$path"
+done
+curl -s -o /dev/null --max-time 30 -x "http://127.0.0.1:$proxy_port" -H 'Content-Type: application/json' \
+  --data-binary '{"item": "espresso-grinder", "quantity": 1}' \
+  "http://127.0.0.1:$origin_port/v2/orders" &
+curl_pid=$!
+sleep 3
+import -window root "$work/intercept.png"
+convert "$work/intercept.png" -colors 64 "PNG8:$ROOT/docs/intercept.png"
+echo "docs/intercept.png: $(stat -c %s "$ROOT/docs/intercept.png") bytes"
+kill "$gui_pid" "$origin_pid" "$curl_pid" 2>/dev/null || true
+wait "$gui_pid" 2>/dev/null || true
