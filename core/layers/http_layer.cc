@@ -1,5 +1,6 @@
 #include "core/layers/http_layer.h"
 
+#include "core/layers/http_layer_internal.h"
 #include "core/layers/live_flow.h"
 #include "core/layers/proxy_auth.h"
 #include "core/layers/replay_mark.h"
@@ -103,96 +104,7 @@ bool is_proxy_hop_header(const std::string& name) {
   return iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization");
 }
 
-// kMagicHost is the name under which the proxy serves its own CA certificate.
-constexpr char kMagicHost[] = "sightglass";
-
-constexpr char kMagicPage[] = R"(<!doctype html>
-<html><head><meta charset="utf-8"><title>Sightglass CA certificate</title></head>
-<body>
-<h1>Sightglass CA certificate</h1>
-<p>Sightglass intercepts TLS with certificates signed by a certificate authority unique to
-this install. Trust it on the device whose traffic you want to see:</p>
-<ul>
-<li><a href="/cert/pem">sightglass-ca.pem</a> (PEM: Linux, macOS, Firefox, curl)</li>
-<li><a href="/cert/der">sightglass-ca.cer</a> (DER: Windows, Android, iOS)</li>
-</ul>
-<h2>Install</h2>
-<dl>
-<dt>Debian, Ubuntu</dt><dd><code>sudo cp sightglass-ca.pem /usr/local/share/ca-certificates/sightglass.crt
-&amp;&amp; sudo update-ca-certificates</code></dd>
-<dt>Fedora, RHEL</dt><dd><code>sudo cp sightglass-ca.pem /etc/pki/ca-trust/source/anchors/
-&amp;&amp; sudo update-ca-trust</code></dd>
-<dt>macOS</dt><dd><code>sudo security add-trusted-cert -d -r trustRoot -k
-/Library/Keychains/System.keychain sightglass-ca.pem</code></dd>
-<dt>Windows</dt><dd><code>certutil -addstore root sightglass-ca.cer</code> (as administrator)</dd>
-<dt>Firefox</dt><dd>Settings, Privacy &amp; Security, Certificates, View Certificates,
-Authorities, Import: sightglass-ca.pem, trust it for websites.</dd>
-<dt>Android</dt><dd>Settings, Security, Encryption &amp; credentials, Install a certificate,
-CA certificate: sightglass-ca.cer (apps trust it only if they opt in to user CAs).</dd>
-<dt>iOS</dt><dd>Open /cert/der in Safari, install the profile, then enable full trust in
-Settings, General, About, Certificate Trust Settings.</dd>
-<dt>curl</dt><dd><code>curl --cacert sightglass-ca.pem ...</code></dd>
-</dl>
-<p>Remove the certificate when you are done.</p>
-</body></html>
-)";
-
 }  // namespace
-
-// Upstream is the current server connection.
-struct HttpLayer::Upstream {
-  ConnId conn = 0;
-  HttpTarget target;
-  CommandId open_id = 0;
-  bool open = false;
-  bool closed = false;
-  std::string pending;  // Bytes waiting for the connection to open.
-  std::string address;
-  std::optional<TlsInfo> tls;
-  Http1Parser parser{Http1Parser::Kind::kResponse};
-};
-
-// Exchange is the request/response in progress.
-struct HttpLayer::Exchange {
-  FlowSnapshot flow;
-  bool request_chunked = false;
-  bool request_done = false;
-  bool response_started = false;  // A final (non-1xx) response head reached the client.
-  bool response_chunked = false;
-  bool response_close_delimited = false;
-  bool response_done = false;
-  bool client_wants_close = false;
-  bool upgrade_requested = false;
-  bool switching = false;  // A 101 was forwarded.
-  std::string upgrade_remainder;
-  bool head_request = false;
-  CommandId wakeup_id = 0;
-  int64_t t_start = 0;
-  int64_t t_request_end = 0;
-  int64_t t_response_head = 0;
-  LiveFlow live;
-  HttpTarget target;  // Where the request goes.
-  // Hold points: |hold| is the message stopped for the hooks (its head not sent on yet);
-  // |hook_id| is set once the Hook went out. |held_body| is the body held before the hook,
-  // |held_after| what came after it (a body past the hold limit), |held_end| the response's
-  // end when it came while held.
-  enum class Hold : uint8_t { kNone, kRequest, kResponse };
-  Hold hold = Hold::kNone;
-  CommandId hook_id = 0;
-  std::string held_body;
-  std::string held_after;
-  std::optional<HttpMessageEnd> held_end;
-  bool answered = false;  // The hooks answered the request: its body goes nowhere.
-};
-
-// WebSocket is an upgraded connection speaking WebSocket: its flow (the 101 exchange) and
-// the capture of its messages.
-struct HttpLayer::WebSocket {
-  WebSocket(const WebSocketExtensions& extensions, uint64_t limit) : capture(extensions, limit) {}
-  FlowSnapshot flow;
-  WebSocketCapture capture;
-  LiveFlow live;  // The exchange's, carried on.
-};
 
 HttpLayer::HttpLayer(SessionContext* ctx, std::optional<HttpTarget> fixed, bool rewrite_host)
     : ctx_(ctx), fixed_(std::move(fixed)), rewrite_host_(rewrite_host) {}
@@ -257,10 +169,6 @@ void HttpLayer::handle(Event& event, Commands& out) {
       out.push_back(PauseReading{upstream_->conn, server_held_});
     }
   }
-}
-
-bool HttpLayer::holds(HookPoint point) const {
-  return ctx_->config->hooks != nullptr && ctx_->config->hooks->holds(point);
 }
 
 void HttpLayer::handle_event(Event& event, Commands& out) {
@@ -644,181 +552,6 @@ void HttpLayer::start_request(Commands& out) {
                 out);
 }
 
-void HttpLayer::hold_body(std::string_view data, Commands& out) {
-  Exchange& ex = *exchange_;
-  if (ex.hook_id != 0) {
-    ex.held_after.append(data);
-    return;
-  }
-  ex.held_body.append(data);
-  if (ex.held_body.size() > ctx_->config->hold_body_limit) {
-    send_hook(false, out);  // The hooks see this much; the rest streams after them.
-  }
-}
-
-void HttpLayer::send_hook(bool complete, Commands& out) {
-  Exchange& ex = *exchange_;
-  auto held = std::make_shared<HeldFlow>();
-  held->point = ex.hold == Exchange::Hold::kRequest ? HookPoint::kRequest : HookPoint::kResponse;
-  held->flow = ex.flow;
-  held->body = ex.held_body;
-  held->body_complete = complete;
-  ex.hook_id = ctx_->new_command();
-  out.push_back(Hook{ex.hook_id, std::move(held)});
-}
-
-void HttpLayer::on_hook_resumed(HookResumed& resumed, Commands& out) {
-  if (!exchange_ || resumed.id == 0 || resumed.id != exchange_->hook_id || !resumed.held ||
-      client_closing_) {
-    return;  // The exchange ended meanwhile.
-  }
-  HeldFlow& held = *resumed.held;
-  Exchange& ex = *exchange_;
-  const bool request = ex.hold == Exchange::Hold::kRequest;
-  ex.hold = Exchange::Hold::kNone;
-  ex.hook_id = 0;
-  if (!held.note.empty()) {
-    ex.flow.modified += (ex.flow.modified.empty() ? "" : "; ") + held.note;
-  }
-  ex.live.milestone();
-  if (held.kill) {
-    kill(std::string("killed at the ") + (request ? "request" : "response") + " hold point" +
-             (held.note.empty() ? "" : " (" + held.note + ")"),
-         out);
-    return;
-  }
-  if (request) {
-    request_resumed(held, out);
-  } else {
-    response_resumed(held, out);
-  }
-}
-
-void HttpLayer::request_resumed(HeldFlow& held, Commands& out) {
-  Exchange& ex = *exchange_;
-  if (held.answer) {
-    answer_from_hook(held, out);
-    return;
-  }
-  HttpRequestData& request = *ex.flow.request;
-  const bool body_changed = held.body_complete && held.body != ex.held_body;
-  if (held.flow.request) {
-    HttpRequestData& edited = *held.flow.request;
-    const std::string url_before = request.url();
-    if (edited.scheme != request.scheme || edited.host != request.host ||
-        edited.port != request.port) {
-      ex.target = HttpTarget{edited.scheme, edited.host, edited.port, edited.scheme == "https"};
-    }
-    request.method = std::move(edited.method);
-    request.scheme = std::move(edited.scheme);
-    request.host = std::move(edited.host);
-    request.port = edited.port;
-    request.target = std::move(edited.target);
-    request.headers = std::move(edited.headers);
-    if (request.url() != url_before && ex.flow.original_url.empty()) {
-      ex.flow.original_url = url_before;
-    }
-  }
-  if (body_changed) {
-    set_content_length(request.headers, held.body.size(), "Content-Length");
-    request.body = captured_body(held.body, request.headers, ctx_->config->body_limit);
-    ex.request_chunked = false;
-  }
-  ex.head_request = request.method == "HEAD";
-  start_request(out);
-  if (body_changed) {
-    send_upstream(std::move(held.body), out);
-  } else {
-    std::string body = std::move(ex.held_body);
-    body += ex.held_after;
-    if (!body.empty()) {
-      send_upstream(ex.request_chunked ? encode_chunk(body) : std::move(body), out);
-    }
-  }
-  ex.held_body.clear();
-  ex.held_after.clear();
-  if (ex.request_done) {
-    if (ex.request_chunked) {
-      send_upstream(encode_last_chunk(request.trailers), out);
-    }
-    ex.wakeup_id = ctx_->new_command();
-    out.push_back(RequestWakeup{ex.wakeup_id, ctx_->config->response_timeout_ms});
-  }
-}
-
-void HttpLayer::answer_from_hook(HeldFlow& held, Commands& out) {
-  Exchange& ex = *exchange_;
-  HttpResponseData response = std::move(*held.answer);
-  set_content_length(response.headers, held.answer_body.size(), "Content-Length");
-  const std::string_view body = ex.head_request ? std::string_view() : held.answer_body;
-  out.push_back(
-      SendData{kClientConn, serialize_response_head(response.http_version, response.status,
-                                                    response.reason, response.headers) +
-                                std::string(body)});
-  response.body = CapturedBody();
-  response.body.append(body, ctx_->config->body_limit);
-  ex.flow.response = std::move(response);
-  ex.t_response_head = ctx_->clock->monotonic_us();
-  ex.response_started = true;
-  ex.response_done = true;
-  ex.answered = true;
-  ex.held_body.clear();
-  ex.held_after.clear();
-  if (ex.request_done) {
-    finish_exchange(out);
-  }
-  // Otherwise the rest of the request's body comes, goes nowhere, and its end finishes.
-}
-
-void HttpLayer::response_resumed(HeldFlow& held, Commands& out) {
-  Exchange& ex = *exchange_;
-  HttpResponseData& response = *ex.flow.response;
-  const bool body_changed = held.body_complete && held.body != ex.held_body;
-  if (held.flow.response) {
-    HttpResponseData& edited = *held.flow.response;
-    response.status = edited.status;
-    response.reason = std::move(edited.reason);
-    response.headers = std::move(edited.headers);
-  }
-  if (body_changed) {
-    set_content_length(response.headers, held.body.size(), "Content-Length");
-    response.body = captured_body(held.body, response.headers, ctx_->config->body_limit);
-    ex.response_chunked = false;
-    ex.response_close_delimited = false;
-  }
-  if (!client_closing_) {
-    out.push_back(
-        SendData{kClientConn, serialize_response_head(response.http_version, response.status,
-                                                      response.reason, response.headers)});
-    if (body_changed) {
-      if (!ex.head_request && !held.body.empty()) {
-        out.push_back(SendData{kClientConn, std::move(held.body)});
-      }
-    } else {
-      std::string body = std::move(ex.held_body);
-      body += ex.held_after;
-      if (!body.empty()) {
-        out.push_back(
-            SendData{kClientConn, ex.response_chunked ? encode_chunk(body) : std::move(body)});
-      }
-    }
-  }
-  ex.held_body.clear();
-  ex.held_after.clear();
-  if (ex.held_end) {
-    HttpMessageEnd end = std::move(*ex.held_end);
-    ex.held_end.reset();
-    on_response_end(end, out);
-  }
-}
-
-void HttpLayer::kill(const std::string& why, Commands& out) {
-  exchange_->flow.error = why;
-  publish(out);
-  exchange_.reset();
-  close_client(out);
-}
-
 void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
   for (HttpParseEvent& event : events) {
     if (!upstream_) {
@@ -1057,55 +790,6 @@ void HttpLayer::finish_exchange(Commands& out) {
     client_parser_.next_message(more);
   }
   on_client_events(more, out);
-}
-
-void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
-                                 const std::string& path, Commands& out) {
-  const std::string route = path.substr(0, path.find('?'));
-  int status = 200;
-  std::string reason = "OK";
-  std::string body;
-  Headers headers;
-  if (route == "/" || route.empty()) {
-    body = kMagicPage;
-    headers.push_back({"Content-Type", "text/html; charset=utf-8"});
-  } else if (route == "/cert/pem" && !ctx_->config->ca_cert_pem.empty()) {
-    body = ctx_->config->ca_cert_pem;
-    headers.push_back({"Content-Type", "application/x-pem-file"});
-    headers.push_back({"Content-Disposition", "attachment; filename=\"sightglass-ca.pem\""});
-  } else if (route == "/cert/der" && !ctx_->config->ca_cert_der.empty()) {
-    body = ctx_->config->ca_cert_der;
-    headers.push_back({"Content-Type", "application/x-x509-ca-cert"});
-    headers.push_back({"Content-Disposition", "attachment; filename=\"sightglass-ca.cer\""});
-  } else {
-    status = 404;
-    reason = "Not Found";
-    body = "no such page: see http://sightglass/\n";
-    headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
-  }
-  headers.push_back({"Content-Length", std::to_string(body.size())});
-  headers.push_back({"Connection", "close"});
-  const bool head_only = head.method == "HEAD";
-  out.push_back(SendData{kClientConn, serialize_response_head("HTTP/1.1", status, reason, headers) +
-                                          (head_only ? std::string() : body)});
-  FlowSnapshot flow = ctx_->new_flow();
-  HttpRequestData& request = flow.request.emplace();
-  request.method = head.method;
-  request.scheme = target.scheme;
-  request.host = target.host;
-  request.port = target.port;
-  request.target = path;
-  request.http_version = head.version;
-  request.headers = head.headers;
-  request.header_bytes = head.header_bytes;
-  HttpResponseData& response = flow.response.emplace();
-  response.status = status;
-  response.reason = reason;
-  response.headers = std::move(headers);
-  response.body.append(head_only ? std::string_view() : std::string_view(body),
-                       ctx_->config->body_limit);
-  publish_final(std::move(flow), out);
-  close_client(out);
 }
 
 void HttpLayer::abandon(const std::string& why, Commands& out) {

@@ -13,6 +13,22 @@ Interceptor::Interceptor(std::shared_ptr<const TrafficRules> rules) : rules_(std
 
 Interceptor::~Interceptor() = default;
 
+void Interceptor::set_on_change(std::function<void()> on_change) {
+  std::lock_guard lock(mutex_);
+  on_change_ = std::move(on_change);
+}
+
+void Interceptor::notify() const {
+  std::function<void()> on_change;
+  {
+    std::lock_guard lock(mutex_);
+    on_change = on_change_;
+  }
+  if (on_change) {
+    on_change();
+  }
+}
+
 void Interceptor::set_filter(FlowFilterConstSharedPtr filter) {
   std::lock_guard lock(mutex_);
   intercepting_.store(filter != nullptr, std::memory_order_release);

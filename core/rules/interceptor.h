@@ -40,8 +40,8 @@ class Interceptor : public FlowHooks {
   // generation changes whenever a flow is held, edited or let go.
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // set_on_change installs what runs (on any thread, outside the lock) after each change of
-  // generation: the inspector wakes its window. Call before the proxy runs.
-  void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
+  // generation: the inspector wakes its window. Any thread.
+  void set_on_change(std::function<void()> on_change);
 
   // edit changes held flow |id| under the lock; false when it is not held (any more).
   bool edit(FlowId id, const std::function<void(HeldFlow&)>& change);
@@ -69,11 +69,7 @@ class Interceptor : public FlowHooks {
   Resume take(FlowId id, bool kill);
   // changed bumps the generation (under the lock); notify tells the owner (outside it).
   void changed() { generation_.fetch_add(1, std::memory_order_acq_rel); }
-  void notify() const {
-    if (on_change_) {
-      on_change_();
-    }
-  }
+  void notify() const;
 
   std::shared_ptr<const TrafficRules> rules_;
   bool rules_at_request_ = false;
@@ -83,7 +79,7 @@ class Interceptor : public FlowHooks {
   FlowFilterConstSharedPtr filter_;
   std::vector<Entry> entries_;
   std::atomic<uint64_t> generation_{0};
-  std::function<void()> on_change_;
+  std::function<void()> on_change_;  // Guarded by mutex_; called outside it.
 };
 
 }  // namespace sightglass::core

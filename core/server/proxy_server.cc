@@ -119,6 +119,9 @@ class ConnectionHandler {
     Socket& socket = sockets_[kClientConn];
     socket.stream = std::move(client);
   }
+  // A resume posted for a hook of this session finds it gone, also when the server drops it
+  // without finish() (the server's own destruction).
+  ~ConnectionHandler() { *alive_ = false; }
   ConnectionHandler(const ConnectionHandler&) = delete;
   ConnectionHandler& operator=(const ConnectionHandler&) = delete;
 
