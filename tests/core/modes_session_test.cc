@@ -10,6 +10,7 @@ namespace {
 using test::all_of;
 using test::closes;
 using test::flows;
+using test::Playbook;
 using test::sent_to;
 using test::SessionPlaybook;
 using test::single_open;
@@ -24,25 +25,31 @@ ProxyConfig config_for(ProxyConfig::Mode mode) {
 const std::string kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 TEST(ModesSession, Socks5OpensATunnelAndSpeaksHttpInside) {
-  SessionPlaybook pb(config_for(ProxyConfig::Mode::kSocks5));
-  pb.feed(Start{});
-  EXPECT_EQ(sent_to(pb.client(std::string("\x05\x01\x00", 3)), kClientConn),
-            std::string("\x05\x00", 2));
-  // CONNECT site.test:80 by name; the success reply comes once the TCP connection is open.
-  const std::string request =
-      std::string("\x05\x01\x00\x03\x09", 5) + "site.test" + std::string("\x00\x50", 2);
-  const Commands c = pb.client(request);
-  EXPECT_EQ(sent_to(c, kClientConn), "");
-  const OpenConnection open = single_open(c);
-  EXPECT_EQ(open.host, "site.test");
-  EXPECT_EQ(open.port, 80);
-  EXPECT_FALSE(open.tls);
-  EXPECT_EQ(sent_to(pb.open_ok(open), kClientConn),
-            std::string("\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10));
-  EXPECT_EQ(sent_to(pb.client("GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n"), open.conn),
-            "GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n");
-  const auto done = flows(pb.server(open.conn, kResponse));
-  ASSERT_EQ(done.size(), 1u) << pb.log();
+  SessionPlaybook session(config_for(ProxyConfig::Mode::kSocks5));
+  OpenConnection open;
+  Playbook pb(session.handler());
+  pb.ignore<PublishFlow>().ignore<RequestWakeup>().ignore<CancelWakeup>();  // Timers aside.
+  // The greeting (no authentication), then CONNECT site.test:80 by name: the success reply
+  // comes once the TCP connection is open.
+  pb >> Start{} >> DataReceived{kClientConn, std::string("\x05\x01\x00", 3)}
+                       << SendData{kClientConn, std::string("\x05\x00", 2)} >>
+      DataReceived{kClientConn, std::string("\x05\x01\x00\x03\x09", 5) + "site.test" +
+                                    std::string("\x00\x50", 2)}
+          << test::expect<OpenConnection>(
+                 [&](const OpenConnection& o) {
+                   open = o;
+                   return o.host == "site.test" && o.port == 80 && !o.tls;
+                 },
+                 "OpenConnection(site.test:80, plain)") >>
+      [&] { return Event(test::completed(open)); }
+          << SendData{kClientConn, std::string("\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10)}
+      // Inside the tunnel the HTTP request goes over the connection already open.
+      >> DataReceived{kClientConn, "GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n"}
+             << SendData{1, "GET /p HTTP/1.1\r\nHost: site.test\r\n\r\n"} >>
+      DataReceived{1, kResponse} << SendData{kClientConn, kResponse};
+  ASSERT_TRUE(pb.check());
+  const auto done = flows(pb.commands());
+  ASSERT_EQ(done.size(), 1u) << pb.transcript();
   EXPECT_EQ(done[0]->request->url(), "http://site.test/p");
 }
 

@@ -12,7 +12,6 @@
 #include <optional>
 #include <regex>
 #include <string>
-#include <typeinfo>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -235,12 +234,24 @@ class Playbook {
 template <class T>
 Playbook::Expected expect(std::function<bool(const T&)> accept = {}, std::string text = {}) {
   if (text.empty()) {
-    text = std::string("a command of type ") + typeid(T).name();
+    const std::string shape = core::describe(core::Command(T{}));
+    text = "any " + shape.substr(0, shape.find('('));  // "any RequestWakeup"
   }
   return Playbook::Expected{std::move(text), [accept = std::move(accept)](const core::Command& c) {
                               const auto* t = std::get_if<T>(&c);
                               return t != nullptr && (!accept || accept(*t));
                             }};
+}
+
+// completed is the OpenCompleted a driver sends once |open| succeeded (for a Playbook event).
+inline core::OpenCompleted completed(const core::OpenConnection& open) {
+  core::OpenCompleted done;
+  done.id = open.id;
+  done.conn = open.conn;
+  done.peer_address = "192.0.2.1:" + std::to_string(open.port);
+  done.dns_us = 100;
+  done.connect_us = 200;
+  return done;
 }
 
 // SessionPlaybook drives one ProxySession and keeps every command it returned.
@@ -266,15 +277,7 @@ class SessionPlaybook {
     return feed(core::DataReceived{conn, std::move(data)});
   }
   // open_ok completes the last OpenConnection.
-  core::Commands open_ok(const core::OpenConnection& open) {
-    core::OpenCompleted done;
-    done.id = open.id;
-    done.conn = open.conn;
-    done.peer_address = "192.0.2.1:" + std::to_string(open.port);
-    done.dns_us = 100;
-    done.connect_us = 200;
-    return feed(done);
-  }
+  core::Commands open_ok(const core::OpenConnection& open) { return feed(completed(open)); }
   // open_failed fails |open| as the driver would: |error| and its typed |failure|.
   core::Commands open_failed(const core::OpenConnection& open, std::string error,
                              core::OpenCompleted::Failure failure) {
