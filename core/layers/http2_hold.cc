@@ -8,9 +8,6 @@
 #include "core/layers/http2_layer.h"
 
 namespace sightglass::core {
-bool Http2Layer::holds(HookPoint point) const {
-  return ctx_->config->hooks != nullptr && ctx_->config->hooks->holds(point);
-}
 
 void Http2Layer::check_holds(Commands& out) {
   if (ctx_->config->hooks == nullptr) {
@@ -37,7 +34,6 @@ void Http2Layer::check_holds(Commands& out) {
     held->flow = s->flow;
     held->body = std::string(buf.view());
     held->body_complete = eof;
-    s->held_body = held->body;
     s->hook_id = ctx_->new_command();
     out.push_back(Hook{s->hook_id, std::move(held)});
   }
@@ -68,7 +64,9 @@ void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
     reset_client_stream(s, NGHTTP2_CANCEL);
     return;
   }
-  const bool body_changed = held.body_complete && held.body != s.held_body;
+  // Nothing is taken from a held body's buffer: it is still what the hook saw.
+  const bool body_changed =
+      held.body_complete && held.body != (request ? s.request_buf : s.response_buf).view();
   if (request) {
     if (held.answer) {
       answer_stream(s, held);

@@ -118,15 +118,14 @@ struct Http2Layer::Stream {
   LiveFlow live;  // When the flow goes to the live views.
 
   // Hold points: the request waits before it goes to the server, the response before it goes
-  // to the client, until the hooks resume it (HookResumed{hook_id}). |held_body| is what the
-  // hook saw, to tell an edit; a body the hook replaced was credited to its sender at once, so
-  // |uncredited_*| bytes of the new one are not credited again when they are handed on.
+  // to the client, until the hooks resume it (HookResumed{hook_id}). A body the hook replaced
+  // was credited to its sender at once, so |uncredited_*| bytes of the new one are not credited
+  // again when they are handed on.
   enum class Hold : uint8_t { kNone, kRequest, kResponse };
   Hold hold = Hold::kNone;
   CommandId hook_id = 0;
   bool request_hooked = false;
   bool response_hooked = false;
-  std::string held_body;
   size_t uncredited_client = 0;
   size_t uncredited_server = 0;
 };

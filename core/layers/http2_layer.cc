@@ -408,7 +408,7 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
     request.body.append(s->request_buf.view(), ctx_->config->body_limit);
   }
   s->authority_sent = authority;
-  if (s->protocol.empty() && holds(HookPoint::kRequest)) {
+  if (s->protocol.empty() && ctx_->config->holds(HookPoint::kRequest)) {
     s->hold = Stream::Hold::kRequest;  // check_holds() sends the Hook once the body is here.
     return;
   }
@@ -466,7 +466,7 @@ void Http2Layer::submit_response(int32_t client_id) {
       response.body.append(s->response_buf.view(), ctx_->config->body_limit);
     }
     s->live.milestone();
-    if (!s->ws && s->protocol.empty() && holds(HookPoint::kResponse)) {
+    if (!s->ws && s->protocol.empty() && ctx_->config->holds(HookPoint::kResponse)) {
       s->hold = Stream::Hold::kResponse;  // check_holds() sends the Hook.
       return;
     }

@@ -91,10 +91,9 @@ class Http2Layer : public AppLayer {
   void submit_request(int32_t client_id, Commands& out);
   // send_request sends a stream's request on (after its hold point, if any).
   void send_request(Stream& s, Commands& out);
-  // Hold points: holds() says whether streams stop at |point|; check_holds sends the Hook of
-  // each held stream whose body is complete (or a stream window long); on_hook_resumed carries
-  // out what the hooks decided; answer_stream answers with the hook's response.
-  bool holds(HookPoint point) const;
+  // Hold points: check_holds sends the Hook of each held stream whose body is complete (or a
+  // stream window long); on_hook_resumed carries out what the hooks decided; answer_stream
+  // answers with the hook's response.
   void check_holds(Commands& out);
   void on_hook_resumed(Stream& s, HeldFlow& held, Commands& out);
   void answer_stream(Stream& s, HeldFlow& held);

@@ -6,10 +6,6 @@
 
 namespace sightglass::core {
 
-bool HttpLayer::holds(HookPoint point) const {
-  return ctx_->config->hooks != nullptr && ctx_->config->hooks->holds(point);
-}
-
 void HttpLayer::hold_body(std::string_view data, Commands& out) {
   Exchange& ex = *exchange_;
   if (ex.hook_id != 0) {

@@ -20,9 +20,6 @@ std::string authority_text(const HttpTarget& target) {
   return out;
 }
 
-namespace {
-
-// parse_absolute_form splits "http://authority/path" into a target and the origin-form path.
 bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path) {
   HttpTarget target;
   if (url.starts_with("http://")) {
@@ -54,6 +51,8 @@ bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::stri
   *out_path = std::move(path);
   return true;
 }
+
+namespace {
 
 // decline_h2c removes a cleartext HTTP/2 upgrade offer (Upgrade: h2c, HTTP2-Settings and
 // their Connection tokens): the request then goes on as plain HTTP/1.1, as RFC 7540 allows a
@@ -513,7 +512,8 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
 
   ex.target = std::move(target);
   // An Upgrade (WebSocket) request goes on at once: what follows its head is not HTTP.
-  if (find_header(request.headers, "Upgrade") == nullptr && holds(HookPoint::kRequest)) {
+  if (find_header(request.headers, "Upgrade") == nullptr &&
+      ctx_->config->holds(HookPoint::kRequest)) {
     ex.hold = Exchange::Hold::kRequest;  // Until the body is complete (or the hold limit).
     if (const std::string* expect = find_header(request.headers, "Expect");
         expect != nullptr && iequals(trim_whitespace(*expect), "100-continue")) {
@@ -619,7 +619,7 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
   ex.response_close_delimited = !no_body && !head.chunked && !head.content_length;
   if (head.status == 101) {
     ex.switching = true;
-  } else if (holds(HookPoint::kResponse)) {
+  } else if (ctx_->config->holds(HookPoint::kResponse)) {
     ex.hold = Exchange::Hold::kResponse;  // The head goes on when the hooks are done.
   }
   const bool hook_at_head = ex.hold == Exchange::Hold::kResponse && streams_body(head.headers);
@@ -697,10 +697,7 @@ void HttpLayer::send_upstream(std::string data, Commands& out) {
 
 void HttpLayer::open_upstream(const HttpTarget& target, Commands& out) {
   upstream_ = std::make_unique<Upstream>();
-  // The session's early connection goes to the tunnel's destination: a request the hooks sent
-  // elsewhere gets a connection of its own.
-  const bool elsewhere = fixed_ && !(target == *fixed_) && ctx_->reserved_conn != 0;
-  upstream_->conn = elsewhere ? ctx_->next_conn++ : ctx_->new_conn();
+  upstream_->conn = ctx_->new_conn(target.host, target.port);
   upstream_->target = target;
   upstream_->open_id = ctx_->new_command();
   out.push_back(

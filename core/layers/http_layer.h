@@ -23,6 +23,10 @@ struct HttpTarget {
 // port.
 std::string authority_text(const HttpTarget& target);
 
+// parse_absolute_form splits "http[s]://authority[/path]" (no user info) into a target and the
+// origin-form path ("/" when there is none); false when |url| is not one.
+bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path);
+
 // TunnelRequest is a CONNECT that the HttpLayer accepted: the session continues with the
 // tunnel's bytes (|remainder| already received).
 struct TunnelRequest {
@@ -72,10 +76,8 @@ class HttpLayer : public AppLayer {
   // start_request opens (or reuses) the server connection of the exchange's target and sends
   // the request head as the flow says.
   void start_request(Commands& out);
-  // Hold points: holds() says whether flows stop at |point|; send_hook stops the exchange's
-  // message there (|complete|: its whole body is held); the resumed_* carry out what the
-  // hooks decided.
-  bool holds(HookPoint point) const;
+  // Hold points: send_hook stops the exchange's message there (|complete|: its whole body is
+  // held); the *_resumed carry out what the hooks decided.
   void send_hook(bool complete, Commands& out);
   // hold_body keeps body bytes of the held message: before the Hook (which goes out, with
   // what is here, once they pass the hold limit) or after it.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "core/layers/proxy_auth.h"
@@ -98,6 +99,8 @@ struct ProxyConfig {
   std::string ca_cert_der;
   // What runs at the hold points; null: flows never stop. Not owned.
   FlowHooks* hooks = nullptr;
+  // holds says whether flows stop at |point| (there are hooks, and they want it).
+  bool holds(HookPoint point) const { return hooks != nullptr && hooks->holds(point); }
   // A held message body is held up to this many bytes; past it, the hook sees the first bytes
   // and the rest streams on unchanged.
   uint64_t hold_body_limit = 16 * 1024 * 1024;
@@ -168,11 +171,20 @@ struct SessionContext {
     return flow;
   }
   // A server connection the session opened before the application layer started (it connects
-  // upstream first to learn the server's certificate and ALPN): the layer's first new_conn()
-  // returns it, and its OpenConnection for the same destination adopts it.
+  // upstream first to learn the server's certificate and ALPN), to |reserved_host|:
+  // |reserved_port|: the layer's first new_conn() for that destination (or for no destination
+  // named) returns it, and its OpenConnection adopts it. A connection elsewhere (a request a
+  // hook sent to another server) gets a new id and leaves the reservation.
   ConnId reserved_conn = 0;
-  ConnId new_conn() {
-    if (reserved_conn != 0) {
+  std::string reserved_host;
+  uint16_t reserved_port = 0;
+  void reserve(ConnId conn, std::string host, uint16_t port) {
+    reserved_conn = conn;
+    reserved_host = std::move(host);
+    reserved_port = port;
+  }
+  ConnId new_conn(std::string_view host = {}, uint16_t port = 0) {
+    if (reserved_conn != 0 && (host.empty() || (host == reserved_host && port == reserved_port))) {
       return std::exchange(reserved_conn, 0);
     }
     return next_conn++;

@@ -782,7 +782,7 @@ void ProxySession::continue_client_handshake(Commands& out) {
   cancel_client_timer(out);
   stage_ = Stage::kSniffPlaintext;
   if (preopened_ != 0) {
-    ctx_.reserved_conn = preopened_;
+    ctx_.reserve(preopened_, dest_host_, dest_port_);
   }
   if (ctx_.client_tls->alpn == "h2") {
     if (client_tls_->read_plaintext(&buffer_) == SslEngine::ReadStatus::kFailed) {

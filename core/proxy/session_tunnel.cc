@@ -127,7 +127,7 @@ bool ProxySession::tcp_first_unused() const {
 
 void ProxySession::reserve_tcp_first() {
   if (tcp_first_unused()) {
-    ctx_.reserved_conn = preopened_;
+    ctx_.reserve(preopened_, dest_host_, dest_port_);
   }
 }
 

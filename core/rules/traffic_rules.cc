@@ -8,6 +8,7 @@
 #include "core/export/content_decoding.h"
 #include "core/export/text_util.h"
 #include "core/layers/http1.h"
+#include "core/layers/http_layer.h"
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
@@ -32,38 +33,6 @@ std::vector<std::string> split_spec(std::string_view spec, size_t parts) {
   }
   out.emplace_back(rest);
   return out;
-}
-
-// split_url splits an absolute http(s) URL into the request fields.
-bool split_url(std::string_view url, HttpRequestData* request) {
-  std::string scheme;
-  if (url.starts_with("http://")) {
-    scheme = "http";
-    url.remove_prefix(7);
-  } else if (url.starts_with("https://")) {
-    scheme = "https";
-    url.remove_prefix(8);
-  } else {
-    return false;
-  }
-  const size_t slash = url.find_first_of("/?#");
-  std::optional<HostPort> host_port =
-      parse_host_port(url.substr(0, slash), scheme == "https" ? 443 : 80);
-  if (!host_port) {
-    return false;
-  }
-  std::string target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  if (const size_t hash = target.find('#'); hash != std::string::npos) {
-    target.erase(hash);
-  }
-  if (target.empty() || target.front() != '/') {
-    target.insert(target.begin(), '/');
-  }
-  request->scheme = std::move(scheme);
-  request->host = std::move(host_port->host);
-  request->port = host_port->port;
-  request->target = std::move(target);
-  return true;
 }
 
 void set_header(Headers& headers, const std::string& name, const std::string& value) {
@@ -369,16 +338,17 @@ std::string local_file_for(const Rule& rule, const std::string& url) {
 }
 
 bool set_request_url(HttpRequestData& request, std::string_view url) {
-  HttpRequestData moved;
-  if (!split_url(url, &moved)) {
+  HttpTarget target;
+  std::string path;
+  if (!parse_absolute_form(url.substr(0, url.find('#')), &target, &path)) {
     return false;
   }
   const bool new_authority =
-      moved.host != request.host || moved.port != request.port || moved.scheme != request.scheme;
-  request.scheme = std::move(moved.scheme);
-  request.host = std::move(moved.host);
-  request.port = moved.port;
-  request.target = std::move(moved.target);
+      target.host != request.host || target.port != request.port || target.scheme != request.scheme;
+  request.scheme = std::move(target.scheme);
+  request.host = std::move(target.host);
+  request.port = target.port;
+  request.target = std::move(path);
   if (new_authority && find_header(request.headers, "Host") != nullptr) {
     set_header(request.headers, "Host",
                format_authority(request.host, request.port, request.scheme));
