@@ -1,7 +1,7 @@
 #pragma once
 
-// Shared by the files that implement ProxySession (session.cc, session_limits.cc,
-// session_server.cc, session_tunnel.cc); not part of its interface.
+// Shared by the files that implement ProxySession and its layers (session*.cc, server_side.cc);
+// not part of their interfaces.
 
 #include <cstddef>
 #include <cstdint>
@@ -13,4 +13,8 @@ namespace sightglass::core::session_internal {
 // connected, a server handshake): past it, reading from the client pauses.
 constexpr size_t kHeldClientBytes = 256 * 1024;
 
+// is_http1_alpn says whether an ALPN choice means HTTP/1.x ("" included: no ALPN).
+inline bool is_http1_alpn(const std::string& protocol) {
+  return protocol.empty() || protocol == "http/1.1" || protocol == "http/1.0";
+}
 }  // namespace sightglass::core::session_internal

@@ -45,7 +45,7 @@ void ProxySession::on_client_timer(Commands& out) {
   }
   FlowSnapshot flow =
       failed_tcp_flow(client_sni_.empty() ? dest_host_ : client_sni_, "client timeout: " + what);
-  flow.bytes_from_client = buffer_.size() + client_raw_.size();
+  flow.bytes_from_client = buffer_.size() + (client_tls_ ? client_tls_->raw_size() : 0);
   out.push_back(Log{Log::Level::kInfo, flow.error + " (" + ctx_.client_address + ")"});
   publish_final(std::move(flow), out);
   close_everything(out);
@@ -93,54 +93,6 @@ void ProxySession::on_idle_wakeup(Commands& out) {
   if (stage_ != Stage::kClosed) {
     close_everything(out);
   }
-}
-
-void ProxySession::arm_server_handshake(ConnId conn, Commands& out) {
-  auto it = servers_.find(conn);
-  if (it == servers_.end()) {
-    return;
-  }
-  if (it->second.handshake_wakeup != 0) {
-    out.push_back(CancelWakeup{it->second.handshake_wakeup});
-  }
-  it->second.handshake_wakeup = ctx_.new_command();
-  out.push_back(
-      RequestWakeup{it->second.handshake_wakeup, ctx_.config->server_handshake_timeout_ms});
-}
-
-void ProxySession::cancel_server_handshake(ConnId conn, Commands& out) {
-  auto it = servers_.find(conn);
-  if (it != servers_.end() && it->second.handshake_wakeup != 0) {
-    out.push_back(CancelWakeup{it->second.handshake_wakeup});
-    it->second.handshake_wakeup = 0;
-  }
-}
-
-bool ProxySession::on_server_handshake_timeout(CommandId id, Commands& out) {
-  for (auto& [conn, server] : servers_) {
-    if (server.handshake_wakeup != id) {
-      continue;
-    }
-    server.handshake_wakeup = 0;
-    if (server.open) {
-      return true;
-    }
-    const ConnId which = conn;
-    OpenCompleted failed = std::move(server.completion);
-    failed.id = server.open_command.id;
-    failed.conn = which;
-    failed.timed_out = true;
-    failed.failure = OpenCompleted::Failure::kTimeout;
-    const std::string limit = seconds_text(ctx_.config->server_handshake_timeout_ms);
-    failed.error = !server.proxy_connect.empty()
-                       ? "server timeout: the upstream proxy did not answer CONNECT " +
-                             server.proxy_connect + " within " + limit
-                       : "server timeout: the TLS handshake with " + server.host +
-                             " was not complete within " + limit;
-    fail_open(which, std::move(failed), true, out);
-    return true;
-  }
-  return false;
 }
 
 }  // namespace sightglass::core

@@ -45,7 +45,7 @@ void ProxySession::connect_tunnel(std::string host, uint16_t port, std::string r
   tunnel_start_us_ = ctx_.clock->monotonic_us();
   tunnel_start_wall_us_ = ctx_.clock->wall_us();
   preopened_ = ctx_.new_conn();
-  ServerConn& server = servers_[preopened_];
+  ServerConn& server = server_.add(preopened_);
   server.host = dest_host_;
   server.tls_name = dest_host_;
   server.authority = format_host_port(dest_host_, dest_port_);
@@ -121,8 +121,8 @@ bool ProxySession::tcp_first_unused() const {
   if (preopened_ == 0) {
     return false;
   }
-  auto it = servers_.find(preopened_);
-  return it != servers_.end() && it->second.tcp_first && it->second.preopened;
+  const ServerConn* server = server_.find(preopened_);
+  return server != nullptr && server->tcp_first && server->preopened;
 }
 
 void ProxySession::reserve_tcp_first() {

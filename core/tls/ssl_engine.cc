@@ -296,8 +296,10 @@ std::string SslEngine::describe_failure(int ret) {
   const int err = SSL_get_error(ssl_.get(), ret);
   std::string text;
   if (!is_server_ && (SSL_get_verify_mode(ssl_.get()) & SSL_VERIFY_PEER) != 0) {
+    // X509_V_ERR_INVALID_CALL: no certificate was verified yet (the server answered the
+    // ClientHello with something else than TLS): a handshake failure, not a verdict.
     const long verify = SSL_get_verify_result(ssl_.get());
-    if (verify != X509_V_OK) {
+    if (verify != X509_V_OK && verify != X509_V_ERR_INVALID_CALL) {
       text = std::string("upstream certificate verify failed: ") +
              X509_verify_cert_error_string(verify);
       ERR_clear_error();
