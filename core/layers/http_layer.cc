@@ -511,9 +511,8 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   }
 
   ex.target = std::move(target);
-  // An Upgrade (WebSocket) request goes on at once: what follows its head is not HTTP.
-  if (find_header(request.headers, "Upgrade") == nullptr &&
-      ctx_->config->holds(HookPoint::kRequest)) {
+  // (An Upgrade request is held too: what follows its head waits with it, unparsed.)
+  if (ctx_->config->holds(HookPoint::kRequest)) {
     ex.hold = Exchange::Hold::kRequest;  // Until the body is complete (or the hold limit).
     if (const std::string* expect = find_header(request.headers, "Expect");
         expect != nullptr && iequals(trim_whitespace(*expect), "100-continue")) {

@@ -336,5 +336,41 @@ TEST(Hold, AnEventStreamGoesOnAfterItsHeadIsHooked) {
   EXPECT_EQ(sent_to(pb.server(open.conn, "7\r\ndata: 2\r\n"), kClientConn), "7\r\ndata: 2\r\n");
 }
 
+TEST(Hold, AWebSocketUpgradeIsHeldEditedAndThenSwitches) {
+  // The handshake request stops like any other; the frames the client sends before the answer
+  // wait with it, and reach the server only after the 101.
+  HoldAll hooks(true, false);
+  SessionPlaybook pb(holding(&hooks));
+  const std::string upgrade =
+      "GET http://example.test/chat HTTP/1.1\r\nHost: example.test\r\nConnection: "
+      "Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+      "dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+  const std::string frame("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 11);  // "Hello"
+  const Commands c1 = pb.client(upgrade + frame);
+  const Hook hook = single_hook(c1, pb.log());
+  ASSERT_NE(hook.held, nullptr);
+  EXPECT_TRUE(all_of<OpenConnection>(c1).empty()) << pb.log();
+  EXPECT_EQ(hook.held->flow.request->target, "/chat");
+  hook.held->flow.request->headers.push_back({"Authorization", "Bearer edited"});
+  const OpenConnection open = single_open(pb.feed(HookResumed{hook.id, hook.held}));
+  const Commands c2 = pb.open_ok(open);
+  EXPECT_EQ(sent_to(c2, open.conn),
+            "GET /chat HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\nUpgrade: "
+            "websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+            "dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer edited\r\n\r\n")
+      << pb.log();
+  const std::string k101 =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+  const Commands c3 = pb.server(open.conn, k101);
+  EXPECT_EQ(sent_to(c3, kClientConn), k101) << pb.log();
+  EXPECT_EQ(sent_to(c3, open.conn), frame) << pb.log();  // The early frame, after the 101.
+  const auto live = all_of<PublishFlow>(c3);
+  ASSERT_FALSE(live.empty());
+  EXPECT_EQ(live.back().flow->response->status, 101);
+  EXPECT_EQ(core::find_header(live.back().flow->request->headers, "Authorization") != nullptr,
+            true);
+}
+
 }  // namespace
 }  // namespace sightglass::core
