@@ -154,9 +154,13 @@ void InterceptView::draw_window(ImFont* mono) {
   }
   const ImGuiViewport* viewport = ImGui::GetMainViewport();
   const float scale = ImGui::GetIO().FontGlobalScale;
-  ImGui::SetNextWindowSize(ImVec2(640 * scale, 560 * scale), ImGuiCond_FirstUseEver);
-  ImGui::SetNextWindowPos(ImVec2(viewport->WorkPos.x + viewport->WorkSize.x - 660 * scale,
-                                 viewport->WorkPos.y + 40 * scale),
+  // First shown in the lower right, over the detail pane: the flow list, with its HELD rows,
+  // stays in sight.
+  const ImVec2 size(std::min(640 * scale, viewport->WorkSize.x * 0.6f),
+                    std::min(560 * scale, viewport->WorkSize.y * 0.62f));
+  ImGui::SetNextWindowSize(size, ImGuiCond_FirstUseEver);
+  ImGui::SetNextWindowPos(ImVec2(viewport->WorkPos.x + viewport->WorkSize.x - size.x - 12 * scale,
+                                 viewport->WorkPos.y + viewport->WorkSize.y - size.y - 32 * scale),
                           ImGuiCond_FirstUseEver);
   if (!ImGui::Begin("Intercept", &open_)) {
     ImGui::End();

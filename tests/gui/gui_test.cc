@@ -415,9 +415,10 @@ TEST_F(GuiTest, InterceptHoldsARequestThatIsEditedAndResumed) {
                        "X-Fruit: kiwifruit-basket",
                        "http://127.0.0.1:" + origin_port_ + "/echo-full/held"});
   const std::vector<OcrWord> held = ocr_until(dir_.path(), "held", [](const auto& words) {
-    return has(words, "1 held") && has(words, "kiwifruit-basket");
+    return has(words, "1 held") && has(words, "kiwifruit-basket") && has(words, "held live");
   });
-  ASSERT_TRUE(has(held, "1 held")) << all_text(held);  // The status bar.
+  ASSERT_TRUE(has(held, "1 held")) << all_text(held);     // The status bar.
+  ASSERT_TRUE(has(held, "held live")) << all_text(held);  // The row's flags, in sight.
   const std::optional<OcrWord> header = find_word(held, "kiwifruit-basket");
   ASSERT_TRUE(header) << all_text(held);
   // A header added at the end of the header lines (they end with a line break).
