@@ -199,14 +199,15 @@ void ServerSide::on_bytes(ConnId conn, std::string data, Commands& out) {
   }
   if (!plain.empty() && server->probation) {
     server->probation = false;
-    server->sent.clear();
-    // An HTTP/2 server without ALPN speaks first: its SETTINGS frame (type 4, stream 0).
+    // An HTTP/2 server without ALPN speaks first: its SETTINGS frame (type 4, stream 0). What
+    // was sent on probation goes again on the new connection.
     const std::string_view p(plain);
     if (p.size() >= 9 && p[3] == '\x04' && p.substr(5, 4) == std::string_view("\0\0\0\0", 4) &&
         retry_with_h2(conn, ServerConn::Retry::kSettings,
                       "the server answered HTTP/1.1 with HTTP/2 (no ALPN)", out)) {
       return;
     }
+    server->sent.clear();
   }
   if (!plain.empty()) {
     if (server->h2) {
