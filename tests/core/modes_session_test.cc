@@ -53,32 +53,8 @@ TEST(ModesSession, Socks5OpensATunnelAndSpeaksHttpInside) {
   EXPECT_EQ(done[0]->request->url(), "http://site.test/p");
 }
 
-TEST(ModesSession, Socks5ConnectRefusedGetsTheMatchingReplyCode) {
-  SessionPlaybook pb(config_for(ProxyConfig::Mode::kSocks5));
-  pb.client(std::string("\x05\x01\x00", 3));
-  const Commands c = pb.client(std::string("\x05\x01\x00\x01\xc0\x00\x02\x07\x00\x19", 10));
-  const OpenConnection open = single_open(c);
-  const Commands f =
-      pb.open_failed(open, "connection to 192.0.2.7:25 refused", OpenCompleted::Failure::kRefused);
-  EXPECT_EQ(sent_to(f, kClientConn), std::string("\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", 10));
-  ASSERT_EQ(flows(f).size(), 1u);
-  EXPECT_NE(flows(f)[0]->error.find("refused"), std::string::npos);
-  EXPECT_TRUE(closes(f, kClientConn));
-}
-
-TEST(ModesSession, Socks5WrongPasswordIsRefusedAndLogged) {
-  ProxyConfig config = config_for(ProxyConfig::Mode::kSocks5);
-  config.proxy_credentials = ProxyCredentials{"u", "p"};
-  SessionPlaybook pb(config);
-  EXPECT_EQ(sent_to(pb.client(std::string("\x05\x01\x02", 3)), kClientConn),
-            std::string("\x05\x02", 2));
-  const Commands c = pb.client(std::string("\x01\x01u\x01x", 5));
-  EXPECT_EQ(sent_to(c, kClientConn), std::string("\x01\x01", 2));
-  EXPECT_TRUE(closes(c, kClientConn));
-  const auto done = flows(c);
-  ASSERT_EQ(done.size(), 1u);
-  EXPECT_NE(done[0]->error.find("wrong username or password"), std::string::npos);
-}
+// The SOCKS5 layer's failures (each reply code, a wrong password) are played in
+// socks5_test.cc (Socks5Session).
 
 TEST(ModesSession, TransparentPlainHttpGoesToTheOriginalDestination) {
   ClientConnection client;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/playbook.h"
+
 namespace sightglass::core {
 namespace {
 
@@ -314,6 +316,105 @@ TEST(Socks5, Replies) {
   EXPECT_EQ(Socks5Handshake::kTtlExpired, 6);
   EXPECT_EQ(Socks5Handshake::kCommandNotSupported, 7);
   EXPECT_EQ(Socks5Handshake::kAddressTypeNotSupported, 8);
+}
+
+// --- The SOCKS5 layer of ProxySession ----------------------------------------------------------
+
+// socks5_config is a SOCKS5 proxy (with |credentials| when given).
+ProxyConfig socks5_config(std::optional<ProxyCredentials> credentials = std::nullopt) {
+  ProxyConfig config;
+  config.mode = ProxyConfig::Mode::kSocks5;
+  config.body_limit = 1024;
+  config.proxy_credentials = std::move(credentials);
+  return config;
+}
+
+// finished is the PublishFlow of a finished flow with |error| (compared by its description).
+PublishFlow finished(std::string error) {
+  auto flow = std::make_shared<FlowSnapshot>();
+  flow->state = FlowState::kFinished;
+  flow->error = std::move(error);
+  return PublishFlow{flow};
+}
+
+TEST(Socks5Session, EachFailureToConnectGetsItsReplyCode) {
+  struct Case {
+    OpenCompleted::Failure failure;
+    uint8_t code;
+  };
+  for (const Case& c :
+       {Case{OpenCompleted::Failure::kDns, Socks5Handshake::kHostUnreachable},
+        Case{OpenCompleted::Failure::kRefused, Socks5Handshake::kConnectionRefused},
+        Case{OpenCompleted::Failure::kTimeout, Socks5Handshake::kTtlExpired},
+        Case{OpenCompleted::Failure::kUnreachable, Socks5Handshake::kNetworkUnreachable},
+        Case{OpenCompleted::Failure::kOther, Socks5Handshake::kGeneralFailure}}) {
+    SCOPED_TRACE(static_cast<int>(c.failure));
+    test::SessionPlaybook session(socks5_config());
+    OpenConnection open;
+    const std::string error = "cannot open the tunnel to 192.0.2.7:25: it failed";
+    test::Playbook pb(session.handler());
+    pb >> Start{} << RequestWakeup{0, 30'000}  // The first byte's limit.
+        >> DataReceived{kClientConn, bytes({5, 1, 0})}
+               << CancelWakeup{0} << RequestWakeup{0, 30'000}  // Now the handshake's.
+               << SendData{kClientConn, bytes({5, 0})} >>
+        DataReceived{kClientConn, request(1, 1, bytes({192, 0, 2, 7}), 25)}
+            << CancelWakeup{0}
+            << test::expect<OpenConnection>(
+                   [&](const OpenConnection& o) {
+                     open = o;
+                     return o.conn == 1 && o.host == "192.0.2.7" && o.port == 25 && !o.tls;
+                   },
+                   "OpenConnection(conn 1, 192.0.2.7:25, plain)") >>
+        [&] {
+          OpenCompleted failed;
+          failed.id = open.id;
+          failed.conn = open.conn;
+          failed.error = "it failed";
+          failed.failure = c.failure;
+          return Event(failed);
+        } << SendData{kClientConn, Socks5Handshake::failure_reply(c.code)}
+          << Log{Log::Level::kInfo, error} << finished(error) << CloseConnection{kClientConn};
+    ASSERT_TRUE(pb.check());
+  }
+}
+
+TEST(Socks5Session, ConnectedTunnelAnswersOnceOpenThenRelaysWhatIsNotHttp) {
+  test::SessionPlaybook session(socks5_config(creds()));
+  OpenConnection open;
+  test::Playbook pb(session.handler());
+  pb.ignore<RequestWakeup>().ignore<CancelWakeup>();  // The client's limits: tested above.
+  pb >> DataReceived{kClientConn, bytes({5, 1, 2})} << SendData{kClientConn, bytes({5, 2})} >>
+      DataReceived{kClientConn, auth("alice", "s3cret:pw")} << SendData{kClientConn, bytes({1, 0})}
+      // The request and the client's first bytes (not TLS, not HTTP) in one read: they wait for
+      // the tunnel.
+      >> DataReceived{kClientConn,
+                      request(1, 3, domain("db.test"), 5432) + bytes({0, 0, 0, 8, 4, 210, 22, 47})}
+             << test::expect<OpenConnection>(
+                    [&](const OpenConnection& o) {
+                      open = o;
+                      return o.conn == 1 && o.host == "db.test" && o.port == 5432 && !o.tls;
+                    },
+                    "OpenConnection(conn 1, db.test:5432, plain)") >>
+      [&] { return Event(test::completed(open)); }
+          << SendData{kClientConn, Socks5Handshake::success_reply()}
+          << test::expect<PublishFlow>()                       // The relay's live flow.
+          << SendData{1, bytes({0, 0, 0, 8, 4, 210, 22, 47})}  // PostgreSQL's SSLRequest.
+          << test::expect<PublishFlow>()                       // Connected.
+      >> DataReceived{1, "N"} << SendData{kClientConn, "N"};
+  ASSERT_TRUE(pb.check());
+}
+
+TEST(Socks5Session, WrongPasswordIsAnsweredRefusedAndLogged) {
+  test::SessionPlaybook session(socks5_config(ProxyCredentials{"u", "p"}));
+  const std::string error = "SOCKS5: wrong username or password for user \"u\"";
+  test::Playbook pb(session.handler());
+  pb >> DataReceived{kClientConn, bytes({5, 1, 2})} << SendData{kClientConn, bytes({5, 2})} >>
+      DataReceived{kClientConn, auth("u", "x")}
+          << SendData{kClientConn, bytes({1, 1})} << Log{Log::Level::kWarn, error}
+          << finished(error)
+          << CloseConnection{kClientConn}  // Nothing the client sends afterwards is read.
+      >> DataReceived{kClientConn, request(1, 1, bytes({1, 2, 3, 4}), 80)};
+  ASSERT_TRUE(pb.check());
 }
 
 }  // namespace

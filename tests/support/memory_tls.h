@@ -65,7 +65,40 @@ class MemoryPeer {
     return out;
   }
   void write(const std::string& s) { SSL_write(ssl_.get(), s.data(), static_cast<int>(s.size())); }
+  // send encrypts |s| and returns the records.
+  std::string send(const std::string& s) {
+    write(s);
+    return drain();
+  }
+  // pump feeds |in|, advances the handshake, keeps the plaintext that came (in |plain|) and
+  // returns what the peer sends; a failed handshake sets |failed|.
+  std::string pump(const std::string& in) {
+    feed(in);
+    const int r = SSL_do_handshake(ssl_.get());
+    if (r != 1 && SSL_get_error(ssl_.get(), r) != SSL_ERROR_WANT_READ) {
+      failed = true;
+    }
+    ERR_clear_error();
+    if (r == 1) {
+      plain += read();
+    }
+    return drain();
+  }
+  bool done() { return SSL_is_init_finished(ssl_.get()) != 0; }
+  std::string alpn() {
+    const uint8_t* p = nullptr;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(ssl_.get(), &p, &n);
+    return std::string(reinterpret_cast<const char*>(p), n);
+  }
+  std::string sni() {
+    const char* name = SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name);
+    return name == nullptr ? "" : name;
+  }
   SSL* ssl() { return ssl_.get(); }
+
+  std::string plain;  // What pump() received.
+  bool failed = false;
 
  private:
   bssl::UniquePtr<SSL> ssl_;
