@@ -1,9 +1,9 @@
 #include "core/layers/h1_over_h2.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cstring>
 #include <vector>
+
+#include "core/layers/nghttp2_callbacks.h"
 
 namespace sightglass::core {
 namespace {
@@ -15,43 +15,11 @@ constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 constexpr size_t kPauseAbove = 256 * 1024;
 constexpr size_t kResumeBelow = 64 * 1024;
 
-std::string_view view(const uint8_t* data, size_t len) {
-  return {reinterpret_cast<const char*>(data), len};
-}
-
 // is_connection_specific names the HTTP/1.1 headers that HTTP/2 forbids (RFC 9113 8.2.2), and
 // Host, which becomes :authority.
 bool is_connection_specific(const std::string& name) {
   return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
          name == "transfer-encoding" || name == "upgrade" || name == "host";
-}
-
-H1OverH2* self(void* user_data) { return static_cast<H1OverH2*>(user_data); }
-
-int cb_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
-  return self(user_data)->on_begin_headers(frame);
-}
-int cb_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
-              size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
-              void* user_data) {
-  return self(user_data)->on_header(frame, view(name, namelen), view(value, valuelen));
-}
-int cb_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
-  return self(user_data)->on_frame(frame);
-}
-int cb_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
-            size_t len, void* user_data) {
-  return self(user_data)->on_data(stream_id, view(data, len));
-}
-int cb_close(nghttp2_session* /*s*/, int32_t stream_id, uint32_t error_code, void* user_data) {
-  return self(user_data)->on_stream_close(stream_id, error_code);
-}
-int cb_frame_send(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
-  return self(user_data)->on_frame_sent(frame);
-}
-ssize_t cb_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t length,
-                uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
-  return self(user_data)->read_body(stream_id, buf, length, flags);
 }
 
 }  // namespace
@@ -62,12 +30,10 @@ struct H1OverH2::Stream {
   bool head_request = false;
 
   // The request body on its way to the server.
-  std::string body;
-  size_t body_offset = 0;
+  ByteQueue body;
   bool body_eof = false;
   Headers trailers;
-  bool deferred = false;
-  bool trailers_due = false;
+  H2Send send = H2Send::kBody;
 
   // The response.
   int status = 0;
@@ -81,20 +47,11 @@ struct H1OverH2::Stream {
   bool response_done = false;
   bool closed = false;
   uint32_t close_code = 0;
-
-  size_t queued() const { return body.size() - body_offset; }
 };
 
 H1OverH2::H1OverH2(std::string default_authority)
     : default_authority_(std::move(default_authority)) {
-  H2Callbacks callbacks;
-  callbacks.begin_headers = cb_begin_headers;
-  callbacks.header = cb_header;
-  callbacks.frame_recv = cb_frame;
-  callbacks.data_chunk_recv = cb_data;
-  callbacks.stream_close = cb_close;
-  callbacks.frame_send = cb_frame_send;
-  session_ = new_h2_session(false, callbacks, this);
+  session_ = new_h2_session(false, Nghttp2Callbacks<H1OverH2>::session(), this);
 }
 
 H1OverH2::~H1OverH2() = default;
@@ -151,8 +108,8 @@ void H1OverH2::on_request_events(HttpParseEvents& events, Output& out) {
         continue;  // The server is done with the stream: the rest of the body has no reader.
       }
       sending_->body.append(body->data);
-      if (sending_->deferred) {
-        sending_->deferred = false;
+      if (sending_->send == H2Send::kDeferred) {
+        sending_->send = H2Send::kBody;
         nghttp2_session_resume_data(session_.get(), sending_->id);
       }
     } else if (std::get_if<HttpMessageEnd>(&event) != nullptr) {
@@ -160,8 +117,8 @@ void H1OverH2::on_request_events(HttpParseEvents& events, Output& out) {
       if (sending_ != nullptr) {
         sending_->body_eof = true;
         sending_->trailers = std::move(end.trailers);
-        if (sending_->deferred && !sending_->closed) {
-          sending_->deferred = false;
+        if (sending_->send == H2Send::kDeferred && !sending_->closed) {
+          sending_->send = H2Send::kBody;
           nghttp2_session_resume_data(session_.get(), sending_->id);
         }
         sending_ = nullptr;
@@ -251,8 +208,7 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
   const bool has_body = head.chunked || (head.content_length && *head.content_length > 0);
   auto stream = std::make_unique<Stream>();
   stream->head_request = head.method == "HEAD";
-  nghttp2_data_provider provider{};
-  provider.read_callback = cb_read;
+  const nghttp2_data_provider provider = Nghttp2Callbacks<H1OverH2>::body();
   const int32_t id = nghttp2_submit_request(session_.get(), nullptr, nv.nv.data(), nv.nv.size(),
                                             has_body ? &provider : nullptr, nullptr);
   if (id < 0) {
@@ -270,31 +226,9 @@ ssize_t H1OverH2::read_body(int32_t stream_id, uint8_t* buf, size_t length, uint
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
-  const size_t n = std::min(length, s->queued());
-  if (n > 0) {
-    std::memcpy(buf, s->body.data() + s->body_offset, n);
-    s->body_offset += n;
-    if (s->body_offset == s->body.size()) {
-      s->body.clear();
-      s->body_offset = 0;
-    } else if (s->body_offset >= 64 * 1024 && s->body_offset * 2 >= s->body.size()) {
-      s->body.erase(0, s->body_offset);
-      s->body_offset = 0;
-    }
-  }
-  if (s->queued() == 0 && s->body_eof) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!s->trailers.empty()) {
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      s->trailers_due = true;
-    }
-    return static_cast<ssize_t>(n);
-  }
-  if (n == 0) {
-    s->deferred = true;
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  return static_cast<ssize_t>(n);
+  size_t consumed = 0;  // Nothing to credit: what waits pauses the source (update_pause).
+  return take_body(s->body, s->body_eof, !s->trailers.empty(), &s->send, &consumed, buf, length,
+                   flags);
 }
 
 int H1OverH2::on_begin_headers(const nghttp2_frame* frame) {
@@ -489,8 +423,8 @@ void H1OverH2::send(Output& out) {
     }
     bool more = false;
     for (auto& s : streams_) {
-      if (s->trailers_due) {
-        s->trailers_due = false;
+      if (s->send == H2Send::kTrailersDue) {
+        s->send = H2Send::kDone;
         H2NvList nv;
         std::vector<Header> fields;
         fields.reserve(s->trailers.size());
@@ -513,7 +447,7 @@ void H1OverH2::send(Output& out) {
 void H1OverH2::update_pause(Output& out) {
   size_t queued = 0;
   for (const auto& s : streams_) {
-    queued += s->queued();
+    queued += s->body.size();
   }
   if (!paused_ && queued > kPauseAbove) {
     paused_ = true;

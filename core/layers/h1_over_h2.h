@@ -69,7 +69,7 @@ class H1OverH2 {
   bool paused() const { return paused_; }
 
   struct Stream;
-  // nghttp2 callbacks (public for the C trampolines only).
+  // nghttp2 callbacks (public for Nghttp2Callbacks only).
   int on_begin_headers(const nghttp2_frame* frame);
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value);
   int on_frame(const nghttp2_frame* frame);

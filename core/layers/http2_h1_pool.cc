@@ -25,7 +25,7 @@ constexpr size_t kH1ResumeBytes = kStreamWindow / 2;
 
 // --- HTTP/1.1 toward the server ------------------------------------------------------------
 
-void Http2Layer::submit_h1_request(Stream& s, const std::string& authority, Commands& out) {
+void Http2Layer::submit_h1_request(Stream& s, Commands& out) {
   s.h1 = true;
   s.head_request = s.method == "HEAD";
   H1Conn* c = nullptr;
@@ -50,12 +50,13 @@ void Http2Layer::submit_h1_request(Stream& s, const std::string& authority, Comm
   c->stream = s.client_id;
   s.h1_conn = c->conn;
   s.server_id = -1;  // In flight on an HTTP/1.1 connection.
+  s.request_send = Stream::Send::kBody;
   if (s.head_request) {
     c->parser.expect_no_body();
   }
   Headers headers;
   if (find_header(s.request_headers, "host") == nullptr) {
-    headers.push_back({"host", authority});
+    headers.push_back({"host", s.authority_sent});
   }
   bool has_length = false;
   std::string cookies;
@@ -73,7 +74,7 @@ void Http2Layer::submit_h1_request(Stream& s, const std::string& authority, Comm
   if (!cookies.empty()) {
     headers.push_back({"cookie", cookies});
   }
-  const bool no_body = s.request_eof && s.request_buf.empty();
+  const bool no_body = s.request_done() && s.request_buf.empty();
   if (!has_length && (!no_body || !s.request_trailers.empty())) {
     headers.push_back({"transfer-encoding", "chunked"});
     s.h1_chunked = true;
@@ -105,8 +106,8 @@ bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
     data = s.h1_chunked ? encode_chunk(s.request_buf.view()) : s.request_buf.take();
     s.request_buf.consume(s.request_buf.size());
   }
-  if (s.request_eof) {
-    s.h1_ended = true;
+  if (s.request_done()) {
+    s.request_send = Stream::Send::kDone;
     if (s.h1_chunked) {
       data += encode_last_chunk(s.request_trailers);
     }
@@ -161,16 +162,13 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
       }
       s->status = head->status;
       s->response_headers = std::move(head->headers);
-      s->response_received = true;
       s->t_response_head = ctx_->clock->monotonic_us();
       // No body in HTTP/2 either: HEAD, 204, 304 (whatever the server sends after the head).
       s->response_no_body = s->head_request || head->status == 204 || head->status == 304;
-      if (s->response_no_body) {
-        s->response_eof = true;
-        if (head->status == 204) {
-          std::erase_if(s->response_headers,
-                        [](const Header& h) { return iequals(h.name, "content-length"); });
-        }
+      s->response_head(s->response_no_body);
+      if (head->status == 204) {
+        std::erase_if(s->response_headers,
+                      [](const Header& h) { return iequals(h.name, "content-length"); });
       }
       submit_response(s->client_id);
       if (s->flow.response) {
@@ -178,7 +176,7 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
         s->flow.response->header_bytes = head->header_bytes;
       }
     } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
-      if (s == nullptr || s->client_closed || s->response_no_body) {
+      if (s == nullptr || s->client_closed() || s->response_no_body) {
         continue;
       }
       s->response_buf.append(body->data);
@@ -190,7 +188,7 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
       if (s == nullptr) {
         continue;
       }
-      if (!s->response_received) {
+      if (!s->response_received()) {
         // The end of a 1xx response (which took the parser's no-body mark of a HEAD).
         if (s->head_request) {
           c.parser.expect_no_body();
@@ -203,10 +201,10 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
       if (!s->response_no_body) {
         s->response_trailers = std::move(end->trailers);
       }
-      s->response_eof = true;
-      s->server_closed = true;
+      s->response_end();
+      s->close_server();
       c.stream = 0;
-      if (!end->keep_alive || !s->h1_ended) {
+      if (!end->keep_alive || s->request_send != Stream::Send::kDone) {
         close_h1(c, out);
         return;
       }
@@ -216,7 +214,7 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
       return;
     } else if (auto* error = std::get_if<HttpParseError>(&event)) {
       if (s != nullptr) {
-        s->server_closed = true;
+        s->close_server();
         fail_stream(*s, 502, "upstream sent an invalid response: " + error->reason);
       }
       close_h1(c, out);
@@ -236,11 +234,11 @@ void Http2Layer::on_h1_closed(H1Conn& c, const std::string& error, Commands& out
   if (it == h1_conns_.end()) {
     return;
   }
-  if (Stream* s = stream(it->second->stream); s != nullptr && !s->response_eof) {
-    s->server_closed = true;
+  if (Stream* s = stream(it->second->stream); s != nullptr && !s->response_done()) {
+    s->close_server();
     fail_stream(*s, 502,
                 !error.empty() ? error
-                : s->response_submitted
+                : s->response_submitted()
                     ? "upstream closed the connection in the middle of the response"
                     : "upstream closed the connection without sending a response");
   }
@@ -251,8 +249,8 @@ void Http2Layer::on_h1_closed(H1Conn& c, const std::string& error, Commands& out
 
 void Http2Layer::close_h1(H1Conn& c, Commands& out) {
   const ConnId conn = c.conn;
-  if (Stream* s = stream(c.stream); s != nullptr && !s->response_eof) {
-    s->server_closed = true;
+  if (Stream* s = stream(c.stream); s != nullptr && !s->response_done()) {
+    s->close_server();
   }
   credit_written(c);
   out.push_back(CloseConnection{conn, false});

@@ -9,6 +9,8 @@
 
 namespace sightglass::core {
 
+using h2_internal::kStreamWindow;
+
 void Http2Layer::check_holds(Commands& out) {
   if (ctx_->config->hooks == nullptr) {
     return;
@@ -16,14 +18,14 @@ void Http2Layer::check_holds(Commands& out) {
   // A held body beyond a stream window cannot come (nothing is credited while it is held):
   // the hook sees that much and the rest streams after it.
   const size_t limit =
-      static_cast<size_t>(std::min<uint64_t>(ctx_->config->hold_body_limit, stream_window()));
+      static_cast<size_t>(std::min<uint64_t>(ctx_->config->hold_body_limit, kStreamWindow));
   for (auto& [id, s] : streams_) {
-    if (s->hook_id != 0 || s->client_closed || s->hold == Stream::Hold::kNone) {
+    if (s->hook_id != 0 || s->client_closed() || !s->held()) {
       continue;
     }
     const bool request = s->hold == Stream::Hold::kRequest;
     const ByteQueue& buf = request ? s->request_buf : s->response_buf;
-    const bool eof = request ? s->request_eof : s->response_eof;
+    const bool eof = request ? s->request_done() : s->response_done();
     // A body that streams (gRPC, events) goes on after the hook; the hook sees its head.
     const bool streams = streams_body(request ? s->request_headers : s->response_headers);
     if (!eof && buf.size() < limit && !streams) {
@@ -41,14 +43,13 @@ void Http2Layer::check_holds(Commands& out) {
 
 void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
   const bool request = s.hold == Stream::Hold::kRequest;
-  s.hold = Stream::Hold::kNone;
+  s.hold = request ? Stream::Hold::kNone : Stream::Hold::kResponsePassed;
   s.hook_id = 0;
-  (request ? s.request_hooked : s.response_hooked) = true;
   if (!held.note.empty()) {
     s.flow.modified += (s.flow.modified.empty() ? "" : "; ") + held.note;
   }
   s.live.milestone();
-  if (s.client_closed) {
+  if (s.client_closed()) {
     return;
   }
   if (held.kill) {
@@ -57,7 +58,7 @@ void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
                      " hold point" + (held.note.empty() ? "" : " (" + held.note + ")");
     }
     if (request) {
-      s.server_closed = true;  // It never went to a server.
+      s.close_server();  // It never went to a server.
     } else {
       reset_server_stream(s, NGHTTP2_CANCEL);
     }
@@ -89,7 +90,7 @@ void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
       }
       if (elsewhere) {
         // This layer's server connections all go to one server.
-        s.server_closed = true;
+        s.close_server();
         fail_stream(s, 502,
                     "an HTTP/2 stream cannot be sent to another server (" + flow_request.url() +
                         "): this connection's server is " + authority_text(target_));
@@ -126,8 +127,7 @@ void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
 }
 
 void Http2Layer::answer_stream(Stream& s, HeldFlow& held) {
-  s.server_closed = true;  // No server is asked (and the flow keeps this response).
-  s.response_received = true;
+  s.close_server();  // No server is asked (and the flow keeps this response).
   s.t_response_head = ctx_->clock->monotonic_us();
   s.status = held.answer->status;
   s.response_headers.clear();
@@ -145,8 +145,8 @@ void Http2Layer::answer_stream(Stream& s, HeldFlow& held) {
                        ctx_->config->body_limit);
   s.response_buf.assign(no_body ? std::string() : held.answer_body);
   s.response_trailers.clear();
-  s.response_eof = true;
-  s.response_hooked = true;
+  s.response_head(/*end=*/true);
+  s.hold = Stream::Hold::kResponsePassed;
   submit_proxy_response(s);
 }
 

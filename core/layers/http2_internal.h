@@ -10,58 +10,37 @@
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "core/layers/http1.h"
 #include "core/layers/http2_layer.h"
 #include "core/layers/live_flow.h"
+#include "core/layers/nghttp2_callbacks.h"
 #include "core/layers/websocket_capture.h"
 
 namespace sightglass::core {
 
-// ByteQueue is a body in transit: appended at the back, taken from the front without moving
-// the rest each time (a frame at a time out of a window's worth).
-class ByteQueue {
- public:
-  size_t size() const { return data_.size() - offset_; }
-  bool empty() const { return size() == 0; }
-  std::string_view view() const { return std::string_view(data_).substr(offset_); }
-  void append(std::string_view bytes) { data_.append(bytes); }
-  void assign(std::string bytes) {
-    data_ = std::move(bytes);
-    offset_ = 0;
-  }
-  void consume(size_t n) {
-    offset_ += n;
-    if (offset_ == data_.size()) {
-      data_.clear();
-      offset_ = 0;
-    } else if (offset_ >= 64 * 1024 && offset_ * 2 >= data_.size()) {
-      data_.erase(0, offset_);
-      offset_ = 0;
-    }
-  }
-  // take returns everything and empties the queue.
-  std::string take() {
-    std::string out = offset_ == 0 ? std::move(data_) : data_.substr(offset_);
-    data_.clear();
-    offset_ = 0;
-    return out;
-  }
-
- private:
-  std::string data_;
-  size_t offset_ = 0;
-};
-
 // Stream is one exchange: a client stream, its server stream, and the flow.
 struct Http2Layer::Stream {
+  // Receiving the request from the client: its head, then its body (and trailers) until
+  // END_STREAM.
+  enum class Request : uint8_t { kHead, kBody, kDone };
+  // Receiving the response (from the server, or the proxy's own): until the final head (1xx
+  // heads may come first), its body, a trailer block, complete.
+  enum class Response : uint8_t { kAwaitingHead, kBody, kTrailers, kDone };
+  using Send = H2Send;  // Sending each direction on: to the server, to the client.
+  // Which ends are closed: the client stream (done or reset), the server stream (done, reset,
+  // or never to be opened), both.
+  enum class Ends : uint8_t { kOpen, kClientClosed, kServerClosed, kClosed };
+  // The hold points: the request waits before it goes to the server, the response before it
+  // goes to the client, until the hooks resume it (HookResumed{hook_id}); then the response's
+  // is passed.
+  enum class Hold : uint8_t { kNone, kRequest, kResponse, kResponsePassed };
+
   int32_t client_id = 0;
   int32_t server_id = 0;  // 0 until submitted to a server connection.
   ConnId upstream = 0;
@@ -76,24 +55,18 @@ struct Http2Layer::Stream {
   std::string authority_sent;  // :authority toward the server.
   Headers request_headers;     // Regular headers, in order.
   Headers request_trailers;
-  bool request_head_done = false;
-  ByteQueue request_buf;  // Received, not yet handed to the server session.
-  bool request_eof = false;
-  bool request_deferred = false;
-  bool request_trailers_due = false;
+  Request request = Request::kHead;
+  Send request_send = Send::kNotYet;
+  ByteQueue request_buf;      // Received, not yet handed to the server session.
   size_t consume_client = 0;  // Bytes handed on, to credit the client's windows with.
 
   // The response, as the server sends it.
-  bool in_response_trailers = false;
-  bool response_received = false;  // The final response head arrived.
-  bool response_submitted = false;
+  Response response = Response::kAwaitingHead;
+  Send response_send = Send::kNotYet;
   int status = 0;
   Headers response_headers;
   Headers response_trailers;
   ByteQueue response_buf;
-  bool response_eof = false;
-  bool response_deferred = false;
-  bool response_trailers_due = false;
   bool response_from_proxy = false;  // An error answer of the proxy itself.
   size_t consume_server = 0;
 
@@ -101,7 +74,6 @@ struct Http2Layer::Stream {
   bool h1 = false;
   ConnId h1_conn = 0;
   bool h1_chunked = false;  // The request body goes chunked.
-  bool h1_ended = false;    // The request's end went out.
   bool head_request = false;
   bool response_no_body = false;
 
@@ -112,27 +84,58 @@ struct Http2Layer::Stream {
   std::unique_ptr<WebSocketCapture> ws;
   std::string ws_early;
 
-  bool client_closed = false;  // The client stream is closed (done or reset).
-  bool server_closed = false;
+  Ends ends = Ends::kOpen;
+  // Published once the client's end closed, or whenever the layer gives up (abandon): apart
+  // from |ends|.
   bool published = false;
   LiveFlow live;  // When the flow goes to the live views.
 
-  // Hold points: the request waits before it goes to the server, the response before it goes
-  // to the client, until the hooks resume it (HookResumed{hook_id}). A body the hook replaced
-  // was credited to its sender at once, so |uncredited_*| bytes of the new one are not credited
-  // again when they are handed on.
-  enum class Hold : uint8_t { kNone, kRequest, kResponse };
   Hold hold = Hold::kNone;
   CommandId hook_id = 0;
-  bool request_hooked = false;
-  bool response_hooked = false;
+  // A body the hook replaced was credited to its sender at once, so |uncredited_*| bytes of
+  // the new one are not credited again when they are handed on.
   size_t uncredited_client = 0;
   size_t uncredited_server = 0;
+
+  bool request_done() const { return request == Request::kDone; }
+  // The final response head arrived (or the proxy answers).
+  bool response_received() const { return response != Response::kAwaitingHead; }
+  bool response_done() const { return response == Response::kDone; }
+  bool response_submitted() const { return response_send != Send::kNotYet; }
+  bool client_closed() const { return ends == Ends::kClientClosed || ends == Ends::kClosed; }
+  bool server_closed() const { return ends == Ends::kServerClosed || ends == Ends::kClosed; }
+  bool held() const { return hold == Hold::kRequest || hold == Hold::kResponse; }
+
+  // The request's head arrived: its body follows, if any.
+  void request_head() { request = Request::kBody; }
+  // The client's END_STREAM: the request is complete at |now|.
+  void request_end(int64_t now) {
+    request = Request::kDone;
+    t_request_end = now;
+    live.milestone();
+  }
+  // A header block of the response begins: a head until the final one came, then trailers.
+  void response_block() {
+    if (response_received()) {
+      response = Response::kTrailers;
+    } else {
+      response_headers.clear();
+      status = 0;
+    }
+  }
+  // The final response head arrived, and with |end| the whole response.
+  void response_head(bool end) { response = end ? Response::kDone : Response::kBody; }
+  // The response is complete.
+  void response_end() { response = Response::kDone; }
+  // The client stream closed (done or reset).
+  void close_client() { ends = server_closed() ? Ends::kClosed : Ends::kClientClosed; }
+  // The server stream closed, or will never be opened.
+  void close_server() { ends = client_closed() ? Ends::kClosed : Ends::kServerClosed; }
 };
 
 // Upstream is one HTTP/2 server connection.
 struct Http2Layer::Upstream {
-  Http2Layer* layer = nullptr;
+  Http2Layer* owner = nullptr;  // Handles the session's callbacks (Nghttp2Callbacks).
   ConnId conn = 0;
   CommandId open_id = 0;
   bool open = false;
@@ -176,10 +179,6 @@ namespace h2_internal {
 inline constexpr int32_t kStreamWindow = 256 * 1024;
 inline constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 
-inline std::string_view view(const uint8_t* data, size_t len) {
-  return {reinterpret_cast<const char*>(data), len};
-}
-
 inline std::string code_name(uint32_t code) { return nghttp2_http2_strerror(code); }
 
 // h1_to_h2_headers lowercases the names of HTTP/1.1 response headers and drops the
@@ -197,32 +196,6 @@ inline Headers h1_to_h2_headers(const Headers& headers) {
     out.push_back({std::move(name), h.value});
   }
   return out;
-}
-
-// take_body moves up to |length| bytes of |buf| into |out|: the shared logic of both data
-// providers.
-inline ssize_t take_body(ByteQueue& buf, bool eof, bool has_trailers, bool* deferred,
-                         bool* trailers_due, size_t* consumed, uint8_t* out, size_t length,
-                         uint32_t* flags) {
-  const size_t n = std::min(length, buf.size());
-  if (n > 0) {
-    std::memcpy(out, buf.view().data(), n);
-    buf.consume(n);
-    *consumed += n;
-  }
-  if (buf.empty() && eof) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (has_trailers) {
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      *trailers_due = true;
-    }
-    return static_cast<ssize_t>(n);
-  }
-  if (n == 0) {
-    *deferred = true;
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  return static_cast<ssize_t>(n);
 }
 
 }  // namespace h2_internal

@@ -7,6 +7,7 @@
 
 #include "core/layers/http2_internal.h"
 #include "core/layers/live_flow.h"
+#include "core/layers/nghttp2_callbacks.h"
 #include "core/layers/websocket_capture.h"
 #include "core/proxy/host_port.h"
 
@@ -16,8 +17,6 @@ using h2_internal::code_name;
 using h2_internal::h1_to_h2_headers;
 using h2_internal::kConnectionWindow;
 using h2_internal::kStreamWindow;
-using h2_internal::take_body;
-using h2_internal::view;
 
 namespace {
 
@@ -33,34 +32,6 @@ void split_authority(const std::string& authority, uint16_t default_port, std::s
     *host = authority;
     *port = default_port;
   }
-}
-
-// --- Trampolines ----------------------------------------------------------------------------
-
-Http2Layer* client_layer(void* user_data) { return static_cast<Http2Layer*>(user_data); }
-
-int c_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
-  return client_layer(user_data)->on_client_begin_headers(frame);
-}
-int c_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
-             size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
-             void* user_data) {
-  return client_layer(user_data)->on_client_header(frame, view(name, namelen),
-                                                   view(value, valuelen));
-}
-int c_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
-  return client_layer(user_data)->on_client_frame(frame);
-}
-int c_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
-           size_t len, void* user_data) {
-  return client_layer(user_data)->on_client_data(stream_id, view(data, len));
-}
-int c_close(nghttp2_session* /*s*/, int32_t stream_id, uint32_t error_code, void* user_data) {
-  return client_layer(user_data)->on_client_stream_close(stream_id, error_code);
-}
-ssize_t c_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t length,
-               uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
-  return client_layer(user_data)->read_response_body(stream_id, buf, length, flags);
 }
 
 }  // namespace
@@ -79,13 +50,8 @@ void Http2Layer::start(Commands& out) {
     return;
   }
   started_ = true;
-  H2Callbacks callbacks;
-  callbacks.begin_headers = c_begin_headers;
-  callbacks.header = c_header;
-  callbacks.frame_recv = c_frame;
-  callbacks.data_chunk_recv = c_data;
-  callbacks.stream_close = c_close;
-  client_ = new_h2_session(true, callbacks, this, /*manual_ping_ack=*/true);
+  client_ = new_h2_session(true, Nghttp2Callbacks<Http2Layer>::session(), this,
+                           /*manual_ping_ack=*/true);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
@@ -125,7 +91,7 @@ void Http2Layer::handle(Event& event, Commands& out) {
       }
       if (s->wakeup_id == wakeup->id) {
         s->wakeup_id = 0;
-        if (!s->response_received && !s->client_closed) {
+        if (!s->response_received() && !s->client_closed()) {
           fail_stream(*s, 504,
                       "server timeout: no response head within " +
                           seconds_text(ctx_->config->response_timeout_ms) + " of the request");
@@ -195,7 +161,7 @@ void Http2Layer::on_client_bytes(const std::string& data, Commands& out) {
   }
 }
 
-int Http2Layer::on_client_begin_headers(const nghttp2_frame* frame) {
+int Http2Layer::on_begin_headers(const nghttp2_frame* frame) {
   if (frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
@@ -209,13 +175,13 @@ int Http2Layer::on_client_begin_headers(const nghttp2_frame* frame) {
   return 0;
 }
 
-int Http2Layer::on_client_header(const nghttp2_frame* frame, std::string_view name,
-                                 std::string_view value) {
+int Http2Layer::on_header(const nghttp2_frame* frame, std::string_view name,
+                          std::string_view value) {
   Stream* s = stream(frame->hd.stream_id);
   if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
-  if (s->request_head_done) {
+  if (s->request != Stream::Request::kHead) {
     s->request_trailers.push_back({std::string(name), std::string(value)});
     return 0;
   }
@@ -235,7 +201,7 @@ int Http2Layer::on_client_header(const nghttp2_frame* frame, std::string_view na
   return 0;
 }
 
-int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
+int Http2Layer::on_frame(const nghttp2_frame* frame) {
   const int32_t id = frame->hd.stream_id;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS: {
@@ -244,19 +210,12 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
       if (s == nullptr) {
         return 0;
       }
-      const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-      if (!s->request_head_done) {
-        s->request_head_done = true;
-        s->request_eof = end_stream;
-        if (end_stream) {
-          s->t_request_end = ctx_->clock->monotonic_us();
-          s->live.milestone();
-        }
+      if (s->request == Stream::Request::kHead) {
+        s->request_head();
         actions_.push_back([this, id](Commands& out) { submit_request(id, out); });
-      } else if (end_stream) {
-        s->request_eof = true;
-        s->t_request_end = ctx_->clock->monotonic_us();
-        s->live.milestone();
+      }
+      if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+        s->request_end(ctx_->clock->monotonic_us());
       }
       break;
     }
@@ -274,9 +233,7 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
         ++useful_frames_;
       }
       if (Stream* s = stream(id); s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-        s->request_eof = true;
-        s->t_request_end = ctx_->clock->monotonic_us();
-        s->live.milestone();
+        s->request_end(ctx_->clock->monotonic_us());
       }
       break;
     case NGHTTP2_PING: {
@@ -306,17 +263,11 @@ int Http2Layer::on_client_frame(const nghttp2_frame* frame) {
   return 0;
 }
 
-int Http2Layer::on_client_data(int32_t stream_id, std::string_view data) {
+int Http2Layer::on_data(int32_t stream_id, std::string_view data) {
   Stream* s = stream(stream_id);
-  if (s == nullptr) {
-    // Nobody will read it: credit the connection window at once.
-    actions_.push_back([this, n = data.size()](Commands& /*out*/) {
-      nghttp2_session_consume_connection(client_.get(), n);
-    });
-    return 0;
-  }
-  if (s->server_closed) {
-    // The server stream is gone: nobody will read it.
+  if (s == nullptr || s->server_closed()) {
+    // Nobody will read it (no stream, or its server stream is gone): credit the connection
+    // window at once.
     actions_.push_back([this, n = data.size()](Commands& /*out*/) {
       nghttp2_session_consume_connection(client_.get(), n);
     });
@@ -339,16 +290,16 @@ int Http2Layer::on_client_data(int32_t stream_id, std::string_view data) {
   return 0;
 }
 
-int Http2Layer::on_client_stream_close(int32_t stream_id, uint32_t error_code) {
+int Http2Layer::on_stream_close(int32_t stream_id, uint32_t error_code) {
   Stream* s = stream(stream_id);
   if (s == nullptr) {
     return 0;
   }
-  s->client_closed = true;
+  s->close_client();
   if (error_code != NGHTTP2_NO_ERROR && s->flow.error.empty()) {
     s->flow.error = "stream reset by the client (" + code_name(error_code) + ")";
   }
-  if (!s->server_closed && s->server_id != 0) {
+  if (!s->server_closed() && s->server_id != 0) {
     actions_.push_back([this, stream_id](Commands& /*out*/) {
       if (Stream* st = stream(stream_id)) {
         reset_server_stream(*st, NGHTTP2_CANCEL);
@@ -358,20 +309,18 @@ int Http2Layer::on_client_stream_close(int32_t stream_id, uint32_t error_code) {
   return 0;
 }
 
-ssize_t Http2Layer::read_response_body(int32_t stream_id, uint8_t* buf, size_t length,
-                                       uint32_t* flags) {
+ssize_t Http2Layer::read_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
   Stream* s = stream(stream_id);
   if (s == nullptr) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
-  return take_body(s->response_buf, s->response_eof, !s->response_trailers.empty(),
-                   &s->response_deferred, &s->response_trailers_due, &s->consume_server, buf,
-                   length, flags);
+  return take_body(s->response_buf, s->response_done(), !s->response_trailers.empty(),
+                   &s->response_send, &s->consume_server, buf, length, flags);
 }
 
 void Http2Layer::submit_request(int32_t client_id, Commands& out) {
   Stream* s = stream(client_id);
-  if (s == nullptr || s->client_closed) {
+  if (s == nullptr || s->client_closed()) {
     return;
   }
   HttpRequestData& request = s->flow.request.emplace();
@@ -415,46 +364,41 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
   send_request(*s, out);
 }
 
-void Http2Layer::send_request(Stream& stream_ref, Commands& out) {
-  Stream* s = &stream_ref;
-  const int32_t client_id = s->client_id;
-  const std::string authority = s->authority_sent;
+void Http2Layer::send_request(Stream& s, Commands& out) {
   if (ctx_->config->response_timeout_ms > 0) {
-    s->wakeup_id = ctx_->new_command();
-    out.push_back(RequestWakeup{s->wakeup_id, ctx_->config->response_timeout_ms});
+    s.wakeup_id = ctx_->new_command();
+    out.push_back(RequestWakeup{s.wakeup_id, ctx_->config->response_timeout_ms});
   }
-
   if (upstream_protocol_ == UpstreamProtocol::kHttp1) {
-    if (!s->protocol.empty()) {
+    if (!s.protocol.empty()) {
       // Not advertised to the client in this mode (nghttp2 refuses it before we see it).
-      fail_stream(*s, 501, "extended CONNECT cannot be translated to HTTP/1.1");
+      fail_stream(s, 501, "extended CONNECT cannot be translated to HTTP/1.1");
       return;
     }
-    submit_h1_request(*s, authority, out);
+    submit_h1_request(s, out);
     return;
   }
   Upstream* up = upstream_for_new_stream(out);
   if (up == nullptr) {
-    fail_stream(*s, 502, "cannot open a connection to " + authority_text(target_));
+    fail_stream(s, 502, "cannot open a connection to " + authority_text(target_));
     return;
   }
-  s->upstream = up->conn;
-  s->authority_sent = authority;
-  if (!s->protocol.empty() && !up->settings_received) {
+  s.upstream = up->conn;
+  if (!s.protocol.empty() && !up->settings_received) {
     // Whether the server takes extended CONNECT is known from its SETTINGS only.
-    up->waiting_settings.push_back(client_id);
+    up->waiting_settings.push_back(s.client_id);
     return;
   }
-  submit_to_server(*s, *up);
+  submit_to_server(s, *up);
 }
 
 void Http2Layer::submit_response(int32_t client_id) {
   Stream* s = stream(client_id);
-  if (s == nullptr || s->client_closed || s->response_submitted ||
+  if (s == nullptr || s->client_closed() || s->response_submitted() ||
       s->hold == Stream::Hold::kResponse) {
     return;
   }
-  if (!s->response_hooked) {
+  if (s->hold != Stream::Hold::kResponsePassed) {
     HttpResponseData& response = s->flow.response.emplace();
     response.http_version = "HTTP/2.0";  // As spoken to the client (CONTRACT.md).
     response.status = s->status;
@@ -471,29 +415,32 @@ void Http2Layer::submit_response(int32_t client_id) {
       return;
     }
   }
-  s->response_submitted = true;
-  H2NvList nv;
-  const std::string status_name = ":status";
-  const std::string status_value = std::to_string(s->status);
-  nv.add(status_name, status_value);
-  const Headers lowered = s->h1 ? h1_to_h2_headers(s->response_headers) : Headers{};
-  for (const Header& h : s->h1 ? lowered : s->response_headers) {
-    nv.add(h.name, h.value);
-  }
-  nghttp2_data_provider provider{};
-  provider.read_callback = c_read;
-  const bool no_body = s->response_eof && s->response_buf.empty() && s->response_trailers.empty();
-  const int rv = nghttp2_submit_response(client_.get(), client_id, nv.nv.data(), nv.nv.size(),
-                                         no_body ? nullptr : &provider);
+  const int rv =
+      submit_head(*s, s->h1 ? h1_to_h2_headers(s->response_headers) : s->response_headers);
   if (rv != 0) {
     s->flow.error = std::string("cannot answer the client: ") + nghttp2_strerror(rv);
     reset_server_stream(*s, NGHTTP2_INTERNAL_ERROR);
   }
 }
 
+int Http2Layer::submit_head(Stream& s, const Headers& headers) {
+  s.response_send = Stream::Send::kBody;
+  H2NvList nv;
+  const std::string status_name = ":status";
+  const std::string status_value = std::to_string(s.status);
+  nv.add(status_name, status_value);
+  for (const Header& h : headers) {
+    nv.add(h.name, h.value);
+  }
+  const nghttp2_data_provider provider = Nghttp2Callbacks<Http2Layer>::body();
+  const bool no_body = s.response_done() && s.response_buf.empty() && s.response_trailers.empty();
+  return nghttp2_submit_response(client_.get(), s.client_id, nv.nv.data(), nv.nv.size(),
+                                 no_body ? nullptr : &provider);
+}
+
 void Http2Layer::submit_interim(int32_t client_id, int status, const Headers& headers) {
   Stream* s = stream(client_id);
-  if (s == nullptr || s->client_closed || s->response_submitted) {
+  if (s == nullptr || s->client_closed() || s->response_submitted()) {
     return;
   }
   H2NvList nv;
@@ -512,10 +459,10 @@ void Http2Layer::fail_stream(Stream& s, int status, const std::string& error) {
     s.flow.error = error;
   }
   reset_server_stream(s, NGHTTP2_CANCEL);
-  if (s.client_closed) {
+  if (s.client_closed()) {
     return;
   }
-  if (s.response_submitted) {
+  if (s.response_submitted()) {
     reset_client_stream(s, NGHTTP2_INTERNAL_ERROR);
     return;
   }
@@ -526,31 +473,18 @@ void Http2Layer::fail_stream(Stream& s, int status, const std::string& error) {
                         {"content-length", std::to_string(error.size() + 1)}};
   s.response_buf.assign(error + "\n");
   s.response_trailers.clear();
-  s.response_eof = true;
-  s.response_received = true;
+  s.response_end();
   submit_proxy_response(s);
 }
 
 void Http2Layer::submit_proxy_response(Stream& s) {
-  s.response_submitted = true;
-  H2NvList nv;
-  const std::string status_name = ":status";
-  const std::string status_value = std::to_string(s.status);
-  nv.add(status_name, status_value);
-  for (const Header& h : s.response_headers) {
-    nv.add(h.name, h.value);
-  }
-  nghttp2_data_provider provider{};
-  provider.read_callback = c_read;
-  const bool no_body = s.response_eof && s.response_buf.empty();
-  if (nghttp2_submit_response(client_.get(), s.client_id, nv.nv.data(), nv.nv.size(),
-                              no_body ? nullptr : &provider) != 0) {
+  if (submit_head(s, s.response_headers) != 0) {
     reset_client_stream(s, NGHTTP2_INTERNAL_ERROR);
   }
 }
 
 void Http2Layer::reset_client_stream(Stream& s, uint32_t code) {
-  if (s.client_closed) {
+  if (s.client_closed()) {
     return;
   }
   nghttp2_submit_rst_stream(client_.get(), NGHTTP2_FLAG_NONE, s.client_id, code);
@@ -559,7 +493,7 @@ void Http2Layer::reset_client_stream(Stream& s, uint32_t code) {
 void Http2Layer::reset_server_stream(Stream& s, uint32_t code) {
   if (s.h1) {
     // HTTP/1.1 cannot cancel one exchange: the connection goes.
-    if (!s.server_closed) {
+    if (!s.server_closed()) {
       if (auto it = h1_conns_.find(s.h1_conn);
           it != h1_conns_.end() && it->second->stream == s.client_id) {
         it->second->stream = 0;
@@ -568,11 +502,11 @@ void Http2Layer::reset_server_stream(Stream& s, uint32_t code) {
         h1_to_close_.push_back(s.h1_conn);
       }
     }
-    s.server_closed = true;
+    s.close_server();
     return;
   }
-  if (s.server_closed || s.server_id == 0) {
-    s.server_closed = true;
+  if (s.server_closed() || s.server_id == 0) {
+    s.close_server();
     return;
   }
   auto it = upstreams_.find(s.upstream);
@@ -580,12 +514,12 @@ void Http2Layer::reset_server_stream(Stream& s, uint32_t code) {
     nghttp2_submit_rst_stream(it->second->session.get(), NGHTTP2_FLAG_NONE, s.server_id, code);
     it->second->streams.erase(s.server_id);
   }
-  s.server_closed = true;
+  s.close_server();
 }
 
 void Http2Layer::on_client_lost_with(const std::string& error, Commands& out) {
   for (auto& [id, s] : streams_) {
-    if (!s->client_closed && s->flow.error.empty()) {
+    if (!s->client_closed() && s->flow.error.empty()) {
       s->flow.error = error;
     }
   }
@@ -596,10 +530,10 @@ void Http2Layer::on_client_lost_with(const std::string& error, Commands& out) {
 void Http2Layer::on_client_lost(const std::string& error, Commands& out, bool eof) {
   client_eof_ = eof;
   for (auto& [id, s] : streams_) {
-    if (s->client_closed) {
+    if (s->client_closed()) {
       continue;
     }
-    s->client_closed = true;
+    s->close_client();
     if (s->flow.error.empty()) {
       s->flow.error = error.empty() ? "client closed the connection before the stream was complete"
                                     : "client connection failed: " + error;
@@ -690,9 +624,9 @@ void Http2Layer::send_all(Commands& out) {
       break;
     }
     for (auto& [id, s] : streams_) {
-      if (s->request_trailers_due) {
-        s->request_trailers_due = false;
-        if (auto it = upstreams_.find(s->upstream); it != upstreams_.end() && !s->server_closed) {
+      if (s->request_send == Stream::Send::kTrailersDue) {
+        s->request_send = Stream::Send::kDone;
+        if (auto it = upstreams_.find(s->upstream); it != upstreams_.end() && !s->server_closed()) {
           H2NvList nv;
           for (const Header& h : s->request_trailers) {
             nv.add(h.name, h.value);
@@ -702,9 +636,9 @@ void Http2Layer::send_all(Commands& out) {
           progress = true;
         }
       }
-      if (s->response_trailers_due) {
-        s->response_trailers_due = false;
-        if (!s->client_closed) {
+      if (s->response_send == Stream::Send::kTrailersDue) {
+        s->response_send = Stream::Send::kDone;
+        if (!s->client_closed()) {
           H2NvList nv;
           for (const Header& h : s->response_trailers) {
             nv.add(h.name, h.value);
@@ -713,16 +647,17 @@ void Http2Layer::send_all(Commands& out) {
           progress = true;
         }
       }
-      if (s->request_deferred && (!s->request_buf.empty() || s->request_eof) && !s->server_closed) {
+      if (s->request_send == Stream::Send::kDeferred &&
+          (!s->request_buf.empty() || s->request_done()) && !s->server_closed()) {
         if (auto it = upstreams_.find(s->upstream); it != upstreams_.end()) {
-          s->request_deferred = false;
+          s->request_send = Stream::Send::kBody;
           nghttp2_session_resume_data(it->second->session.get(), s->server_id);
           progress = true;
         }
       }
-      if (s->response_deferred && (!s->response_buf.empty() || s->response_eof) &&
-          !s->client_closed) {
-        s->response_deferred = false;
+      if (s->response_send == Stream::Send::kDeferred &&
+          (!s->response_buf.empty() || s->response_done()) && !s->client_closed()) {
+        s->response_send = Stream::Send::kBody;
         nghttp2_session_resume_data(client_.get(), s->client_id);
         progress = true;
       }
@@ -760,8 +695,9 @@ void Http2Layer::send_all(Commands& out) {
       }
     }
     for (auto& [id, s] : streams_) {
-      if (s->h1 && !s->server_closed && s->h1_conn != 0 && !s->h1_ended &&
-          (!s->request_buf.empty() || s->request_eof)) {
+      if (s->h1 && !s->server_closed() && s->h1_conn != 0 &&
+          s->request_send != Stream::Send::kDone &&
+          (!s->request_buf.empty() || s->request_done())) {
         progress |= forward_h1_request(*s, out);
       }
     }
@@ -799,10 +735,10 @@ void Http2Layer::send_all(Commands& out) {
 bool Http2Layer::finalize(Commands& out) {
   for (auto it = streams_.begin(); it != streams_.end();) {
     Stream& s = *it->second;
-    if (s.client_closed && !s.published) {
+    if (s.client_closed() && !s.published) {
       publish(s, out);
     }
-    if (s.client_closed && (s.server_closed || s.server_id == 0)) {
+    if (s.client_closed() && (s.server_closed() || s.server_id == 0)) {
       // Bytes received and never handed on still count against the connection windows.
       if (!s.request_buf.empty()) {
         nghttp2_session_consume_connection(client_.get(), s.request_buf.size());
@@ -881,7 +817,5 @@ void Http2Layer::publish(Stream& s, Commands& out) {
                                  ctx_->clock->monotonic_us());
   publish_final_copy(s.flow, out);
 }
-
-size_t Http2Layer::stream_window() { return static_cast<size_t>(kStreamWindow); }
 
 }  // namespace sightglass::core

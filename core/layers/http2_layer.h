@@ -59,22 +59,21 @@ class Http2Layer : public AppLayer {
   struct Upstream;
   struct H1Conn;
 
-  // nghttp2 callbacks, client side (public for the C trampolines only).
-  int on_client_begin_headers(const nghttp2_frame* frame);
-  int on_client_header(const nghttp2_frame* frame, std::string_view name, std::string_view value);
-  int on_client_frame(const nghttp2_frame* frame);
-  int on_client_data(int32_t stream_id, std::string_view data);
-  int on_client_stream_close(int32_t stream_id, uint32_t error_code);
-  // ... and server side.
-  int on_server_begin_headers(Upstream& up, const nghttp2_frame* frame);
-  int on_server_header(Upstream& up, const nghttp2_frame* frame, std::string_view name,
-                       std::string_view value);
-  int on_server_frame(Upstream& up, const nghttp2_frame* frame);
-  int on_server_data(Upstream& up, int32_t stream_id, std::string_view data);
-  int on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code);
-  ssize_t read_request_body(Upstream& up, int32_t stream_id, uint8_t* buf, size_t length,
-                            uint32_t* flags);
-  ssize_t read_response_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags);
+  // nghttp2 callbacks (public for Nghttp2Callbacks only): the client session's, and with the
+  // Upstream, a server session's.
+  int on_begin_headers(const nghttp2_frame* frame);
+  int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value);
+  int on_frame(const nghttp2_frame* frame);
+  int on_data(int32_t stream_id, std::string_view data);
+  int on_stream_close(int32_t stream_id, uint32_t error_code);
+  ssize_t read_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags);
+  int on_begin_headers(Upstream& up, const nghttp2_frame* frame);
+  int on_header(Upstream& up, const nghttp2_frame* frame, std::string_view name,
+                std::string_view value);
+  int on_frame(Upstream& up, const nghttp2_frame* frame);
+  int on_data(Upstream& up, int32_t stream_id, std::string_view data);
+  int on_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code);
+  ssize_t read_body(Upstream& up, int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags);
 
  private:
   Stream* stream(int32_t client_id);
@@ -100,7 +99,6 @@ class Http2Layer : public AppLayer {
   // submit_proxy_response answers a stream with the proxy's own s.status, s.response_headers
   // and s.response_buf (an error, a hook's answer).
   void submit_proxy_response(Stream& s);
-  static size_t stream_window();
   // submit_to_server sends a stream's request on |up| (its SETTINGS known for an extended
   // CONNECT).
   void submit_to_server(Stream& s, Upstream& up);
@@ -111,7 +109,7 @@ class Http2Layer : public AppLayer {
   // flow's messages (published live as progress).
   void websocket_read(Stream& s, bool from_client, std::string_view data);
   // HTTP/1.1 toward the server.
-  void submit_h1_request(Stream& s, const std::string& authority, Commands& out);
+  void submit_h1_request(Stream& s, Commands& out);
   bool forward_h1_request(Stream& s, Commands& out);
   // credit_written credits the client with the request bytes |c| has written (or dropped).
   void credit_written(H1Conn& c);
@@ -120,6 +118,9 @@ class Http2Layer : public AppLayer {
   void on_h1_closed(H1Conn& h1, const std::string& error, Commands& out);
   void close_h1(H1Conn& h1, Commands& out);
   void submit_response(int32_t client_id);
+  // submit_head submits the response head (s.status, |headers|) to the client, with the
+  // provider of its body unless it has none; nghttp2's result.
+  int submit_head(Stream& s, const Headers& headers);
   // submit_interim passes a 1xx response on to the client as interim HEADERS.
   void submit_interim(int32_t client_id, int status, const Headers& headers);
   // fail_stream answers a stream with |status| and |error| as text when no response started,

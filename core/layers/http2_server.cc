@@ -9,6 +9,7 @@
 
 #include "core/layers/http2_internal.h"
 #include "core/layers/http2_layer.h"
+#include "core/layers/nghttp2_callbacks.h"
 #include "core/layers/websocket.h"
 #include "core/layers/websocket_capture.h"
 
@@ -17,103 +18,56 @@ namespace sightglass::core {
 using h2_internal::code_name;
 using h2_internal::kConnectionWindow;
 using h2_internal::kStreamWindow;
-using h2_internal::take_body;
-using h2_internal::view;
-
-namespace {
-
-// --- Trampolines ----------------------------------------------------------------------------
-// The server-side ones: |user_data| is the Upstream.
-
-Http2Layer::Upstream& server_of(void* user_data) {
-  return *static_cast<Http2Layer::Upstream*>(user_data);
-}
-
-int s_begin_headers(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
-  Http2Layer::Upstream& up = server_of(user_data);
-  return up.layer->on_server_begin_headers(up, frame);
-}
-int s_header(nghttp2_session* /*s*/, const nghttp2_frame* frame, const uint8_t* name,
-             size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
-             void* user_data) {
-  Http2Layer::Upstream& up = server_of(user_data);
-  return up.layer->on_server_header(up, frame, view(name, namelen), view(value, valuelen));
-}
-int s_frame(nghttp2_session* /*s*/, const nghttp2_frame* frame, void* user_data) {
-  Http2Layer::Upstream& up = server_of(user_data);
-  return up.layer->on_server_frame(up, frame);
-}
-int s_data(nghttp2_session* /*s*/, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
-           size_t len, void* user_data) {
-  Http2Layer::Upstream& up = server_of(user_data);
-  return up.layer->on_server_data(up, stream_id, view(data, len));
-}
-int s_close(nghttp2_session* /*s*/, int32_t stream_id, uint32_t error_code, void* user_data) {
-  Http2Layer::Upstream& up = server_of(user_data);
-  return up.layer->on_server_stream_close(up, stream_id, error_code);
-}
-ssize_t s_read(nghttp2_session* /*s*/, int32_t stream_id, uint8_t* buf, size_t length,
-               uint32_t* flags, nghttp2_data_source* /*source*/, void* user_data) {
-  Http2Layer::Upstream& up = server_of(user_data);
-  return up.layer->read_request_body(up, stream_id, buf, length, flags);
-}
-
-}  // namespace
 
 // --- The server side --------------------------------------------------------------------------
 
-void Http2Layer::submit_to_server(Stream& stream_ref, Upstream& upstream_ref) {
-  Stream* s = &stream_ref;
-  Upstream* up = &upstream_ref;
-  const int32_t client_id = s->client_id;
-  const std::string& authority = s->authority_sent;
-  if (!s->protocol.empty() &&
-      nghttp2_session_get_remote_settings(up->session.get(),
-                                          NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) != 1) {
-    fail_stream(*s, 502,
+void Http2Layer::submit_to_server(Stream& s, Upstream& up) {
+  if (!s.protocol.empty() && nghttp2_session_get_remote_settings(
+                                 up.session.get(), NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) != 1) {
+    fail_stream(s, 502,
                 "the server " + authority_text(target_) +
-                    " does not accept extended CONNECT (RFC 8441) for :protocol " + s->protocol);
+                    " does not accept extended CONNECT (RFC 8441) for :protocol " + s.protocol);
     return;
   }
-  if (up->open) {
-    s->flow.server_address = up->address;
-    s->flow.server_tls = up->tls;
-    if (!up->timings_given) {
-      up->timings_given = true;
-      s->flow.timings.dns_us = up->dns_us;
-      s->flow.timings.ssl_us = up->ssl_us;
-      s->flow.timings.connect_us = up->connect_us;
+  if (up.open) {
+    s.flow.server_address = up.address;
+    s.flow.server_tls = up.tls;
+    if (!up.timings_given) {
+      up.timings_given = true;
+      s.flow.timings.dns_us = up.dns_us;
+      s.flow.timings.ssl_us = up.ssl_us;
+      s.flow.timings.connect_us = up.connect_us;
     }
   }
   H2NvList nv;
   const std::string method = ":method", scheme = ":scheme", auth = ":authority", path = ":path",
                     protocol = ":protocol";
   const std::string scheme_value = target_.tls ? "https" : "http";
-  nv.add(method, s->method);
-  if (!s->protocol.empty()) {
-    nv.add(protocol, s->protocol);
+  nv.add(method, s.method);
+  if (!s.protocol.empty()) {
+    nv.add(protocol, s.protocol);
   }
   nv.add(scheme, scheme_value);
-  nv.add(auth, authority);
-  if (s->method != "CONNECT" || !s->protocol.empty()) {
-    nv.add(path, s->path);
+  nv.add(auth, s.authority_sent);
+  if (s.method != "CONNECT" || !s.protocol.empty()) {
+    nv.add(path, s.path);
   }
-  for (const Header& h : s->request_headers) {
+  for (const Header& h : s.request_headers) {
     nv.add(h.name, h.value);
   }
-  nghttp2_data_provider provider{};
-  provider.read_callback = s_read;
+  const nghttp2_data_provider provider = Nghttp2Callbacks<Upstream>::body();
   const int32_t id = nghttp2_submit_request(
-      up->session.get(), nullptr, nv.nv.data(), nv.nv.size(),
-      s->request_eof && s->request_buf.empty() && s->request_trailers.empty() ? nullptr : &provider,
+      up.session.get(), nullptr, nv.nv.data(), nv.nv.size(),
+      s.request_done() && s.request_buf.empty() && s.request_trailers.empty() ? nullptr : &provider,
       nullptr);
   if (id < 0) {
-    fail_stream(*s, 502,
+    fail_stream(s, 502,
                 std::string("cannot send the request to the server: ") + nghttp2_strerror(id));
     return;
   }
-  s->server_id = id;
-  up->streams[id] = client_id;
+  s.server_id = id;
+  s.request_send = Stream::Send::kBody;
+  up.streams[id] = s.client_id;
 }
 
 Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
@@ -121,16 +75,11 @@ Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
     return it->second.get();
   }
   auto up = std::make_unique<Upstream>();
-  up->layer = this;
+  up->owner = this;
   up->conn = ctx_->new_conn();
   up->open_id = ctx_->new_command();
-  H2Callbacks callbacks;
-  callbacks.begin_headers = s_begin_headers;
-  callbacks.header = s_header;
-  callbacks.frame_recv = s_frame;
-  callbacks.data_chunk_recv = s_data;
-  callbacks.stream_close = s_close;
-  up->session = new_h2_session(false, callbacks, up.get(), /*manual_ping_ack=*/true);
+  up->session = new_h2_session(false, Nghttp2Callbacks<Upstream>::session(), up.get(),
+                               /*manual_ping_ack=*/true);
   if (!up->session) {
     return nullptr;
   }
@@ -158,7 +107,7 @@ void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
       if (s != nullptr) {
         s->flow.timings.dns_us = opened.dns_us;
         s->flow.timings.connect_us = opened.connect_us;
-        s->server_closed = true;
+        s->close_server();
         fail_stream(*s, opened.timed_out ? 504 : 502, opened.error);
       }
       h1_conns_.erase(conn);
@@ -223,7 +172,7 @@ void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
     }
     for (int32_t id : ids) {
       if (Stream* s = stream(id)) {
-        s->server_closed = true;
+        s->close_server();
         fail_stream(*s, timed_out ? 504 : 502, error);
       }
     }
@@ -251,32 +200,28 @@ void Http2Layer::on_server_bytes(Upstream& up, const std::string& data, Commands
   }
 }
 
-int Http2Layer::on_server_begin_headers(Upstream& up, const nghttp2_frame* frame) {
+int Http2Layer::on_begin_headers(Upstream& up, const nghttp2_frame* frame) {
   if (frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
   if (Stream* s = server_stream(up, frame->hd.stream_id)) {
-    s->in_response_trailers = s->response_received;
-    if (!s->response_received) {
-      s->response_headers.clear();
-      s->status = 0;
-    }
+    s->response_block();
   }
   return 0;
 }
 
-int Http2Layer::on_server_header(Upstream& up, const nghttp2_frame* frame, std::string_view name,
-                                 std::string_view value) {
+int Http2Layer::on_header(Upstream& up, const nghttp2_frame* frame, std::string_view name,
+                          std::string_view value) {
   Stream* s = server_stream(up, frame->hd.stream_id);
   if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
-  take_response_header(name, value, s->in_response_trailers, &s->status, &s->response_headers,
-                       &s->response_trailers);
+  take_response_header(name, value, s->response == Stream::Response::kTrailers, &s->status,
+                       &s->response_headers, &s->response_trailers);
   return 0;
 }
 
-int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
+int Http2Layer::on_frame(Upstream& up, const nghttp2_frame* frame) {
   const int32_t server_id = frame->hd.stream_id;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS: {
@@ -285,15 +230,14 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
         return 0;
       }
       const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-      if (s->in_response_trailers) {
-        s->response_eof = true;
-        s->in_response_trailers = false;
+      if (s->response == Stream::Response::kTrailers) {
+        s->response_end();
         break;
       }
       if (s->status >= 100 && s->status < 200) {
         // 1xx (100 Continue, 103 Early Hints): passed on as interim HEADERS; the final
         // response follows (nghttp2 files it under NGHTTP2_HCAT_HEADERS, the head is told by
-        // response_received, not by the category).
+        // response_received(), not by the category).
         Headers interim = std::move(s->response_headers);
         s->response_headers.clear();
         const int32_t id = s->client_id;
@@ -304,8 +248,7 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
         });
         break;
       }
-      s->response_received = true;
-      s->response_eof = end_stream;
+      s->response_head(end_stream);
       s->t_response_head = ctx_->clock->monotonic_us();
       if (s->protocol == "websocket" && s->status >= 200 && s->status < 300 && !end_stream) {
         // The tunnel is open: DATA both ways is the WebSocket (RFC 8441 5). Read before the
@@ -323,7 +266,7 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
     case NGHTTP2_DATA:
       if (Stream* s = server_stream(up, server_id);
           s != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-        s->response_eof = true;
+        s->response_end();
       }
       break;
     case NGHTTP2_RST_STREAM:
@@ -366,9 +309,9 @@ int Http2Layer::on_server_frame(Upstream& up, const nghttp2_frame* frame) {
   return 0;
 }
 
-int Http2Layer::on_server_data(Upstream& up, int32_t stream_id, std::string_view data) {
+int Http2Layer::on_data(Upstream& up, int32_t stream_id, std::string_view data) {
   Stream* s = server_stream(up, stream_id);
-  if (s == nullptr || s->client_closed) {
+  if (s == nullptr || s->client_closed()) {
     actions_.push_back([this, conn = up.conn, n = data.size()](Commands& /*out*/) {
       if (auto it = upstreams_.find(conn); it != upstreams_.end()) {
         nghttp2_session_consume_connection(it->second->session.get(), n);
@@ -405,20 +348,20 @@ void Http2Layer::on_server_settings(ConnId conn) {
     nghttp2_submit_settings(client_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
   }
   for (int32_t id : std::exchange(up.waiting_settings, {})) {
-    if (Stream* s = stream(id); s != nullptr && !s->client_closed && !s->server_closed) {
+    if (Stream* s = stream(id); s != nullptr && !s->client_closed() && !s->server_closed()) {
       submit_to_server(*s, up);
     }
   }
 }
 
-int Http2Layer::on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code) {
+int Http2Layer::on_stream_close(Upstream& up, int32_t stream_id, uint32_t error_code) {
   Stream* s = server_stream(up, stream_id);
   up.streams.erase(stream_id);
   if (s == nullptr) {
     return 0;
   }
-  s->server_closed = true;
-  if (error_code != NGHTTP2_NO_ERROR && !s->client_closed) {
+  s->close_server();
+  if (error_code != NGHTTP2_NO_ERROR && !s->client_closed()) {
     if (s->flow.error.empty()) {
       s->flow.error = "stream reset by the server (" + code_name(error_code) + ")";
     }
@@ -428,7 +371,7 @@ int Http2Layer::on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t
         reset_client_stream(*st, error_code);
       }
     });
-  } else if (!s->response_eof && !s->client_closed) {
+  } else if (!s->response_done() && !s->client_closed()) {
     // Closed without the end of a response (the connection went away).
     const int32_t id = s->client_id;
     actions_.push_back([this, id](Commands& /*out*/) {
@@ -440,15 +383,14 @@ int Http2Layer::on_server_stream_close(Upstream& up, int32_t stream_id, uint32_t
   return 0;
 }
 
-ssize_t Http2Layer::read_request_body(Upstream& up, int32_t stream_id, uint8_t* buf, size_t length,
-                                      uint32_t* flags) {
+ssize_t Http2Layer::read_body(Upstream& up, int32_t stream_id, uint8_t* buf, size_t length,
+                              uint32_t* flags) {
   Stream* s = server_stream(up, stream_id);
   if (s == nullptr) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
-  return take_body(s->request_buf, s->request_eof, !s->request_trailers.empty(),
-                   &s->request_deferred, &s->request_trailers_due, &s->consume_client, buf, length,
-                   flags);
+  return take_body(s->request_buf, s->request_done(), !s->request_trailers.empty(),
+                   &s->request_send, &s->consume_client, buf, length, flags);
 }
 
 void Http2Layer::on_upstream_lost(Upstream& up, const std::string& error, Commands& out) {
@@ -459,22 +401,22 @@ void Http2Layer::on_upstream_lost(Upstream& up, const std::string& error, Comman
   }
   // Streams submitted but not yet given a server id do not exist; every stream is mapped.
   for (auto& [id, s] : streams_) {
-    if (s->upstream == conn && !s->server_closed &&
+    if (s->upstream == conn && !s->server_closed() &&
         std::find(ids.begin(), ids.end(), id) == ids.end()) {
       ids.push_back(id);
     }
   }
   for (int32_t id : ids) {
     Stream* s = stream(id);
-    if (s == nullptr || s->server_closed) {
+    if (s == nullptr || s->server_closed()) {
       continue;
     }
-    s->server_closed = true;
+    s->close_server();
     const std::string text = !error.empty() ? error
-                             : s->response_submitted
+                             : s->response_submitted()
                                  ? "upstream closed the connection in the middle of the response"
                                  : "upstream closed the connection without sending a response";
-    if (!s->response_eof) {
+    if (!s->response_done()) {
       fail_stream(*s, 502, text);
     }
   }
