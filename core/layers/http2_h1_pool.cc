@@ -28,19 +28,22 @@ constexpr size_t kH1ResumeBytes = kStreamWindow / 2;
 void Http2Layer::submit_h1_request(Stream& s, Commands& out) {
   s.h1 = true;
   s.head_request = s.method == "HEAD";
+  const HttpTarget& target = s.elsewhere ? *s.elsewhere : target_;
   H1Conn* c = nullptr;
   for (auto& [conn, candidate] : h1_conns_) {
-    if (candidate->open && candidate->stream == 0) {
+    if (candidate->open && candidate->stream == 0 && candidate->target == target) {
       c = candidate.get();
       break;
     }
   }
   if (c == nullptr) {
     auto fresh = std::make_unique<H1Conn>();
-    fresh->conn = ctx_->new_conn();
+    // (A connection elsewhere leaves the one reserved for the layer's server alone.)
+    fresh->conn = s.elsewhere ? ctx_->new_conn(target.host, target.port) : ctx_->new_conn();
     fresh->open_id = ctx_->new_command();
+    fresh->target = target;
     out.push_back(
-        OpenConnection{fresh->open_id, fresh->conn, target_.host, target_.port, target_.tls});
+        OpenConnection{fresh->open_id, fresh->conn, target.host, target.port, target.tls});
     c = fresh.get();
     h1_conns_[fresh->conn] = std::move(fresh);
   } else {

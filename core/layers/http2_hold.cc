@@ -89,12 +89,11 @@ void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
         s.flow.original_url = before;
       }
       if (elsewhere) {
-        // This layer's server connections all go to one server.
-        s.close_server();
-        fail_stream(s, 502,
-                    "an HTTP/2 stream cannot be sent to another server (" + flow_request.url() +
-                        "): this connection's server is " + authority_text(target_));
-        return;
+        // Another server than this layer's: over HTTP/1.1, which every server speaks (its
+        // HTTP/2 support is unknown), on a connection of its own.
+        HttpTarget target{edited.scheme, edited.host, edited.port, edited.scheme == "https"};
+        s.authority_sent = authority_text(target);
+        s.elsewhere = std::move(target);
       }
     }
     if (body_changed) {

@@ -70,6 +70,8 @@ struct Http2Layer::Stream {
   bool response_from_proxy = false;  // An error answer of the proxy itself.
   size_t consume_server = 0;
 
+  // Another server than the layer's, where a hook sent the request (over HTTP/1.1).
+  std::optional<HttpTarget> elsewhere;
   // HTTP/1.1 toward the server.
   bool h1 = false;
   ConnId h1_conn = 0;
@@ -156,6 +158,7 @@ struct Http2Layer::Upstream {
 // H1Conn is one HTTP/1.1 server connection, carrying one exchange at a time.
 struct Http2Layer::H1Conn {
   ConnId conn = 0;
+  HttpTarget target;  // Where it goes: the layer's server, or where a hook sent a request.
   CommandId open_id = 0;
   bool open = false;
   int32_t stream = 0;   // The client stream in flight, 0 when idle.

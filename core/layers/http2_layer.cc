@@ -369,7 +369,7 @@ void Http2Layer::send_request(Stream& s, Commands& out) {
     s.wakeup_id = ctx_->new_command();
     out.push_back(RequestWakeup{s.wakeup_id, ctx_->config->response_timeout_ms});
   }
-  if (upstream_protocol_ == UpstreamProtocol::kHttp1) {
+  if (upstream_protocol_ == UpstreamProtocol::kHttp1 || s.elsewhere) {
     if (!s.protocol.empty()) {
       // Not advertised to the client in this mode (nghttp2 refuses it before we see it).
       fail_stream(s, 501, "extended CONNECT cannot be translated to HTTP/1.1");

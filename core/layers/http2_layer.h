@@ -49,10 +49,12 @@ class Http2Layer : public AppLayer {
   bool busy() const override { return !streams_.empty(); }
   void abandon(const std::string& why, Commands& out) override;
 
-  // upstream_alpn is the ALPN offer for the server connections this layer opens.
-  std::vector<std::string> upstream_alpn() const {
-    return upstream_protocol_ == UpstreamProtocol::kHttp2 ? std::vector<std::string>{"h2"}
-                                                          : std::vector<std::string>{"http/1.1"};
+  // upstream_alpn is the ALPN offer for a server connection this layer opens: HTTP/1.1 for the
+  // HTTP/1.1 pool's.
+  std::vector<std::string> upstream_alpn(ConnId conn) const {
+    return upstream_protocol_ == UpstreamProtocol::kHttp2 && h1_conns_.count(conn) == 0
+               ? std::vector<std::string>{"h2"}
+               : std::vector<std::string>{"http/1.1"};
   }
 
   struct Stream;

@@ -62,7 +62,7 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
       if (http_ != nullptr) {
         alpn = {"http/1.1"};
       } else if (http2_ != nullptr) {
-        alpn = http2_->upstream_alpn();
+        alpn = http2_->upstream_alpn(open->conn);
       }
       // In upstream mode, plain HTTP requests of the proxy itself go in absolute form; the
       // rest through the upstream proxy's CONNECT.

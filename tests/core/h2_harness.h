@@ -49,14 +49,17 @@ class Harness {
     complete_opens();
   }
 
-  // complete_opens answers every OpenConnection: a fresh origin per connection.
+  // complete_opens answers every OpenConnection: a fresh origin per connection, speaking what
+  // the layer offers it (HTTP/2, or HTTP/1.1 whose bytes land in h1_received).
   void complete_opens() {
     while (!opens_.empty()) {
       OpenConnection open = opens_.front();
       opens_.erase(opens_.begin());
-      if (!h1_) {
+      const bool h1 = layer_->upstream_alpn(open.conn).front() == "http/1.1";
+      if (!h1) {
         servers_[open.conn] = std::make_unique<H2Peer>(true, server_connect_protocol_);
       }
+      opened.push_back(open);
       server_conns.push_back(open.conn);
       OpenCompleted done;
       done.id = open.id;
@@ -66,7 +69,7 @@ class Harness {
       done.connect_us = 20;
       done.ssl_us = 30;
       TlsInfo tls;
-      tls.alpn = h1_ ? "http/1.1" : "h2";
+      tls.alpn = h1 ? "http/1.1" : "h2";
       tls.version = "TLSv1.3";
       done.tls = tls;
       feed(done);
@@ -140,6 +143,7 @@ class Harness {
   ConnId server_conn(size_t index = 0) const { return server_conns.at(index); }
 
   H2Peer client{false};
+  std::vector<OpenConnection> opened;             // Every OpenConnection, in order.
   std::map<ConnId, std::string> h1_received;      // HTTP/1.1 mode: what each server connection got.
   std::vector<FlowSnapshotConstSharedPtr> flows;  // Finished.
   std::vector<FlowSnapshotConstSharedPtr> live;   // Live.

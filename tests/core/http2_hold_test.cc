@@ -8,6 +8,7 @@ namespace sightglass::core {
 namespace {
 
 using h2test::get;
+using h2test::H2Peer;
 using h2test::Harness;
 using h2test::value_of;
 
@@ -181,6 +182,49 @@ TEST(Http2Hold, HeldStreamsOverAnHttp11ServerToo) {
   h.run();
   EXPECT_EQ(h.client.messages[id].body, "HELLO");
   EXPECT_EQ(value_of(h.client.messages[id].headers, "content-length"), "5");
+}
+
+TEST(Http2Hold, AStreamSentToAnotherServerGoesThereOverHttp11) {
+  // A hook (--map-remote, an edit at the intercept) sends one stream elsewhere: it gets a
+  // connection of its own, in HTTP/1.1, while its sibling stays on the layer's HTTP/2 server.
+  Harness h;
+  HoldAll hooks(true, false);
+  h.config_.hooks = &hooks;
+  const int32_t moved = h.client.request(get("/moved"));
+  const int32_t stays = h.client.request(get("/stays"));
+  h.run();
+  ASSERT_EQ(h.hooks.size(), 2u);
+  const Hook* to_move = hook_for(h, "/moved");
+  ASSERT_NE(to_move, nullptr);
+  HttpRequestData& request = *to_move->held->flow.request;
+  request.scheme = "http";
+  request.host = "mirror.test";
+  request.port = 8080;
+  request.target = "/v2/moved";
+  h.feed(HookResumed{to_move->id, to_move->held});
+  h.feed(HookResumed{hook_for(h, "/stays")->id, hook_for(h, "/stays")->held});
+  h.run();
+  ASSERT_EQ(h.opened.size(), 2u);  // The layer's own server, then the other one.
+  const OpenConnection& other = h.opened[1];
+  EXPECT_EQ(other.host, "mirror.test");
+  EXPECT_EQ(other.port, 8080);
+  EXPECT_FALSE(other.tls);
+  ASSERT_EQ(h.h1_received.count(other.conn), 1u);
+  EXPECT_TRUE(
+      h.h1_received[other.conn].starts_with("GET /v2/moved HTTP/1.1\r\nhost: mirror.test:8080\r\n"))
+      << h.h1_received[other.conn];
+  h.feed(DataReceived{other.conn, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nmirror"});
+  H2Peer& origin = h.server();
+  ASSERT_EQ(origin.completed.size(), 1u);
+  EXPECT_EQ(value_of(origin.messages[origin.completed[0]].headers, ":path"), "/stays");
+  origin.respond(origin.completed[0], {{":status", "200"}}, "origin");
+  h.run();
+  EXPECT_EQ(h.client.messages[moved].body, "mirror");
+  EXPECT_EQ(h.client.messages[stays].body, "origin");
+  const FlowSnapshot* flow = h2test::flow_for(h, "/v2/moved");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->request->url(), "http://mirror.test:8080/v2/moved");
+  EXPECT_EQ(flow->original_url, "https://origin.test/moved");
 }
 
 }  // namespace

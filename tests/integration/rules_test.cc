@@ -260,6 +260,33 @@ TEST_F(RulesTest, RulesActOnHttp2StreamsThroughInterception) {
   EXPECT_NE(flows[3]["_error"].get<std::string>().find("killed"), std::string::npos);
 }
 
+TEST_F(RulesTest, MapRemoteMovesAnHttp2StreamToAnotherServer) {
+  // curl speaks HTTP/2 through interception to nghttpd (h2 only); one path is mapped to the
+  // plain HTTP/1.1 origin, and goes there while the rest stays on nghttpd.
+  fs::create_directories(dir_.path() / "htdocs");
+  std::ofstream(dir_.path() / "htdocs" / "page.txt") << "from nghttpd";
+  const std::string plain = bases()[0];
+  const uint16_t port = start_nghttpd();
+  const std::string base = "https://localhost:" + std::to_string(port);
+  start_proxy(
+      {"--map-remote", "|~u /mapped/|^" + base + "/mapped/|" + plain + "/echo-full/moved/"});
+  const ProcessResult moved =
+      curl({"--http2", "-w", "\n%{http_version}", base + "/mapped/z?k=v", base + "/page.txt"});
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_TRUE(moved.out.starts_with("GET /echo-full/moved/z?k=v HTTP/1.1\r\n")) << moved.out;
+  EXPECT_NE(moved.out.find("\r\nhost: 127.0.0.1:" + std::to_string(plain_port_) + "\r\n"),
+            std::string::npos)
+      << moved.out;
+  EXPECT_TRUE(moved.out.ends_with("\n2from nghttpd\n2")) << moved.out;  // Both over h2 for curl.
+  const std::vector<json> flows =
+      stop_when_logged([](const std::vector<json>& f) { return f.size() >= 2; });
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_EQ(flows[0]["request"]["url"], plain + "/echo-full/moved/z?k=v");
+  EXPECT_EQ(flows[0]["_original_url"], base + "/mapped/z?k=v");
+  EXPECT_EQ(flows[0]["response"]["status"], 200);
+  EXPECT_EQ(flows[1]["response"]["content"]["text"], "from nghttpd");
+}
+
 TEST_F(RulesTest, RulesActOnHttp2ClientsOfAnHttp11Origin) {
   const uint16_t port = start_origin(good_cert_);
   start_proxy({"--mode", "reverse:https://localhost:" + std::to_string(port), "--modify-headers",
