@@ -227,5 +227,102 @@ TEST(Http2Hold, AStreamSentToAnotherServerGoesThereOverHttp11) {
   EXPECT_EQ(flow->original_url, "https://origin.test/moved");
 }
 
+TEST(Http2Hold, PlaybookOfAHeldStreamAndItsSibling) {
+  // The layer's transcript, command by command: two streams held at once, the second resumed
+  // and sent while the first still waits, then the first killed.
+  HoldAll hooks(true, false);
+  ProxyConfig config;
+  config.mode = ProxyConfig::Mode::kRegular;
+  config.body_limit = 1024;
+  config.hooks = &hooks;
+  test::FakeClock clock;
+  std::atomic<FlowId> ids{0};
+  SessionContext ctx;
+  ctx.config = &config;
+  ctx.clock = &clock;
+  ctx.flow_ids = &ids;
+  Http2Layer layer(&ctx, HttpTarget{"https", "origin.test", 443, true}, false,
+                   Http2Layer::UpstreamProtocol::kHttp2);
+  Commands started;
+  layer.start(started);
+  const OpenConnection open = test::single_open(started);
+  EXPECT_EQ(open.host, "origin.test");
+  H2Peer client(false);
+  H2Peer origin(true);
+  client.receive(test::sent_to(started, kClientConn));
+  client.request(get("/first"));
+  client.request(get("/second"));
+  test::Playbook pb([&](Event event, Commands& out) { layer.handle(event, out); });
+  pb.ignore<PublishFlow>();  // Live snapshots.
+  Hook first, second;
+  // to(conn) matches HTTP/2 frames for |conn|, kept for its peer.
+  std::map<ConnId, std::string> sent;
+  const auto to = [&sent](ConnId conn) {
+    return test::expect<SendData>(
+        [&sent, conn](const SendData& d) {
+          if (d.conn == conn) {
+            sent[conn] += d.data;
+          }
+          return d.conn == conn;
+        },
+        "SendData(" + std::to_string(conn) + ", frames)");
+  };
+  const auto hook_of = [](Hook* keep, const std::string& path) {
+    return test::expect<Hook>(
+        [keep, path](const Hook& h) {
+          *keep = h;
+          return h.held->point == HookPoint::kRequest && h.held->flow.request->target == path;
+        },
+        "Hook(request " + path + ")");
+  };
+  // Both requests stop at the hold point; nothing goes toward a server yet.
+  pb >> DataReceived{kClientConn, client.drain()} << to(kClientConn) << hook_of(&first, "/first")
+                                                  << hook_of(&second, "/second")
+      // The second is resumed while the first waits: it goes to the server connection the
+      // layer opened at its start, once that is open.
+      >>
+      [&] {
+        return Event(HookResumed{second.id, second.held});
+      } << RequestWakeup{0, 120'000}  // Its response timeout.
+      >>
+      [&] {
+        OpenCompleted done;
+        done.id = open.id;
+        done.conn = open.conn;
+        TlsInfo tls;
+        tls.alpn = "h2";
+        done.tls = tls;
+        return Event(done);
+      }
+          // Only the resumed stream goes: the preface, SETTINGS, the connection window, its
+          // HEADERS.
+          << SendData{open.conn, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"} << to(open.conn)
+          << to(open.conn) << to(open.conn)
+      // The first is killed: its client stream is reset, and no server ever saw it.
+      >>
+      [&] {
+        auto killed = std::make_shared<HeldFlow>(*first.held);
+        killed->kill = true;
+        return Event(HookResumed{first.id, killed});
+      } << to(kClientConn)
+      // The server answers the second; the client gets it.
+      >>
+      [&] {
+        origin.receive("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" +
+                       std::exchange(sent[open.conn], std::string()));
+        origin.respond(origin.completed.at(0), {{":status", "200"}}, "second");
+        return Event(DataReceived{open.conn, origin.drain()});
+      }
+          // Its head and body to the client, the server's SETTINGS acknowledged, the response
+          // timeout over.
+          << to(kClientConn) << to(kClientConn) << to(open.conn) << CancelWakeup{0};
+  EXPECT_TRUE(pb.check());
+  ASSERT_EQ(origin.messages.size(), 1u);
+  EXPECT_EQ(value_of(origin.messages.begin()->second.headers, ":path"), "/second");
+  client.receive(sent[kClientConn]);
+  EXPECT_EQ(client.messages[3].body, "second");
+  EXPECT_EQ(client.messages[1].reset_code, NGHTTP2_CANCEL);  // The killed first stream.
+}
+
 }  // namespace
 }  // namespace sightglass::core
