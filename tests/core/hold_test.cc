@@ -63,14 +63,8 @@ TEST(Hold, RequestWaitsForTheHookAndGoesOnWithItsEdits) {
         edited->body = "abcdef";
         edited->note = "edited by a test";
         return Event(HookResumed{hook.id, edited});
-      }
-          << test::expect<OpenConnection>(
-                 [&](const OpenConnection& o) {
-                   open = o;
-                   return o.host == "example.test" && o.port == 80 && !o.tls;
-                 },
-                 "OpenConnection(example.test:80)")
-          << RequestWakeup{0, 120'000}  // The response timeout starts now, not at the hold.
+      } << test::open_to(1, "example.test", 80, false, &open)
+        << RequestWakeup{0, 120'000}  // The response timeout starts now, not at the hold.
       >>
       [&] {
         OpenCompleted done;

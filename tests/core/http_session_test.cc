@@ -47,14 +47,8 @@ TEST(HttpSession, AbsoluteFormBecomesOriginFormWithHeadersUnchanged) {
   OpenConnection open;
   Playbook pb(session.handler());
   pb.ignore<PublishFlow>();  // Live snapshots; the finished flow is checked below.
-  pb >> DataReceived{kClientConn, kRequest}
-            << test::expect<OpenConnection>(
-                   [&](const OpenConnection& o) {
-                     open = o;
-                     return o.host == "example.test" && o.port == 8080 && !o.tls;
-                   },
-                   "OpenConnection(example.test:8080, plain)")
-            << RequestWakeup{0, 120'000}  // The response timeout.
+  pb >> DataReceived{kClientConn, kRequest} << test::open_to(1, "example.test", 8080, false, &open)
+                                            << RequestWakeup{0, 120'000}  // The response timeout.
       >> [&] { return Event(test::completed(open)); }
              // Origin form; header names, case, order and repetitions as sent; the proxy's own
              // headers (Proxy-Connection, Proxy-Authorization) gone.
@@ -330,12 +324,7 @@ TEST(HttpSession, ConnectThenAnythingElseIsRelayedRawAndLoggedAsTcp) {
   // The tunnel's first bytes come in the same packet as the CONNECT; the TCP connection opens
   // before the CONNECT is answered.
   pb >> DataReceived{kClientConn, "CONNECT db.test:5432 HTTP/1.1\r\n\r\n" + postgres}
-            << test::expect<OpenConnection>(
-                   [&](const OpenConnection& o) {
-                     open = o;
-                     return o.host == "db.test" && o.port == 5432 && !o.tls;
-                   },
-                   "OpenConnection(db.test:5432, plain)") >>
+            << test::open_to(1, "db.test", 5432, false, &open) >>
       [&] { return Event(test::completed(open)); }
           << SendData{kClientConn, "HTTP/1.1 200 Connection established\r\n\r\n"}
           // Not TLS, not HTTP: relayed as it came, both ways.

@@ -35,12 +35,7 @@ TEST(ModesSession, Socks5OpensATunnelAndSpeaksHttpInside) {
                        << SendData{kClientConn, std::string("\x05\x00", 2)} >>
       DataReceived{kClientConn, std::string("\x05\x01\x00\x03\x09", 5) + "site.test" +
                                     std::string("\x00\x50", 2)}
-          << test::expect<OpenConnection>(
-                 [&](const OpenConnection& o) {
-                   open = o;
-                   return o.host == "site.test" && o.port == 80 && !o.tls;
-                 },
-                 "OpenConnection(site.test:80, plain)") >>
+          << test::open_to(1, "site.test", 80, false, &open) >>
       [&] { return Event(test::completed(open)); }
           << SendData{kClientConn, std::string("\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10)}
       // Inside the tunnel the HTTP request goes over the connection already open.

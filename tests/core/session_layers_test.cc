@@ -26,11 +26,14 @@
 namespace sightglass::core {
 namespace {
 
+using test::cancel;
 using test::expect;
 using test::flows;
 using test::MemoryPeer;
+using test::open_to;
 using test::Playbook;
 using test::SessionPlaybook;
+using test::wakeup;
 
 // What an origin answers to the ALPN offer.
 enum class Choose {
@@ -82,22 +85,6 @@ Playbook::Expected tls_to(ConnId conn, std::string* inbox, const std::string& wh
       "SendData(" + std::to_string(conn) + ", TLS: " + what + ")");
 }
 
-// wakeup matches a RequestWakeup of |ms| and keeps its id.
-Playbook::Expected wakeup(int64_t ms, CommandId* id, const std::string& what) {
-  return expect<RequestWakeup>(
-      [ms, id](const RequestWakeup& w) {
-        *id = w.id;
-        return w.delay_ms == ms;
-      },
-      "RequestWakeup(" + std::to_string(ms) + " ms: " + what + ")");
-}
-
-// cancel matches the CancelWakeup of the wakeup kept in |id|.
-Playbook::Expected cancel(const CommandId* id, const std::string& what) {
-  return expect<CancelWakeup>([id](const CancelWakeup& c) { return *id != 0 && c.id == *id; },
-                              "CancelWakeup(" + what + ")");
-}
-
 // finished is the PublishFlow of a finished flow with |error| (compared by its description).
 PublishFlow finished(std::string error) {
   auto flow = std::make_shared<FlowSnapshot>();
@@ -110,19 +97,6 @@ PublishFlow live() {
   auto flow = std::make_shared<FlowSnapshot>();
   flow->state = FlowState::kLive;
   return PublishFlow{flow};
-}
-
-// open_to matches an OpenConnection of |conn| to host:port (|tls|: the session runs TLS on it)
-// and keeps it.
-Playbook::Expected open_to(ConnId conn, const std::string& host, uint16_t port, bool tls,
-                           OpenConnection* kept) {
-  return expect<OpenConnection>(
-      [=](const OpenConnection& o) {
-        *kept = o;
-        return o.conn == conn && o.host == host && o.port == port && o.tls == tls;
-      },
-      "OpenConnection(conn " + std::to_string(conn) + ", " + host + ":" + std::to_string(port) +
-          (tls ? ", tls)" : ", plain)"));
 }
 
 const std::string kConnect = "CONNECT origin.test:443 HTTP/1.1\r\n\r\n";

@@ -358,13 +358,7 @@ TEST(Socks5Session, EachFailureToConnectGetsItsReplyCode) {
                << CancelWakeup{0} << RequestWakeup{0, 30'000}  // Now the handshake's.
                << SendData{kClientConn, bytes({5, 0})} >>
         DataReceived{kClientConn, request(1, 1, bytes({192, 0, 2, 7}), 25)}
-            << CancelWakeup{0}
-            << test::expect<OpenConnection>(
-                   [&](const OpenConnection& o) {
-                     open = o;
-                     return o.conn == 1 && o.host == "192.0.2.7" && o.port == 25 && !o.tls;
-                   },
-                   "OpenConnection(conn 1, 192.0.2.7:25, plain)") >>
+            << CancelWakeup{0} << test::open_to(1, "192.0.2.7", 25, false, &open) >>
         [&] {
           OpenCompleted failed;
           failed.id = open.id;
@@ -389,12 +383,7 @@ TEST(Socks5Session, ConnectedTunnelAnswersOnceOpenThenRelaysWhatIsNotHttp) {
       // the tunnel.
       >> DataReceived{kClientConn,
                       request(1, 3, domain("db.test"), 5432) + bytes({0, 0, 0, 8, 4, 210, 22, 47})}
-             << test::expect<OpenConnection>(
-                    [&](const OpenConnection& o) {
-                      open = o;
-                      return o.conn == 1 && o.host == "db.test" && o.port == 5432 && !o.tls;
-                    },
-                    "OpenConnection(conn 1, db.test:5432, plain)") >>
+             << test::open_to(1, "db.test", 5432, false, &open) >>
       [&] { return Event(test::completed(open)); }
           << SendData{kClientConn, Socks5Handshake::success_reply()}
           << test::expect<PublishFlow>()                       // The relay's live flow.

@@ -243,6 +243,35 @@ Playbook::Expected expect(std::function<bool(const T&)> accept = {}, std::string
                             }};
 }
 
+// open_to matches the OpenConnection of |conn| to host:port (TLS or not) and keeps it.
+inline Playbook::Expected open_to(core::ConnId conn, const std::string& host, uint16_t port,
+                                  bool tls, core::OpenConnection* kept) {
+  return expect<core::OpenConnection>(
+      [=](const core::OpenConnection& o) {
+        *kept = o;
+        return o.conn == conn && o.host == host && o.port == port && o.tls == tls;
+      },
+      "OpenConnection(conn " + std::to_string(conn) + ", " + host + ":" + std::to_string(port) +
+          (tls ? ", tls)" : ", plain)"));
+}
+
+// wakeup matches a RequestWakeup of |ms| and keeps its id.
+inline Playbook::Expected wakeup(int64_t ms, core::CommandId* id, const std::string& what) {
+  return expect<core::RequestWakeup>(
+      [ms, id](const core::RequestWakeup& w) {
+        *id = w.id;
+        return w.delay_ms == ms;
+      },
+      "RequestWakeup(" + std::to_string(ms) + " ms: " + what + ")");
+}
+
+// cancel matches the CancelWakeup of the wakeup kept in |id|.
+inline Playbook::Expected cancel(const core::CommandId* id, const std::string& what) {
+  return expect<core::CancelWakeup>(
+      [id](const core::CancelWakeup& c) { return *id != 0 && c.id == *id; },
+      "CancelWakeup(" + what + ")");
+}
+
 // completed is the OpenCompleted a driver sends once |open| succeeded (for a Playbook event).
 inline core::OpenCompleted completed(const core::OpenConnection& open) {
   core::OpenCompleted done;
