@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/export/text_util.h"
@@ -30,43 +31,29 @@ enum class StageResult {
   kError,       // Corrupt data (or out of memory in the codec).
 };
 
-// OutputSink appends decoded bytes to |out| up to |cap|.
-class OutputSink {
- public:
-  OutputSink(std::string* out, size_t cap) : out_(out), cap_(cap) {}
-
-  // add appends |data|; returns false (and keeps what fits) when the cap is exceeded.
-  bool add(const char* data, size_t size) {
-    const size_t room = cap_ - out_->size();
-    if (size > room) {
-      out_->append(data, room);
-      return false;
-    }
-    out_->append(data, size);
-    return true;
-  }
-
- private:
-  std::string* out_;
-  size_t cap_;
-};
+// append_capped appends |data| to |*out| up to |cap| bytes in all; false (keeping what fits)
+// when the cap is exceeded.
+bool append_capped(std::string* out, size_t cap, const void* data, size_t size) {
+  const size_t room = cap - out->size();
+  out->append(static_cast<const char*>(data), std::min(size, room));
+  return size <= room;
+}
 
 bool parse_codings(std::string_view header, std::vector<Coding>* out_codings) {
+  static constexpr std::pair<std::string_view, Coding> kNames[] = {
+      {"", Coding::kIdentity},   {"identity", Coding::kIdentity}, {"gzip", Coding::kGzip},
+      {"x-gzip", Coding::kGzip}, {"deflate", Coding::kDeflate},   {"br", Coding::kBrotli},
+      {"zstd", Coding::kZstd}};
   while (true) {
     const size_t comma = header.find(',');
     const std::string token = ascii_lower(trim_whitespace(header.substr(0, comma)));
-    if (token.empty() || token == "identity") {
-      // Nothing to undo.
-    } else if (token == "gzip" || token == "x-gzip") {
-      out_codings->push_back(Coding::kGzip);
-    } else if (token == "deflate") {
-      out_codings->push_back(Coding::kDeflate);
-    } else if (token == "br") {
-      out_codings->push_back(Coding::kBrotli);
-    } else if (token == "zstd") {
-      out_codings->push_back(Coding::kZstd);
-    } else {
+    const auto* name =
+        std::ranges::find(kNames, token, &std::pair<std::string_view, Coding>::first);
+    if (name == std::end(kNames)) {
       return false;
+    }
+    if (name->second != Coding::kIdentity) {  // Nothing to undo for identity.
+      out_codings->push_back(name->second);
     }
     if (comma == std::string_view::npos) {
       return true;
@@ -75,69 +62,39 @@ bool parse_codings(std::string_view header, std::vector<Coding>* out_codings) {
   }
 }
 
-// ZStream owns an initialized z_stream.
-class ZStream {
- public:
-  ZStream() = default;
-  ~ZStream() {
-    if (initialized_) {
-      inflateEnd(&stream_);
-    }
-  }
-  ZStream(const ZStream&) = delete;
-  ZStream& operator=(const ZStream&) = delete;
-
-  bool init(int window_bits) {
-    stream_ = z_stream{};
-    initialized_ = inflateInit2(&stream_, window_bits) == Z_OK;
-    return initialized_;
-  }
-  bool reset() { return inflateReset(&stream_) == Z_OK; }
-  z_stream* get() { return &stream_; }
-
- private:
-  z_stream stream_{};
-  bool initialized_ = false;
-};
-
 // inflate_stream inflates |input| with |window_bits| (31: gzip, 15: zlib, -15: raw). For gzip it
 // continues through concatenated members; bytes after the last member are ignored, as browsers
-// do. |out_produced_any| tells whether any output came before an error.
-StageResult inflate_stream(std::string_view input, int window_bits, OutputSink* sink,
-                           bool* out_produced_any) {
-  *out_produced_any = false;
-  ZStream zs;
-  if (!zs.init(window_bits)) {
+// do.
+StageResult inflate_stream(std::string_view input, int window_bits, std::string* out, size_t cap) {
+  z_stream stream{};
+  if (inflateInit2(&stream, window_bits) != Z_OK) {
     return StageResult::kError;
   }
+  const std::unique_ptr<z_stream, decltype(&inflateEnd)> end(&stream, &inflateEnd);
   std::vector<unsigned char> scratch(kScratchSize);
-  z_stream* stream = zs.get();
   // zlib takes a non-const pointer but never writes through next_in.
-  stream->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
   size_t remaining = input.size();
   while (true) {
     const uInt chunk = static_cast<uInt>(std::min<size_t>(remaining, UINT_MAX / 2));
-    stream->avail_in = chunk;
-    stream->next_out = scratch.data();
-    stream->avail_out = static_cast<uInt>(scratch.size());
-    const int rc = inflate(stream, Z_NO_FLUSH);
-    const size_t consumed = chunk - stream->avail_in;
+    stream.avail_in = chunk;
+    stream.next_out = scratch.data();
+    stream.avail_out = static_cast<uInt>(scratch.size());
+    const int rc = inflate(&stream, Z_NO_FLUSH);
+    const size_t consumed = chunk - stream.avail_in;
     remaining -= consumed;
-    const size_t produced = scratch.size() - stream->avail_out;
-    if (produced > 0) {
-      *out_produced_any = true;
-      if (!sink->add(reinterpret_cast<const char*>(scratch.data()), produced)) {
-        return StageResult::kCapped;
-      }
+    const size_t produced = scratch.size() - stream.avail_out;
+    if (!append_capped(out, cap, scratch.data(), produced)) {
+      return StageResult::kCapped;
     }
     if (rc == Z_STREAM_END) {
       const bool another_gzip_member = window_bits > 15 && remaining >= 2 &&
-                                       static_cast<uint8_t>(stream->next_in[0]) == 0x1F &&
-                                       static_cast<uint8_t>(stream->next_in[1]) == 0x8B;
+                                       static_cast<uint8_t>(stream.next_in[0]) == 0x1F &&
+                                       static_cast<uint8_t>(stream.next_in[1]) == 0x8B;
       if (!another_gzip_member) {
         return StageResult::kComplete;
       }
-      if (!zs.reset()) {
+      if (inflateReset(&stream) != Z_OK) {
         return StageResult::kError;
       }
       continue;
@@ -152,7 +109,7 @@ StageResult inflate_stream(std::string_view input, int window_bits, OutputSink* 
     if (rc != Z_OK) {
       return StageResult::kError;
     }
-    if (remaining == 0 && produced == 0 && stream->avail_out != 0) {
+    if (remaining == 0 && produced == 0 && stream.avail_out != 0) {
       return StageResult::kIncomplete;
     }
   }
@@ -172,38 +129,22 @@ bool looks_like_zlib_header(std::string_view input) {
 StageResult decode_deflate(std::string_view input, std::string* out, size_t cap) {
   // HTTP's "deflate" is zlib-wrapped, but servers often send raw deflate and browsers accept
   // both: try the zlib form when the header says so, and raw deflate otherwise (or when the
-  // zlib form fails before producing anything).
+  // zlib form fails before producing anything; |out| starts empty).
   if (looks_like_zlib_header(input)) {
-    OutputSink sink(out, cap);
-    bool produced_any = false;
-    const StageResult result = inflate_stream(input, 15, &sink, &produced_any);
-    if (result != StageResult::kError || produced_any) {
+    const StageResult result = inflate_stream(input, 15, out, cap);
+    if (result != StageResult::kError || !out->empty()) {
       return result;
     }
-    out->clear();
   }
-  OutputSink sink(out, cap);
-  bool produced_any = false;
-  return inflate_stream(input, -15, &sink, &produced_any);
+  return inflate_stream(input, -15, out, cap);
 }
-
-StageResult decode_gzip(std::string_view input, std::string* out, size_t cap) {
-  OutputSink sink(out, cap);
-  bool produced_any = false;
-  return inflate_stream(input, 15 + 16, &sink, &produced_any);
-}
-
-struct BrotliDeleter {
-  void operator()(BrotliDecoderState* state) const { BrotliDecoderDestroyInstance(state); }
-};
 
 StageResult decode_brotli(std::string_view input, std::string* out, size_t cap) {
-  std::unique_ptr<BrotliDecoderState, BrotliDeleter> state(
-      BrotliDecoderCreateInstance(nullptr, nullptr, nullptr));
+  const std::unique_ptr<BrotliDecoderState, decltype(&BrotliDecoderDestroyInstance)> state(
+      BrotliDecoderCreateInstance(nullptr, nullptr, nullptr), &BrotliDecoderDestroyInstance);
   if (!state) {
     return StageResult::kError;
   }
-  OutputSink sink(out, cap);
   std::vector<uint8_t> scratch(kScratchSize);
   const auto* next_in = reinterpret_cast<const uint8_t*>(input.data());
   size_t available_in = input.size();
@@ -213,7 +154,7 @@ StageResult decode_brotli(std::string_view input, std::string* out, size_t cap) 
     const BrotliDecoderResult rc = BrotliDecoderDecompressStream(
         state.get(), &available_in, &next_in, &available_out, &next_out, nullptr);
     const size_t produced = scratch.size() - available_out;
-    if (produced > 0 && !sink.add(reinterpret_cast<const char*>(scratch.data()), produced)) {
+    if (!append_capped(out, cap, scratch.data(), produced)) {
       return StageResult::kCapped;
     }
     switch (rc) {
@@ -230,12 +171,9 @@ StageResult decode_brotli(std::string_view input, std::string* out, size_t cap) 
   }
 }
 
-struct ZstdDeleter {
-  void operator()(ZSTD_DStream* stream) const { ZSTD_freeDStream(stream); }
-};
-
 StageResult decode_zstd(std::string_view input, std::string* out, size_t cap) {
-  std::unique_ptr<ZSTD_DStream, ZstdDeleter> stream(ZSTD_createDStream());
+  const std::unique_ptr<ZSTD_DStream, decltype(&ZSTD_freeDStream)> stream(ZSTD_createDStream(),
+                                                                          &ZSTD_freeDStream);
   if (!stream || ZSTD_isError(ZSTD_initDStream(stream.get()))) {
     return StageResult::kError;
   }
@@ -244,7 +182,6 @@ StageResult decode_zstd(std::string_view input, std::string* out, size_t cap) {
   if (ZSTD_isError(ZSTD_DCtx_setParameter(stream.get(), ZSTD_d_windowLogMax, 27))) {
     return StageResult::kError;
   }
-  OutputSink sink(out, cap);
   std::vector<char> scratch(kScratchSize);
   ZSTD_inBuffer in{input.data(), input.size(), 0};
   size_t last_rc = 1;
@@ -255,7 +192,7 @@ StageResult decode_zstd(std::string_view input, std::string* out, size_t cap) {
       return StageResult::kError;
     }
     last_rc = rc;
-    if (out_buffer.pos > 0 && !sink.add(scratch.data(), out_buffer.pos)) {
+    if (!append_capped(out, cap, scratch.data(), out_buffer.pos)) {
       return StageResult::kCapped;
     }
     const bool output_full = out_buffer.pos == out_buffer.size;
@@ -270,7 +207,7 @@ StageResult decode_zstd(std::string_view input, std::string* out, size_t cap) {
 StageResult decode_stage(Coding coding, std::string_view input, std::string* out, size_t cap) {
   switch (coding) {
     case Coding::kGzip:
-      return decode_gzip(input, out, cap);
+      return inflate_stream(input, 15 + 16, out, cap);
     case Coding::kDeflate:
       return decode_deflate(input, out, cap);
     case Coding::kBrotli:
@@ -284,58 +221,6 @@ StageResult decode_stage(Coding coding, std::string_view input, std::string* out
   out->assign(input.substr(0, take));
   return take < input.size() ? StageResult::kCapped : StageResult::kComplete;
 }
-
-}  // namespace
-
-bool is_identity_encoding(std::string_view content_encoding_header) {
-  std::vector<Coding> codings;
-  return parse_codings(content_encoding_header, &codings) && codings.empty();
-}
-
-std::optional<std::string> decode_content(std::string_view content_encoding_header,
-                                          std::string_view body, size_t max_output,
-                                          ContentDecodeInfo* out_info, bool input_is_prefix) {
-  std::vector<Coding> codings;
-  if (!parse_codings(content_encoding_header, &codings)) {
-    return std::nullopt;
-  }
-  ContentDecodeInfo info;
-  info.identity = codings.empty();
-  std::string current;
-  if (codings.empty() || body.empty()) {
-    const StageResult result = decode_stage(Coding::kIdentity, body, &current, max_output);
-    info.truncated = result == StageResult::kCapped;
-  } else {
-    current.assign(body);
-    bool prefix = input_is_prefix;
-    // The last coding listed was applied last, so it is undone first.
-    for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
-      std::string next;
-      const StageResult result = decode_stage(*it, current, &next, max_output);
-      if (result == StageResult::kError) {
-        return std::nullopt;
-      }
-      if (result == StageResult::kIncomplete && !prefix) {
-        return std::nullopt;
-      }
-      if (result != StageResult::kComplete) {
-        // What follows decodes only a prefix of its stream.
-        prefix = true;
-        info.truncated = true;
-      }
-      current = std::move(next);
-    }
-  }
-  if (out_info != nullptr) {
-    *out_info = info;
-  }
-  return current;
-}
-
-}  // namespace sightglass::core
-
-namespace sightglass::core {
-namespace {
 
 std::optional<std::string> zlib_encode(std::string_view input, int window_bits) {
   z_stream stream{};
@@ -392,6 +277,48 @@ std::optional<std::string> encode_stage(Coding coding, std::string_view input) {
 }
 
 }  // namespace
+
+bool is_identity_encoding(std::string_view content_encoding_header) {
+  std::vector<Coding> codings;
+  return parse_codings(content_encoding_header, &codings) && codings.empty();
+}
+
+std::optional<std::string> decode_content(std::string_view content_encoding_header,
+                                          std::string_view body, size_t max_output,
+                                          ContentDecodeInfo* out_info, bool input_is_prefix) {
+  std::vector<Coding> codings;
+  if (!parse_codings(content_encoding_header, &codings)) {
+    return std::nullopt;
+  }
+  ContentDecodeInfo info;
+  info.identity = codings.empty();
+  std::string current;
+  if (codings.empty() || body.empty()) {
+    const StageResult result = decode_stage(Coding::kIdentity, body, &current, max_output);
+    info.truncated = result == StageResult::kCapped;
+  } else {
+    current.assign(body);
+    bool prefix = input_is_prefix;
+    // The last coding listed was applied last, so it is undone first.
+    for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
+      std::string next;
+      const StageResult result = decode_stage(*it, current, &next, max_output);
+      if (result == StageResult::kError || (result == StageResult::kIncomplete && !prefix)) {
+        return std::nullopt;
+      }
+      if (result != StageResult::kComplete) {
+        // What follows decodes only a prefix of its stream.
+        prefix = true;
+        info.truncated = true;
+      }
+      current = std::move(next);
+    }
+  }
+  if (out_info != nullptr) {
+    *out_info = info;
+  }
+  return current;
+}
 
 std::optional<std::string> encode_content(std::string_view content_encoding_header,
                                           std::string_view body) {

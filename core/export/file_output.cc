@@ -9,11 +9,6 @@
 #include <utility>
 
 namespace sightglass::core {
-namespace {
-
-std::string errno_text() { return std::strerror(errno); }
-
-}  // namespace
 
 FileOutput::~FileOutput() {
   std::string ignored;
@@ -24,17 +19,6 @@ FileOutput::FileOutput(FileOutput&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       owned_(std::exchange(other.owned_, false)),
       path_(std::move(other.path_)) {}
-
-FileOutput& FileOutput::operator=(FileOutput&& other) noexcept {
-  if (this != &other) {
-    std::string ignored;
-    close(&ignored);
-    fd_ = std::exchange(other.fd_, -1);
-    owned_ = std::exchange(other.owned_, false);
-    path_ = std::move(other.path_);
-  }
-  return *this;
-}
 
 bool FileOutput::open(const std::string& path, Mode mode, std::string* out_error) {
   std::string ignored;
@@ -51,7 +35,7 @@ bool FileOutput::open(const std::string& path, Mode mode, std::string* out_error
     fd = ::open(path.c_str(), flags, 0644);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
-    *out_error = "cannot open " + path + ": " + errno_text();
+    *out_error = "cannot open " + path + ": " + std::strerror(errno);
     return false;
   }
   struct stat st {};
@@ -76,7 +60,7 @@ bool FileOutput::write(std::string_view data, std::string* out_error) {
       if (errno == EINTR) {
         continue;
       }
-      *out_error = "cannot write " + path_ + ": " + errno_text();
+      *out_error = "cannot write " + path_ + ": " + std::strerror(errno);
       return false;
     }
     data.remove_prefix(static_cast<size_t>(written));
@@ -93,7 +77,7 @@ bool FileOutput::truncate(std::string* out_error) {
     return true;  // A pipe or a device: nothing to truncate.
   }
   if (ftruncate(fd_, 0) != 0 || lseek(fd_, 0, SEEK_SET) < 0) {
-    *out_error = "cannot truncate " + path_ + ": " + errno_text();
+    *out_error = "cannot truncate " + path_ + ": " + std::strerror(errno);
     return false;
   }
   return true;
@@ -108,7 +92,7 @@ bool FileOutput::close(std::string* out_error) {
     return true;
   }
   if (::close(fd) != 0 && errno != EINTR) {
-    *out_error = "cannot close " + path_ + ": " + errno_text();
+    *out_error = "cannot close " + path_ + ": " + std::strerror(errno);
     return false;
   }
   return true;

@@ -16,7 +16,6 @@ class FileOutput {
   FileOutput() = default;
   ~FileOutput();
   FileOutput(FileOutput&& other) noexcept;
-  FileOutput& operator=(FileOutput&& other) noexcept;
   FileOutput(const FileOutput&) = delete;
   FileOutput& operator=(const FileOutput&) = delete;
 
@@ -33,9 +32,6 @@ class FileOutput {
 
   // close closes the descriptor (not stdout); false when close reports an error.
   bool close(std::string* out_error);
-
-  bool is_open() const { return fd_ >= 0; }
-  const std::string& path() const { return path_; }
 
  private:
   int fd_ = -1;

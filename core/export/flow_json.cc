@@ -1,8 +1,8 @@
 #include "core/export/flow_json.h"
 
 #include <algorithm>
-#include <array>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 #include "core/export/content_decoding.h"
@@ -37,37 +37,6 @@ std::optional<std::string> all_header_values(const Headers& headers, std::string
     }
   }
   return out;
-}
-
-// TimingPhase is one of HAR's timings; timing_phases lists them in the order of their keys.
-struct TimingPhase {
-  std::string_view key;
-  int64_t us = -1;
-  bool required = false;  // send, wait and receive, which HAR requires to be >= 0.
-};
-
-std::array<TimingPhase, 7> timing_phases(const FlowTimings& timings) {
-  return {{{"blocked", timings.blocked_us, false},
-           {"connect", timings.connect_us, false},
-           {"dns", timings.dns_us, false},
-           {"receive", timings.receive_us, true},
-           {"send", timings.send_us, true},
-           {"ssl", timings.ssl_us, false},
-           {"wait", timings.wait_us, true}}};
-}
-
-// phase_ms converts a phase in microseconds to HAR milliseconds. std::nullopt stands for the
-// integer -1 ("does not apply"); a required phase is 0.0 instead.
-std::optional<double> phase_ms(const TimingPhase& phase) {
-  if (phase.us < 0) {
-    return phase.required ? std::optional<double>(0.0) : std::nullopt;
-  }
-  return static_cast<double>(phase.us) / 1000.0;
-}
-
-// total_ms is the entry's "time".
-double total_ms(const FlowTimings& timings) {
-  return static_cast<double>(timings.total_us()) / 1000.0;
 }
 
 // headers_size is HAR's headersSize: the bytes on the wire, or -1 when unknown.
@@ -115,11 +84,6 @@ struct HarBody {
 
 // Requests and responses.
 
-size_t decoded_body_cap(uint64_t kept) {
-  const uint64_t cap = std::max<uint64_t>(kMinDecodedBodyCap, kept * 4);
-  return static_cast<size_t>(std::min<uint64_t>(cap, std::numeric_limits<size_t>::max() / 2));
-}
-
 std::string_view header_or_empty(const Headers& headers, std::string_view name) {
   const std::string* value = find_header(headers, name);
   return value != nullptr ? std::string_view(*value) : std::string_view();
@@ -146,8 +110,11 @@ void response_body(const HttpResponseData& response, HarBody* out) {
   const std::optional<std::string> coding = all_header_values(response.headers, "Content-Encoding");
   if (coding && !is_identity_encoding(*coding) && !out->bytes.empty()) {
     ContentDecodeInfo info;
-    std::optional<std::string> decoded =
-        decode_content(*coding, out->bytes, decoded_body_cap(body.kept), &info, body.truncated);
+    const uint64_t cap = std::max<uint64_t>(kMinDecodedBodyCap, body.kept * 4);
+    std::optional<std::string> decoded = decode_content(
+        *coding, out->bytes,
+        static_cast<size_t>(std::min<uint64_t>(cap, std::numeric_limits<size_t>::max() / 2)), &info,
+        body.truncated);
     if (decoded) {
       // "compression" marks the text as decoded (from_har_entry relies on it).
       out->compression = std::max<int64_t>(
@@ -173,37 +140,15 @@ std::string placeholder_url(const FlowSnapshot& flow) {
   return host.empty() ? "" : (flow.client_tls ? "https://" : "http://") + host + "/";
 }
 
-std::string tcp_url(const FlowSnapshot& flow) {
-  return "tcp://" + format_host_port(flow.tcp_host, flow.tcp_port);
-}
-
-// response_http_version: CONTRACT.md says httpVersion is the version spoken on the client side.
-const std::string& response_http_version(const FlowSnapshot& flow) {
-  return flow.request ? flow.request->http_version : flow.response->http_version;
-}
-
-// has_sni: the client side always states its SNI, the server side only when it sent one.
-bool has_sni(const TlsInfo& tls, bool client_side) { return client_side || !tls.sni.empty(); }
-
-const char* message_type(const WebSocketMessage& message) {
-  return message.from_client ? "send" : "receive";
-}
-
-double message_time_s(const WebSocketMessage& message) {
-  return static_cast<double>(message.time_us) / static_cast<double>(kMicrosPerSecond);
-}
-
-// A text message's data is text; any other opcode's is base64.
-bool message_is_text(const WebSocketMessage& message) { return message.opcode == 1; }
-
 // The entry's writers, templated over their output W: JsonTextWriter for the JSON Lines log,
 // JsonTreeWriter for to_har_entry. JsonTextWriter needs the members of each object in the order
 // of their keys, which is the order dump() gives them (nlohmann::json keeps objects in a
 // std::map), so the text is the tree's dump().
 
+// write_headers writes the member |key|: |headers| as [{name, value}].
 template <class W>
-void write_headers(W& w, const Headers& headers) {
-  w.begin_array();
+void write_headers(W& w, std::string_view key, const Headers& headers) {
+  w.key(key).begin_array();
   for (const Header& header : headers) {
     write_name_value(w, header.name, header.value);
   }
@@ -224,14 +169,12 @@ template <class W>
 void write_request(W& w, const HttpRequestData& request) {
   w.begin_object();
   if (!request.trailers.empty()) {
-    w.key("_trailers");
-    write_headers(w, request.trailers);
+    write_headers(w, "_trailers", request.trailers);
   }
   w.key("bodySize").unsigned_integer(request.body.size);
   w.key("cookies");
   write_request_cookies(w, request.headers);
-  w.key("headers");
-  write_headers(w, request.headers);
+  write_headers(w, "headers", request.headers);
   w.key("headersSize").integer(headers_size(request.header_bytes));
   w.key("httpVersion").text(request.http_version);
   w.key("method").text(request.method);
@@ -315,18 +258,17 @@ void write_response(W& w, const FlowSnapshot& flow) {
   const HttpResponseData& response = *flow.response;
   w.begin_object();
   if (!response.trailers.empty()) {
-    w.key("_trailers");
-    write_headers(w, response.trailers);
+    write_headers(w, "_trailers", response.trailers);
   }
   w.key("bodySize").unsigned_integer(response.body.size);
   w.key("content");
   write_content(w, response);
   w.key("cookies");
   write_response_cookies(w, response.headers, flow.timings.started_us);
-  w.key("headers");
-  write_headers(w, response.headers);
+  write_headers(w, "headers", response.headers);
   w.key("headersSize").integer(headers_size(response.header_bytes));
-  w.key("httpVersion").text(response_http_version(flow));
+  // CONTRACT.md: httpVersion is the version spoken on the client side.
+  w.key("httpVersion").text(flow.request ? flow.request->http_version : response.http_version);
   w.key("redirectURL").text(header_or_empty(response.headers, "Location"));
   w.key("status").integer(response.status);
   w.key("statusText").text(response.reason);
@@ -346,20 +288,26 @@ void write_tls(W& w, const TlsInfo& tls, bool client_side) {
     w.end_object();
   }
   w.key("cipher").text(tls.cipher);
-  if (has_sni(tls, client_side)) {
+  if (client_side || !tls.sni.empty()) {  // The server side states its SNI only when sent.
     w.key("sni").text(tls.sni);
   }
   w.key("version").text(tls.version);
   w.end_object();
 }
 
+// write_timings writes HAR's timings in milliseconds. A phase that does not apply is the
+// integer -1, except send, wait and receive, which HAR requires to be >= 0: they are 0.0.
 template <class W>
-void write_timings(W& w, const FlowTimings& timings) {
+void write_timings(W& w, const FlowTimings& t) {
+  const std::tuple<std::string_view, int64_t, bool> phases[] = {
+      {"blocked", t.blocked_us, false}, {"connect", t.connect_us, false}, {"dns", t.dns_us, false},
+      {"receive", t.receive_us, true},  {"send", t.send_us, true},        {"ssl", t.ssl_us, false},
+      {"wait", t.wait_us, true}};
   w.begin_object();
-  for (const TimingPhase& phase : timing_phases(timings)) {
-    w.key(phase.key);
-    if (const std::optional<double> ms = phase_ms(phase)) {
-      w.number(*ms);
+  for (const auto& [key, us, required] : phases) {
+    w.key(key);
+    if (us >= 0 || required) {
+      w.number(static_cast<double>(std::max<int64_t>(us, 0)) / 1000.0);
     } else {
       w.integer(-1);
     }
@@ -374,14 +322,15 @@ void write_websocket(W& w, const WebSocketMessageLog& messages) {
     w.begin_object();
     write_if(w, "_truncated", message.truncated);
     w.key("data");
-    if (message_is_text(message)) {
+    if (message.opcode == 1) {  // Text; any other opcode's data is base64.
       w.text(message.data);
     } else {
       w.base64(message.data);
     }
     w.key("opcode").unsigned_integer(message.opcode);
-    w.key("time").number(message_time_s(message));
-    w.key("type").string(message_type(message));
+    w.key("time").number(static_cast<double>(message.time_us) /
+                         static_cast<double>(kMicrosPerSecond));
+    w.key("type").string(message.from_client ? "send" : "receive");
     w.end_object();
   }
   w.end_array();
@@ -463,7 +412,8 @@ void write_entry(W& w, const FlowSnapshot& flow) {
   w.key("connection").text(address_port(flow.client_address));
   w.key("request");
   if (flow.kind == FlowKind::kTcp) {
-    write_bare_request(w, "CONNECT", tcp_url(flow), flow.bytes_from_client);
+    write_bare_request(w, "CONNECT", "tcp://" + format_host_port(flow.tcp_host, flow.tcp_port),
+                       flow.bytes_from_client);
   } else if (flow.request) {
     write_request(w, *flow.request);
   } else {
@@ -479,7 +429,7 @@ void write_entry(W& w, const FlowSnapshot& flow) {
   }
   w.key("serverIPAddress").text(address_host(flow.server_address));
   w.key("startedDateTime").string(format_iso8601_ms(flow.timings.started_us));
-  w.key("time").number(total_ms(flow.timings));
+  w.key("time").number(static_cast<double>(flow.timings.total_us()) / 1000.0);
   w.key("timings");
   write_timings(w, flow.timings);
   w.end_object();

@@ -144,8 +144,6 @@ size_t FlowSubscription::capacity() const { return queue_->capacity(); }
 
 FlowBus::FlowBus() : registry_(std::make_shared<FlowSubscriberRegistry>()) {}
 
-FlowBus::~FlowBus() = default;
-
 void FlowBus::add_sink(FlowSinkSharedPtr sink) {
   if (sink) {
     sinks_.push_back(std::move(sink));

@@ -12,7 +12,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/proxy/flow.h"
@@ -90,7 +92,7 @@ using FlowSubscriptionSharedPtr = std::shared_ptr<FlowSubscription>;
 class FlowBus : public FlowSink {
  public:
   FlowBus();
-  ~FlowBus() override;
+  ~FlowBus() override = default;
   FlowBus(const FlowBus&) = delete;
   FlowBus& operator=(const FlowBus&) = delete;
 
@@ -166,6 +168,52 @@ class BackgroundWriter {
   std::atomic<uint64_t> lost_{0};
   std::mutex stop_mutex_;  // Serializes stop().
   std::thread thread_;
+};
+
+// WriterSink is a sink that hands every finished snapshot (live ones are ignored) to a
+// BackgroundWriter: the subclass's last member, so that its thread stops before the state it
+// uses goes away. close() writes what is queued, runs the writer's |finish| and joins the thread.
+class WriterSink : public FlowSink {
+ public:
+  WriterSink(const WriterSink&) = delete;
+  WriterSink& operator=(const WriterSink&) = delete;
+
+  void publish(FlowSnapshotConstSharedPtr snapshot) override {
+    if (snapshot && snapshot->state == FlowState::kFinished) {
+      background_->push(std::move(snapshot));
+    }
+  }
+  void close() override { background_->stop(); }
+
+  // error returns the first error, or ""; read it after close().
+  const std::string& error() const { return error_; }
+
+ protected:
+  // |writer| may be constructed after this base: it is used only after.
+  explicit WriterSink(BackgroundWriter* writer) : background_(writer) {}
+
+  // started starts the writer thread of |sink| and returns it, or returns nullptr and sets
+  // *error to "cannot start <what>".
+  template <class Sink>
+  static std::unique_ptr<Sink> started(std::unique_ptr<Sink> sink, const std::string& what,
+                                       std::string* error) {
+    if (!sink->background_->start()) {
+      *error = "cannot start " + what;
+      return nullptr;
+    }
+    return sink;
+  }
+
+  // keep_error records |error| unless an earlier error is recorded (on the writer thread).
+  void keep_error(const std::string& error) {
+    if (error_.empty()) {
+      error_ = error;
+    }
+  }
+
+ private:
+  BackgroundWriter* background_;
+  std::string error_;  // Written by the writer thread; read after close().
 };
 
 }  // namespace sightglass::core

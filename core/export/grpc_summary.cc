@@ -4,7 +4,6 @@
 #include <utility>
 
 namespace sightglass::core {
-
 namespace {
 
 // sizes fills |out| with the message sizes of |body| and returns how many messages it had.

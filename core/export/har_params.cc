@@ -1,8 +1,9 @@
 #include "core/export/har_params.h"
 
-#include <algorithm>
+#include <charconv>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "core/export/har_common.h"
@@ -22,14 +23,19 @@ std::string cookie_date(int64_t seconds) { return format_iso8601_ms(seconds * kM
 
 namespace detail {
 
+std::pair<std::string_view, std::string_view> split_cookie_pair(std::string_view pair) {
+  const size_t equals = pair.find('=');
+  if (equals == std::string_view::npos) {
+    return {std::string_view(), pair};
+  }
+  return {trim_whitespace(pair.substr(0, equals)), trim_whitespace(pair.substr(equals + 1))};
+}
+
 SetCookie parse_set_cookie(std::string_view header, int64_t now_us) {
   const size_t first_semicolon = header.find(';');
   const std::string_view pair = trim_whitespace(header.substr(0, first_semicolon));
-  const size_t equals = pair.find('=');
   SetCookie cookie;
-  cookie.name = equals == std::string_view::npos ? std::string_view()
-                                                 : trim_whitespace(pair.substr(0, equals));
-  cookie.value = equals == std::string_view::npos ? pair : trim_whitespace(pair.substr(equals + 1));
+  std::tie(cookie.name, cookie.value) = split_cookie_pair(pair);
   std::string_view rest = first_semicolon == std::string_view::npos
                               ? std::string_view()
                               : header.substr(first_semicolon + 1);
@@ -52,12 +58,11 @@ SetCookie parse_set_cookie(std::string_view header, int64_t now_us) {
       cookie.expires = seconds ? cookie_date(*seconds) : std::string(value);
     } else if (key == "max-age") {
       // Max-Age wins over Expires (RFC 6265 section 5.3); zero or less means "now".
-      const bool digits = !value.empty() &&
-                          std::all_of(value.begin() + (value.front() == '-' ? 1 : 0), value.end(),
-                                      [](char c) { return c >= '0' && c <= '9'; }) &&
-                          value != "-";
-      if (digits && value.size() < 12) {
-        const int64_t seconds = std::stoll(std::string(value));
+      // Digits with an optional '-', fewer than 12 characters.
+      int64_t seconds = 0;
+      const char* end = value.data() + value.size();
+      if (const auto [ptr, error] = std::from_chars(value.data(), end, seconds);
+          value.size() < 12 && error == std::errc() && ptr == end) {
         const int64_t now_s = floor_div(now_us, kMicrosPerSecond);
         max_age_expires = cookie_date(seconds <= 0 ? now_s : now_s + seconds);
       }

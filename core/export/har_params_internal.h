@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "core/export/text_util.h"
 #include "core/proxy/flow.h"
@@ -20,37 +21,9 @@ namespace sightglass::core::detail {
 
 // Cookies.
 
-// for_each_cookie calls |fn(name, value)| for each cookie of a Cookie header.
-template <typename Fn>
-void for_each_cookie(std::string_view header, Fn&& fn) {
-  while (!header.empty()) {
-    const size_t semicolon = header.find(';');
-    const std::string_view pair = trim_whitespace(header.substr(0, semicolon));
-    header =
-        semicolon == std::string_view::npos ? std::string_view() : header.substr(semicolon + 1);
-    if (pair.empty()) {
-      continue;
-    }
-    const size_t equals = pair.find('=');
-    // RFC 6265bis: a pair without '=' is a cookie with an empty name.
-    const std::string_view name = equals == std::string_view::npos
-                                      ? std::string_view()
-                                      : trim_whitespace(pair.substr(0, equals));
-    const std::string_view value =
-        equals == std::string_view::npos ? pair : trim_whitespace(pair.substr(equals + 1));
-    fn(name, value);
-  }
-}
-
-// for_each_request_cookie calls |fn(name, value)| for each cookie of every Cookie header.
-template <typename Fn>
-void for_each_request_cookie(const Headers& headers, Fn&& fn) {
-  for (const Header& header : headers) {
-    if (iequals(header.name, "Cookie")) {
-      for_each_cookie(header.value, fn);
-    }
-  }
-}
+// split_cookie_pair splits a trimmed "name=value" into its trimmed name and value; RFC 6265bis:
+// a pair without '=' is a cookie with an empty name.
+std::pair<std::string_view, std::string_view> split_cookie_pair(std::string_view pair);
 
 // SetCookie is one Set-Cookie header as HAR has it; every string is still to go through text().
 struct SetCookie {
@@ -67,37 +40,7 @@ struct SetCookie {
 // parse_set_cookie parses one Set-Cookie header; Max-Age counts from |now_us|.
 SetCookie parse_set_cookie(std::string_view header, int64_t now_us);
 
-// for_each_set_cookie calls |fn(const SetCookie&)| for every Set-Cookie header.
-template <typename Fn>
-void for_each_set_cookie(const Headers& headers, int64_t now_us, Fn&& fn) {
-  for (const Header& header : headers) {
-    if (iequals(header.name, "Set-Cookie")) {
-      fn(parse_set_cookie(header.value, now_us));
-    }
-  }
-}
-
 // Query strings and form bodies.
-
-// for_each_urlencoded_param calls |fn(name, value)| for each pair of "a=1&b=x+y%21",
-// percent-decoded with '+' as a space (not yet valid UTF-8).
-template <typename Fn>
-void for_each_urlencoded_param(std::string_view params, Fn&& fn) {
-  while (true) {
-    const size_t amp = params.find('&');
-    const std::string_view pair = params.substr(0, amp);
-    if (!pair.empty()) {
-      const size_t equals = pair.find('=');
-      fn(percent_decode(pair.substr(0, equals), true),
-         equals == std::string_view::npos ? std::string()
-                                          : percent_decode(pair.substr(equals + 1), true));
-    }
-    if (amp == std::string_view::npos) {
-      break;
-    }
-    params.remove_prefix(amp + 1);
-  }
-}
 
 // target_query returns the query of a request target ("/p?a=1#f" -> "a=1"), or "".
 std::string_view target_query(std::string_view target);
@@ -126,9 +69,18 @@ void write_if(W& w, std::string_view name, const Optional& value) {
 template <class W>
 void write_request_cookies(W& w, const Headers& headers) {
   w.begin_array();
-  for_each_request_cookie(headers, [&](std::string_view name, std::string_view value) {
-    write_name_value(w, name, value);
-  });
+  for (const Header& header : headers) {
+    std::string_view rest = iequals(header.name, "Cookie") ? header.value : std::string_view();
+    while (!rest.empty()) {
+      const size_t semicolon = rest.find(';');
+      const std::string_view pair = trim_whitespace(rest.substr(0, semicolon));
+      rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
+      if (!pair.empty()) {
+        const auto [name, value] = split_cookie_pair(pair);
+        write_name_value(w, name, value);
+      }
+    }
+  }
   w.end_array();
 }
 
@@ -137,7 +89,11 @@ void write_request_cookies(W& w, const Headers& headers) {
 template <class W>
 void write_response_cookies(W& w, const Headers& headers, int64_t now_us) {
   w.begin_array();
-  for_each_set_cookie(headers, now_us, [&](const SetCookie& cookie) {
+  for (const Header& header : headers) {
+    if (!iequals(header.name, "Set-Cookie")) {
+      continue;
+    }
+    const SetCookie cookie = parse_set_cookie(header.value, now_us);
     w.begin_object();
     write_if(w, "domain", cookie.domain);
     write_if(w, "expires", cookie.expires);
@@ -148,17 +104,29 @@ void write_response_cookies(W& w, const Headers& headers, int64_t now_us) {
     write_if(w, "secure", cookie.secure);
     w.key("value").text(cookie.value);
     w.end_object();
-  });
+  }
   w.end_array();
 }
 
-// write_urlencoded_params writes the pairs of "a=1&b=x+y%21" as [{name, value}].
+// write_urlencoded_params writes the pairs of "a=1&b=x+y%21" as [{name, value}], percent-decoded
+// with '+' as a space.
 template <class W>
 void write_urlencoded_params(W& w, std::string_view params) {
   w.begin_array();
-  for_each_urlencoded_param(params, [&](const std::string& name, const std::string& value) {
-    write_name_value(w, name, value);
-  });
+  while (true) {
+    const size_t amp = params.find('&');
+    if (const std::string_view pair = params.substr(0, amp); !pair.empty()) {
+      const size_t equals = pair.find('=');
+      write_name_value(w, percent_decode(pair.substr(0, equals), true),
+                       equals == std::string_view::npos
+                           ? std::string()
+                           : percent_decode(pair.substr(equals + 1), true));
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    params.remove_prefix(amp + 1);
+  }
   w.end_array();
 }
 

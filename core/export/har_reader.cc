@@ -1,6 +1,7 @@
 #include "core/export/har_reader.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -21,49 +22,17 @@ namespace {
 using detail::kMicrosPerSecond;
 using nlohmann::json;
 
-Headers headers_from_json(const json* array) {
-  Headers out;
-  if (array == nullptr || !array->is_array()) {
-    return out;
-  }
-  for (const json& item : *array) {
-    if (!item.is_object()) {
-      continue;
-    }
-    const auto name = item.find("name");
-    const auto value = item.find("value");
-    if (name == item.end() || !name->is_string()) {
-      continue;
-    }
-    out.push_back({name->get<std::string>(),
-                   value != item.end() && value->is_string() ? value->get<std::string>() : ""});
-  }
-  return out;
-}
-
-std::string body_text_from_json(const json& obj) {
-  const auto it = obj.find("text");
-  if (it == obj.end() || !it->is_string()) {
-    return "";
-  }
-  const auto& value = it->get_ref<const std::string&>();
-  const auto encoding = obj.find("encoding");
-  if (encoding != obj.end() && encoding->is_string() && *encoding == "base64") {
-    if (auto decoded = base64_decode(value)) {
-      return std::move(*decoded);
-    }
-  }
-  return value;
-}
-
 // Accessors that never throw: a missing member or one of the wrong type gives the fallback.
 
 const json* member(const json& obj, const char* key) {
-  if (!obj.is_object()) {
-    return nullptr;
-  }
-  const auto it = obj.find(key);
+  const auto it = obj.find(key);  // end() when |obj| is not an object.
   return it == obj.end() ? nullptr : &*it;
+}
+
+// object_member is member() when that is an object, else nullptr.
+const json* object_member(const json& obj, const char* key) {
+  const json* value = member(obj, key);
+  return value != nullptr && value->is_object() ? value : nullptr;
 }
 
 std::string get_string(const json& obj, const char* key, std::string fallback = "") {
@@ -102,6 +71,29 @@ bool get_bool(const json& obj, const char* key, bool fallback) {
   return value != nullptr && value->is_boolean() ? value->get<bool>() : fallback;
 }
 
+Headers headers_from_json(const json* array) {
+  Headers out;
+  if (array == nullptr || !array->is_array()) {
+    return out;
+  }
+  for (const json& item : *array) {
+    if (const json* name = member(item, "name"); name != nullptr && name->is_string()) {
+      out.push_back({name->get<std::string>(), get_string(item, "value")});
+    }
+  }
+  return out;
+}
+
+std::string body_text_from_json(const json& obj) {
+  std::string text = get_string(obj, "text");
+  if (get_string(obj, "encoding") == "base64") {
+    if (auto decoded = base64_decode(text)) {
+      return std::move(*decoded);
+    }
+  }
+  return text;
+}
+
 // ms_to_us converts HAR milliseconds back to microseconds; negatives mean "does not apply".
 int64_t ms_to_us(const json& obj, const char* key) {
   const double ms = get_double(obj, key, -1);
@@ -112,7 +104,7 @@ int64_t ms_to_us(const json& obj, const char* key) {
 }
 
 std::optional<TlsInfo> tls_from_json(const json* obj) {
-  if (obj == nullptr || !obj->is_object()) {
+  if (obj == nullptr) {
     return std::nullopt;
   }
   TlsInfo tls;
@@ -120,7 +112,7 @@ std::optional<TlsInfo> tls_from_json(const json* obj) {
   tls.version = get_string(*obj, "version");
   tls.cipher = get_string(*obj, "cipher");
   tls.alpn = get_string(*obj, "alpn");
-  if (const json* cert = member(*obj, "certificate"); cert != nullptr && cert->is_object()) {
+  if (const json* cert = object_member(*obj, "certificate")) {
     tls.certificate =
         TlsCertificateInfo{get_string(*cert, "subject"), get_string(*cert, "issuer"),
                            get_string(*cert, "notAfter"), get_string(*cert, "sha256")};
@@ -144,61 +136,30 @@ CapturedBody body_from_json(std::string bytes, int64_t nominal_size, bool trunca
   return body;
 }
 
-uint16_t default_port(std::string_view scheme) {
-  if (scheme == "https" || scheme == "wss") {
-    return 443;
-  }
-  if (scheme == "http" || scheme == "ws") {
-    return 80;
-  }
-  return 0;
-}
-
-bool parse_port(std::string_view digits, uint16_t* out_port) {
-  if (digits.empty() || digits.size() > 5) {
-    return false;
-  }
-  uint32_t value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-    value = value * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (value > 65535) {
-    return false;
-  }
-  *out_port = static_cast<uint16_t>(value);
-  return true;
-}
-
 // split_authority splits "host:port" / "[v6]:port" / "host".
 void split_authority(std::string_view authority, std::string* out_host, uint16_t* out_port) {
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
     authority.remove_prefix(at + 1);
   }
+  std::string_view host = authority;
   std::string_view port;
   if (authority.starts_with('[')) {
-    const size_t close = authority.find(']');
-    if (close != std::string_view::npos) {
-      *out_host = std::string(authority.substr(1, close - 1));
-      if (close + 1 < authority.size() && authority[close + 1] == ':') {
+    if (const size_t close = authority.find(']'); close != std::string_view::npos) {
+      host = authority.substr(1, close - 1);
+      if (authority.substr(close + 1).starts_with(':')) {
         port = authority.substr(close + 2);
       }
-    } else {
-      *out_host = std::string(authority);
     }
-  } else {
-    const size_t colon = authority.rfind(':');
-    if (colon != std::string_view::npos && authority.find(':') == colon) {
-      *out_host = std::string(authority.substr(0, colon));
-      port = authority.substr(colon + 1);
-    } else {
-      *out_host = std::string(authority);
-    }
+  } else if (const size_t colon = authority.rfind(':');
+             colon != std::string_view::npos && authority.find(':') == colon) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
   }
+  *out_host = std::string(host);
   uint16_t parsed = 0;
-  if (parse_port(port, &parsed)) {
+  const char* port_end = port.data() + port.size();
+  if (const auto [ptr, error] = std::from_chars(port.data(), port_end, parsed);
+      port.size() <= 5 && error == std::errc() && ptr == port_end) {
     *out_port = parsed;
   }
 }
@@ -216,7 +177,10 @@ void parse_url(std::string_view url, HttpRequestData* request) {
   std::string_view rest = url.substr(scheme_end + 3);
   const size_t path_start = rest.find_first_of("/?");
   const std::string_view authority = rest.substr(0, path_start);
-  request->port = default_port(request->scheme);
+  const std::string_view scheme = request->scheme;
+  request->port = scheme == "https" || scheme == "wss" ? 443
+                  : scheme == "http" || scheme == "ws" ? 80
+                                                       : 0;
   split_authority(authority, &request->host, &request->port);
   if (path_start == std::string_view::npos) {
     request->target = "/";
@@ -230,22 +194,34 @@ void parse_url(std::string_view url, HttpRequestData* request) {
   }
 }
 
+// message_from_json reads what requests and responses share: version, headers, trailers, and
+// the body from the object |body_key| (postData or content).
+template <typename Message>
+void message_from_json(const json& obj, const char* body_key, Message* message) {
+  message->http_version = get_string(obj, "httpVersion", "HTTP/1.1");
+  message->headers = headers_from_json(member(obj, "headers"));
+  message->trailers = headers_from_json(member(obj, "_trailers"));
+  const int64_t headers_size = get_int(obj, "headersSize", -1);
+  message->header_bytes = headers_size > 0 ? static_cast<uint64_t>(headers_size) : 0;
+  const int64_t body_size = get_int(obj, "bodySize", -1);
+  if (const json* body = object_member(obj, body_key)) {
+    // A response's content with "compression" holds the body decoded from its Content-Encoding,
+    // and its size is the decoded size; otherwise bodySize is the size of the bytes in the text.
+    const bool content_size = body_key == std::string_view("content") &&
+                              (member(*body, "compression") != nullptr || body_size < 0);
+    message->body = body_from_json(body_text_from_json(*body),
+                                   content_size ? get_int(*body, "size", -1) : body_size,
+                                   get_bool(*body, "_truncated", false));
+  } else if (body_size > 0) {
+    message->body = body_from_json("", body_size, true);
+  }
+}
+
 HttpRequestData request_from_json(const json& obj) {
   HttpRequestData request;
   request.method = get_string(obj, "method");
   parse_url(get_string(obj, "url"), &request);
-  request.http_version = get_string(obj, "httpVersion", "HTTP/1.1");
-  request.headers = headers_from_json(member(obj, "headers"));
-  request.trailers = headers_from_json(member(obj, "_trailers"));
-  const int64_t headers_size = get_int(obj, "headersSize", -1);
-  request.header_bytes = headers_size > 0 ? static_cast<uint64_t>(headers_size) : 0;
-  const int64_t body_size = get_int(obj, "bodySize", -1);
-  if (const json* post = member(obj, "postData"); post != nullptr && post->is_object()) {
-    request.body =
-        body_from_json(body_text_from_json(*post), body_size, get_bool(*post, "_truncated", false));
-  } else if (body_size > 0) {
-    request.body = body_from_json("", body_size, true);
-  }
+  message_from_json(obj, "postData", &request);
   return request;
 }
 
@@ -253,23 +229,7 @@ HttpResponseData response_from_json(const json& obj) {
   HttpResponseData response;
   response.status = static_cast<int>(std::clamp<int64_t>(get_int(obj, "status", 0), 0, 999));
   response.reason = get_string(obj, "statusText");
-  response.http_version = get_string(obj, "httpVersion", "HTTP/1.1");
-  response.headers = headers_from_json(member(obj, "headers"));
-  response.trailers = headers_from_json(member(obj, "_trailers"));
-  const int64_t headers_size = get_int(obj, "headersSize", -1);
-  response.header_bytes = headers_size > 0 ? static_cast<uint64_t>(headers_size) : 0;
-  const int64_t body_size = get_int(obj, "bodySize", -1);
-  const json* content = member(obj, "content");
-  if (content != nullptr && content->is_object()) {
-    // With "compression", the text is the body decoded from its Content-Encoding, and its
-    // size is the decoded size; otherwise bodySize is the size of the bytes in the text.
-    const bool decoded = member(*content, "compression") != nullptr;
-    const int64_t nominal = decoded || body_size < 0 ? get_int(*content, "size", -1) : body_size;
-    response.body = body_from_json(body_text_from_json(*content), nominal,
-                                   get_bool(*content, "_truncated", false));
-  } else if (body_size > 0) {
-    response.body = body_from_json("", body_size, true);
-  }
+  message_from_json(obj, "content", &response);
   return response;
 }
 
@@ -289,13 +249,10 @@ std::vector<WebSocketMessage> websocket_from_json(const json* array) {
                           ? std::llround(seconds * static_cast<double>(kMicrosPerSecond))
                           : 0;
     message.opcode = static_cast<uint8_t>(std::clamp<int64_t>(get_int(item, "opcode", 1), 0, 15));
-    std::string data = get_string(item, "data");
-    if (message.opcode != 1) {
-      if (auto decoded = base64_decode(data)) {
-        data = std::move(*decoded);
-      }
+    message.data = get_string(item, "data");
+    if (auto decoded = message.opcode != 1 ? base64_decode(message.data) : std::nullopt) {
+      message.data = std::move(*decoded);
     }
-    message.data = std::move(data);
     message.truncated = get_bool(item, "_truncated", false);
     out.push_back(std::move(message));
   }
@@ -307,8 +264,8 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
     *out_error = "a HAR entry must be a JSON object";
     return false;
   }
-  const json* request = member(entry, "request");
-  if (request == nullptr || !request->is_object()) {
+  const json* request = object_member(entry, "request");
+  if (request == nullptr) {
     *out_error = "the entry has no \"request\" object";
     return false;
   }
@@ -320,28 +277,23 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
     } else if (id->is_number_integer() && id->get<int64_t>() >= 0) {
       flow.id = static_cast<uint64_t>(id->get<int64_t>());
     } else if (id->is_string()) {
+      // Up to 19 digits, which always fit.
       const std::string& digits = id->get_ref<const std::string&>();
-      if (!digits.empty() && digits.size() < 20 &&
-          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        flow.id = std::stoull(digits);
+      const char* end = digits.data() + digits.size();
+      if (uint64_t value = 0; !digits.empty() && digits.size() < 20 &&
+                              std::from_chars(digits.data(), end, value).ptr == end) {
+        flow.id = value;
       }
     }
   }
   flow.client_address = get_string(entry, "_clientAddress");
   flow.error = get_string(entry, "_error");
-  if (const json* replay = member(entry, "_replay"); replay != nullptr && replay->is_boolean()) {
-    flow.replay = replay->get<bool>();
-  }
-  if (const json* url = member(entry, "_original_url"); url != nullptr && url->is_string()) {
-    flow.original_url = url->get<std::string>();
-  }
-  if (const json* modified = member(entry, "_modified");
-      modified != nullptr && modified->is_string()) {
-    flow.modified = modified->get<std::string>();
-  }
+  flow.replay = get_bool(entry, "_replay", false);
+  flow.original_url = get_string(entry, "_original_url");
+  flow.modified = get_string(entry, "_modified");
   if (const json* tls = member(entry, "_tls"); tls != nullptr) {
-    flow.client_tls = tls_from_json(member(*tls, "client"));
-    flow.server_tls = tls_from_json(member(*tls, "server"));
+    flow.client_tls = tls_from_json(object_member(*tls, "client"));
+    flow.server_tls = tls_from_json(object_member(*tls, "server"));
   }
   flow.websocket_messages =
       WebSocketMessageLog(websocket_from_json(member(entry, "_webSocketMessages")));
@@ -349,7 +301,7 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
   if (const auto started = parse_iso8601(get_string(entry, "startedDateTime"))) {
     flow.timings.started_us = *started;
   }
-  if (const json* timings = member(entry, "timings"); timings != nullptr && timings->is_object()) {
+  if (const json* timings = object_member(entry, "timings")) {
     flow.timings.blocked_us = ms_to_us(*timings, "blocked");
     flow.timings.dns_us = ms_to_us(*timings, "dns");
     flow.timings.connect_us = ms_to_us(*timings, "connect");
@@ -360,7 +312,7 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
   }
 
   uint16_t server_port = 0;
-  if (const json* tcp = member(entry, "_tcp"); tcp != nullptr && tcp->is_object()) {
+  if (const json* tcp = object_member(entry, "_tcp")) {
     flow.kind = FlowKind::kTcp;
     HttpRequestData parsed;
     parse_url(get_string(*request, "url"), &parsed);
@@ -373,10 +325,7 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
         static_cast<uint64_t>(std::max<int64_t>(0, get_int(*tcp, "bytesFromServer", 0)));
     flow.passthrough = get_string(*tcp, "passthrough");
     flow.tcp_sni = get_string(*tcp, "sni");
-    if (const json* learned = member(*tcp, "passthroughLearned");
-        learned != nullptr && learned->is_boolean()) {
-      flow.passthrough_learned = learned->get<bool>();
-    }
+    flow.passthrough_learned = get_bool(*tcp, "passthroughLearned", false);
   } else {
     flow.kind = FlowKind::kHttp;
     // A flow that failed before its request carries a placeholder with an empty method.
@@ -384,8 +333,8 @@ bool from_har_entry_unchecked(const json& entry, FlowSnapshot* out, std::string*
       flow.request = request_from_json(*request);
       server_port = flow.request->port;
     }
-    const json* response = member(entry, "response");
-    if (response != nullptr && response->is_object() && get_int(*response, "status", 0) > 0) {
+    const json* response = object_member(entry, "response");
+    if (response != nullptr && get_int(*response, "status", 0) > 0) {
       flow.response = response_from_json(*response);
     }
   }
@@ -409,7 +358,6 @@ bool from_har_entry(const json& entry, FlowSnapshot* out, std::string* out_error
     ok = out != nullptr && from_har_entry_unchecked(entry, out, &error);
   } catch (const std::exception& e) {
     error = std::string("cannot read the HAR entry: ") + e.what();
-    ok = false;
   }
   if (!ok && out_error != nullptr) {
     *out_error = error;

@@ -15,10 +15,6 @@ namespace {
 // kWriteChunk is how much HarWriter gathers before each write(2).
 constexpr size_t kWriteChunk = size_t{1} << 20;
 
-bool is_blank(std::string_view line) {
-  return line.find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
-
 }  // namespace
 
 std::string har_document_begin() {
@@ -35,16 +31,13 @@ std::unique_ptr<HarWriter> HarWriter::create(const std::string& path, std::strin
   if (!output.open(path, FileOutput::Mode::kTruncateOnFinish, out_error)) {
     return nullptr;
   }
-  auto writer = std::make_unique<HarWriter>(PrivateTag(), std::move(output));
-  if (!writer->writer_.start()) {
-    *out_error = "cannot start the writer thread for " + path;
-    return nullptr;
-  }
-  return writer;
+  return started(std::make_unique<HarWriter>(PrivateTag(), std::move(output)),
+                 "the writer thread for " + path, out_error);
 }
 
 HarWriter::HarWriter(PrivateTag /*unused*/, FileOutput output)
-    : output_(std::move(output)),
+    : WriterSink(&writer_),
+      output_(std::move(output)),
       writer_(
           [this](const std::vector<FlowSnapshotConstSharedPtr>& batch) {
             for (const FlowSnapshotConstSharedPtr& snapshot : batch) {
@@ -52,24 +45,14 @@ HarWriter::HarWriter(PrivateTag /*unused*/, FileOutput output)
                 entries_.push_back(to_json_line(*snapshot));
               } catch (const std::exception& e) {
                 ++entries_lost_;
-                if (error_.empty()) {
-                  error_ =
-                      "cannot serialize flow " + std::to_string(snapshot->id) + ": " + e.what();
-                }
+                keep_error("cannot serialize flow " + std::to_string(snapshot->id) + ": " +
+                           e.what());
               }
             }
           },
           [this] { finish(); }) {}
 
 HarWriter::~HarWriter() { close(); }
-
-void HarWriter::publish(FlowSnapshotConstSharedPtr snapshot) {
-  if (snapshot && snapshot->state == FlowState::kFinished) {
-    writer_.push(std::move(snapshot));
-  }
-}
-
-void HarWriter::close() { writer_.stop(); }
 
 void HarWriter::finish() {
   std::string error;
@@ -89,14 +72,10 @@ void HarWriter::finish() {
     buffer += har_document_end();
     ok = output_.write(buffer, &error);
   }
-  if (!output_.close(&error)) {
-    ok = false;
-  }
+  ok = output_.close(&error) && ok;  // Closed in any case.
   if (!ok) {
     entries_lost_ += entries_.size();  // The document is incomplete: none of it counts.
-    if (error_.empty()) {
-      error_ = error;
-    }
+    keep_error(error);
   }
 }
 
@@ -109,8 +88,8 @@ bool convert_jsonl_to_har(std::istream& in, std::ostream& out, std::string* out_
     size_t entries = 0;
     while (std::getline(in, line)) {
       ++line_number;
-      if (is_blank(line)) {
-        continue;
+      if (line.find_first_not_of(" \t\r\n") == std::string::npos) {
+        continue;  // A blank line.
       }
       const size_t first = line.find_first_not_of(" \t");
       if (line[first] != '{' || !nlohmann::json::accept(line)) {
@@ -141,13 +120,10 @@ bool convert_jsonl_to_har(std::istream& in, std::ostream& out, std::string* out_
   } catch (const std::exception& e) {
     error = e.what();
   }
-  if (!error.empty()) {
-    if (out_error != nullptr) {
-      *out_error = error;
-    }
-    return false;
+  if (!error.empty() && out_error != nullptr) {
+    *out_error = error;
   }
-  return true;
+  return error.empty();
 }
 
 }  // namespace sightglass::core

@@ -18,7 +18,7 @@ namespace sightglass::core {
 // HarWriter keeps every finished flow of the run, already serialized (a compact HAR entry
 // costs less memory than a snapshot with its body chunks), and writes them as one HAR 1.2
 // document to its file on close(). Live snapshots are ignored.
-class HarWriter : public FlowSink {
+class HarWriter : public WriterSink {
   struct PrivateTag {
     explicit PrivateTag() = default;
   };
@@ -32,16 +32,7 @@ class HarWriter : public FlowSink {
   HarWriter(PrivateTag /*unused*/, FileOutput output);
   // ~HarWriter closes the writer (writing the file) if close() was not called.
   ~HarWriter() override;
-  HarWriter(const HarWriter&) = delete;
-  HarWriter& operator=(const HarWriter&) = delete;
 
-  // FlowSink
-  void publish(FlowSnapshotConstSharedPtr snapshot) override;
-  // close serializes what is queued, writes the HAR document and closes the file.
-  void close() override;
-
-  // error returns the first error, or ""; read it after close().
-  const std::string& error() const { return error_; }
   // entries_lost counts the finished flows missing from the file: not serializable, published
   // after close(), or all of them when writing the document failed. Read it after close().
   uint64_t entries_lost() const { return entries_lost_ + writer_.lost(); }
@@ -53,7 +44,6 @@ class HarWriter : public FlowSink {
 
   std::vector<std::string> entries_;  // Compact JSON entries, in finishing order.
   FileOutput output_;
-  std::string error_;
   uint64_t entries_lost_ = 0;  // Written by the writer thread; read after close().
   BackgroundWriter writer_;    // Last: its thread stops before the members above go away.
 };

@@ -1,6 +1,10 @@
 #include "core/export/http_date.h"
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 
 #include "core/export/har_common.h"
 #include "core/proxy/flow.h"
@@ -11,50 +15,28 @@ namespace {
 using detail::floor_div;
 using detail::kMicrosPerSecond;
 
-constexpr int64_t kSecondsPerDay = 86'400;
-
-// Calendar arithmetic (Howard Hinnant's civil algorithms), so dates never depend on the
-// process's time zone.
-int64_t days_from_civil(int64_t year, int64_t month, int64_t day) {
-  year -= month <= 2 ? 1 : 0;
-  const int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const int64_t year_of_era = year - era * 400;
-  const int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + day_of_era - 719468;
-}
-
-void civil_from_days(int64_t days, int64_t* out_year, int64_t* out_month, int64_t* out_day) {
-  days += 719468;
-  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const int64_t day_of_era = days - era * 146097;
-  const int64_t year_of_era =
-      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-  const int64_t day_of_year =
-      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-  const int64_t mp = (5 * day_of_year + 2) / 153;
-  *out_day = day_of_year - (153 * mp + 2) / 5 + 1;
-  *out_month = mp < 10 ? mp + 3 : mp - 9;
-  *out_year = year_of_era + era * 400 + (*out_month <= 2 ? 1 : 0);
-}
-
-int64_t days_in_month(int64_t year, int64_t month) {
-  static constexpr int64_t kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return month == 2 && leap ? 29 : kDays[month - 1];
+// utc_seconds returns the seconds since the Unix epoch of a UTC date and time, or std::nullopt
+// when the date does not exist (std::chrono's calendar never depends on the time zone).
+std::optional<int64_t> utc_seconds(int64_t year, int64_t month, int64_t day, int64_t hour,
+                                   int64_t minute, int64_t second) {
+  const std::chrono::year_month_day date{std::chrono::year(static_cast<int>(year)),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok()) {
+    return std::nullopt;
+  }
+  const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
+  return days * 86'400 + hour * 3600 + minute * 60 + second;
 }
 
 }  // namespace
 
 std::string format_iso8601_ms(int64_t time_us) {
   const int64_t ms = floor_div(time_us, 1000);
-  const int64_t seconds = floor_div(ms, 1000);
-  const int64_t days = floor_div(seconds, kSecondsPerDay);
-  const int64_t second_of_day = seconds - days * kSecondsPerDay;
-  int64_t year = 0;
-  int64_t month = 0;
-  int64_t day = 0;
-  civil_from_days(days, &year, &month, &day);
+  const time_t seconds = floor_div(ms, 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  const int64_t year = tm.tm_year + int64_t{1900};
   const int64_t millisecond = ms - seconds * 1000;
   if (year >= 0 && year <= 9999) {
     // The common case, without snprintf: the same digits as below.
@@ -65,36 +47,29 @@ std::string format_iso8601_ms(int64_t time_us) {
       }
     };
     put(0, 4, year);
-    put(5, 2, month);
-    put(8, 2, day);
-    put(11, 2, second_of_day / 3600);
-    put(14, 2, second_of_day / 60 % 60);
-    put(17, 2, second_of_day % 60);
+    put(5, 2, tm.tm_mon + 1);
+    put(8, 2, tm.tm_mday);
+    put(11, 2, tm.tm_hour);
+    put(14, 2, tm.tm_min);
+    put(17, 2, tm.tm_sec);
     put(20, 3, millisecond);
     return out;
   }
   char buffer[160];
-  std::snprintf(buffer, sizeof(buffer), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(year), static_cast<long long>(month),
-                static_cast<long long>(day), static_cast<long long>(second_of_day / 3600),
-                static_cast<long long>(second_of_day / 60 % 60),
-                static_cast<long long>(second_of_day % 60), static_cast<long long>(millisecond));
+  std::snprintf(buffer, sizeof(buffer), "%04lld-%02d-%02dT%02d:%02d:%02d.%03lldZ",
+                static_cast<long long>(year), tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                tm.tm_sec, static_cast<long long>(millisecond));
   return buffer;
 }
 
 std::optional<int64_t> parse_iso8601(std::string_view text_in) {
   size_t pos = 0;
   const auto digits = [&](size_t count, int64_t* out_value) {
-    if (pos + count > text_in.size()) {
+    const char* begin = text_in.data() + pos;
+    uint32_t value = 0;
+    if (pos + count > text_in.size() ||
+        std::from_chars(begin, begin + count, value).ptr != begin + count) {
       return false;
-    }
-    int64_t value = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const char c = text_in[pos + i];
-      if (c < '0' || c > '9') {
-        return false;
-      }
-      value = value * 10 + (c - '0');
     }
     pos += count;
     *out_value = value;
@@ -118,49 +93,39 @@ std::optional<int64_t> parse_iso8601(std::string_view text_in) {
       !digits(2, &minute) || !expect(':') || !digits(2, &second)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-      minute > 59 || second > 60) {
+  const auto seconds = utc_seconds(year, month, day, hour, minute, second);
+  if (!seconds || hour > 23 || minute > 59 || second > 60) {
     return std::nullopt;
   }
   int64_t micros = 0;
   if (expect('.') || expect(',')) {
-    int64_t scale = 100'000;
-    size_t count = 0;
-    while (pos < text_in.size() && text_in[pos] >= '0' && text_in[pos] <= '9') {
+    const size_t start = pos;
+    for (int64_t scale = 100'000;
+         pos < text_in.size() && text_in[pos] >= '0' && text_in[pos] <= '9'; ++pos, scale /= 10) {
       micros += (text_in[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-      ++count;
     }
-    if (count == 0) {
+    if (pos == start) {
       return std::nullopt;
     }
   }
-  int64_t offset_seconds = 0;
-  if (expect('Z') || expect('z')) {
-    // UTC.
-  } else if (pos < text_in.size() && (text_in[pos] == '+' || text_in[pos] == '-')) {
-    const int64_t sign = text_in[pos] == '-' ? -1 : 1;
-    ++pos;
+  int64_t offset_seconds = 0;  // Zero for Z (UTC).
+  if (!expect('Z') && !expect('z')) {
+    const bool negative = expect('-');
     int64_t offset_hours = 0;
     int64_t offset_minutes = 0;
-    if (!digits(2, &offset_hours)) {
+    if (!(negative || expect('+')) || !digits(2, &offset_hours)) {
       return std::nullopt;
     }
     expect(':');
     if (!digits(2, &offset_minutes) || offset_hours > 23 || offset_minutes > 59) {
       return std::nullopt;
     }
-    offset_seconds = sign * (offset_hours * 3600 + offset_minutes * 60);
-  } else {
-    return std::nullopt;
+    offset_seconds = (negative ? -1 : 1) * (offset_hours * 3600 + offset_minutes * 60);
   }
   if (pos != text_in.size()) {
     return std::nullopt;
   }
-  const int64_t seconds = days_from_civil(year, month, day) * kSecondsPerDay + hour * 3600 +
-                          minute * 60 + second - offset_seconds;
-  return seconds * kMicrosPerSecond + micros;
+  return (*seconds - offset_seconds) * kMicrosPerSecond + micros;
 }
 
 std::optional<int64_t> parse_cookie_date(std::string_view date) {
@@ -170,107 +135,77 @@ std::optional<int64_t> parse_cookie_date(std::string_view date) {
     return b == 0x09 || (b >= 0x20 && b <= 0x2F) || (b >= 0x3B && b <= 0x40) ||
            (b >= 0x5B && b <= 0x60) || (b >= 0x7B && b <= 0x7E);
   };
-  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
   // leading_digits parses |min|..|max| digits at the start of |token| followed by a non-digit
   // or the end.
-  const auto leading_digits = [&](std::string_view token, size_t min, size_t max,
-                                  int64_t* out_value) {
-    size_t count = 0;
-    int64_t value = 0;
-    while (count < token.size() && is_digit(token[count])) {
-      value = value * 10 + (token[count] - '0');
-      ++count;
-      if (count > max) {
-        return false;
-      }
-    }
-    if (count < min) {
+  const auto leading_digits = [](std::string_view token, size_t min, size_t max,
+                                 int64_t* out_value) {
+    uint64_t value = 0;
+    const auto count = static_cast<size_t>(
+        std::from_chars(token.data(), token.data() + token.size(), value).ptr - token.data());
+    if (count < min || count > max) {
       return false;
     }
-    *out_value = value;
+    *out_value = static_cast<int64_t>(value);
     return true;
   };
-  static constexpr const char* kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                            "jul", "aug", "sep", "oct", "nov", "dec"};
+  static constexpr std::string_view kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                 "jul", "aug", "sep", "oct", "nov", "dec"};
   bool found_time = false;
-  bool found_day = false;
-  bool found_month = false;
-  bool found_year = false;
   int64_t hour = 0;
   int64_t minute = 0;
   int64_t second = 0;
-  int64_t day = 0;
-  int64_t month = 0;
-  int64_t year = 0;
-  size_t pos = 0;
-  while (pos < date.size()) {
-    while (pos < date.size() && is_delimiter(date[pos])) {
-      ++pos;
-    }
-    const size_t start = pos;
-    while (pos < date.size() && !is_delimiter(date[pos])) {
-      ++pos;
-    }
-    const std::string_view token = date.substr(start, pos - start);
+  std::optional<int64_t> day;
+  std::optional<int64_t> month;
+  std::optional<int64_t> year;
+  for (auto end = date.begin(); end != date.end();) {
+    const auto start = std::find_if_not(end, date.end(), is_delimiter);
+    end = std::find_if(start, date.end(), is_delimiter);
+    const std::string_view token(start, end);
     if (token.empty()) {
       continue;
     }
     if (!found_time) {
       // time = 1*2DIGIT ":" 1*2DIGIT ":" 1*2DIGIT ( non-digit *OCTET )
-      int64_t h = 0;
-      int64_t m = 0;
-      int64_t s = 0;
       const size_t colon1 = token.find(':');
       const size_t colon2 = colon1 == std::string_view::npos ? colon1 : token.find(':', colon1 + 1);
       if (colon2 != std::string_view::npos && colon1 >= 1 && colon1 <= 2 &&
-          leading_digits(token.substr(0, colon1), 1, 2, &h) && colon2 - colon1 - 1 >= 1 &&
+          leading_digits(token.substr(0, colon1), 1, 2, &hour) && colon2 - colon1 - 1 >= 1 &&
           colon2 - colon1 - 1 <= 2 &&
-          leading_digits(token.substr(colon1 + 1, colon2 - colon1 - 1), 1, 2, &m) &&
-          leading_digits(token.substr(colon2 + 1), 1, 2, &s)) {
+          leading_digits(token.substr(colon1 + 1, colon2 - colon1 - 1), 1, 2, &minute) &&
+          leading_digits(token.substr(colon2 + 1), 1, 2, &second)) {
         found_time = true;
-        hour = h;
-        minute = m;
-        second = s;
         continue;
       }
     }
     int64_t value = 0;
-    if (!found_day && leading_digits(token, 1, 2, &value)) {
-      found_day = true;
+    if (!day && leading_digits(token, 1, 2, &value)) {
       day = value;
       continue;
     }
-    if (!found_month && token.size() >= 3) {
-      const std::string prefix = ascii_lower(token.substr(0, 3));
-      bool matched = false;
-      for (int64_t i = 0; i < 12; ++i) {
-        if (prefix == kMonths[i]) {
-          found_month = true;
-          month = i + 1;
-          matched = true;
-          break;
-        }
-      }
-      if (matched) {
+    if (!month && token.size() >= 3) {
+      const auto it = std::ranges::find(kMonths, ascii_lower(token.substr(0, 3)));
+      if (it != std::end(kMonths)) {
+        month = it - std::begin(kMonths) + 1;
         continue;
       }
     }
-    if (!found_year && leading_digits(token, 2, 4, &value)) {
-      found_year = true;
+    if (!year && leading_digits(token, 2, 4, &value)) {
       year = value;
       continue;
     }
   }
-  if (year >= 70 && year <= 99) {
-    year += 1900;
-  } else if (year >= 0 && year <= 69) {
-    year += 2000;
-  }
-  if (!found_time || !found_day || !found_month || !found_year || year < 1601 || day < 1 ||
-      day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59) {
+  if (!found_time || !day || !month || !year) {
     return std::nullopt;
   }
-  return days_from_civil(year, month, day) * kSecondsPerDay + hour * 3600 + minute * 60 + second;
+  if (*year >= 70 && *year <= 99) {
+    *year += 1900;
+  } else if (*year <= 69) {
+    *year += 2000;
+  }
+  if (*year < 1601 || hour > 23 || minute > 59 || second > 59) {
+    return std::nullopt;
+  }
+  return utc_seconds(*year, *month, *day, hour, minute, second);
 }
 
 }  // namespace sightglass::core

@@ -13,33 +13,22 @@ std::unique_ptr<JsonLinesWriter> JsonLinesWriter::create(const std::string& path
   if (!output.open(path, FileOutput::Mode::kAppend, out_error)) {
     return nullptr;
   }
-  auto writer = std::make_unique<JsonLinesWriter>(PrivateTag(), std::move(output));
-  if (!writer->writer_.start()) {
-    *out_error = "cannot start the writer thread for " + path;
-    return nullptr;
-  }
-  return writer;
+  return started(std::make_unique<JsonLinesWriter>(PrivateTag(), std::move(output)),
+                 "the writer thread for " + path, out_error);
 }
 
 JsonLinesWriter::JsonLinesWriter(PrivateTag /*unused*/, FileOutput output)
-    : output_(std::move(output)),
+    : WriterSink(&writer_),
+      output_(std::move(output)),
       writer_([this](const std::vector<FlowSnapshotConstSharedPtr>& batch) { write_batch(batch); },
               [this] {
                 std::string error;
-                if (!output_.close(&error) && error_.empty()) {
-                  error_ = error;
+                if (!output_.close(&error)) {
+                  keep_error(error);
                 }
               }) {}
 
 JsonLinesWriter::~JsonLinesWriter() { close(); }
-
-void JsonLinesWriter::publish(FlowSnapshotConstSharedPtr snapshot) {
-  if (snapshot && snapshot->state == FlowState::kFinished) {
-    writer_.push(std::move(snapshot));
-  }
-}
-
-void JsonLinesWriter::close() { writer_.stop(); }
 
 void JsonLinesWriter::write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch) {
   // Whole lines only, many per write(): a reader never sees half a line.
@@ -52,9 +41,7 @@ void JsonLinesWriter::write_batch(const std::vector<FlowSnapshotConstSharedPtr>&
       lines_written_.fetch_add(lines, std::memory_order_relaxed);
     } else {
       lines_lost_.fetch_add(lines, std::memory_order_relaxed);
-      if (error_.empty()) {
-        error_ = error;
-      }
+      keep_error(error);
     }
     buffer.clear();
     lines = 0;
@@ -64,9 +51,7 @@ void JsonLinesWriter::write_batch(const std::vector<FlowSnapshotConstSharedPtr>&
       buffer += to_json_line(*snapshot);
     } catch (const std::exception& e) {
       lines_lost_.fetch_add(1, std::memory_order_relaxed);
-      if (error_.empty()) {
-        error_ = "cannot serialize flow " + std::to_string(snapshot->id) + ": " + e.what();
-      }
+      keep_error("cannot serialize flow " + std::to_string(snapshot->id) + ": " + e.what());
       continue;
     }
     buffer.push_back('\n');

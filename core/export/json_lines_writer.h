@@ -17,7 +17,7 @@ namespace sightglass::core {
 // ignored) to a file as to_json_line(...) plus '\n', in publish order. Each line is written with
 // one write(2) as soon as the writer thread takes it, so `tail -f` sees it at once and a crash
 // loses at most the line being written. The loop thread only queues.
-class JsonLinesWriter : public FlowSink {
+class JsonLinesWriter : public WriterSink {
   struct PrivateTag {
     explicit PrivateTag() = default;
   };
@@ -30,13 +30,6 @@ class JsonLinesWriter : public FlowSink {
   JsonLinesWriter(PrivateTag /*unused*/, FileOutput output);
   // ~JsonLinesWriter closes the writer if close() was not called.
   ~JsonLinesWriter() override;
-  JsonLinesWriter(const JsonLinesWriter&) = delete;
-  JsonLinesWriter& operator=(const JsonLinesWriter&) = delete;
-
-  // FlowSink
-  void publish(FlowSnapshotConstSharedPtr snapshot) override;
-  // close writes every queued flow, closes the file and joins the thread.
-  void close() override;
 
   // lines_written counts the lines written so far (any thread).
   uint64_t lines_written() const { return lines_written_.load(std::memory_order_relaxed); }
@@ -46,14 +39,11 @@ class JsonLinesWriter : public FlowSink {
   uint64_t lines_lost() const {
     return lines_lost_.load(std::memory_order_relaxed) + writer_.lost();
   }
-  // error returns the first write error, or ""; read it after close().
-  const std::string& error() const { return error_; }
 
  private:
   void write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch);
 
   FileOutput output_;  // Used by the writer thread only.
-  std::string error_;  // Written by the writer thread; read after close().
   std::atomic<uint64_t> lines_written_{0};
   std::atomic<uint64_t> lines_lost_{0};
   BackgroundWriter writer_;  // Last: its thread stops before the members above go away.

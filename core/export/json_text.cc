@@ -95,10 +95,7 @@ JsonTextWriter& JsonTextWriter::string(std::string_view utf8) {
 }
 
 JsonTextWriter& JsonTextWriter::text(std::string_view bytes) {
-  if (is_valid_utf8(bytes)) {
-    return string(bytes);
-  }
-  return string(to_valid_utf8(bytes));
+  return is_valid_utf8(bytes) ? string(bytes) : string(to_valid_utf8(bytes));
 }
 
 JsonTextWriter& JsonTextWriter::base64(std::string_view bytes) {

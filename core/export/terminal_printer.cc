@@ -1,9 +1,9 @@
 #include "core/export/terminal_printer.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <exception>
 #include <string_view>
-#include <utility>
 
 #include "core/export/text_util.h"
 #include "core/proxy/host_port.h"
@@ -55,9 +55,7 @@ std::string format_size(uint64_t bytes) {
 }
 
 std::string format_duration(int64_t micros) {
-  if (micros < 0) {
-    micros = 0;
-  }
+  micros = std::max<int64_t>(micros, 0);
   char buffer[32];
   const double ms = static_cast<double>(micros) / 1000.0;
   if (micros < 10'000) {
@@ -118,16 +116,13 @@ std::string format_flow_line(const FlowSnapshot& flow) {
 }
 
 std::unique_ptr<TerminalPrinter> TerminalPrinter::create(FILE* out, std::string* out_error) {
-  auto printer = std::make_unique<TerminalPrinter>(PrivateTag(), out);
-  if (!printer->writer_.start()) {
-    *out_error = "cannot start the terminal printer thread";
-    return nullptr;
-  }
-  return printer;
+  return started(std::make_unique<TerminalPrinter>(PrivateTag(), out),
+                 "the terminal printer thread", out_error);
 }
 
 TerminalPrinter::TerminalPrinter(PrivateTag /*unused*/, FILE* out)
-    : out_(out),
+    : WriterSink(&writer_),
+      out_(out),
       writer_(
           [this](const std::vector<FlowSnapshotConstSharedPtr>& batch) {
             for (const FlowSnapshotConstSharedPtr& snapshot : batch) {
@@ -145,13 +140,5 @@ TerminalPrinter::TerminalPrinter(PrivateTag /*unused*/, FILE* out)
           {}) {}
 
 TerminalPrinter::~TerminalPrinter() { close(); }
-
-void TerminalPrinter::publish(FlowSnapshotConstSharedPtr snapshot) {
-  if (snapshot && snapshot->state == FlowState::kFinished) {
-    writer_.push(std::move(snapshot));
-  }
-}
-
-void TerminalPrinter::close() { writer_.stop(); }
 
 }  // namespace sightglass::core

@@ -26,7 +26,7 @@ std::string format_duration(int64_t micros);
 
 // TerminalPrinter prints format_flow_line() of every finished flow to a FILE* (stderr in the
 // CLI) from its own thread, flushing after each batch. Live snapshots are ignored.
-class TerminalPrinter : public FlowSink {
+class TerminalPrinter : public WriterSink {
   struct PrivateTag {
     explicit PrivateTag() = default;
   };
@@ -38,13 +38,6 @@ class TerminalPrinter : public FlowSink {
 
   TerminalPrinter(PrivateTag /*unused*/, FILE* out);
   ~TerminalPrinter() override;
-  TerminalPrinter(const TerminalPrinter&) = delete;
-  TerminalPrinter& operator=(const TerminalPrinter&) = delete;
-
-  // FlowSink
-  void publish(FlowSnapshotConstSharedPtr snapshot) override;
-  // close prints what is queued and joins the thread.
-  void close() override;
 
  private:
   FILE* out_;

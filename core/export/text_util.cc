@@ -1,5 +1,7 @@
 #include "core/export/text_util.h"
 
+#include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 
@@ -9,38 +11,18 @@ namespace {
 constexpr char kBase64Alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-// base64_value returns the 6-bit value of |c|, or -1 when it is not in the alphabet.
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
+// kBase64Values[byte] is the 6-bit value of |byte| in the standard or the URL-safe alphabet, or
+// -1 when it is in neither.
+constexpr std::array<int8_t, 256> kBase64Values = [] {
+  std::array<int8_t, 256> values{};
+  values.fill(-1);
+  for (int8_t i = 0; i < 64; ++i) {
+    values[static_cast<uint8_t>(kBase64Alphabet[i])] = i;
   }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+' || c == '-') {
-    return 62;
-  }
-  if (c == '/' || c == '_') {
-    return 63;
-  }
-  return -1;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
+  values['-'] = 62;
+  values['_'] = 63;
+  return values;
+}();
 
 // utf8_sequence_length returns the length of the well-formed UTF-8 sequence at the start of
 // |data|, or 0 when it is ill-formed (or cut short).
@@ -57,25 +39,16 @@ size_t utf8_sequence_length(std::string_view data) {
     length = 2;
   } else if (first >= 0xE0 && first <= 0xEF) {
     length = 3;
-    if (first == 0xE0) {
-      low = 0xA0;  // No overlongs.
-    } else if (first == 0xED) {
-      high = 0x9F;  // No surrogates.
-    }
+    low = first == 0xE0 ? 0xA0 : 0x80;   // No overlongs.
+    high = first == 0xED ? 0x9F : 0xBF;  // No surrogates.
   } else if (first >= 0xF0 && first <= 0xF4) {
     length = 4;
-    if (first == 0xF0) {
-      low = 0x90;  // No overlongs.
-    } else if (first == 0xF4) {
-      high = 0x8F;  // Nothing above U+10FFFF.
-    }
+    low = first == 0xF0 ? 0x90 : 0x80;   // No overlongs.
+    high = first == 0xF4 ? 0x8F : 0xBF;  // Nothing above U+10FFFF.
   } else {
     return 0;
   }
-  if (data.size() < length) {
-    return 0;
-  }
-  if (byte(1) < low || byte(1) > high) {
+  if (data.size() < length || byte(1) < low || byte(1) > high) {
     return 0;
   }
   for (size_t i = 2; i < length; ++i) {
@@ -108,18 +81,11 @@ char* base64_encode_into(std::string_view data, char* out) {
     *out++ = kBase64Alphabet[(group >> 6) & 0x3F];
     *out++ = kBase64Alphabet[group & 0x3F];
   }
-  const size_t rest = data.size() - i;
-  if (rest == 1) {
-    const uint32_t group = byte(i) << 16;
+  if (const size_t rest = data.size() - i; rest > 0) {
+    const uint32_t group = (byte(i) << 16) | (rest == 2 ? byte(i + 1) << 8 : 0);
     *out++ = kBase64Alphabet[(group >> 18) & 0x3F];
     *out++ = kBase64Alphabet[(group >> 12) & 0x3F];
-    *out++ = '=';
-    *out++ = '=';
-  } else if (rest == 2) {
-    const uint32_t group = (byte(i) << 16) | (byte(i + 1) << 8);
-    *out++ = kBase64Alphabet[(group >> 18) & 0x3F];
-    *out++ = kBase64Alphabet[(group >> 12) & 0x3F];
-    *out++ = kBase64Alphabet[(group >> 6) & 0x3F];
+    *out++ = rest == 2 ? kBase64Alphabet[(group >> 6) & 0x3F] : '=';
     *out++ = '=';
   }
   return out;
@@ -142,7 +108,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
     if (padding > 0) {
       return std::nullopt;  // Data after padding.
     }
-    const int value = base64_value(c);
+    const int value = kBase64Values[static_cast<uint8_t>(c)];
     if (value < 0) {
       return std::nullopt;
     }
@@ -190,16 +156,11 @@ std::string to_valid_utf8(std::string_view data) {
   }
   std::string out;
   out.reserve(data.size() + 16);
-  size_t i = 0;
-  while (i < data.size()) {
+  for (size_t i = 0; i < data.size();) {
+    // An ill-formed byte becomes U+FFFD REPLACEMENT CHARACTER.
     const size_t length = utf8_sequence_length(data.substr(i));
-    if (length == 0) {
-      out.append("\xEF\xBF\xBD");  // U+FFFD REPLACEMENT CHARACTER.
-      ++i;
-    } else {
-      out.append(data.substr(i, length));
-      i += length;
-    }
+    out.append(length == 0 ? std::string_view("\xEF\xBF\xBD") : data.substr(i, length));
+    i += length == 0 ? 1 : length;
   }
   return out;
 }
@@ -209,14 +170,13 @@ std::string percent_decode(std::string_view text, bool plus_as_space) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (c == '%' && i + 2 < text.size()) {
-      const int high = hex_value(text[i + 1]);
-      const int low = hex_value(text[i + 2]);
-      if (high >= 0 && low >= 0) {
-        out.push_back(static_cast<char>(high * 16 + low));
-        i += 2;
-        continue;
-      }
+    // Exactly two hex digits (from_chars takes no sign for an unsigned type).
+    const char* hex = text.data() + i + 1;
+    if (uint8_t byte = 0;
+        c == '%' && i + 2 < text.size() && std::from_chars(hex, hex + 2, byte, 16).ptr == hex + 2) {
+      out.push_back(static_cast<char>(byte));
+      i += 2;
+      continue;
     }
     out.push_back(plus_as_space && c == '+' ? ' ' : c);
   }

@@ -1,5 +1,6 @@
 #include "core/filter/filter.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <utility>
@@ -78,19 +79,11 @@ class Evaluation {
   bool eval(const Node& node) {
     switch (node.op) {
       case Op::kAnd:
-        for (const std::unique_ptr<Node>& child : node.children) {
-          if (!eval(*child)) {
-            return false;
-          }
-        }
-        return true;
+        return std::ranges::all_of(node.children,
+                                   [this](const auto& child) { return eval(*child); });
       case Op::kOr:
-        for (const std::unique_ptr<Node>& child : node.children) {
-          if (eval(*child)) {
-            return true;
-          }
-        }
-        return false;
+        return std::ranges::any_of(node.children,
+                                   [this](const auto& child) { return eval(*child); });
       case Op::kNot:
         return !eval(*node.children.front());
       case Op::kHeader:
@@ -210,10 +203,6 @@ class Evaluation {
     return false;
   }
 
-  bool search_message_headers(const Regex& regex, const Headers& headers, const Headers& trailers) {
-    return search_headers(regex, headers) || search_headers(regex, trailers);
-  }
-
   bool search_messages(const Regex& regex, const FlowSnapshot& flow, bool client, bool server) {
     for (const WebSocketMessage& message : flow.websocket_messages) {
       if ((message.from_client ? client : server) && regex.search(message.data)) {
@@ -223,52 +212,39 @@ class Evaluation {
     return false;
   }
 
-  bool search_request_body(const Regex& regex, const FlowSnapshot& flow) {
-    if (!flow.request) {
+  // search_body searches the body of |message| (a request or response), decoded once per
+  // evaluation into |*body|.
+  template <class Message>
+  bool search_body(const Regex& regex, const std::optional<Message>& message,
+                   std::optional<Body>* body) {
+    if (!message) {
       return false;
     }
-    if (!request_body_) {
-      request_body_.emplace(flow.request->body, flow.request->headers);
+    if (!*body) {
+      body->emplace(message->body, message->headers);
     }
-    return regex.search(request_body_->view());
+    return regex.search((*body)->view());
   }
 
-  bool search_response_body(const Regex& regex, const FlowSnapshot& flow) {
-    if (!flow.response) {
-      return false;
-    }
-    if (!response_body_) {
-      response_body_.emplace(flow.response->body, flow.response->headers);
-    }
-    return regex.search(response_body_->view());
-  }
-
+  // eval_detail evaluates a detail term (~h ~hq ~hs ~b ~bq ~bs).
   bool eval_detail(const Node& node, const FlowSnapshot& flow) {
     if (flow.kind != FlowKind::kHttp) {
       return false;  // TCP flows keep no headers and no content.
     }
     const Regex& regex = *node.regex;
-    const bool request_side = node.op == Op::kHeader || node.op == Op::kRequestHeader ||
-                              node.op == Op::kBody || node.op == Op::kRequestBody;
-    const bool response_side = node.op == Op::kHeader || node.op == Op::kResponseHeader ||
-                               node.op == Op::kBody || node.op == Op::kResponseBody;
-    switch (node.op) {
-      case Op::kHeader:
-      case Op::kRequestHeader:
-      case Op::kResponseHeader:
-        return (request_side && flow.request &&
-                search_message_headers(regex, flow.request->headers, flow.request->trailers)) ||
-               (response_side && flow.response &&
-                search_message_headers(regex, flow.response->headers, flow.response->trailers));
-      case Op::kBody:
-      case Op::kRequestBody:
-      case Op::kResponseBody:
-        return (request_side && search_request_body(regex, flow)) ||
-               (response_side && search_response_body(regex, flow)) ||
-               search_messages(regex, flow, request_side, response_side);
-      default:
-        return false;
+    const bool request_side = node.op != Op::kResponseHeader && node.op != Op::kResponseBody;
+    const bool response_side = node.op != Op::kRequestHeader && node.op != Op::kRequestBody;
+    if (node.op == Op::kHeader || node.op == Op::kRequestHeader || node.op == Op::kResponseHeader) {
+      return (request_side && flow.request &&
+              (search_headers(regex, flow.request->headers) ||
+               search_headers(regex, flow.request->trailers))) ||
+             (response_side && flow.response &&
+              (search_headers(regex, flow.response->headers) ||
+               search_headers(regex, flow.response->trailers)));
     }
+    return (request_side && search_body(regex, flow.request, &request_body_)) ||
+           (response_side && search_body(regex, flow.response, &response_body_)) ||
+           search_messages(regex, flow, request_side, response_side);
   }
 
   const FlowSnapshot* flow_ = nullptr;
@@ -289,20 +265,15 @@ class CompiledFilter final : public FlowFilter {
   CompiledFilter(std::string text, std::unique_ptr<Node> root)
       : text_(std::move(text)), root_(std::move(root)) {}
 
-  bool matches(const FlowSnapshot& flow) const override {
-    Evaluation evaluation(flow);
-    return evaluation.eval(*root_);
-  }
+  bool matches(const FlowSnapshot& flow) const override { return Evaluation(flow).eval(*root_); }
 
   bool matches(const SummaryView& summary, const DetailLoader& load) const override {
-    Evaluation evaluation(summary, load);
-    return evaluation.eval(*root_);
+    return Evaluation(summary, load).eval(*root_);
   }
 
   bool matches(const SummaryView& summary, const DetailLoader& load,
                FilterMemo* memo) const override {
-    Evaluation evaluation(summary, load, memo);
-    return evaluation.eval(*root_);
+    return Evaluation(summary, load, memo).eval(*root_);
   }
 
   bool needs_detail() const override { return root_->detail; }

@@ -45,11 +45,11 @@ enum class Op : uint8_t {
 // thread-safe.
 struct Node {
   Op op = Op::kAll;
-  std::vector<std::unique_ptr<Node>> children;  // kAnd, kOr: two or more; kNot: one.
-  std::unique_ptr<Regex> regex;                 // Regex terms.
-  int code = 0;                                 // kCode.
-  bool detail = false;                          // This node or one below reads the full flow.
-  size_t memo_slot = 0;                         // Regex terms: first of its FilterMemo slots.
+  std::vector<std::unique_ptr<Node>> children{};  // kAnd, kOr: two or more; kNot: one.
+  std::unique_ptr<Regex> regex{};                 // Regex terms.
+  int code = 0;                                   // kCode.
+  bool detail = false;                            // This node or one below reads the full flow.
+  size_t memo_slot = 0;                           // Regex terms: first of its FilterMemo slots.
 };
 
 // parse_expression builds the tree of |text|, or returns nullptr with *error set. The children

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -77,7 +78,7 @@ class Parser {
     if (at_end()) {
       return fail(pos_, "expected a filter expression");
     }
-    std::unique_ptr<Node> root = parse_or();
+    std::unique_ptr<Node> root = parse_list(Op::kOr);
     if (!root) {
       return nullptr;
     }
@@ -93,6 +94,14 @@ class Parser {
  private:
   bool at_end() const { return pos_ >= text_.size(); }
   char peek() const { return at_end() ? '\0' : text_[pos_]; }
+  // word_end returns where the word at pos_ ends.
+  size_t word_end() const {
+    size_t end = pos_;
+    while (end < text_.size() && !ends_word(text_[end])) {
+      ++end;
+    }
+    return end;
+  }
   void skip_space() {
     while (!at_end() && is_space(text_[pos_])) {
       ++pos_;
@@ -112,63 +121,45 @@ class Parser {
     if (operands.size() == 1) {
       return std::move(operands.front());
     }
-    auto node = std::make_unique<Node>();
-    node->op = op;
-    std::stable_partition(operands.begin(), operands.end(),
-                          [](const std::unique_ptr<Node>& n) { return !n->detail; });
-    node->detail = std::any_of(operands.begin(), operands.end(),
-                               [](const std::unique_ptr<Node>& n) { return n->detail; });
-    node->children = std::move(operands);
-    return node;
+    const auto detail = [](const std::unique_ptr<Node>& n) { return n->detail; };
+    std::ranges::stable_partition(operands, std::not_fn(detail));
+    const bool any_detail = std::ranges::any_of(operands, detail);
+    return std::make_unique<Node>(
+        Node{.op = op, .children = std::move(operands), .detail = any_detail});
   }
 
-  // or := and ('|' and)*
-  std::unique_ptr<Node> parse_or() {
+  // or := and ('|' and)*, and := not (['&'] not)*: |op| is kOr or kAnd.
+  std::unique_ptr<Node> parse_list(Op op) {
     std::vector<std::unique_ptr<Node>> operands;
-    std::unique_ptr<Node> first = parse_and();
-    if (!first) {
-      return nullptr;
-    }
-    operands.push_back(std::move(first));
     for (;;) {
-      skip_space();
-      if (peek() != '|') {
-        break;
-      }
-      ++pos_;
-      std::unique_ptr<Node> next = parse_and();
-      if (!next) {
+      std::unique_ptr<Node> operand = op == Op::kOr ? parse_list(Op::kAnd) : parse_not();
+      if (!operand) {
         return nullptr;
       }
-      operands.push_back(std::move(next));
-    }
-    return join(Op::kOr, std::move(operands));
-  }
-
-  // and := not (('&')? not)*
-  std::unique_ptr<Node> parse_and() {
-    std::vector<std::unique_ptr<Node>> operands;
-    std::unique_ptr<Node> first = parse_not();
-    if (!first) {
-      return nullptr;
-    }
-    operands.push_back(std::move(first));
-    for (;;) {
+      operands.push_back(std::move(operand));
       skip_space();
       const char c = peek();
-      if (c == '&') {
+      if (c == (op == Op::kOr ? '|' : '&')) {
         ++pos_;
-      } else if (at_end() || c == '|' || c == ')') {
+      } else if (op == Op::kOr || at_end() || c == '|' || c == ')') {
         break;
       }
-      // Anything else starts an operand: an implicit '&'.
-      std::unique_ptr<Node> next = parse_not();
-      if (!next) {
-        return nullptr;
-      }
-      operands.push_back(std::move(next));
+      // Anything else starts an operand of kAnd: an implicit '&'.
     }
-    return join(Op::kAnd, std::move(operands));
+    return join(op, std::move(operands));
+  }
+
+  // nested parses, one level deeper, what follows the '(' or '!' at pos_.
+  template <class Fn>
+  std::unique_ptr<Node> nested(Fn parse) {
+    if (depth_ >= kMaxDepth) {
+      return fail(pos_, "expression nested too deeply");
+    }
+    ++pos_;
+    ++depth_;
+    std::unique_ptr<Node> node = parse();
+    --depth_;
+    return node;
   }
 
   // not := '!' not | atom
@@ -177,19 +168,11 @@ class Parser {
     if (peek() != '!') {
       return parse_atom();
     }
-    if (depth_ >= kMaxDepth) {
-      return fail(pos_, "expression nested too deeply");
-    }
-    ++pos_;
-    ++depth_;
-    std::unique_ptr<Node> operand = parse_not();
-    --depth_;
+    std::unique_ptr<Node> operand = nested([this] { return parse_not(); });
     if (!operand) {
       return nullptr;
     }
-    auto node = std::make_unique<Node>();
-    node->op = Op::kNot;
-    node->detail = operand->detail;
+    auto node = std::make_unique<Node>(Node{.op = Op::kNot, .detail = operand->detail});
     node->children.push_back(std::move(operand));
     return node;
   }
@@ -202,13 +185,7 @@ class Parser {
       return fail(pos_, "expected a filter expression");
     }
     if (c == '(') {
-      if (depth_ >= kMaxDepth) {
-        return fail(pos_, "expression nested too deeply");
-      }
-      ++pos_;
-      ++depth_;
-      std::unique_ptr<Node> inner = parse_or();
-      --depth_;
+      std::unique_ptr<Node> inner = nested([this] { return parse_list(Op::kOr); });
       if (!inner) {
         return nullptr;
       }
@@ -232,23 +209,15 @@ class Parser {
       ++pos_;
     }
     const std::string_view name = text_.substr(start + 1, pos_ - start - 1);
-    const auto spec = std::find_if(kTerms.begin(), kTerms.end(),
-                                   [&](const TermSpec& t) { return t.name == name; });
+    const auto spec = std::ranges::find(kTerms, name, &TermSpec::name);
     if (spec == kTerms.end() || (!at_end() && !ends_word(text_[pos_]))) {
       // Also "~c200" or "~u/x": a term name must end the word.
-      size_t end = pos_;
-      while (end < text_.size() && !ends_word(text_[end])) {
-        ++end;
-      }
-      return fail(start, "unknown filter term " + std::string(text_.substr(start, end - start)));
+      return fail(start,
+                  "unknown filter term " + std::string(text_.substr(start, word_end() - start)));
     }
     switch (spec->arg) {
-      case ArgKind::kNone: {
-        auto node = std::make_unique<Node>();
-        node->op = spec->op;
-        node->detail = spec->detail;
-        return node;
-      }
+      case ArgKind::kNone:
+        return std::make_unique<Node>(Node{.op = spec->op, .detail = spec->detail});
       case ArgKind::kInteger:
         return parse_code(*spec);
       case ArgKind::kRegex:
@@ -260,31 +229,23 @@ class Parser {
   std::unique_ptr<Node> parse_code(const TermSpec& spec) {
     skip_space();
     const size_t start = pos_;
-    size_t end = pos_;
-    while (end < text_.size() && !ends_word(text_[end])) {
-      ++end;
-    }
-    int code = 0;
-    const char* first = text_.data() + start;
+    const size_t end = word_end();
+    unsigned code = 0;  // Unsigned: from_chars takes no sign.
     const char* last = text_.data() + end;
-    const auto [ptr, ec] = std::from_chars(first, last, code);
-    if (start == end || ec != std::errc() || ptr != last || code < 0 || code > 999 ||
-        text_[start] == '+' || text_[start] == '-') {
+    const auto [ptr, ec] = std::from_chars(text_.data() + start, last, code);
+    if (ec != std::errc() || ptr != last || code > 999) {
       return fail(start, "~" + std::string(spec.name) + " needs an integer status code");
     }
     pos_ = end;
-    auto node = std::make_unique<Node>();
-    node->op = spec.op;
-    node->code = code;
-    return node;
+    return std::make_unique<Node>(Node{.op = spec.op, .code = static_cast<int>(code)});
   }
 
-  // read_argument reads a quoted or bare argument at pos_. False (with the error set, for an
-  // unterminated quote, or not, when no argument starts here) when there is none.
-  bool read_argument(Argument* out, bool* failed) {
-    *failed = false;
+  // read_argument reads a quoted or bare argument at pos_; false with the error set (|missing|
+  // when no argument starts here) when there is none.
+  bool read_argument(Argument* out, const std::string& missing) {
     const char c = peek();
     if (at_end() || ends_word(c) || c == '!' || c == '~') {
+      fail(pos_, missing);
       return false;
     }
     if (c == '\'' || c == '"') {
@@ -293,7 +254,6 @@ class Parser {
       for (;;) {
         if (i >= text_.size()) {
           fail(open, "unterminated quote");
-          *failed = true;
           return false;
         }
         const char ch = text_[i];
@@ -310,10 +270,9 @@ class Parser {
         ++i;
       }
     }
-    while (!at_end() && !ends_word(text_[pos_])) {
+    for (const size_t end = word_end(); pos_ < end; ++pos_) {
       out->text.push_back(text_[pos_]);
       out->positions.push_back(pos_);
-      ++pos_;
     }
     out->positions.push_back(pos_);
     return true;
@@ -321,11 +280,9 @@ class Parser {
 
   std::unique_ptr<Node> parse_argument_term(const TermSpec& spec, const std::string& missing) {
     skip_space();
-    const size_t start = pos_;
     Argument argument;
-    bool failed = false;
-    if (!read_argument(&argument, &failed)) {
-      return failed ? nullptr : fail(start, missing);
+    if (!read_argument(&argument, missing)) {
+      return nullptr;
     }
     Regex::Error regex_error;
     std::unique_ptr<Regex> regex =
@@ -334,11 +291,8 @@ class Parser {
       const size_t offset = std::min(regex_error.offset, argument.positions.size() - 1);
       return fail(argument.positions[offset], "invalid regex: " + regex_error.message);
     }
-    auto node = std::make_unique<Node>();
-    node->op = spec.op;
-    node->detail = spec.detail;
-    node->regex = std::move(regex);
-    return node;
+    return std::make_unique<Node>(
+        Node{.op = spec.op, .regex = std::move(regex), .detail = spec.detail});
   }
 
   std::string_view text_;

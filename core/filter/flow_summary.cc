@@ -5,40 +5,16 @@
 namespace sightglass::core {
 
 std::string_view protocol_name(FlowProtocol protocol) {
-  switch (protocol) {
-    case FlowProtocol::kHttp1:
-      return "h1";
-    case FlowProtocol::kHttp2:
-      return "h2";
-    case FlowProtocol::kWebSocket:
-      return "ws";
-    case FlowProtocol::kTcp:
-      return "tcp";
-  }
-  return "h1";
+  static constexpr std::string_view kNames[] = {"h1", "h2", "ws", "tcp"};  // By FlowProtocol.
+  const auto index = static_cast<size_t>(protocol);
+  return index < std::size(kNames) ? kNames[index] : "h1";
 }
 
 SummaryView FlowSummary::view() const {
-  SummaryView v;
-  v.id = id;
-  v.started_us = started_us;
-  v.duration_us = duration_us;
-  v.client = client;
-  v.server = server;
-  v.method = method;
-  v.scheme = scheme;
-  v.host = host;
-  v.port = port;
-  v.path = path;
-  v.url = url;
-  v.status = status;
-  v.request_content_type = request_content_type;
-  v.response_content_type = response_content_type;
-  v.request_size = request_size;
-  v.response_size = response_size;
-  v.protocol = protocol;
-  v.flags = flags;
-  return v;
+  // Aggregate initialization, by SummaryView's members in order (|interned| keeps its default).
+  return SummaryView(id, started_us, duration_us, client, server, method, scheme, host, port, path,
+                     url, status, request_content_type, response_content_type, request_size,
+                     response_size, protocol, flags);
 }
 
 FlowSummary summarize(const FlowSnapshot& flow) {
@@ -48,21 +24,10 @@ FlowSummary summarize(const FlowSnapshot& flow) {
   s.duration_us = flow.timings.total_us();
   s.client = flow.client_address;
   s.server = flow.server_address;
-  if (!flow.error.empty()) {
-    s.flags |= kSummaryError;
-  }
-  if (flow.client_tls) {
-    s.flags |= kSummaryTls;
-  }
-  if (!flow.passthrough.empty()) {
-    s.flags |= kSummaryPassthrough;
-  }
-  if (flow.state == FlowState::kLive) {
-    s.flags |= kSummaryLive;
-  }
-  if (flow.replay) {
-    s.flags |= kSummaryReplay;
-  }
+  s.flags = static_cast<uint8_t>(
+      (flow.error.empty() ? 0 : kSummaryError) | (flow.client_tls ? kSummaryTls : 0) |
+      (flow.passthrough.empty() ? 0 : kSummaryPassthrough) |
+      (flow.state == FlowState::kLive ? kSummaryLive : 0) | (flow.replay ? kSummaryReplay : 0));
   if (flow.kind == FlowKind::kTcp) {
     s.protocol = FlowProtocol::kTcp;
     s.scheme = "tcp";

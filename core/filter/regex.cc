@@ -9,20 +9,17 @@
 namespace sightglass::core {
 namespace {
 
-struct CodeDeleter {
-  void operator()(pcre2_code* code) const { pcre2_code_free(code); }
-};
-struct MatchDataDeleter {
-  void operator()(pcre2_match_data* data) const { pcre2_match_data_free(data); }
-};
-struct MatchContextDeleter {
-  void operator()(pcre2_match_context* context) const { pcre2_match_context_free(context); }
-};
-struct JitStackDeleter {
-  void operator()(pcre2_jit_stack* stack) const { pcre2_jit_stack_free(stack); }
+// Deleter frees a PCRE2 object with |Free|.
+template <auto Free>
+struct Deleter {
+  template <class T>
+  void operator()(T* object) const {
+    Free(object);
+  }
 };
 
-using CodePtr = std::unique_ptr<pcre2_code, CodeDeleter>;
+using CodePtr = std::unique_ptr<pcre2_code, Deleter<pcre2_code_free>>;
+using MatchDataPtr = std::unique_ptr<pcre2_match_data, Deleter<pcre2_match_data_free>>;
 
 constexpr size_t kJitStackStart = 32 * 1024;
 constexpr size_t kJitStackMax = 1024 * 1024;
@@ -31,10 +28,10 @@ constexpr size_t kJitStackMax = 1024 * 1024;
 // whole match only (search() never reads groups), and a match context with a JIT stack larger
 // than PCRE2's default. Made once per thread, on its first search.
 struct ThreadMatchState {
-  std::unique_ptr<pcre2_match_data, MatchDataDeleter> data{pcre2_match_data_create(1, nullptr)};
-  std::unique_ptr<pcre2_match_context, MatchContextDeleter> context{
+  MatchDataPtr data{pcre2_match_data_create(1, nullptr)};
+  std::unique_ptr<pcre2_match_context, Deleter<pcre2_match_context_free>> context{
       pcre2_match_context_create(nullptr)};
-  std::unique_ptr<pcre2_jit_stack, JitStackDeleter> jit_stack{
+  std::unique_ptr<pcre2_jit_stack, Deleter<pcre2_jit_stack_free>> jit_stack{
       pcre2_jit_stack_create(kJitStackStart, kJitStackMax, nullptr)};
 
   ThreadMatchState() {
@@ -43,11 +40,6 @@ struct ThreadMatchState {
     }
   }
 };
-
-ThreadMatchState& thread_state() {
-  thread_local ThreadMatchState state;
-  return state;
-}
 
 std::string error_message(int code) {
   std::array<PCRE2_UCHAR, 256> buffer{};
@@ -58,15 +50,15 @@ std::string error_message(int code) {
   return std::string(reinterpret_cast<const char*>(buffer.data()), static_cast<size_t>(n));
 }
 
-bool is_utf_error(int code) {
-  return code <= PCRE2_ERROR_UTF8_ERR1 && code >= PCRE2_ERROR_UTF8_ERR21;
+// units returns |text| as PCRE2 wants it: a non-null pointer even when empty.
+PCRE2_SPTR units(std::string_view text) {
+  return reinterpret_cast<PCRE2_SPTR>(text.data() != nullptr ? text.data() : "");
 }
 
 CodePtr compile_code(std::string_view pattern, uint32_t options, int* error_code,
                      PCRE2_SIZE* error_offset) {
-  // PCRE2 wants a non-null pointer even for an empty pattern.
-  const auto* text = reinterpret_cast<PCRE2_SPTR>(pattern.data() != nullptr ? pattern.data() : "");
-  return CodePtr(pcre2_compile(text, pattern.size(), options, error_code, error_offset, nullptr));
+  return CodePtr(
+      pcre2_compile(units(pattern), pattern.size(), options, error_code, error_offset, nullptr));
 }
 
 }  // namespace
@@ -75,10 +67,6 @@ struct Regex::Impl {
   CodePtr code;
   bool jit = false;
 };
-
-std::unique_ptr<Regex> Regex::compile(std::string_view pattern, Error* error) {
-  return compile(pattern, Options{}, error);
-}
 
 std::unique_ptr<Regex> Regex::compile(std::string_view pattern, const Options& options,
                                       Error* error) {
@@ -90,7 +78,7 @@ std::unique_ptr<Regex> Regex::compile(std::string_view pattern, const Options& o
   PCRE2_SIZE error_offset = 0;
   CodePtr code = compile_code(pattern, flags | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &error_code,
                               &error_offset);
-  if (!code && is_utf_error(error_code)) {
+  if (!code && error_code <= PCRE2_ERROR_UTF8_ERR1 && error_code >= PCRE2_ERROR_UTF8_ERR21) {
     // The pattern itself is not UTF-8 (say a byte regex for a binary body): match bytes.
     code = compile_code(pattern, flags, &error_code, &error_offset);
   }
@@ -115,11 +103,11 @@ Regex::Regex(PrivateTag /*unused*/, std::string pattern, std::unique_ptr<Impl> i
 Regex::~Regex() = default;
 
 bool Regex::search(std::string_view subject) const {
-  ThreadMatchState& state = thread_state();
+  thread_local ThreadMatchState state;
   if (!state.data) {
     return false;  // Out of memory making this thread's match data.
   }
-  const auto* text = reinterpret_cast<PCRE2_SPTR>(subject.data() != nullptr ? subject.data() : "");
+  const PCRE2_SPTR text = units(subject);
   int rc = PCRE2_ERROR_NOMATCH;
   if (impl_->jit) {
     rc = pcre2_jit_match(impl_->code.get(), text, subject.size(), 0, 0, state.data.get(),
@@ -171,12 +159,9 @@ void expand(std::string& out, std::string_view replacement, std::string_view sub
         continue;
       }
       const std::string name(replacement.substr(i + 3, close - i - 3));
-      int n = -1;
-      if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
-        n = std::stoi(name.substr(0, 6));
-      } else {
-        n = pcre2_substring_number_from_name(code, reinterpret_cast<PCRE2_SPTR>(name.c_str()));
-      }
+      const int n = !name.empty() && name.find_first_not_of("0123456789") == std::string::npos
+                        ? std::stoi(name.substr(0, 6))
+                        : pcre2_substring_number_from_name(code, units(name));
       if (n >= 0) {
         append_group(out, subject, ovector, pairs, static_cast<uint32_t>(n));
       }
@@ -198,12 +183,10 @@ void expand(std::string& out, std::string_view replacement, std::string_view sub
 std::string Regex::substitute(std::string_view subject, std::string_view replacement,
                               size_t* count) const {
   size_t matches = 0;
-  std::unique_ptr<pcre2_match_data, MatchDataDeleter> data(
-      pcre2_match_data_create_from_pattern(impl_->code.get(), nullptr));
+  MatchDataPtr data(pcre2_match_data_create_from_pattern(impl_->code.get(), nullptr));
   std::string out;
   if (data) {
-    const auto* text =
-        reinterpret_cast<PCRE2_SPTR>(subject.data() != nullptr ? subject.data() : "");
+    const PCRE2_SPTR text = units(subject);
     const uint32_t pairs = pcre2_get_ovector_count(data.get());
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());
     size_t copied = 0;  // Subject bytes already in |out|.

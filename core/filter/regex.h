@@ -18,17 +18,19 @@ class Regex {
     std::string message;
   };
 
-  // compile returns the compiled |pattern|, or nullptr with *error set. Subjects may be any
-  // bytes: invalid UTF-8 in a subject never fails a search (PCRE2_MATCH_INVALID_UTF).
-  static std::unique_ptr<Regex> compile(std::string_view pattern, Error* error);
-
   // Options adds flags to the always-on ones (case-insensitive, UTF with invalid subjects).
   struct Options {
     bool dot_all = false;         // '.' matches newlines too (Python's re.DOTALL), as for bodies.
     bool case_sensitive = false;  // As Python's re without re.IGNORECASE (the traffic rules).
   };
+
+  // compile returns the compiled |pattern|, or nullptr with *error set. Subjects may be any
+  // bytes: invalid UTF-8 in a subject never fails a search (PCRE2_MATCH_INVALID_UTF).
   static std::unique_ptr<Regex> compile(std::string_view pattern, const Options& options,
                                         Error* error);
+  static std::unique_ptr<Regex> compile(std::string_view pattern, Error* error) {
+    return compile(pattern, Options{}, error);
+  }
 
   ~Regex();
   Regex(const Regex&) = delete;

@@ -22,6 +22,13 @@ bool is_blank(const std::string& line) {
   return line.find_first_not_of(" \t\r\n") == std::string::npos;
 }
 
+// set_format stores |format| in |*out| when there is one.
+void set_format(CaptureFormat* out, CaptureFormat format) {
+  if (out != nullptr) {
+    *out = format;
+  }
+}
+
 // Importer collects flows and stores them in batches.
 struct Importer {
   SessionFile& into;
@@ -31,8 +38,8 @@ struct Importer {
 
   bool add(const nlohmann::json& entry, const std::string& where, std::string* error) {
     auto flow = std::make_shared<FlowSnapshot>();
-    std::string why;
-    if (!from_har_entry(entry, flow.get(), &why)) {
+    std::string why = "not a JSON object";
+    if (!entry.is_object() || !from_har_entry(entry, flow.get(), &why)) {
       *error = where + ": " + why;
       return false;
     }
@@ -73,9 +80,7 @@ bool import_capture(std::istream& in, SessionFile& into, std::string* error, uin
   bool ok = true;
   if (is_blank(line)) {
     // An empty file: an empty flow log.
-    if (format != nullptr) {
-      *format = CaptureFormat::kJsonLines;
-    }
+    set_format(format, CaptureFormat::kJsonLines);
   } else if (line[line.find_first_not_of(" \t")] != '{') {
     *error = kNotACapture;
     return false;
@@ -83,54 +88,31 @@ bool import_capture(std::istream& in, SessionFile& into, std::string* error, uin
     nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
     if (!first.is_discarded() && first.is_object() && !first.contains("log")) {
       // JSON Lines: one entry a line.
-      if (format != nullptr) {
-        *format = CaptureFormat::kJsonLines;
-      }
+      set_format(format, CaptureFormat::kJsonLines);
       ok = importer.add(first, "line " + std::to_string(line_number), error);
       while (ok && std::getline(in, line)) {
         ++line_number;
-        if (is_blank(line)) {
-          continue;
+        if (!is_blank(line)) {
+          ok = importer.add(nlohmann::json::parse(line, nullptr, false),
+                            "line " + std::to_string(line_number), error);
         }
-        nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
-        if (entry.is_discarded() || !entry.is_object()) {
-          *error = "line " + std::to_string(line_number) + ": not a JSON object";
-          ok = false;
-          break;
-        }
-        ok = importer.add(entry, "line " + std::to_string(line_number), error);
       }
     } else {
       // A HAR document: the first line and everything after it.
-      if (format != nullptr) {
-        *format = CaptureFormat::kHar;
-      }
+      set_format(format, CaptureFormat::kHar);
       std::string text = first.is_discarded() ? line + "\n" : std::string();
       if (first.is_discarded()) {
         text.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
         first = nlohmann::json::parse(text, nullptr, false);
       }
-      const nlohmann::json* entries = nullptr;
-      if (!first.is_discarded() && first.is_object() && first.contains("log") &&
-          first["log"].is_object() && first["log"].contains("entries") &&
-          first["log"]["entries"].is_array()) {
-        entries = &first["log"]["entries"];
-      }
-      if (entries == nullptr) {
+      if (!first.is_object() || !first.contains("log") || !first["log"].is_object() ||
+          !first["log"].contains("entries") || !first["log"]["entries"].is_array()) {
         *error = kNotACapture;
         return false;
       }
-      size_t index = 0;
-      for (const nlohmann::json& entry : *entries) {
-        if (!entry.is_object() ||
-            !importer.add(entry, "entry " + std::to_string(index + 1), error)) {
-          if (!entry.is_object()) {
-            *error = "entry " + std::to_string(index + 1) + ": not a JSON object";
-          }
-          ok = false;
-          break;
-        }
-        ++index;
+      const nlohmann::json& entries = first["log"]["entries"];
+      for (size_t i = 0; ok && i < entries.size(); ++i) {
+        ok = importer.add(entries[i], "entry " + std::to_string(i + 1), error);
       }
     }
   }
@@ -148,9 +130,7 @@ bool import_capture(std::istream& in, SessionFile& into, std::string* error, uin
 std::unique_ptr<SessionFile> open_capture(const std::string& path, std::string* error,
                                           CaptureFormat* format) {
   if (path != "-" && looks_like_sqlite(path)) {
-    if (format != nullptr) {
-      *format = CaptureFormat::kSession;
-    }
+    set_format(format, CaptureFormat::kSession);
     return SessionFile::open(path, SessionFile::Mode::kRead, error);
   }
   std::ifstream file;

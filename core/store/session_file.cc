@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
 
 #include "core/store/flow_codec.h"
 
@@ -80,8 +81,36 @@ std::string_view column_text(sqlite3_stmt* statement, int column) {
              : std::string_view(reinterpret_cast<const char*>(text), static_cast<size_t>(size));
 }
 
-void bind_text(sqlite3_stmt* statement, int index, std::string_view text) {
-  sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+// bind binds |values| (strings, or anything that converts to an integer) to the parameters of
+// |statement|, from the first on.
+template <class... T>
+void bind(sqlite3_stmt* statement, const T&... values) {
+  int index = 0;
+  const auto bind_one = [&](const auto& value) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string>) {
+      sqlite3_bind_text(statement, ++index, value.data(), static_cast<int>(value.size()),
+                        SQLITE_STATIC);
+    } else {
+      sqlite3_bind_int64(statement, ++index, static_cast<sqlite3_int64>(value));
+    }
+  };
+  (bind_one(values), ...);
+}
+
+// read reads the columns of |statement|'s current row, from the first on, into |values|
+// (strings, or integers of any width).
+template <class... T>
+void read(sqlite3_stmt* statement, T&... values) {
+  int column = 0;
+  const auto read_one = [&](auto& value) {
+    using Value = std::remove_reference_t<decltype(value)>;
+    if constexpr (std::is_same_v<Value, std::string>) {
+      value = column_text(statement, column++);
+    } else {
+      value = static_cast<Value>(sqlite3_column_int64(statement, column++));
+    }
+  };
+  (read_one(values), ...);
 }
 
 }  // namespace
@@ -97,12 +126,7 @@ void SessionFile::Finalize::operator()(sqlite3_stmt* statement) const {
   sqlite3_finalize(statement);
 }
 
-SessionFile::~SessionFile() {
-  insert_.reset();
-  insert_detail_.reset();
-  load_.reset();
-  db_.reset();
-}
+SessionFile::~SessionFile() = default;  // The statements go first, then db_.
 
 std::string SessionFile::describe_error(const std::string& what) {
   const int code = db_ ? sqlite3_errcode(db_.get()) : SQLITE_ERROR;
@@ -270,24 +294,9 @@ bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, s
   for (const auto& [s, detail] : rows) {
     sqlite3_stmt* st = insert_.get();
     sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(s.id));
-    sqlite3_bind_int64(st, 2, s.started_us);
-    sqlite3_bind_int64(st, 3, s.duration_us);
-    bind_text(st, 4, s.client);
-    bind_text(st, 5, s.server);
-    bind_text(st, 6, s.method);
-    bind_text(st, 7, s.scheme);
-    bind_text(st, 8, s.host);
-    sqlite3_bind_int(st, 9, s.port);
-    bind_text(st, 10, s.path);
-    bind_text(st, 11, s.url);
-    sqlite3_bind_int(st, 12, s.status);
-    bind_text(st, 13, s.request_content_type);
-    bind_text(st, 14, s.response_content_type);
-    sqlite3_bind_int64(st, 15, static_cast<sqlite3_int64>(s.request_size));
-    sqlite3_bind_int64(st, 16, static_cast<sqlite3_int64>(s.response_size));
-    sqlite3_bind_int(st, 17, static_cast<int>(s.protocol));
-    sqlite3_bind_int(st, 18, s.flags);
+    bind(st, s.id, s.started_us, s.duration_us, s.client, s.server, s.method, s.scheme, s.host,
+         s.port, s.path, s.url, s.status, s.request_content_type, s.response_content_type,
+         s.request_size, s.response_size, s.protocol, s.flags);
     if (sqlite3_step(st) != SQLITE_DONE) {
       *error = describe_error("cannot store a flow");
       sqlite3_reset(st);
@@ -334,31 +343,16 @@ bool SessionFile::for_each_summary(const SummaryFn& fn, std::string* error, int6
   }
   sqlite3_bind_int64(st.get(), 1, after_seq);
   FlowSummary s;
+  int64_t seq = 0;
+  int protocol = 0;
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-    sqlite3_stmt* r = st.get();
-    const int64_t seq = sqlite3_column_int64(r, 0);
-    s.id = static_cast<FlowId>(sqlite3_column_int64(r, 1));
-    s.started_us = sqlite3_column_int64(r, 2);
-    s.duration_us = sqlite3_column_int64(r, 3);
-    s.client = column_text(r, 4);
-    s.server = column_text(r, 5);
-    s.method = column_text(r, 6);
-    s.scheme = column_text(r, 7);
-    s.host = column_text(r, 8);
-    s.port = static_cast<uint16_t>(sqlite3_column_int(r, 9));
-    s.path = column_text(r, 10);
-    s.url = column_text(r, 11);
-    s.status = sqlite3_column_int(r, 12);
-    s.request_content_type = column_text(r, 13);
-    s.response_content_type = column_text(r, 14);
-    s.request_size = static_cast<uint64_t>(sqlite3_column_int64(r, 15));
-    s.response_size = static_cast<uint64_t>(sqlite3_column_int64(r, 16));
-    const int protocol = sqlite3_column_int(r, 17);
+    read(st.get(), seq, s.id, s.started_us, s.duration_us, s.client, s.server, s.method, s.scheme,
+         s.host, s.port, s.path, s.url, s.status, s.request_content_type, s.response_content_type,
+         s.request_size, s.response_size, protocol, s.flags);
     s.protocol = protocol >= 0 && protocol <= static_cast<int>(FlowProtocol::kTcp)
                      ? static_cast<FlowProtocol>(protocol)
                      : FlowProtocol::kHttp1;
-    s.flags = static_cast<uint8_t>(sqlite3_column_int(r, 18));
     if (!fn(seq, s)) {
       return true;
     }

@@ -80,8 +80,6 @@ class SessionFile {
   // count returns the number of stored flows (or -1 with *error).
   int64_t count(std::string* error);
 
-  const std::string& path() const { return path_; }
-
  private:
   struct PrivateTag {
     explicit PrivateTag() = default;

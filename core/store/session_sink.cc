@@ -9,30 +9,21 @@ std::unique_ptr<SessionSink> SessionSink::create(const std::string& path, std::s
   if (!file) {
     return nullptr;
   }
-  auto sink = std::make_unique<SessionSink>(PrivateTag{}, std::move(file));
-  if (!sink->writer_.start()) {
-    *error = "cannot start the session writer thread";
-    return nullptr;
-  }
-  return sink;
+  return started(std::make_unique<SessionSink>(PrivateTag{}, std::move(file)),
+                 "the session writer thread", error);
 }
 
 SessionSink::SessionSink(PrivateTag /*unused*/, std::unique_ptr<SessionFile> file)
-    : file_(std::move(file)),
+    : WriterSink(&writer_),
+      file_(std::move(file)),
       writer_([this](const std::vector<FlowSnapshotConstSharedPtr>& batch) { write_batch(batch); },
               [] {}) {}
 
 SessionSink::~SessionSink() { writer_.stop(); }
 
-void SessionSink::publish(FlowSnapshotConstSharedPtr snapshot) {
-  if (snapshot && snapshot->state == FlowState::kFinished) {
-    writer_.push(std::move(snapshot));
-  }
-}
-
 void SessionSink::close() {
-  writer_.stop();
-  file_.reset();  // Checkpoints the WAL into the file.
+  WriterSink::close();
+  file_.reset();
 }
 
 void SessionSink::write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch) {
@@ -42,9 +33,7 @@ void SessionSink::write_batch(const std::vector<FlowSnapshotConstSharedPtr>& bat
     return;
   }
   failed_.fetch_add(batch.size(), std::memory_order_relaxed);
-  if (error_.empty()) {
-    error_ = error;
-  }
+  keep_error(error);
 }
 
 }  // namespace sightglass::core

@@ -16,7 +16,7 @@
 
 namespace sightglass::core {
 
-class SessionSink : public FlowSink {
+class SessionSink : public WriterSink {
   struct PrivateTag {
     explicit PrivateTag() = default;
   };
@@ -28,25 +28,19 @@ class SessionSink : public FlowSink {
 
   SessionSink(PrivateTag /*unused*/, std::unique_ptr<SessionFile> file);
   ~SessionSink() override;
-  SessionSink(const SessionSink&) = delete;
-  SessionSink& operator=(const SessionSink&) = delete;
 
-  // FlowSink
-  void publish(FlowSnapshotConstSharedPtr snapshot) override;
+  // close also closes the file, checkpointing the WAL into it.
   void close() override;
 
   uint64_t flows_written() const { return written_.load(std::memory_order_relaxed); }
   uint64_t flows_failed() const { return failed_.load(std::memory_order_relaxed); }
   // flows_lost counts flows never handed to the file (published after close()).
   uint64_t flows_lost() const { return writer_.lost(); }
-  // error returns the first write error, or ""; read it after close().
-  const std::string& error() const { return error_; }
 
  private:
   void write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch);
 
   std::unique_ptr<SessionFile> file_;
-  std::string error_;
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> failed_{0};
   BackgroundWriter writer_;  // Last: its thread stops before the members above go away.

@@ -108,15 +108,13 @@ class Pool {
 };
 
 // The interned columns: SummaryString's, then the scheme.
-enum PoolIndex : size_t {
-  kMethod = kStringMethod,
-  kHost = kStringHost,
-  kServer = kStringServer,
-  kRequestType = kStringRequestType,
-  kResponseType = kStringResponseType,
-  kScheme = kSummaryStrings,
-  kPools,
-};
+constexpr std::string_view SummaryView::*kPooled[] = {&SummaryView::method,
+                                                      &SummaryView::host,
+                                                      &SummaryView::server,
+                                                      &SummaryView::request_content_type,
+                                                      &SummaryView::response_content_type,
+                                                      &SummaryView::scheme};
+constexpr size_t kPools = std::size(kPooled);
 
 constexpr uint16_t kPathElsewhere = 0xffff;
 // Summary-only scans of at least this many rows are split across the cores.
@@ -158,15 +156,8 @@ struct SummaryTable::Impl {
     small[row] = Small{s.port, static_cast<int16_t>(s.status), s.protocol, s.flags};
     request_size[row] = s.request_size;
     response_size[row] = s.response_size;
-    std::string_view values[kPools];
-    values[kMethod] = s.method;
-    values[kScheme] = s.scheme;
-    values[kHost] = s.host;
-    values[kServer] = s.server;
-    values[kRequestType] = s.request_content_type;
-    values[kResponseType] = s.response_content_type;
     for (size_t p = 0; p < kPools; ++p) {
-      interned[p][row] = pools[p].intern(values[p]);
+      interned[p][row] = pools[p].intern(s.*kPooled[p]);
     }
     if (fresh || arena.get(client[row]) != s.client) {
       client[row] = arena.add(s.client);
@@ -256,12 +247,9 @@ SummaryView SummaryTable::view(size_t row) const {
   v.flags = small.flags;
   v.request_size = t.request_size[row];
   v.response_size = t.response_size[row];
-  v.method = t.pools[kMethod].get(t.interned[kMethod][row]);
-  v.scheme = t.pools[kScheme].get(t.interned[kScheme][row]);
-  v.host = t.pools[kHost].get(t.interned[kHost][row]);
-  v.server = t.pools[kServer].get(t.interned[kServer][row]);
-  v.request_content_type = t.pools[kRequestType].get(t.interned[kRequestType][row]);
-  v.response_content_type = t.pools[kResponseType].get(t.interned[kResponseType][row]);
+  for (size_t p = 0; p < kPools; ++p) {
+    v.*kPooled[p] = t.pools[p].get(t.interned[p][row]);
+  }
   for (size_t which = 0; which < kSummaryStrings; ++which) {
     v.interned[which] = t.interned[which][row];
   }
