@@ -35,9 +35,6 @@ class CallbackSlot {
     value_ = std::make_unique<T>(std::move(value));
   }
 
-  // has_value is true once set() was called.
-  bool has_value() const { return value_ != nullptr; }
-
   // invoke runs fn(T&) when callbacks are set. It returns false when the slot (and so its owner)
   // was destroyed during the call: the caller must then return at once without touching the
   // owner. It returns true otherwise, including when nothing is set.
@@ -56,6 +53,16 @@ class CallbackSlot {
     }
     frame_ = frame.outer;
     return true;
+  }
+
+  // call runs the callable (T: a std::function) with |args| when it is set, as invoke() does.
+  template <typename... Args>
+  [[nodiscard]] bool call(Args&&... args) {
+    return invoke([&](T& callable) {
+      if (callable) {
+        callable(std::forward<Args>(args)...);
+      }
+    });
   }
 
  private:

@@ -20,24 +20,22 @@ std::unique_ptr<EventLoop> EventLoop::create(std::string* out_error) {
   auto loop = std::make_unique<EventLoop>(Passkey{});
   const int status = uv_loop_init(&loop->loop_);
   if (status != 0) {
-    if (out_error != nullptr) {
-      *out_error = "cannot create the event loop: " + uv_error_text(status);
-    }
+    detail::set_error(out_error, "cannot create the event loop: " + uv_error_text(status));
     return nullptr;
   }
   loop->initialized_ = true;
   loop->loop_.data = loop.get();
-  loop->tasks_ = CrossThreadQueue<Task>::create(
-      *loop,
-      [](Task& task) {
-        if (task) {
-          task();
-        }
-      },
-      out_error);
-  if (!loop->tasks_) {
+  const int async_status = loop->async_.init(*loop, [](uv_loop_t* raw, uv_async_t* async) {
+    return uv_async_init(raw, async, &EventLoop::on_async);
+  });
+  if (async_status != 0) {
+    detail::set_error(out_error,
+                      "cannot create a cross-thread queue: " + uv_error_text(async_status));
     return nullptr;
   }
+  loop->async_ptr_ = loop->async_.get();
+  loop->async_ptr_->data = loop.get();
+  uv_unref(as_uv_handle(loop->async_ptr_));
   return loop;
 }
 
@@ -48,6 +46,10 @@ EventLoop::~EventLoop() {
     return;
   }
   closing_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    async_.reset();
+  }
   for (;;) {
     // Handles are closed again on every round: callbacks that ran in the last one (a DNS lookup
     // that finished, say) may have opened new ones.
@@ -76,20 +78,42 @@ void EventLoop::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
 void EventLoop::stop() { uv_stop(&loop_); }
 
-void EventLoop::post(Task task) { tasks_->push(std::move(task)); }
+void EventLoop::post(Task task) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool was_empty = pending_.empty();
+  pending_.push_back(std::move(task));
+  if (was_empty) {
+    // Sent under the lock, so that ~EventLoop cannot close the handle meanwhile.
+    detail::check_uv(uv_async_send(async_ptr_), "uv_async_send");
+  }
+}
+
+void EventLoop::on_async(uv_async_t* async) noexcept {
+  auto* self = static_cast<EventLoop*>(async->data);
+  if (self == nullptr) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->draining_.swap(self->pending_);  // |pending_| keeps the capacity of the last batch.
+  }
+  for (Task& task : self->draining_) {
+    if (task) {
+      task();
+    }
+  }
+  self->draining_.clear();
+}
 
 uv_buf_t EventLoop::read_buffer() {
   return uv_buf_init(read_buffer_.get(), static_cast<unsigned int>(kReadBufferSize));
 }
 
 bool ignore_sigpipe(std::string* out_error) {
-  struct sigaction action;
-  std::memset(&action, 0, sizeof(action));
+  struct sigaction action {};
   action.sa_handler = SIG_IGN;
   if (sigemptyset(&action.sa_mask) != 0 || sigaction(SIGPIPE, &action, nullptr) != 0) {
-    if (out_error != nullptr) {
-      *out_error = std::string("cannot ignore SIGPIPE: ") + std::strerror(errno);
-    }
+    detail::set_error(out_error, std::string("cannot ignore SIGPIPE: ") + std::strerror(errno));
     return false;
   }
   return true;
@@ -130,8 +154,7 @@ void Timer::on_timer(uv_timer_t* timer) noexcept {
     return;
   }
   // Moved out first: the callback may destroy the Timer or start it again.
-  std::function<void()> callback = std::move(self->callback_);
-  self->callback_ = nullptr;
+  std::function<void()> callback = std::exchange(self->callback_, nullptr);
   if (callback) {
     callback();
   }
@@ -149,10 +172,8 @@ std::unique_ptr<SignalWatcher> SignalWatcher::create(EventLoop& loop, Callback c
       status = uv_signal_start(handle.get(), &SignalWatcher::on_signal, signum);
     }
     if (status != 0) {
-      if (out_error != nullptr) {
-        *out_error =
-            std::string("cannot watch ") + strsignal(signum) + ": " + uv_error_text(status);
-      }
+      detail::set_error(out_error, std::string("cannot watch ") + strsignal(signum) + ": " +
+                                       uv_error_text(status));
       return nullptr;
     }
     uv_unref(as_uv_handle(handle.get()));
@@ -166,11 +187,7 @@ void SignalWatcher::on_signal(uv_signal_t* signal, int signum) noexcept {
   if (self == nullptr) {
     return;
   }
-  static_cast<void>(self->callback_.invoke([signum](Callback& callback) {
-    if (callback) {
-      callback(signum);
-    }
-  }));
+  static_cast<void>(self->callback_.call(signum));
 }
 
 }  // namespace sightglass::core

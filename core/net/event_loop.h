@@ -1,7 +1,8 @@
 #pragma once
 
 // The event loop of core/net (DESIGN.md 1.4): one uv_loop_t per loop thread, the cross-thread
-// task queue into it, and the two small handles every loop needs: timers and signal watchers.
+// task queue into it (h2o's lib/common/multithread.c pattern), and the two small handles every
+// loop needs: timers and signal watchers.
 
 #include <uv.h>
 
@@ -9,11 +10,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/net/callback_slot.h"
-#include "core/net/cross_thread_queue.h"
 #include "core/net/uv_handle.h"
 
 namespace sightglass::core {
@@ -51,6 +52,9 @@ class EventLoop {
   void stop();
   // post runs |task| once on the loop thread, in order with the other tasks posted from the
   // same thread. Safe from any thread. A task must not throw and must not destroy the loop.
+  // The loop runs every task queued in one callback (uv_async_send coalesces, and is called only
+  // when the queue goes from empty to non-empty); tasks posted meanwhile wait for the next one,
+  // so a task that posts cannot starve the loop. Tasks not run at destruction are discarded.
   void post(Task task);
 
   // closing is true while the destructor closes the loop.
@@ -66,13 +70,18 @@ class EventLoop {
   friend detail::UvHandleList& detail::handle_list(EventLoop& loop);
 
   static void close_unlisted(uv_handle_t* handle, void* arg) noexcept;
+  static void on_async(uv_async_t* async) noexcept;
 
   uv_loop_t loop_{};
   bool initialized_ = false;
   bool closing_ = false;
   detail::UvHandleList handles_;
   std::unique_ptr<char[]> read_buffer_;
-  std::unique_ptr<CrossThreadQueue<Task>> tasks_;
+  UvHandle<uv_async_t> async_;       // Unref'd: queued tasks do not keep run() going.
+  uv_async_t* async_ptr_ = nullptr;  // Set once by create(); read by post() on any thread.
+  std::mutex mutex_;
+  std::vector<Task> pending_;   // Guarded by |mutex_|.
+  std::vector<Task> draining_;  // Loop thread only.
 };
 
 // ignore_sigpipe makes a write to a reset connection fail with EPIPE instead of killing the

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -40,41 +41,47 @@ std::string strip_brackets(std::string_view host) {
 bool parse_ip(std::string_view host, uint16_t port, sockaddr_storage* out) {
   const std::string bare = strip_brackets(host);
   *out = sockaddr_storage{};
-  if (uv_ip4_addr(bare.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) {
-    return true;
-  }
-  *out = sockaddr_storage{};
-  return uv_ip6_addr(bare.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
-}
-
-// ip_text returns the IP of |address| without port or brackets ("" for other families).
-std::string ip_text(const sockaddr* address) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address == nullptr || uv_ip_name(address, text, sizeof(text)) != 0) {
-    return "";
-  }
-  return text;
+  // uv_ip6_addr clears what a failed uv_ip4_addr wrote.
+  return uv_ip4_addr(bare.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0 ||
+         uv_ip6_addr(bare.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
 }
 
 const sockaddr* as_sockaddr(const sockaddr_storage& storage) {
   return reinterpret_cast<const sockaddr*>(&storage);
 }
 
-std::string join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const std::string& part : parts) {
-    if (!out.empty()) {
-      out += ", ";
-    }
-    out += part;
-  }
-  return out;
+// ip_text returns the IP of |address| without port or brackets ("" for other families).
+std::string ip_text(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  return uv_ip_name(as_sockaddr(address), text, sizeof(text)) == 0 ? text : "";
 }
 
-void set_error(std::string* out_error, std::string error) {
-  if (out_error != nullptr) {
-    *out_error = std::move(error);
-  }
+// port_of returns the port of an IPv4 or IPv6 address.
+uint16_t port_of(const sockaddr_storage& address) {
+  return ntohs(address.ss_family == AF_INET6
+                   ? reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port
+                   : reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+}
+
+// format_address returns "ip:port" for an IPv4 address and "[ip]:port" for IPv6 ("" for other
+// families).
+std::string format_address(const sockaddr_storage& address) {
+  const std::string ip = ip_text(address);
+  return ip.empty() ? "" : format_host_port(ip, port_of(address));
+}
+
+// socket_name returns the address |get| (uv_tcp_getsockname or uv_tcp_getpeername) reports for
+// |tcp|, formatted ("" if the socket cannot tell).
+std::string socket_name(const uv_tcp_t* tcp, int (*get)(const uv_tcp_t*, sockaddr*, int*)) {
+  sockaddr_storage address{};
+  int length = static_cast<int>(sizeof(address));
+  return get(tcp, reinterpret_cast<sockaddr*>(&address), &length) == 0 ? format_address(address)
+                                                                       : "";
+}
+
+// listen_error says why a listener cannot listen on |host|:|port|.
+std::string listen_error(std::string_view host, uint16_t port, const std::string& reason) {
+  return "cannot listen on " + format_host_port(strip_brackets(host), port) + ": " + reason;
 }
 
 ConnectResult::Kind classify_connect_error(int status) {
@@ -94,8 +101,21 @@ ConnectResult::Kind classify_connect_error(int status) {
   }
 }
 
-struct AddrinfoDeleter {
-  void operator()(addrinfo* addresses) const { uv_freeaddrinfo(addresses); }
+// notify runs the stream callback |member| with |args| when it is set.
+template <typename Member, typename... Args>
+void notify(detail::CallbackSlot<TcpStream::Callbacks>& slot, Member member, const Args&... args) {
+  static_cast<void>(slot.invoke([&](TcpStream::Callbacks& callbacks) {
+    if (callbacks.*member) {
+      (callbacks.*member)(args...);
+    }
+  }));
+}
+
+// WriteRequest is one uv_write of a chunk (at most 4 GiB), with a reference on the chunk.
+struct WriteRequest {
+  uv_write_t req{};
+  SharedChunk chunk;
+  uv_buf_t buf{};
 };
 
 }  // namespace
@@ -117,23 +137,6 @@ bool is_local_ip(std::string_view ip) {
   return local;
 }
 
-std::string format_address(const sockaddr* address) {
-  if (address == nullptr) {
-    return "";
-  }
-  if (address->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
-    return ip_text(address) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (address->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
-    return "[" + ip_text(address) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "";
-}
-
-// TcpStream.
-
 TcpStream::TcpStream(EventLoop& loop, UvHandle<uv_tcp_t> handle)
     : loop_(&loop), handle_(std::move(handle)) {
   uv_tcp_t* tcp = handle_.get();
@@ -141,19 +144,10 @@ TcpStream::TcpStream(EventLoop& loop, UvHandle<uv_tcp_t> handle)
     return;
   }
   tcp->data = this;
-  if (uv_tcp_nodelay(tcp, 1) != 0) {
-    // Only fails on a socket that is already dead; the first read or write reports that.
-  }
-  sockaddr_storage address{};
-  int length = static_cast<int>(sizeof(address));
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    peer_address_ = format_address(as_sockaddr(address));
-  }
-  address = sockaddr_storage{};
-  length = static_cast<int>(sizeof(address));
-  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    local_address_ = format_address(as_sockaddr(address));
-  }
+  // Only fails on a socket that is already dead; the first read or write reports that.
+  static_cast<void>(uv_tcp_nodelay(tcp, 1));
+  peer_address_ = socket_name(tcp, &uv_tcp_getpeername);
+  local_address_ = socket_name(tcp, &uv_tcp_getsockname);
 }
 
 TcpStream::~TcpStream() { close(); }
@@ -177,7 +171,8 @@ void TcpStream::pause_reading() {
 bool TcpStream::resume_reading(std::string* out_error) {
   uv_tcp_t* tcp = handle_.get();
   if (tcp == nullptr) {
-    set_error(out_error, "cannot read from " + peer_address_ + ": the connection is closed");
+    detail::set_error(out_error,
+                      "cannot read from " + peer_address_ + ": the connection is closed");
     return false;
   }
   if (reading_ || eof_) {
@@ -185,71 +180,51 @@ bool TcpStream::resume_reading(std::string* out_error) {
   }
   const int status = uv_read_start(as_uv_stream(tcp), &TcpStream::on_alloc, &TcpStream::on_read);
   if (status != 0) {
-    set_error(out_error, "cannot read from " + peer_address_ + ": " + uv_error_text(status));
+    detail::set_error(out_error,
+                      "cannot read from " + peer_address_ + ": " + uv_error_text(status));
     return false;
   }
   reading_ = true;
   return true;
 }
 
-bool TcpStream::write(std::string data) {
+template <typename Keep>
+bool TcpStream::send(std::string_view data, Keep keep) {
   uv_tcp_t* tcp = handle_.get();
   if (tcp == nullptr || shut_down_ || data.size() > UINT_MAX) {
     return false;
   }
-  if (data.empty()) {
+  size_t written = 0;
+  if (write_queue_bytes_ == 0 && !data.empty()) {
+    // The common case: the socket takes it all now, and nothing is allocated. libuv never writes
+    // through the buffer. UV_EAGAIN: the socket is full. Any other error: uv_write meets it again
+    // and reports it through on_error.
+    uv_buf_t buf =
+        uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned int>(data.size()));
+    written = static_cast<size_t>(std::max(uv_try_write(as_uv_stream(tcp), &buf, 1), 0));
+  }
+  if (written == data.size()) {
     return true;
   }
-  size_t offset = 0;
-  if (write_queue_bytes_ == 0) {
-    // The common case: the socket takes it all now, and nothing is allocated.
-    uv_buf_t buf = uv_buf_init(data.data(), static_cast<unsigned int>(data.size()));
-    const int written = uv_try_write(as_uv_stream(tcp), &buf, 1);
-    if (written > 0) {
-      offset = static_cast<size_t>(written);
-      if (offset == data.size()) {
-        return true;
-      }
-    }
-    // UV_EAGAIN: the socket is full. Any other error: uv_write meets it again and reports it
-    // through on_error.
+  auto request = std::make_unique<WriteRequest>();
+  request->req.data = request.get();
+  request->chunk = keep();  // From now on |data| may be gone: the chunk has the bytes.
+  request->buf = uv_buf_init(const_cast<char*>(request->chunk->data() + written),
+                             static_cast<unsigned int>(request->chunk->size() - written));
+  if (uv_write(&request->req, as_uv_stream(tcp), &request->buf, 1, &on_write) != 0) {
+    return false;
   }
-  return queue_write(std::make_unique<WriteReq>(std::move(data), offset));
+  write_queue_bytes_ += request->buf.len;
+  static_cast<void>(request.release());  // on_write takes it back.
+  return true;
+}
+
+bool TcpStream::write(std::string data) {
+  return send(data, [&data] { return std::make_shared<const std::string>(std::move(data)); });
 }
 
 bool TcpStream::write(SharedChunk chunk) {
-  uv_tcp_t* tcp = handle_.get();
-  if (tcp == nullptr || shut_down_ || chunk == nullptr || chunk->size() > UINT_MAX) {
-    return false;
-  }
-  if (chunk->empty()) {
-    return true;
-  }
-  size_t offset = 0;
-  if (write_queue_bytes_ == 0) {
-    // libuv never writes through the buffer.
-    uv_buf_t buf =
-        uv_buf_init(const_cast<char*>(chunk->data()), static_cast<unsigned int>(chunk->size()));
-    const int written = uv_try_write(as_uv_stream(tcp), &buf, 1);
-    if (written > 0) {
-      offset = static_cast<size_t>(written);
-      if (offset == chunk->size()) {
-        return true;
-      }
-    }
-  }
-  return queue_write(std::make_unique<WriteReq>(std::move(chunk), offset));
-}
-
-bool TcpStream::queue_write(std::unique_ptr<WriteReq> request) {
-  const size_t bytes = request->size();
-  const int status =
-      WriteReq::submit(std::move(request), as_uv_stream(handle_.get()), &TcpStream::on_write_done);
-  if (status != 0) {
-    return false;
-  }
-  write_queue_bytes_ += bytes;
-  return true;
+  return chunk != nullptr && send(*chunk, [&chunk] { return std::move(chunk); });
 }
 
 bool TcpStream::shutdown() {
@@ -299,11 +274,8 @@ std::optional<std::string> TcpStream::original_destination() const {
                  &original, &length) != 0) {
     return std::nullopt;  // ENOPROTOOPT without connection tracking, ENOENT without an entry.
   }
-  std::string text = format_address(as_sockaddr(original));
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  return text;
+  std::string text = format_address(original);
+  return text.empty() ? std::nullopt : std::optional<std::string>(std::move(text));
 #else
   return std::nullopt;
 #endif
@@ -311,11 +283,7 @@ std::optional<std::string> TcpStream::original_destination() const {
 
 void TcpStream::fail(const std::string& error) {
   close();
-  static_cast<void>(callbacks_.invoke([&error](Callbacks& callbacks) {
-    if (callbacks.on_error) {
-      callbacks.on_error(error);
-    }
-  }));
+  notify(callbacks_, &Callbacks::on_error, error);
 }
 
 void TcpStream::on_alloc(uv_handle_t* handle, size_t /*suggested_size*/, uv_buf_t* buf) noexcept {
@@ -329,45 +297,34 @@ void TcpStream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
     return;  // 0: nothing to read after all (EAGAIN).
   }
   if (nread > 0) {
-    const std::string_view data(buf->base, static_cast<size_t>(nread));
-    static_cast<void>(self->callbacks_.invoke([data](Callbacks& callbacks) {
-      if (callbacks.on_data) {
-        callbacks.on_data(data);
-      }
-    }));
+    notify(self->callbacks_, &Callbacks::on_data,
+           std::string_view(buf->base, static_cast<size_t>(nread)));
     return;
   }
   if (nread == UV_EOF) {
     // libuv has stopped reading.
     self->reading_ = false;
     self->eof_ = true;
-    static_cast<void>(self->callbacks_.invoke([](Callbacks& callbacks) {
-      if (callbacks.on_eof) {
-        callbacks.on_eof();
-      }
-    }));
+    notify(self->callbacks_, &Callbacks::on_eof);
     return;
   }
   self->fail("read from " + self->peer_address_ +
              " failed: " + uv_error_text(static_cast<int>(nread)));
 }
 
-void TcpStream::on_write_done(uv_stream_t* stream, int status, size_t bytes) noexcept {
-  auto* self = static_cast<TcpStream*>(stream->data);
+void TcpStream::on_write(uv_write_t* req, int status) noexcept {
+  std::unique_ptr<WriteRequest> request(static_cast<WriteRequest*>(req->data));
+  auto* self = static_cast<TcpStream*>(req->handle->data);
   if (self == nullptr) {
     return;  // Closed: the write was cancelled or no longer matters.
   }
-  self->write_queue_bytes_ -= bytes;
+  self->write_queue_bytes_ -= request->buf.len;
   if (status != 0) {
     self->fail("write to " + self->peer_address_ + " failed: " + uv_error_text(status));
     return;
   }
   if (self->write_queue_bytes_ == 0) {
-    static_cast<void>(self->callbacks_.invoke([](Callbacks& callbacks) {
-      if (callbacks.on_drained) {
-        callbacks.on_drained();
-      }
-    }));
+    notify(self->callbacks_, &Callbacks::on_drained);
   }
 }
 
@@ -380,8 +337,6 @@ void TcpStream::on_shutdown(uv_shutdown_t* req, int status) noexcept {
   self->fail("shutdown of the connection to " + self->peer_address_ +
              " failed: " + uv_error_text(status));
 }
-
-// TcpListener.
 
 TcpListener::TcpListener(Passkey, EventLoop& loop, ConnectionCallback on_connection)
     : loop_(&loop) {
@@ -402,8 +357,7 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
                                                  std::string* out_error, bool reuse_port,
                                                  bool transparent) {
   const auto error = [&](const std::string& reason) {
-    set_error(out_error,
-              "cannot listen on " + format_host_port(strip_brackets(host), port) + ": " + reason);
+    detail::set_error(out_error, listen_error(host, port, reason));
     return nullptr;
   };
   sockaddr_storage address{};
@@ -415,44 +369,33 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
   int status = listener->handle_.init(loop, [family](uv_loop_t* raw, uv_tcp_t* tcp) {
     return uv_tcp_init_ex(raw, tcp, family);  // Makes the socket now.
   });
+  uv_tcp_t* tcp = listener->handle_.get();
+  uv_os_fd_t fd = -1;
+  if (status == 0) {
+    status = uv_fileno(as_uv_handle(tcp), &fd);
+  }
   if (status != 0) {
     return error(uv_error_text(status));
   }
-  uv_tcp_t* tcp = listener->handle_.get();
   tcp->data = listener.get();
-  if (reuse_port) {
-    // libuv 1.44 has no UV_TCP_REUSEPORT: set it on the socket that uv_tcp_init_ex made.
-    uv_os_fd_t fd = -1;
-    const int one = 1;
-    status = uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp), &fd);
-    if (status != 0) {
-      return error(uv_error_text(status));
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-      return error(uv_error_text(uv_translate_sys_error(errno)));
-    }
+  const int one = 1;
+  // libuv 1.44 has no UV_TCP_REUSEPORT: set it on the socket that uv_tcp_init_ex made.
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    return error(uv_error_text(uv_translate_sys_error(errno)));
   }
 #if defined(__linux__)
   if (transparent) {
-    uv_os_fd_t fd = -1;
-    const int one = 1;
-    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp), &fd) == 0) {
-      // Best effort: EPERM without CAP_NET_ADMIN, and only TPROXY needs it.
-      const int result = family == AF_INET6
-                             ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
-                             : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
-      static_cast<void>(result);
-    }
+    // Best effort: EPERM without CAP_NET_ADMIN, and only TPROXY needs it.
+    const int result = family == AF_INET6
+                           ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+                           : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+    static_cast<void>(result);
   }
 #else
   static_cast<void>(transparent);
 #endif
   // libuv sets SO_REUSEADDR before binding; EADDRINUSE comes from listen().
   status = uv_tcp_bind(tcp, as_sockaddr(address), 0);
-  uv_os_fd_t fd = -1;
-  if (status == 0) {
-    status = uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp), &fd);
-  }
   if (status == 0 && listen(fd, kBacklog) != 0) {
     status = uv_translate_sys_error(errno);
   }
@@ -474,18 +417,15 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
   if (status != 0) {
     return error(uv_error_text(status));
   }
-  listener->local_address_ = format_address(as_sockaddr(bound));
-  listener->port_ = bound.ss_family == AF_INET6
-                        ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-                        : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  listener->local_address_ = format_address(bound);
+  listener->port_ = port_of(bound);
   return listener;
 }
 
 std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
                                           std::string* out_error) {
   const auto error = [&](const std::string& reason) -> std::optional<uint16_t> {
-    set_error(out_error,
-              "cannot listen on " + format_host_port(strip_brackets(host), port) + ": " + reason);
+    detail::set_error(out_error, listen_error(host, port, reason));
     return std::nullopt;
   };
   sockaddr_storage address{};
@@ -509,9 +449,7 @@ std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
   socklen_t bound_length = sizeof(bound);
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
   close(fd);
-  return bound.ss_family == AF_INET6
-             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-             : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  return port_of(bound);
 }
 
 void TcpListener::set_on_error(std::function<void(const std::string& error)> on_error) {
@@ -553,13 +491,7 @@ void TcpListener::accept_pending() {
       report("accepting a connection on " + local_address_ + " failed: " + uv_error_text(result));
       continue;
     }
-    auto stream = std::make_unique<TcpStream>(*loop_, std::move(client));
-    const bool alive = on_connection_.invoke([&stream](ConnectionCallback& on_connection) {
-      if (on_connection) {
-        on_connection(std::move(stream));
-      }
-    });
-    if (!alive) {
+    if (!on_connection_.call(std::make_unique<TcpStream>(*loop_, std::move(client)))) {
       return;  // The callback destroyed the listener.
     }
   }
@@ -607,19 +539,14 @@ void TcpListener::report(const std::string& error) {
     return;  // At most once a second.
   }
   last_report_us_ = now;
-  static_cast<void>(on_error_.invoke([&error](auto& on_error) {
-    if (on_error) {
-      on_error(error);
-    }
-  }));
+  static_cast<void>(on_error_.call(error));
 }
-
-// connect_tcp.
 
 namespace detail {
 
 // Connector is one connect_tcp in progress, owned by its ConnectHandle. Its requests belong to
-// libuv while pending and point back to it through |owner|, which cancellation clears.
+// libuv while pending and find it through the lookup's |owner| or the socket's data, which
+// cancellation clears.
 class Connector {
  public:
   Connector(EventLoop& loop, std::string_view host, uint16_t port, uint64_t timeout_ms,
@@ -640,12 +567,9 @@ class Connector {
 
  private:
   struct DnsRequest {
+    explicit DnsRequest(Connector* connector) : owner(connector) { req.data = this; }
     uv_getaddrinfo_t req{};
-    Connector* owner = nullptr;
-  };
-  struct ConnectRequest {
-    uv_connect_t req{};
-    Connector* owner = nullptr;
+    Connector* owner;
   };
 
   static void on_dns(uv_getaddrinfo_t* req, int status, addrinfo* addresses) noexcept;
@@ -670,13 +594,12 @@ class Connector {
   const uint64_t timeout_ms_;
   ConnectCallback callback_;
   AttemptCallback on_attempt_;
-  Timer timer_;                                // The deadline, then the deferred delivery.
-  DnsRequest* dns_request_ = nullptr;          // Owned by libuv until on_dns.
-  ConnectRequest* connect_request_ = nullptr;  // Owned by libuv until on_connect.
-  UvHandle<uv_tcp_t> socket_;                  // The attempt in progress.
+  Timer timer_;                        // The deadline, then the deferred delivery.
+  DnsRequest* dns_request_ = nullptr;  // Owned by libuv until on_dns.
+  UvHandle<uv_tcp_t> socket_;  // The attempt in progress; its data points here while pending.
   std::vector<sockaddr_storage> addresses_;
   size_t next_ = 0;
-  std::vector<std::string> tried_;  // IPs tried, for messages.
+  std::string tried_;  // IPs tried, for messages: "::1, 127.0.0.1".
   std::string current_ip_;
   int last_status_ = 0;
   bool literal_ = false;
@@ -685,7 +608,6 @@ class Connector {
   uint64_t start_ns_ = 0;
   uint64_t connect_start_ns_ = 0;
   int64_t dns_us_ = 0;
-  std::optional<ConnectResult> deferred_;
 };
 
 void Connector::start() {
@@ -702,15 +624,14 @@ void Connector::start() {
     addresses_.push_back(literal);
     try_next();
   } else {
-    auto request = std::make_unique<DnsRequest>();
-    request->owner = this;
-    request->req.data = request.get();
+    auto request = std::make_unique<DnsRequest>(this);
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_NUMERICSERV;  // The addresses come with |port_| set.
     const int status = uv_getaddrinfo(loop_.get(), &request->req, &Connector::on_dns, host_.c_str(),
-                                      nullptr, &hints);
+                                      std::to_string(port_).c_str(), &hints);
     if (status == 0) {
       dns_request_ = request.release();  // on_dns takes it back.
     } else {
@@ -723,7 +644,8 @@ void Connector::start() {
 
 void Connector::on_dns(uv_getaddrinfo_t* req, int status, addrinfo* addresses) noexcept {
   std::unique_ptr<DnsRequest> request(static_cast<DnsRequest*>(req->data));
-  std::unique_ptr<addrinfo, AddrinfoDeleter> owned_addresses(addresses);
+  std::unique_ptr<addrinfo, decltype(&uv_freeaddrinfo)> owned_addresses(addresses,
+                                                                        &uv_freeaddrinfo);
   Connector* self = request->owner;
   if (self == nullptr) {
     return;  // Cancelled.
@@ -749,11 +671,6 @@ void Connector::on_resolved(int status, const addrinfo* addresses) {
     }
     sockaddr_storage address{};
     std::memcpy(&address, entry->ai_addr, entry->ai_addrlen);
-    if (entry->ai_family == AF_INET) {
-      reinterpret_cast<sockaddr_in*>(&address)->sin_port = htons(port_);
-    } else {
-      reinterpret_cast<sockaddr_in6*>(&address)->sin6_port = htons(port_);
-    }
     addresses_.push_back(address);
   }
   if (addresses_.empty()) {
@@ -770,62 +687,47 @@ void Connector::try_next() {
   }
   while (next_ < addresses_.size()) {
     const sockaddr_storage& address = addresses_[next_++];
-    current_ip_ = ip_text(as_sockaddr(address));
-    tried_.push_back(current_ip_);
+    current_ip_ = ip_text(address);
+    tried_ += (tried_.empty() ? "" : ", ") + current_ip_;
     UvHandle<uv_tcp_t> attempt;
     int status = attempt.init(loop_, &uv_tcp_init);
-    if (status == 0) {
-      if (on_attempt_) {
-        // Bind first, so that the local port is known (and reported) before the connect can
-        // complete: on loopback the peer may accept it during the connect call itself.
-        sockaddr_storage any{};
-        any.ss_family = address.ss_family;
-        status = uv_tcp_bind(attempt.get(), as_sockaddr(any), 0);
-        sockaddr_storage local{};
-        int length = static_cast<int>(sizeof(local));
-        if (status == 0 &&
-            uv_tcp_getsockname(attempt.get(), reinterpret_cast<sockaddr*>(&local), &length) == 0) {
-          on_attempt_(format_address(as_sockaddr(local)));
-        }
+    if (status == 0 && on_attempt_) {
+      // Bind first, so that the local port is known (and reported) before the connect can
+      // complete: on loopback the peer may accept it during the connect call itself.
+      sockaddr_storage any{};
+      any.ss_family = address.ss_family;
+      status = uv_tcp_bind(attempt.get(), as_sockaddr(any), 0);
+      const std::string local = socket_name(attempt.get(), &uv_tcp_getsockname);
+      if (status == 0 && !local.empty()) {
+        on_attempt_(local);
       }
     }
+    auto request = std::make_unique<uv_connect_t>();
     if (status == 0) {
-      auto request = std::make_unique<ConnectRequest>();
-      request->owner = this;
-      request->req.data = request.get();
-      status = uv_tcp_connect(&request->req, attempt.get(), as_sockaddr(address),
+      attempt.get()->data = this;
+      status = uv_tcp_connect(request.get(), attempt.get(), as_sockaddr(address),
                               &Connector::on_connect);
-      if (status == 0) {
-        connect_request_ = request.release();  // on_connect takes it back.
-        socket_ = std::move(attempt);
-        return;
-      }
+    }
+    if (status == 0) {
+      static_cast<void>(request.release());  // on_connect takes it back.
+      socket_ = std::move(attempt);
+      return;
     }
     last_status_ = status;  // Failed at once (no route, no file descriptor): try the next.
   }
   const ConnectResult::Kind kind = classify_connect_error(last_status_);
-  switch (kind) {
-    case ConnectResult::Kind::kRefused:
-      finish(failure(kind, "connection to " + target() + " refused"));
-      return;
-    case ConnectResult::Kind::kTimeout:
-      finish(failure(kind, "connection to " + target() + " timed out"));
-      return;
-    default:
-      finish(
-          failure(kind, "connection to " + target() + " failed: " + uv_error_text(last_status_)));
-      return;
-  }
+  const std::string outcome = kind == ConnectResult::Kind::kRefused ? " refused"
+                              : kind == ConnectResult::Kind::kTimeout
+                                  ? " timed out"
+                                  : " failed: " + uv_error_text(last_status_);
+  finish(failure(kind, "connection to " + target() + outcome));
 }
 
 void Connector::on_connect(uv_connect_t* req, int status) noexcept {
-  std::unique_ptr<ConnectRequest> request(static_cast<ConnectRequest*>(req->data));
-  Connector* self = request->owner;
-  if (self == nullptr) {
-    return;  // Cancelled: the socket was closed.
-  }
-  self->connect_request_ = nullptr;
-  if (self->loop_.closing()) {
+  std::unique_ptr<uv_connect_t> request(req);
+  // Cancelled (the socket was closed, which clears its data) or the loop is closing.
+  auto* self = static_cast<Connector*>(req->handle->data);
+  if (self == nullptr || self->loop_.closing()) {
     return;
   }
   self->on_connected(status);
@@ -866,18 +768,14 @@ void Connector::release_pending() {
     }
     dns_request_ = nullptr;
   }
-  if (connect_request_ != nullptr) {
-    connect_request_->owner = nullptr;
-    connect_request_ = nullptr;
-  }
   socket_.reset();  // A pending connect ends in on_connect with UV_ECANCELED.
   timer_.stop();
 }
 
 std::string Connector::target() const {
-  std::string out = format_host_port(strip_brackets(host_), port_);
+  std::string out = format_host_port(host_, port_);
   if (!literal_ && !tried_.empty()) {
-    out += " (" + join(tried_) + ")";
+    out += " (" + tried_ + ")";
   }
   return out;
 }
@@ -896,17 +794,14 @@ ConnectResult Connector::failure(ConnectResult::Kind kind, std::string error) co
 void Connector::finish(ConnectResult result) {
   timer_.stop();
   if (starting_) {
-    deferred_ = std::move(result);
-    timer_.start(0, [this] {
-      ConnectResult deferred = std::move(*deferred_);
-      deferred_.reset();
-      finish(std::move(deferred));
+    // Shared: a std::function must be copyable, and a ConnectResult is not.
+    timer_.start(0, [this, deferred = std::make_shared<ConnectResult>(std::move(result))] {
+      finish(std::move(*deferred));
     });
     return;
   }
   done_ = true;
-  ConnectCallback callback = std::move(callback_);
-  callback_ = nullptr;
+  ConnectCallback callback = std::exchange(callback_, nullptr);
   if (callback) {
     callback(std::move(result));  // May destroy *this.
   }

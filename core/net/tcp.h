@@ -19,6 +19,10 @@
 
 namespace sightglass::core {
 
+// SharedChunk is an immutable, refcounted piece of bytes (the same type as the flow model's
+// BodyChunk): writing one costs no copy.
+using SharedChunk = std::shared_ptr<const std::string>;
+
 // TcpStream is one connected TCP socket (accepted by a TcpListener or made by connect_tcp) with
 // TCP_NODELAY set. It belongs to its loop thread and is not movable: keep it in a
 // std::unique_ptr.
@@ -83,7 +87,7 @@ class TcpStream {
   // close closes the socket at once: queued writes are dropped and no callback runs again.
   void close();
   // is_open is true until close(), an error, or the destruction of the loop.
-  bool is_open() const { return static_cast<bool>(handle_); }
+  bool is_open() const { return handle_.get() != nullptr; }
 
   // peer_address and local_address are "ip:port", or "[ip]:port" for IPv6, taken when the
   // stream was made ("" if the socket could not tell).
@@ -98,10 +102,13 @@ class TcpStream {
  private:
   static void on_alloc(uv_handle_t* handle, size_t suggested_size, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
-  static void on_write_done(uv_stream_t* stream, int status, size_t bytes) noexcept;
+  static void on_write(uv_write_t* req, int status) noexcept;
   static void on_shutdown(uv_shutdown_t* req, int status) noexcept;
 
-  bool queue_write(std::unique_ptr<WriteReq> request);
+  // send implements write(): |data| is the bytes, and keep() returns a chunk that owns them,
+  // called only when some must wait in a write request.
+  template <typename Keep>
+  bool send(std::string_view data, Keep keep);
   // fail closes the stream and runs on_error(|error|): the last callback.
   void fail(const std::string& error);
 
@@ -154,9 +161,6 @@ class TcpListener {
   // at most once a second; the listener keeps listening. Without one they are ignored.
   void set_on_error(std::function<void(const std::string& error)> on_error);
   ~TcpListener();
-  // shed_count is how many connections were accepted and closed at once for lack of file
-  // descriptors.
-  uint64_t shed_count() const { return shed_; }
 
  private:
   // The listener accepts by itself (accept4 on a uv_poll_t), not with uv_listen: out of file
@@ -175,7 +179,6 @@ class TcpListener {
   int reserve_fd_ = -1;
   std::unique_ptr<Timer> pause_;
   uint64_t shed_ = 0;
-  uint64_t shed_reported_ = 0;
   int64_t last_report_us_ = 0;
   detail::CallbackSlot<ConnectionCallback> on_connection_;
   detail::CallbackSlot<std::function<void(const std::string&)>> on_error_;
@@ -257,9 +260,5 @@ std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
 
 // is_local_ip says whether |ip| (no brackets) is an address of this host.
 bool is_local_ip(std::string_view ip);
-
-// format_address returns "ip:port" for an IPv4 address and "[ip]:port" for IPv6 ("" for other
-// families or a null pointer).
-std::string format_address(const sockaddr* address);
 
 }  // namespace sightglass::core

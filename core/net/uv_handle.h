@@ -12,12 +12,11 @@
 //
 // Requests (uv_write_t, uv_connect_t, ...) belong to libuv from a successful submission until
 // their callback. They are allocated with std::make_unique, release()d on submission and taken
-// back into a std::unique_ptr as the callback's first statement. WriteReq does this for writes,
-// together with the bytes being written.
+// back into a std::unique_ptr as the callback's first statement.
 
 #include <uv.h>
 
-#include <cstddef>
+#include <list>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -48,16 +47,15 @@ class UvHandleList;
 // UvHandleNode is the bookkeeping UvHandle keeps next to each handle it allocates.
 struct UvHandleNode {
   uv_handle_t* handle = nullptr;
-  uv_close_cb on_close = nullptr;  // Frees the block when no wrapper holds it.
-  UvHandleList* list = nullptr;    // The EventLoop's list, until the close callback.
-  UvHandleNode* prev = nullptr;
-  UvHandleNode* next = nullptr;
-  bool owned = true;      // A UvHandle still holds the block.
+  uv_close_cb on_close = nullptr;               // Frees the block when no wrapper holds it.
+  UvHandleList* list = nullptr;                 // The EventLoop's list, until the close callback.
+  std::list<UvHandleNode*>::iterator position;  // In |list|.
+  bool owned = true;                            // A UvHandle still holds the block.
   bool detached = false;  // The EventLoop closed the handle while a wrapper held it.
   bool closed = false;    // The close callback has run.
 };
 
-// UvHandleList is the intrusive list of the open handles of one EventLoop that UvHandle made.
+// UvHandleList is the list of the open handles of one EventLoop that UvHandle made.
 // Loop thread only.
 class UvHandleList {
  public:
@@ -71,10 +69,9 @@ class UvHandleList {
   // cleared first (so callbacks that look up their owner there do nothing) and their wrappers
   // become empty.
   void close_all();
-  bool empty() const { return head_ == nullptr; }
 
  private:
-  UvHandleNode* head_ = nullptr;
+  std::list<UvHandleNode*> nodes_;
 };
 
 // raw_loop and handle_list give UvHandle the EventLoop parts it needs (defined with EventLoop).
@@ -87,6 +84,13 @@ UvHandleList& handle_list(EventLoop& loop);
 inline void check_uv(int status, const char* what) {
   if (status != 0) {
     fatal_uv(what, status);
+  }
+}
+
+// set_error stores |error| in |*out_error| when |out_error| is not null.
+inline void set_error(std::string* out_error, std::string error) {
+  if (out_error != nullptr) {
+    *out_error = std::move(error);
   }
 }
 
@@ -134,7 +138,6 @@ class UvHandle {
   // get returns the handle, or nullptr when the wrapper is empty or the EventLoop has closed the
   // handle.
   T* get() const { return block_ && !block_->node.detached ? &block_->handle : nullptr; }
-  explicit operator bool() const { return get() != nullptr; }
 
   // reset closes the handle (its close callback frees it) and leaves the wrapper empty. When
   // the EventLoop has already closed it, reset only frees the memory.
@@ -174,47 +177,6 @@ class UvHandle {
   }
 
   std::unique_ptr<Block> block_;
-};
-
-// SharedChunk is an immutable, refcounted piece of bytes (the same type as the flow model's
-// BodyChunk): writing one costs no copy.
-using SharedChunk = std::shared_ptr<const std::string>;
-
-// WriteReq owns one uv_write_t and the bytes it writes (a std::string, or a reference on a
-// SharedChunk) from construction until libuv's write callback, when it is freed. It never
-// moves: libuv points into it.
-class WriteReq {
- public:
-  // DoneFn runs from the write callback with the stream (whose data is nullptr when its owner
-  // has closed it), the libuv status (UV_ECANCELED when the stream closed first) and the
-  // number of bytes of this request. It must not throw.
-  using DoneFn = void (*)(uv_stream_t* stream, int status, size_t bytes);
-
-  // WriteReq writes |data| from byte |offset| on. |offset| must not exceed the size, and the
-  // rest must be shorter than 4 GiB.
-  WriteReq(std::string data, size_t offset);
-  WriteReq(SharedChunk chunk, size_t offset);
-  WriteReq(const WriteReq&) = delete;
-  WriteReq& operator=(const WriteReq&) = delete;
-
-  // size is the number of bytes this request writes.
-  size_t size() const { return buf_.len; }
-
-  // submit starts writing |request| to |stream| (uv_write). On success libuv owns the request
-  // until the write callback, which calls |done| and frees it; on failure |request| is freed
-  // here and the libuv status returned (|done| is not called).
-  [[nodiscard]] static int submit(std::unique_ptr<WriteReq> request, uv_stream_t* stream,
-                                  DoneFn done);
-
- private:
-  static void on_write(uv_write_t* req, int status) noexcept;
-  void set_buffer(const char* data, size_t size);
-
-  uv_write_t req_{};
-  std::string owned_;
-  SharedChunk chunk_;
-  uv_buf_t buf_{};
-  DoneFn done_ = nullptr;
 };
 
 }  // namespace sightglass::core

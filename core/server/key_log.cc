@@ -36,7 +36,12 @@ std::unique_ptr<KeyLog> KeyLog::open(const std::string& path, std::string* out_e
 KeyLog::KeyLog(PrivateTag /*unused*/, int fd) : fd_(fd), thread_([this] { run(); }) {}
 
 KeyLog::~KeyLog() {
-  close();
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();  // After writing what is pending.
   ::close(fd_);
 }
 
@@ -54,39 +59,23 @@ void KeyLog::add(const char* line) {
     return;
   }
   const bool wake = pending_.empty();
-  pending_.emplace_back(line);
+  pending_ += line;
+  pending_ += '\n';
   if (wake) {
     wake_.notify_one();
   }
 }
 
-void KeyLog::close() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
-  if (thread_.joinable()) {
-    thread_.join();
-  }
-}
-
 void KeyLog::run() {
-  std::vector<std::string> batch;
+  std::string text;
   for (;;) {
     bool last = false;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
-      batch.swap(pending_);
+      text.swap(pending_);
       last = stopping_;
     }
-    std::string text;
-    for (const std::string& line : batch) {
-      text += line;
-      text.push_back('\n');
-    }
-    batch.clear();
     size_t written = 0;
     while (written < text.size()) {
       const ssize_t n = ::write(fd_, text.data() + written, text.size() - written);
@@ -98,6 +87,7 @@ void KeyLog::run() {
       }
       written += static_cast<size_t>(n);
     }
+    text.clear();
     if (last) {
       return;
     }

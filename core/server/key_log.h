@@ -7,7 +7,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 namespace sightglass::core {
 
@@ -31,8 +30,6 @@ class KeyLog {
 
   // attach makes |ctx| log its connections' secrets here. The KeyLog must outlive |ctx|.
   bool attach(SSL_CTX* ctx);
-  // close writes what is pending and stops the thread.
-  void close();
   // add queues one line (without its newline).
   void add(const char* line);
 
@@ -42,7 +39,7 @@ class KeyLog {
   int fd_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<std::string> pending_;
+  std::string pending_;  // Lines not handed to the thread yet, each with its newline.
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -1,8 +1,8 @@
 #include "core/server/proxy_server.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "core/proxy/host_port.h"
@@ -11,65 +11,40 @@
 namespace sightglass::core {
 namespace {
 
-// OwnConnections holds the local ports of this process's upstream connections in transparent
-// mode, on every loop: a client connection from one of them (and from an address of this host)
-// is the proxy's own traffic redirected back to it (a redirect loop). Ports are registered
-// before the connect is issued, so no redirected copy can be accepted first.
-class OwnConnections {
- public:
-  static OwnConnections& instance() {
-    static OwnConnections own;
-    return own;
-  }
-  void add(uint16_t port) {
-    std::lock_guard lock(mutex_);
-    ports_.insert(port);
-  }
-  void remove(uint16_t port) {
-    std::lock_guard lock(mutex_);
-    if (auto it = ports_.find(port); it != ports_.end()) {
-      ports_.erase(it);
-    }
-  }
-  bool contains(uint16_t port) const {
-    std::lock_guard lock(mutex_);
-    return ports_.count(port) != 0;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::unordered_multiset<uint16_t> ports_;
+// OwnPorts holds the local ports of this process's upstream connections in transparent mode,
+// on every loop: a client connection from one of them (and from an address of this host) is the
+// proxy's own traffic redirected back to it (a redirect loop). Ports are registered before the
+// connect is issued, so no redirected copy can be accepted first.
+struct OwnPorts {
+  std::mutex mutex;
+  std::unordered_multiset<uint16_t> ports;  // Guarded by |mutex|.
 };
+
+OwnPorts& own_ports() {
+  static OwnPorts own;
+  return own;
+}
 
 // OwnConnection registers one upstream connection's local port while it lives.
 class OwnConnection {
  public:
-  OwnConnection() = default;
   explicit OwnConnection(const std::string& address) {
     if (std::optional<HostPort> parsed = parse_host_port(address)) {
       port_ = parsed->port;
-      OwnConnections::instance().add(port_);
+      std::lock_guard lock(own_ports().mutex);
+      own_ports().ports.insert(port_);
     }
-  }
-  OwnConnection(OwnConnection&& other) noexcept : port_(std::exchange(other.port_, 0)) {}
-  OwnConnection& operator=(OwnConnection&& other) noexcept {
-    if (this != &other) {
-      release();
-      port_ = std::exchange(other.port_, 0);
-    }
-    return *this;
   }
   OwnConnection(const OwnConnection&) = delete;
   OwnConnection& operator=(const OwnConnection&) = delete;
-  ~OwnConnection() { release(); }
-
- private:
-  void release() {
-    if (port_ != 0) {
-      OwnConnections::instance().remove(port_);
-      port_ = 0;
+  ~OwnConnection() {
+    std::lock_guard lock(own_ports().mutex);
+    if (auto it = own_ports().ports.find(port_); port_ != 0 && it != own_ports().ports.end()) {
+      own_ports().ports.erase(it);
     }
   }
+
+ private:
   uint16_t port_ = 0;
 };
 
@@ -77,8 +52,18 @@ class OwnConnection {
 // connections: a registered port, from an address of this host.
 bool is_own_connection(const std::string& peer) {
   const std::optional<HostPort> parsed = parse_host_port(peer);
-  return parsed && OwnConnections::instance().contains(parsed->port) && is_local_ip(parsed->host);
+  std::unique_lock lock(own_ports().mutex);
+  const bool registered = parsed && own_ports().ports.count(parsed->port) != 0;
+  lock.unlock();
+  return registered && is_local_ip(parsed->host);
 }
+
+// kOpenFailures is the OpenCompleted::Failure of each ConnectResult::Kind, in its order.
+constexpr OpenCompleted::Failure kOpenFailures[] = {
+    OpenCompleted::Failure::kNone,        OpenCompleted::Failure::kDns,
+    OpenCompleted::Failure::kRefused,     OpenCompleted::Failure::kTimeout,
+    OpenCompleted::Failure::kUnreachable, OpenCompleted::Failure::kOther};
+static_assert(std::size(kOpenFailures) == static_cast<size_t>(ConnectResult::Kind::kOther) + 1);
 
 // client_connection describes an accepted client for its session; in transparent mode with
 // the original destination, or why the connection must be refused.
@@ -89,8 +74,7 @@ ClientConnection client_connection(const ProxyServer& server, const TcpStream& c
     return info;
   }
   // REDIRECT/DNAT: the connection-tracking entry has it. TPROXY: the local address is it.
-  std::optional<std::string> original = client.original_destination();
-  info.original_destination = original ? *original : client.local_address();
+  info.original_destination = client.original_destination().value_or(client.local_address());
   if (info.original_destination == client.local_address() &&
       address_port(info.original_destination) == std::to_string(server.port())) {
     info.refuse_reason =
@@ -116,8 +100,7 @@ class ConnectionHandler {
       : server_(server),
         session_(server->config(), server->clock(), server->flow_ids(),
                  client_connection(*server, *client)) {
-    Socket& socket = sockets_[kClientConn];
-    socket.stream = std::move(client);
+    sockets_[kClientConn].stream = std::move(client);
   }
   // A resume posted for a hook of this session finds it gone, also when the server drops it
   // without finish() (the server's own destruction).
@@ -133,24 +116,13 @@ class ConnectionHandler {
   // busy: an exchange is in progress, or bytes are still queued for a socket (closing now
   // would lose them).
   bool busy() const {
-    if (finished_) {
-      return false;
-    }
-    if (session_.busy()) {
-      return true;
-    }
-    for (const auto& [conn, socket] : sockets_) {
-      if (socket.stream && socket.stream->write_queue_bytes() > 0) {
-        return true;
-      }
-    }
-    return false;
+    return !finished_ &&
+           (session_.busy() || std::any_of(sockets_.begin(), sockets_.end(), [](const auto& entry) {
+              return entry.second.stream && entry.second.stream->write_queue_bytes() > 0;
+            }));
   }
 
   void close_now() {
-    if (finished_) {
-      return;
-    }
     dispatch(ConnectionClosed{kClientConn, "the proxy is shutting down"});
     finish();
   }
@@ -162,11 +134,11 @@ class ConnectionHandler {
     ConnectHandle connecting;
     bool read_eof = false;
     bool write_shut = false;
-    bool closing = false;        // A full close waits for queued writes.
-    bool app_paused = false;     // PauseReading from the session.
-    bool drain_report = false;   // WriteDrained is due once the queue is empty.
-    bool reads_stopped = false;  // What the socket was last told.
-    OwnConnection own;           // Transparent mode: registered against redirect loops.
+    bool closing = false;              // A full close waits for queued writes.
+    bool app_paused = false;           // PauseReading from the session.
+    bool drain_report = false;         // WriteDrained is due once the queue is empty.
+    bool reads_stopped = false;        // What the socket was last told.
+    std::optional<OwnConnection> own;  // Transparent mode: registered against redirect loops.
   };
 
   void attach(ConnId conn) {
@@ -226,13 +198,11 @@ class ConnectionHandler {
     while (!finished_ && (!drained_due_.empty() || !resumed_due_.empty())) {
       Commands more;
       if (!drained_due_.empty()) {
-        const ConnId conn = drained_due_.front();
+        session_.handle(WriteDrained{drained_due_.front()}, more);
         drained_due_.erase(drained_due_.begin());
-        session_.handle(WriteDrained{conn}, more);
       } else {
-        HookResumed resumed = std::move(resumed_due_.front());
+        session_.handle(std::move(resumed_due_.front()), more);
         resumed_due_.erase(resumed_due_.begin());
-        session_.handle(std::move(resumed), more);
       }
       execute(more);
     }
@@ -377,60 +347,43 @@ class ConnectionHandler {
 
   void open_connection(const OpenConnection& open) {
     Socket& socket = sockets_[open.conn];
-    const ConnId conn = open.conn;
-    const CommandId id = open.id;
     AttemptCallback on_attempt;
     if (server_->config()->mode == ProxyConfig::Mode::kTransparent) {
       // Registered before the peer answers: a redirected copy of this connection can reach a
       // listener (of any loop) as soon as the handshake is done.
-      on_attempt = [this, conn](const std::string& local_address) {
+      on_attempt = [this, conn = open.conn](const std::string& local_address) {
         if (auto it = sockets_.find(conn); it != sockets_.end()) {
-          it->second.own = OwnConnection(local_address);
+          it->second.own.emplace(local_address);
         }
       };
     }
     socket.connecting = connect_tcp(
         server_->loop(), open.host, open.port, server_->options().connect_timeout_ms,
-        [this, conn, id](ConnectResult result) { on_connected(conn, id, std::move(result)); },
+        [this, conn = open.conn, id = open.id](ConnectResult result) {
+          on_connected(conn, id, std::move(result));
+        },
         std::move(on_attempt));
   }
 
   void on_connected(ConnId conn, CommandId id, ConnectResult result) {
-    OpenCompleted done;
-    done.id = id;
-    done.conn = conn;
     auto it = sockets_.find(conn);
     if (it == sockets_.end()) {
       return;
     }
+    OpenCompleted done;
+    done.id = id;
+    done.conn = conn;
+    done.dns_us = result.dns_us;
     if (result.kind != ConnectResult::Kind::kOk) {
       sockets_.erase(it);
       done.error = result.error;
       done.timed_out = result.kind == ConnectResult::Kind::kTimeout;
-      switch (result.kind) {
-        case ConnectResult::Kind::kDnsFailed:
-          done.failure = OpenCompleted::Failure::kDns;
-          break;
-        case ConnectResult::Kind::kRefused:
-          done.failure = OpenCompleted::Failure::kRefused;
-          break;
-        case ConnectResult::Kind::kTimeout:
-          done.failure = OpenCompleted::Failure::kTimeout;
-          break;
-        case ConnectResult::Kind::kUnreachable:
-          done.failure = OpenCompleted::Failure::kUnreachable;
-          break;
-        default:
-          done.failure = OpenCompleted::Failure::kOther;
-          break;
-      }
-      done.dns_us = result.dns_us;
+      done.failure = kOpenFailures[static_cast<size_t>(result.kind)];
       dispatch(std::move(done));
       return;
     }
     it->second.stream = std::move(result.stream);
     done.peer_address = it->second.stream->peer_address();
-    done.dns_us = result.dns_us;
     done.connect_us = result.connect_us;
     attach(conn);
     dispatch(std::move(done));
@@ -470,33 +423,21 @@ class ConnectionHandler {
 
   // drop forgets a connection; its socket closes.
   void drop(ConnId conn) {
-    auto it = sockets_.find(conn);
-    if (it == sockets_.end()) {
-      return;
-    }
-    if (conn == kClientConn) {
+    if (sockets_.erase(conn) != 0 && conn == kClientConn) {
       client_gone_ = true;
     }
-    sockets_.erase(it);
   }
 
   // update_backpressure stops every read of the session while any socket has more than the
   // high watermark queued, and the reads of a socket the session paused.
   void update_backpressure() {
-    bool congested = false;
-    for (const auto& [conn, socket] : sockets_) {
-      if (socket.stream &&
-          socket.stream->write_queue_bytes() > server_->options().write_high_watermark) {
-        congested = true;
-        break;
-      }
-    }
+    const size_t high = server_->options().write_high_watermark;
+    const bool congested = std::any_of(sockets_.begin(), sockets_.end(), [high](const auto& entry) {
+      return entry.second.stream && entry.second.stream->write_queue_bytes() > high;
+    });
     for (auto& [conn, socket] : sockets_) {
-      if (!socket.stream || socket.read_eof) {
-        continue;
-      }
       const bool stop = congested || socket.app_paused;
-      if (stop == socket.reads_stopped) {
+      if (!socket.stream || socket.read_eof || stop == socket.reads_stopped) {
         continue;
       }
       socket.reads_stopped = stop;
@@ -509,14 +450,9 @@ class ConnectionHandler {
   }
 
   void check_done() {
-    if (finished_) {
-      return;
-    }
     auto it = sockets_.find(kClientConn);
-    const bool client_done =
-        client_gone_ || it == sockets_.end() || (it->second.read_eof && it->second.write_shut);
-    if (client_done) {
-      finish();
+    if (client_gone_ || it == sockets_.end() || (it->second.read_eof && it->second.write_shut)) {
+      finish();  // Nothing once finished.
     }
   }
 
@@ -528,14 +464,11 @@ class ConnectionHandler {
     Commands last;
     session_.abandon(client_gone_ ? "the client connection ended" : "the proxy closed the session",
                      last);
-    for (Command& command : last) {
-      if (std::holds_alternative<PublishFlow>(command) || std::holds_alternative<Log>(command) ||
-          std::holds_alternative<Learn>(command)) {
-        Commands one;
-        one.push_back(std::move(command));
-        execute(one);
-      }
-    }
+    std::erase_if(last, [](const Command& command) {
+      return !std::holds_alternative<PublishFlow>(command) &&
+             !std::holds_alternative<Log>(command) && !std::holds_alternative<Learn>(command);
+    });
+    execute(last);
     finished_ = true;
     *alive_ = false;
     if (FlowHooks* hooks = server_->config()->hooks; hooks != nullptr) {
@@ -605,10 +538,6 @@ ProxyServer::~ProxyServer() {
   handlers_.clear();
 }
 
-uint16_t ProxyServer::port() const { return port_; }
-
-const std::string& ProxyServer::local_address() const { return local_address_; }
-
 void ProxyServer::stop_accepting() { listener_.reset(); }
 
 void ProxyServer::on_connection(std::unique_ptr<TcpStream> stream) {
@@ -630,11 +559,8 @@ void ProxyServer::remove(ConnectionHandler* handler) {
 }
 
 size_t ProxyServer::busy_sessions() const {
-  size_t busy = 0;
-  for (const auto& [raw, handler] : handlers_) {
-    busy += handler->busy() ? size_t{1} : size_t{0};
-  }
-  return busy;
+  return static_cast<size_t>(std::count_if(handlers_.begin(), handlers_.end(),
+                                           [](const auto& entry) { return entry.second->busy(); }));
 }
 
 void ProxyServer::close_idle() {

@@ -53,8 +53,8 @@ class ProxyServer {
   ProxyServer(const ProxyServer&) = delete;
   ProxyServer& operator=(const ProxyServer&) = delete;
 
-  uint16_t port() const;
-  const std::string& local_address() const;
+  uint16_t port() const { return port_; }
+  const std::string& local_address() const { return local_address_; }
   // stop_accepting closes the listening socket; sessions go on.
   void stop_accepting();
   // close_idle closes the sessions that are between exchanges.

@@ -52,8 +52,7 @@ std::string iso_time(const ASN1_TIME* t) {
   return buf.data();
 }
 
-}  // namespace
-
+// certificate_info describes a DER certificate for the flow log.
 TlsCertificateInfo certificate_info(const CRYPTO_BUFFER* cert) {
   TlsCertificateInfo info;
   std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
@@ -72,6 +71,8 @@ TlsCertificateInfo certificate_info(const CRYPTO_BUFFER* cert) {
   ERR_clear_error();
   return info;
 }
+
+}  // namespace
 
 std::unique_ptr<SslEngine> SslEngine::create_server(SSL_CTX* ctx, std::string_view fallback_host) {
   bssl::UniquePtr<SSL> ssl(SSL_new(ctx));
@@ -300,11 +301,10 @@ std::string SslEngine::describe_failure(int ret) {
     // ClientHello with something else than TLS): a handshake failure, not a verdict.
     const long verify = SSL_get_verify_result(ssl_.get());
     if (verify != X509_V_OK && verify != X509_V_ERR_INVALID_CALL) {
-      text = std::string("upstream certificate verify failed: ") +
-             X509_verify_cert_error_string(verify);
       ERR_clear_error();
       failure_ = Failure::kVerify;
-      return text;
+      return std::string("upstream certificate verify failed: ") +
+             X509_verify_cert_error_string(verify);
     }
   }
   if (is_server_ && !handshake_done_) {
@@ -319,10 +319,10 @@ std::string SslEngine::describe_failure(int ret) {
   if (packed != 0) {
     const char* reason = ERR_reason_error_string(packed);
     text = reason != nullptr ? reason : "TLS error";
-    failure_reason_ = ERR_GET_REASON(packed);
-    if (ERR_GET_LIB(packed) == ERR_LIB_SSL && failure_reason_ >= SSL_AD_REASON_OFFSET) {
+    const int reason_code = ERR_GET_REASON(packed);
+    if (ERR_GET_LIB(packed) == ERR_LIB_SSL && reason_code >= SSL_AD_REASON_OFFSET) {
       failure_ = Failure::kPeerAlert;
-      peer_alert_ = failure_reason_ - SSL_AD_REASON_OFFSET;
+      peer_alert_ = reason_code - SSL_AD_REASON_OFFSET;
     } else {
       failure_ = Failure::kProtocol;
     }
@@ -334,14 +334,9 @@ std::string SslEngine::describe_failure(int ret) {
     failure_ = Failure::kProtocol;
   }
   ERR_clear_error();
-  for (char& c : text) {
-    if (c == '_') {
-      c = ' ';
-    }
-  }
   // BoringSSL names received alerts like "TLSV1_ALERT_UNKNOWN_CA": say it plainly.
   for (char& c : text) {
-    c = static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
+    c = c == '_' ? ' ' : static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
   }
   return text;
 }

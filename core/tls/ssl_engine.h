@@ -24,8 +24,8 @@ class SslEngine {
   enum class Progress : uint8_t { kInProgress, kPending, kDone, kFailed };
   enum class ReadStatus : uint8_t { kOk, kClosed, kFailed };
   // Failure says, typed, why the engine failed: the peer's alert (peer_alert() names it), our
-  // own refusal (a leaf that could not be minted), the peer's certificate, a protocol error
-  // (failure_reason() is BoringSSL's reason code), or the connection closing.
+  // own refusal (a leaf that could not be minted), the peer's certificate, a protocol error, or
+  // the connection closing.
   enum class Failure : uint8_t { kNone, kPeerAlert, kLocal, kVerify, kProtocol, kClosed };
 
   // create_server terminates a client's TLS with |ctx| (whose select-certificate callback
@@ -64,7 +64,6 @@ class SslEngine {
   const std::string& error() const { return error_; }
   Failure failure() const { return failure_; }
   int peer_alert() const { return peer_alert_; }
-  int failure_reason() const { return failure_reason_; }
   SSL* ssl() const { return ssl_.get(); }
 
  private:
@@ -78,10 +77,6 @@ class SslEngine {
   std::string error_;
   Failure failure_ = Failure::kNone;
   int peer_alert_ = -1;
-  int failure_reason_ = 0;
 };
-
-// certificate_info describes a DER certificate for the flow log.
-TlsCertificateInfo certificate_info(const CRYPTO_BUFFER* cert);
 
 }  // namespace sightglass::core

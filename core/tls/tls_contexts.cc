@@ -4,7 +4,6 @@
 #include <openssl/err.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -13,6 +12,8 @@
 namespace sightglass::core {
 namespace {
 
+// kSystemTrustStore is Debian's bundle of the system's trusted CAs.
+constexpr char kSystemTrustStore[] = "/etc/ssl/certs/ca-certificates.crt";
 constexpr uint8_t kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 // select_alpn answers the client's ALPN offer: with what the upstream chose when the session

@@ -9,9 +9,6 @@
 
 namespace sightglass::core {
 
-// kSystemTrustStore is Debian's bundle of the system's trusted CAs.
-inline constexpr char kSystemTrustStore[] = "/etc/ssl/certs/ca-certificates.crt";
-
 // make_client_facing_context returns the server context that terminates clients' TLS: leaves
 // minted by |minter| (not owned; must outlive the context) from the select-certificate
 // callback, TLS 1.2 and 1.3, ALPN http/1.1.
