@@ -1,6 +1,8 @@
 #include "core/layers/h1_over_h2.h"
 
 #include <algorithm>
+#include <ranges>
+#include <utility>
 #include <vector>
 
 #include "core/layers/nghttp2_callbacks.h"
@@ -9,18 +11,10 @@ namespace sightglass::core {
 namespace {
 
 constexpr int32_t kStreamWindow = 1024 * 1024;
-constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 // Request bytes held for want of a server window: above kPauseAbove the source stops being
 // read, below kResumeBelow it is read again.
 constexpr size_t kPauseAbove = 256 * 1024;
 constexpr size_t kResumeBelow = 64 * 1024;
-
-// is_connection_specific names the HTTP/1.1 headers that HTTP/2 forbids (RFC 9113 8.2.2), and
-// Host, which becomes :authority.
-bool is_connection_specific(const std::string& name) {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "transfer-encoding" || name == "upgrade" || name == "host";
-}
 
 }  // namespace
 
@@ -51,18 +45,17 @@ struct H1OverH2::Stream {
 
 H1OverH2::H1OverH2(std::string default_authority)
     : default_authority_(std::move(default_authority)) {
-  session_ = new_h2_session(false, Nghttp2Callbacks<H1OverH2>::session(), this);
+  session_ = Nghttp2Callbacks<H1OverH2>::new_session(
+      false, this,
+      {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)}});
 }
 
 H1OverH2::~H1OverH2() = default;
 
 H1OverH2::Stream* H1OverH2::find(int32_t stream_id) {
-  for (auto& s : streams_) {
-    if (s->id == stream_id) {
-      return s.get();
-    }
-  }
-  return nullptr;
+  auto it = std::ranges::find(streams_, stream_id, [](const auto& s) { return s->id; });
+  return it == streams_.end() ? nullptr : it->get();
 }
 
 void H1OverH2::start(Output& out) {
@@ -74,12 +67,6 @@ void H1OverH2::start(Output& out) {
     fail("cannot start an HTTP/2 session", out);
     return;
   }
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
-  };
-  nghttp2_submit_settings(session_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  nghttp2_session_set_local_window_size(session_.get(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
   send(out);
 }
 
@@ -108,19 +95,15 @@ void H1OverH2::on_request_events(HttpParseEvents& events, Output& out) {
         continue;  // The server is done with the stream: the rest of the body has no reader.
       }
       sending_->body.append(body->data);
-      if (sending_->send == H2Send::kDeferred) {
-        sending_->send = H2Send::kBody;
-        nghttp2_session_resume_data(session_.get(), sending_->id);
-      }
-    } else if (std::get_if<HttpMessageEnd>(&event) != nullptr) {
-      auto& end = std::get<HttpMessageEnd>(event);
+      continue_body(session_.get(), sending_->id, &sending_->send, {}, true);
+    } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
       if (sending_ != nullptr) {
         sending_->body_eof = true;
-        sending_->trailers = std::move(end.trailers);
-        if (sending_->send == H2Send::kDeferred && !sending_->closed) {
-          sending_->send = H2Send::kBody;
-          nghttp2_session_resume_data(session_.get(), sending_->id);
+        for (const Header& h : end->trailers) {
+          sending_->trailers.push_back({ascii_lower(h.name), h.value});  // HTTP/2's case.
         }
+        continue_body(sending_->closed ? nullptr : session_.get(), sending_->id, &sending_->send,
+                      {}, true);
         sending_ = nullptr;
       }
       HttpParseEvents more;
@@ -164,52 +147,33 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
       break;
     }
   }
-  // Headers named by Connection are connection-specific too.
-  std::vector<std::string> named;
+  // Headers named by Connection are connection-specific too; Host becomes :authority.
+  std::vector<std::string> named{"host"};
   for (const Header& h : head.headers) {
-    if (!iequals(h.name, "Connection")) {
-      continue;
-    }
-    size_t start = 0;
-    while (start <= h.value.size()) {
-      size_t end = h.value.find(',', start);
-      if (end == std::string::npos) {
-        end = h.value.size();
+    if (iequals(h.name, "Connection")) {
+      for (const auto token : std::views::split(std::string_view(h.value), ',')) {
+        if (std::string_view name = trim_whitespace({token.begin(), token.end()}); !name.empty()) {
+          named.push_back(ascii_lower(name));
+        }
       }
-      const std::string_view token =
-          trim_whitespace(std::string_view(h.value).substr(start, end - start));
-      if (!token.empty()) {
-        named.push_back(ascii_lower(token));
-      }
-      start = end + 1;
     }
   }
-  std::vector<Header> fields;
-  fields.reserve(head.headers.size() + 4);
-  fields.push_back({":method", head.method});
-  fields.push_back({":scheme", "https"});
-  fields.push_back({":authority", authority});
-  fields.push_back({":path", path});
+  Headers fields{
+      {":method", head.method}, {":scheme", "https"}, {":authority", authority}, {":path", path}};
   for (const Header& h : head.headers) {
     std::string name = ascii_lower(h.name);
-    if (is_connection_specific(name) ||
-        std::find(named.begin(), named.end(), name) != named.end()) {
-      continue;
-    }
-    if (name == "te" && !iequals(trim_whitespace(h.value), "trailers")) {
+    if (is_connection_specific(name) || std::ranges::find(named, name) != named.end() ||
+        (name == "te" && !iequals(trim_whitespace(h.value), "trailers"))) {
       continue;
     }
     fields.push_back({std::move(name), h.value});
   }
-  H2NvList nv;
-  for (const Header& h : fields) {
-    nv.add(h.name, h.value);
-  }
+  const std::vector<nghttp2_nv> nv = h2_nv(fields);
   const bool has_body = head.chunked || (head.content_length && *head.content_length > 0);
   auto stream = std::make_unique<Stream>();
   stream->head_request = head.method == "HEAD";
   const nghttp2_data_provider provider = Nghttp2Callbacks<H1OverH2>::body();
-  const int32_t id = nghttp2_submit_request(session_.get(), nullptr, nv.nv.data(), nv.nv.size(),
+  const int32_t id = nghttp2_submit_request(session_.get(), nullptr, nv.data(), nv.size(),
                                             has_body ? &provider : nullptr, nullptr);
   if (id < 0) {
     fail(std::string("cannot send the request over HTTP/2: ") + nghttp2_strerror(id), out);
@@ -268,45 +232,29 @@ void H1OverH2::finish_response(Stream& s) {
 int H1OverH2::on_frame(const nghttp2_frame* frame) {
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     goaway_ = true;
-    goaway_last_id_ = frame->goaway.last_stream_id;
     return 0;
   }
   Stream* s = find(frame->hd.stream_id);
   if (s == nullptr) {
     return 0;
   }
-  const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-  if (frame->hd.type == NGHTTP2_HEADERS) {
-    if (s->in_trailers) {
-      if (end_stream) {
-        finish_response(*s);
-      }
+  const bool headers = frame->hd.type == NGHTTP2_HEADERS;
+  if (headers && !s->in_trailers) {
+    if (s->status == 101) {
+      failure_ = "the HTTP/2 server answered 101, which HTTP/2 does not allow";
       return 0;
     }
-    if (s->status >= 100 && s->status < 200) {
-      if (s->status == 101) {
-        failure_ = "the HTTP/2 server answered 101, which HTTP/2 does not allow";
-        return 0;
-      }
-      s->out +=
-          serialize_response_head("HTTP/1.1", s->status, reason_phrase(s->status), s->headers);
-      s->headers.clear();
-      return 0;
-    }
-    s->final_head = true;
+    s->final_head = s->status / 100 != 1;  // 1xx heads are interim responses.
     const bool no_body = s->head_request || s->status == 204 || s->status == 304;
-    if (!no_body && find_header(s->headers, "content-length") == nullptr) {
+    if (s->final_head && !no_body && find_header(s->headers, "content-length") == nullptr) {
       s->chunked = true;
       s->headers.push_back({"transfer-encoding", "chunked"});
     }
     s->out += serialize_response_head("HTTP/1.1", s->status, reason_phrase(s->status), s->headers);
     s->headers.clear();
-    if (end_stream) {
-      finish_response(*s);
-    }
-    return 0;
   }
-  if (frame->hd.type == NGHTTP2_DATA && end_stream) {
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      ((headers && s->final_head) || frame->hd.type == NGHTTP2_DATA)) {
     finish_response(*s);
   }
   return 0;
@@ -327,13 +275,11 @@ int H1OverH2::on_frame_sent(const nghttp2_frame* frame) {
   if (frame->hd.type == NGHTTP2_GOAWAY && !closed_ && failure_.empty()) {
     // nghttp2 ends the connection itself when the server breaks the protocol.
     failure_ = std::string("invalid HTTP/2 from the server: ") +
-               nghttp2_http2_strerror(frame->goaway.error_code) +
-               (frame->goaway.opaque_data_len > 0
-                    ? " (" +
-                          std::string(reinterpret_cast<const char*>(frame->goaway.opaque_data),
-                                      frame->goaway.opaque_data_len) +
-                          ")"
-                    : std::string());
+               nghttp2_http2_strerror(frame->goaway.error_code);
+    if (const size_t n = frame->goaway.opaque_data_len; n > 0) {
+      failure_ +=
+          " (" + std::string(reinterpret_cast<const char*>(frame->goaway.opaque_data), n) + ")";
+    }
   }
   return 0;
 }
@@ -359,24 +305,20 @@ void H1OverH2::after(Output& out) {
   // Only the oldest exchange speaks on the HTTP/1.1 side; the next one waits for it.
   while (!streams_.empty()) {
     Stream& s = *streams_.front();
-    out.to_app += s.out;
-    s.out.clear();
+    out.to_app += std::exchange(s.out, {});
     if (s.unconsumed > 0) {
       nghttp2_session_consume(session_.get(), s.id, s.unconsumed);
       s.unconsumed = 0;
     }
     if (s.closed && !s.response_done) {
-      std::string error;
-      if (s.close_code == NGHTTP2_REFUSED_STREAM) {
-        error = "the HTTP/2 server refused the request" +
-                std::string(goaway_ ? " (GOAWAY)" : " (REFUSED_STREAM)");
-      } else if (s.close_code != NGHTTP2_NO_ERROR) {
-        error = std::string("the HTTP/2 server reset the stream: ") +
-                nghttp2_http2_strerror(s.close_code);
-      } else {
-        error = "the HTTP/2 stream closed before the response was complete";
-      }
-      fail(std::move(error), out);
+      fail(s.close_code == NGHTTP2_REFUSED_STREAM
+               ? std::string("the HTTP/2 server refused the request") +
+                     (goaway_ ? " (GOAWAY)" : " (REFUSED_STREAM)")
+           : s.close_code != NGHTTP2_NO_ERROR
+               ? std::string("the HTTP/2 server reset the stream: ") +
+                     nghttp2_http2_strerror(s.close_code)
+               : "the HTTP/2 stream closed before the response was complete",
+           out);
       return;
     }
     if (!s.response_done || &s == sending_) {
@@ -423,20 +365,7 @@ void H1OverH2::send(Output& out) {
     }
     bool more = false;
     for (auto& s : streams_) {
-      if (s->send == H2Send::kTrailersDue) {
-        s->send = H2Send::kDone;
-        H2NvList nv;
-        std::vector<Header> fields;
-        fields.reserve(s->trailers.size());
-        for (const Header& h : s->trailers) {
-          fields.push_back({ascii_lower(h.name), h.value});
-        }
-        for (const Header& h : fields) {
-          nv.add(h.name, h.value);
-        }
-        nghttp2_submit_trailer(session_.get(), s->id, nv.nv.data(), nv.nv.size());
-        more = true;
-      }
+      more |= continue_body(session_.get(), s->id, &s->send, s->trailers, /*ready=*/false);
     }
     if (!more) {
       return;
@@ -458,14 +387,16 @@ void H1OverH2::update_pause(Output& out) {
   }
 }
 
-void H1OverH2::fail(std::string error, Output& out) {
+void H1OverH2::end(Output& out, std::optional<std::string> error, bool goaway) {
   if (closed_) {
     return;
   }
   closed_ = true;
-  out.app_closed = true;
-  out.error = std::move(error);
-  if (session_) {
+  if (error) {
+    out.app_closed = true;
+    out.error = std::move(*error);
+  }
+  if (goaway && session_) {
     nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
     send(out);
   }
@@ -475,20 +406,7 @@ void H1OverH2::fail(std::string error, Output& out) {
   }
 }
 
-void H1OverH2::on_app_close(Output& out) {
-  if (closed_) {
-    return;
-  }
-  closed_ = true;
-  if (session_ && started_) {
-    nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
-    send(out);
-  }
-  if (paused_) {
-    paused_ = false;
-    out.pause = false;
-  }
-}
+void H1OverH2::on_app_close(Output& out) { end(out, std::nullopt, started_); }
 
 void H1OverH2::on_server_bytes(std::string_view data, Output& out) {
   if (closed_) {
@@ -506,16 +424,7 @@ void H1OverH2::on_server_bytes(std::string_view data, Output& out) {
 }
 
 void H1OverH2::on_server_closed(const std::string& error, Output& out) {
-  if (closed_) {
-    return;
-  }
-  closed_ = true;
-  out.app_closed = true;
-  out.error = error;
-  if (paused_) {
-    paused_ = false;
-    out.pause = false;
-  }
+  end(out, error, /*goaway=*/false);
 }
 
 }  // namespace sightglass::core

@@ -65,9 +65,6 @@ class H1OverH2 {
   // on_server_closed says the server connection ended (|error|: how it failed, or "").
   void on_server_closed(const std::string& error, Output& out);
 
-  bool closed() const { return closed_; }
-  bool paused() const { return paused_; }
-
   struct Stream;
   // nghttp2 callbacks (public for Nghttp2Callbacks only).
   int on_begin_headers(const nghttp2_frame* frame);
@@ -86,7 +83,10 @@ class H1OverH2 {
   // streams dropped, failures reported; then sends what the session has to send.
   void after(Output& out);
   void send(Output& out);
-  void fail(std::string error, Output& out);
+  // end closes the adapter, once: with an |error| ("" for a quiet end) the HTTP/1.1 side too,
+  // and with |goaway| the session (a GOAWAY goes out); reading the source resumes.
+  void end(Output& out, std::optional<std::string> error, bool goaway = true);
+  void fail(std::string error, Output& out) { end(out, std::move(error)); }
   void finish_response(Stream& s);
   void update_pause(Output& out);
 
@@ -98,7 +98,6 @@ class H1OverH2 {
   std::string failure_;        // Recorded by a callback, reported by after().
   size_t orphan_bytes_ = 0;    // DATA of streams we no longer know, to credit the connection.
   bool goaway_ = false;
-  int32_t goaway_last_id_ = 0;
   bool started_ = false;
   bool closed_ = false;
   bool paused_ = false;

@@ -2,17 +2,13 @@
 // HTTP/1.1 connection (one exchange per connection at a time).
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
-#include "core/layers/http1.h"
 #include "core/layers/http2_internal.h"
-#include "core/layers/http2_layer.h"
 
 namespace sightglass::core {
-
-using h2_internal::h1_to_h2_headers;
-using h2_internal::kStreamWindow;
 
 namespace {
 
@@ -29,13 +25,10 @@ void Http2Layer::submit_h1_request(Stream& s, Commands& out) {
   s.h1 = true;
   s.head_request = s.method == "HEAD";
   const HttpTarget& target = s.elsewhere ? *s.elsewhere : target_;
-  H1Conn* c = nullptr;
-  for (auto& [conn, candidate] : h1_conns_) {
-    if (candidate->open && candidate->stream == 0 && candidate->target == target) {
-      c = candidate.get();
-      break;
-    }
-  }
+  auto idle = std::ranges::find_if(h1_conns_, [&](const auto& entry) {
+    return entry.second->open && entry.second->stream == 0 && entry.second->target == target;
+  });
+  H1Conn* c = idle == h1_conns_.end() ? nullptr : idle->second.get();
   if (c == nullptr) {
     auto fresh = std::make_unique<H1Conn>();
     // (A connection elsewhere leaves the one reserved for the layer's server alone.)
@@ -47,8 +40,7 @@ void Http2Layer::submit_h1_request(Stream& s, Commands& out) {
     c = fresh.get();
     h1_conns_[fresh->conn] = std::move(fresh);
   } else {
-    s.flow.server_address = c->address;
-    s.flow.server_tls = c->tls;
+    take_server(s.flow, c->opened, /*failed=*/false, /*timings=*/false);
   }
   c->stream = s.client_id;
   s.h1_conn = c->conn;
@@ -92,22 +84,18 @@ void Http2Layer::submit_h1_request(Stream& s, Commands& out) {
 
 bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
   auto it = h1_conns_.find(s.h1_conn);
-  if (it == h1_conns_.end()) {
-    return false;
-  }
-  H1Conn& c = *it->second;
-  if (!c.open) {
+  if (it == h1_conns_.end() || !it->second->open) {
     // The body waits in request_buf, unconsumed (the client's stream window bounds it), not in
     // |pending|.
     return false;
   }
+  H1Conn& c = *it->second;
   std::string data;
   const bool body = !s.request_buf.empty();
   if (body) {
     c.unwritten += s.request_buf.size();
     c.unwritten_stream = s.client_id;
-    data = s.h1_chunked ? encode_chunk(s.request_buf.view()) : s.request_buf.take();
-    s.request_buf.consume(s.request_buf.size());
+    data = s.h1_chunked ? encode_chunk(s.request_buf.take()) : s.request_buf.take();
   }
   if (s.request_done()) {
     s.request_send = Stream::Send::kDone;
@@ -115,10 +103,9 @@ bool Http2Layer::forward_h1_request(Stream& s, Commands& out) {
       data += encode_last_chunk(s.request_trailers);
     }
   }
-  if (data.empty()) {
-    return true;
+  if (!data.empty()) {
+    out.push_back(SendData{c.conn, std::move(data), body});
   }
-  out.push_back(SendData{c.conn, std::move(data), body});
   return true;
 }
 
@@ -132,12 +119,6 @@ void Http2Layer::credit_written(H1Conn& c) {
     nghttp2_session_consume_connection(client_.get(), c.unwritten);
   }
   c.unwritten = 0;
-}
-
-void Http2Layer::on_h1_bytes(H1Conn& c, const std::string& data, Commands& out) {
-  HttpParseEvents events;
-  c.parser.feed(data, events);
-  on_h1_events(c, events, out);
 }
 
 void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out) {
@@ -160,7 +141,7 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
         }
         // 100 Continue, 103 Early Hints: interim HEADERS to the client; the final response
         // follows.
-        submit_interim(s->client_id, head->status, h1_to_h2_headers(head->headers));
+        submit_interim(*s, head->status, h1_to_h2_headers(head->headers));
         continue;
       }
       s->status = head->status;
@@ -173,7 +154,7 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
         std::erase_if(s->response_headers,
                       [](const Header& h) { return iequals(h.name, "content-length"); });
       }
-      submit_response(s->client_id);
+      submit_response(*s);
       if (s->flow.response) {
         s->flow.response->reason = head->reason;
         s->flow.response->header_bytes = head->header_bytes;
@@ -196,20 +177,17 @@ void Http2Layer::on_h1_events(H1Conn& c, HttpParseEvents& events, Commands& out)
         if (s->head_request) {
           c.parser.expect_no_body();
         }
-        HttpParseEvents more;
-        c.parser.next_message(more);
-        on_h1_events(c, more, out);
-        return;
-      }
-      if (!s->response_no_body) {
-        s->response_trailers = std::move(end->trailers);
-      }
-      s->response_end();
-      s->close_server();
-      c.stream = 0;
-      if (!end->keep_alive || s->request_send != Stream::Send::kDone) {
-        close_h1(c, out);
-        return;
+      } else {
+        if (!s->response_no_body) {
+          s->response_trailers = std::move(end->trailers);
+        }
+        s->response_end();
+        s->close_server();
+        c.stream = 0;
+        if (!end->keep_alive || s->request_send != Stream::Send::kDone) {
+          close_h1(c, out);
+          return;
+        }
       }
       HttpParseEvents more;
       c.parser.next_message(more);
@@ -239,15 +217,9 @@ void Http2Layer::on_h1_closed(H1Conn& c, const std::string& error, Commands& out
   }
   if (Stream* s = stream(it->second->stream); s != nullptr && !s->response_done()) {
     s->close_server();
-    fail_stream(*s, 502,
-                !error.empty() ? error
-                : s->response_submitted()
-                    ? "upstream closed the connection in the middle of the response"
-                    : "upstream closed the connection without sending a response");
+    fail_stream(*s, 502, lost_error(*s, error));
   }
-  credit_written(*it->second);  // Never written now; nobody waits for it.
-  out.push_back(CloseConnection{conn, false});
-  h1_conns_.erase(conn);
+  close_h1(*it->second, out);
 }
 
 void Http2Layer::close_h1(H1Conn& c, Commands& out) {
@@ -255,7 +227,7 @@ void Http2Layer::close_h1(H1Conn& c, Commands& out) {
   if (Stream* s = stream(c.stream); s != nullptr && !s->response_done()) {
     s->close_server();
   }
-  credit_written(c);
+  credit_written(c);  // Never written now; nobody waits for it.
   out.push_back(CloseConnection{conn, false});
   h1_conns_.erase(conn);
 }

@@ -5,11 +5,8 @@
 #include <algorithm>
 
 #include "core/layers/http2_internal.h"
-#include "core/layers/http2_layer.h"
 
 namespace sightglass::core {
-
-using h2_internal::kStreamWindow;
 
 void Http2Layer::check_holds(Commands& out) {
   if (ctx_->config->hooks == nullptr) {
@@ -53,10 +50,8 @@ void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
     return;
   }
   if (held.kill) {
-    if (s.flow.error.empty()) {
-      s.flow.error = std::string("killed at the ") + (request ? "request" : "response") +
-                     " hold point" + (held.note.empty() ? "" : " (" + held.note + ")");
-    }
+    s.set_error(std::string("killed at the ") + (request ? "request" : "response") + " hold point" +
+                (held.note.empty() ? "" : " (" + held.note + ")"));
     if (request) {
       s.close_server();  // It never went to a server.
     } else {
@@ -122,7 +117,7 @@ void Http2Layer::on_hook_resumed(Stream& s, HeldFlow& held, Commands& out) {
     s.uncredited_server += held.body.size();
     s.response_buf.assign(held.body);
   }
-  submit_response(s.client_id);
+  submit_response(s);
 }
 
 void Http2Layer::answer_stream(Stream& s, HeldFlow& held) {

@@ -7,7 +7,6 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -107,6 +106,12 @@ struct Http2Layer::Stream {
   bool client_closed() const { return ends == Ends::kClientClosed || ends == Ends::kClosed; }
   bool server_closed() const { return ends == Ends::kServerClosed || ends == Ends::kClosed; }
   bool held() const { return hold == Hold::kRequest || hold == Hold::kResponse; }
+  // set_error gives the flow |error| unless it has one (the first cause stays).
+  void set_error(std::string error) {
+    if (flow.error.empty()) {
+      flow.error = std::move(error);
+    }
+  }
 
   // The request's head arrived: its body follows, if any.
   void request_head() { request = Request::kBody; }
@@ -143,9 +148,7 @@ struct Http2Layer::Upstream {
   bool open = false;
   bool goaway = false;
   H2SessionPtr session;
-  std::string address;
-  std::optional<TlsInfo> tls;
-  int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
+  OpenCompleted opened;            // How it opened, once |open|.
   bool timings_given = false;      // The first stream on the connection carries its setup times.
   bool settings_received = false;  // The server's first SETTINGS arrived.
   std::map<int32_t, int32_t> streams;  // Server stream id -> client stream id.
@@ -161,13 +164,10 @@ struct Http2Layer::H1Conn {
   HttpTarget target;  // Where it goes: the layer's server, or where a hook sent a request.
   CommandId open_id = 0;
   bool open = false;
-  int32_t stream = 0;   // The client stream in flight, 0 when idle.
-  std::string pending;  // Bytes waiting for the connection to open.
-  std::string address;
-  std::optional<TlsInfo> tls;
-  int64_t dns_us = -1, connect_us = -1, ssl_us = -1;
-  bool timings_given = false;
-  bool paused = false;  // PauseReading sent: the client is slow to take the response.
+  int32_t stream = 0;    // The client stream in flight, 0 when idle.
+  std::string pending;   // Bytes waiting for the connection to open.
+  OpenCompleted opened;  // How it opened, once |open|.
+  bool paused = false;   // PauseReading sent: the client is slow to take the response.
   // Request body bytes handed to the connection and not yet written (WriteDrained credits the
   // client's windows with them then, so a slow server holds back only its own stream), and
   // the client stream they came from.
@@ -176,31 +176,40 @@ struct Http2Layer::H1Conn {
   Http1Parser parser{Http1Parser::Kind::kResponse};
 };
 
-namespace h2_internal {
-
-// The windows the proxy advertises to both sides: per stream, and per connection.
+// The window the proxy advertises to both sides per stream.
 inline constexpr int32_t kStreamWindow = 256 * 1024;
-inline constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 
-inline std::string code_name(uint32_t code) { return nghttp2_http2_strerror(code); }
-
-// h1_to_h2_headers lowercases the names of HTTP/1.1 response headers and drops the
-// connection-specific ones (RFC 9113 8.2.2).
-inline Headers h1_to_h2_headers(const Headers& headers) {
-  Headers out;
-  for (const Header& h : headers) {
-    std::string name = h.name;
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-        name == "transfer-encoding" || name == "upgrade") {
-      continue;
-    }
-    out.push_back({std::move(name), h.value});
-  }
-  return out;
+// reset_error is a flow's error for a stream reset by |who| ("client", "server") with |code|.
+inline std::string reset_error(std::string_view who, uint32_t code) {
+  return "stream reset by the " + std::string(who) + " (" + nghttp2_http2_strerror(code) + ")";
 }
 
-}  // namespace h2_internal
+// lost_error is the error of a stream whose server connection was lost: |error|, or how far
+// the response had come.
+inline std::string lost_error(const Http2Layer::Stream& s, const std::string& error) {
+  return !error.empty()           ? error
+         : s.response_submitted() ? "upstream closed the connection in the middle of the response"
+                                  : "upstream closed the connection without sending a response";
+}
+
+// take_server gives a flow its server connection as |opened| says: what opening it took (with
+// |timings|; only DNS and connect when it |failed|), and the address and TLS unless it failed.
+inline void take_server(FlowSnapshot& flow, const OpenCompleted& opened, bool failed,
+                        bool timings = true) {
+  if (timings) {
+    flow.timings.dns_us = opened.dns_us;
+    flow.timings.connect_us = opened.connect_us;
+  }
+  if (failed) {
+    return;
+  }
+  flow.server_address = opened.peer_address;
+  flow.server_tls = opened.tls;
+  if (timings) {
+    flow.timings.ssl_us = opened.ssl_us;
+    flow.timings.connect_us =  // HAR's connect includes TLS.
+        opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+  }
+}
 
 }  // namespace sightglass::core

@@ -1,22 +1,12 @@
 #include "core/layers/http2_layer.h"
 
 #include <algorithm>
-#include <array>
-#include <cstring>
 #include <utility>
 
 #include "core/layers/http2_internal.h"
-#include "core/layers/live_flow.h"
-#include "core/layers/nghttp2_callbacks.h"
-#include "core/layers/websocket_capture.h"
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
-
-using h2_internal::code_name;
-using h2_internal::h1_to_h2_headers;
-using h2_internal::kConnectionWindow;
-using h2_internal::kStreamWindow;
 
 namespace {
 
@@ -32,6 +22,26 @@ void split_authority(const std::string& authority, uint16_t default_port, std::s
     *host = authority;
     *port = default_port;
   }
+}
+
+// send_out writes what |session| has to send to |conn|; true if there was anything.
+bool send_out(nghttp2_session* session, ConnId conn, Commands& out) {
+  bool any = false;
+  const uint8_t* data = nullptr;
+  ssize_t n = 0;
+  while ((n = nghttp2_session_mem_send(session, &data)) > 0) {
+    out.push_back(
+        SendData{conn, std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(n))});
+    any = true;
+  }
+  return any;
+}
+
+// with_status is a response head for nghttp2: :status, then |headers|.
+Headers with_status(int status, const Headers& headers) {
+  Headers head{{":status", std::to_string(status)}};
+  head.insert(head.end(), headers.begin(), headers.end());
+  return head;
 }
 
 }  // namespace
@@ -50,15 +60,12 @@ void Http2Layer::start(Commands& out) {
     return;
   }
   started_ = true;
-  client_ = new_h2_session(true, Nghttp2Callbacks<Http2Layer>::session(), this,
-                           /*manual_ping_ack=*/true);
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
-      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-  };
-  nghttp2_submit_settings(client_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  nghttp2_session_set_local_window_size(client_.get(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  client_ = Nghttp2Callbacks<Http2Layer>::new_session(
+      true, this,
+      {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0}},
+      /*manual_ping_ack=*/true);
   if (upstream_protocol_ == UpstreamProtocol::kHttp2) {
     // Connect (adopt the pre-opened connection) at once: the server's SETTINGS come meanwhile.
     upstream_for_new_stream(out);
@@ -67,16 +74,16 @@ void Http2Layer::start(Commands& out) {
 }
 
 void Http2Layer::handle(Event& event, Commands& out) {
-  if (!started_) {
-    start(out);
-  }
+  start(out);
   if (auto* data = std::get_if<DataReceived>(&event)) {
     if (data->conn == kClientConn) {
       on_client_bytes(data->data, out);
     } else if (auto it = upstreams_.find(data->conn); it != upstreams_.end()) {
       on_server_bytes(*it->second, data->data, out);
     } else if (auto h1 = h1_conns_.find(data->conn); h1 != h1_conns_.end()) {
-      on_h1_bytes(*h1->second, data->data, out);
+      HttpParseEvents events;
+      h1->second->parser.feed(data->data, events);
+      on_h1_events(*h1->second, events, out);
     }
   } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
     on_open_completed(*opened, out);
@@ -107,18 +114,17 @@ void Http2Layer::handle(Event& event, Commands& out) {
       }
     }
   } else if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
+    const std::string error =
+        closed->error.empty() ? std::string() : "upstream connection failed: " + closed->error;
     if (closed->conn == kClientConn) {
-      on_client_lost(closed->error, out);
+      on_client_lost(closed->error.empty()
+                         ? "client closed the connection before the stream was complete"
+                         : "client connection failed: " + closed->error,
+                     out);
     } else if (auto it = upstreams_.find(closed->conn); it != upstreams_.end()) {
-      on_upstream_lost(
-          *it->second,
-          closed->error.empty() ? std::string() : "upstream connection failed: " + closed->error,
-          out);
+      on_upstream_lost(*it->second, error, out);
     } else if (auto h1 = h1_conns_.find(closed->conn); h1 != h1_conns_.end()) {
-      on_h1_closed(
-          *h1->second,
-          closed->error.empty() ? std::string() : "upstream connection failed: " + closed->error,
-          out);
+      on_h1_closed(*h1->second, error, out);
     }
   }
   pump(out);
@@ -132,6 +138,14 @@ Http2Layer::Stream* Http2Layer::stream(int32_t client_id) {
 Http2Layer::Stream* Http2Layer::server_stream(Upstream& up, int32_t server_id) {
   auto it = up.streams.find(server_id);
   return it == up.streams.end() ? nullptr : stream(it->second);
+}
+
+void Http2Layer::later(int32_t client_id, std::function<void(Stream&, Commands&)> f) {
+  actions_.push_back([this, client_id, f = std::move(f)](Commands& out) {
+    if (Stream* s = stream(client_id)) {
+      f(*s, out);
+    }
+  });
 }
 
 // --- The client side --------------------------------------------------------------------------
@@ -148,16 +162,16 @@ void Http2Layer::on_client_bytes(const std::string& data, Commands& out) {
                               " empty DATA frames (CVE-2019-9518): connection closed";
     out.push_back(Log{Log::Level::kWarn, error + " (" + ctx_->client_address + ")"});
     nghttp2_session_terminate_session(client_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
-    on_client_lost_with(error, out);
+    on_client_lost(error, out, /*eof=*/false);  // The GOAWAY goes out before the close.
     return;
   }
   if (n < 0) {
     out.push_back(
         Log{Log::Level::kInfo, "HTTP/2 from the client " + ctx_->client_address +
                                    " is invalid: " + nghttp2_strerror(static_cast<int>(n))});
-    on_client_lost(
-        std::string("invalid HTTP/2 from the client: ") + nghttp2_strerror(static_cast<int>(n)),
-        out);
+    on_client_lost(std::string("client connection failed: invalid HTTP/2 from the client: ") +
+                       nghttp2_strerror(static_cast<int>(n)),
+                   out);
   }
 }
 
@@ -212,7 +226,7 @@ int Http2Layer::on_frame(const nghttp2_frame* frame) {
       }
       if (s->request == Stream::Request::kHead) {
         s->request_head();
-        actions_.push_back([this, id](Commands& out) { submit_request(id, out); });
+        later(id, [this](Stream& st, Commands& out) { submit_request(st, out); });
       }
       if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
         s->request_end(ctx_->clock->monotonic_us());
@@ -236,25 +250,14 @@ int Http2Layer::on_frame(const nghttp2_frame* frame) {
         s->request_end(ctx_->clock->monotonic_us());
       }
       break;
-    case NGHTTP2_PING: {
-      std::array<uint8_t, 8> opaque{};
-      std::memcpy(opaque.data(), frame->ping.opaque_data, opaque.size());
-      const bool ack = (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0;
-      actions_.push_back(
-          [this, opaque, ack](Commands& /*out*/) { on_client_ping(opaque.data(), ack); });
+    case NGHTTP2_PING:
+      actions_.push_back([this, ping = frame->ping](Commands& /*out*/) { on_client_ping(ping); });
       break;
-    }
     case NGHTTP2_RST_STREAM:
       if (Stream* s = stream(id); s != nullptr) {
         const uint32_t code = frame->rst_stream.error_code;
-        if (s->flow.error.empty()) {
-          s->flow.error = "stream reset by the client (" + code_name(code) + ")";
-        }
-        actions_.push_back([this, id, code](Commands& /*out*/) {
-          if (Stream* st = stream(id)) {
-            reset_server_stream(*st, code);
-          }
-        });
+        s->set_error(reset_error("client", code));
+        later(id, [this, code](Stream& st, Commands&) { reset_server_stream(st, code); });
       }
       break;
     default:
@@ -296,15 +299,11 @@ int Http2Layer::on_stream_close(int32_t stream_id, uint32_t error_code) {
     return 0;
   }
   s->close_client();
-  if (error_code != NGHTTP2_NO_ERROR && s->flow.error.empty()) {
-    s->flow.error = "stream reset by the client (" + code_name(error_code) + ")";
+  if (error_code != NGHTTP2_NO_ERROR) {
+    s->set_error(reset_error("client", error_code));
   }
   if (!s->server_closed() && s->server_id != 0) {
-    actions_.push_back([this, stream_id](Commands& /*out*/) {
-      if (Stream* st = stream(stream_id)) {
-        reset_server_stream(*st, NGHTTP2_CANCEL);
-      }
-    });
+    later(stream_id, [this](Stream& st, Commands&) { reset_server_stream(st, NGHTTP2_CANCEL); });
   }
   return 0;
 }
@@ -318,29 +317,28 @@ ssize_t Http2Layer::read_body(int32_t stream_id, uint8_t* buf, size_t length, ui
                    &s->response_send, &s->consume_server, buf, length, flags);
 }
 
-void Http2Layer::submit_request(int32_t client_id, Commands& out) {
-  Stream* s = stream(client_id);
-  if (s == nullptr || s->client_closed()) {
+void Http2Layer::submit_request(Stream& s, Commands& out) {
+  if (s.client_closed()) {
     return;
   }
-  HttpRequestData& request = s->flow.request.emplace();
-  request.method = s->method;
-  request.scheme = s->scheme.empty() ? target_.scheme : s->scheme;
-  request.target = s->path;
+  HttpRequestData& request = s.flow.request.emplace();
+  request.method = s.method;
+  request.scheme = s.scheme.empty() ? target_.scheme : s.scheme;
+  request.target = s.path;
   request.http_version = "HTTP/2.0";
-  request.headers = s->request_headers;
+  request.headers = s.request_headers;
   if (is_grpc_content_type(request.headers)) {
     request.body.grpc.emplace();  // Count every message, also past the body limit.
   }
-  std::string authority = s->authority;
+  std::string authority = s.authority;
   if (authority.empty()) {
-    if (const std::string* host = find_header(s->request_headers, "host")) {
+    if (const std::string* host = find_header(s.request_headers, "host")) {
       authority = *host;
     }
   }
   if (rewrite_authority_ || authority.empty()) {
     authority = authority_text(target_);
-    for (Header& h : s->request_headers) {
+    for (Header& h : s.request_headers) {
       if (iequals(h.name, "host")) {
         h.value = authority;
       }
@@ -351,17 +349,17 @@ void Http2Layer::submit_request(int32_t client_id, Commands& out) {
     request.host = target_.host;
     request.port = target_.port;
   }
-  s->live.milestone();
+  s.live.milestone();
   // The body captured so far (DATA may have come with the head).
-  if (s->protocol != "websocket") {
-    request.body.append(s->request_buf.view(), ctx_->config->body_limit);
+  if (s.protocol != "websocket") {
+    request.body.append(s.request_buf.view(), ctx_->config->body_limit);
   }
-  s->authority_sent = authority;
-  if (s->protocol.empty() && ctx_->config->holds(HookPoint::kRequest)) {
-    s->hold = Stream::Hold::kRequest;  // check_holds() sends the Hook once the body is here.
+  s.authority_sent = authority;
+  if (s.protocol.empty() && ctx_->config->holds(HookPoint::kRequest)) {
+    s.hold = Stream::Hold::kRequest;  // check_holds() sends the Hook once the body is here.
     return;
   }
-  send_request(*s, out);
+  send_request(s, out);
 }
 
 void Http2Layer::send_request(Stream& s, Commands& out) {
@@ -392,72 +390,56 @@ void Http2Layer::send_request(Stream& s, Commands& out) {
   submit_to_server(s, *up);
 }
 
-void Http2Layer::submit_response(int32_t client_id) {
-  Stream* s = stream(client_id);
-  if (s == nullptr || s->client_closed() || s->response_submitted() ||
-      s->hold == Stream::Hold::kResponse) {
+void Http2Layer::submit_response(Stream& s) {
+  if (s.client_closed() || s.response_submitted() || s.hold == Stream::Hold::kResponse) {
     return;
   }
-  if (s->hold != Stream::Hold::kResponsePassed) {
-    HttpResponseData& response = s->flow.response.emplace();
+  if (s.hold != Stream::Hold::kResponsePassed) {
+    HttpResponseData& response = s.flow.response.emplace();
     response.http_version = "HTTP/2.0";  // As spoken to the client (CONTRACT.md).
-    response.status = s->status;
-    response.headers = s->response_headers;
+    response.status = s.status;
+    response.headers = s.response_headers;
     if (is_grpc_content_type(response.headers)) {
       response.body.grpc.emplace();
     }
-    if (!s->ws) {
-      response.body.append(s->response_buf.view(), ctx_->config->body_limit);
+    if (!s.ws) {
+      response.body.append(s.response_buf.view(), ctx_->config->body_limit);
     }
-    s->live.milestone();
-    if (!s->ws && s->protocol.empty() && ctx_->config->holds(HookPoint::kResponse)) {
-      s->hold = Stream::Hold::kResponse;  // check_holds() sends the Hook.
+    s.live.milestone();
+    if (!s.ws && s.protocol.empty() && ctx_->config->holds(HookPoint::kResponse)) {
+      s.hold = Stream::Hold::kResponse;  // check_holds() sends the Hook.
       return;
     }
   }
-  const int rv =
-      submit_head(*s, s->h1 ? h1_to_h2_headers(s->response_headers) : s->response_headers);
+  const int rv = submit_head(s, s.h1 ? h1_to_h2_headers(s.response_headers) : s.response_headers);
   if (rv != 0) {
-    s->flow.error = std::string("cannot answer the client: ") + nghttp2_strerror(rv);
-    reset_server_stream(*s, NGHTTP2_INTERNAL_ERROR);
+    s.flow.error = std::string("cannot answer the client: ") + nghttp2_strerror(rv);
+    reset_server_stream(s, NGHTTP2_INTERNAL_ERROR);
   }
 }
 
 int Http2Layer::submit_head(Stream& s, const Headers& headers) {
   s.response_send = Stream::Send::kBody;
-  H2NvList nv;
-  const std::string status_name = ":status";
-  const std::string status_value = std::to_string(s.status);
-  nv.add(status_name, status_value);
-  for (const Header& h : headers) {
-    nv.add(h.name, h.value);
-  }
+  const Headers head = with_status(s.status, headers);
+  const std::vector<nghttp2_nv> nv = h2_nv(head);
   const nghttp2_data_provider provider = Nghttp2Callbacks<Http2Layer>::body();
   const bool no_body = s.response_done() && s.response_buf.empty() && s.response_trailers.empty();
-  return nghttp2_submit_response(client_.get(), s.client_id, nv.nv.data(), nv.nv.size(),
+  return nghttp2_submit_response(client_.get(), s.client_id, nv.data(), nv.size(),
                                  no_body ? nullptr : &provider);
 }
 
-void Http2Layer::submit_interim(int32_t client_id, int status, const Headers& headers) {
-  Stream* s = stream(client_id);
-  if (s == nullptr || s->client_closed() || s->response_submitted()) {
+void Http2Layer::submit_interim(Stream& s, int status, const Headers& headers) {
+  if (s.client_closed() || s.response_submitted()) {
     return;
   }
-  H2NvList nv;
-  const std::string status_name = ":status";
-  const std::string status_value = std::to_string(status);
-  nv.add(status_name, status_value);
-  for (const Header& h : headers) {
-    nv.add(h.name, h.value);
-  }
-  nghttp2_submit_headers(client_.get(), NGHTTP2_FLAG_NONE, client_id, nullptr, nv.nv.data(),
-                         nv.nv.size(), nullptr);
+  const Headers head = with_status(status, headers);
+  const std::vector<nghttp2_nv> nv = h2_nv(head);
+  nghttp2_submit_headers(client_.get(), NGHTTP2_FLAG_NONE, s.client_id, nullptr, nv.data(),
+                         nv.size(), nullptr);
 }
 
 void Http2Layer::fail_stream(Stream& s, int status, const std::string& error) {
-  if (s.flow.error.empty()) {
-    s.flow.error = error;
-  }
+  s.set_error(error);
   reset_server_stream(s, NGHTTP2_CANCEL);
   if (s.client_closed()) {
     return;
@@ -491,40 +473,23 @@ void Http2Layer::reset_client_stream(Stream& s, uint32_t code) {
 }
 
 void Http2Layer::reset_server_stream(Stream& s, uint32_t code) {
+  if (s.server_closed()) {
+    return;
+  }
   if (s.h1) {
     // HTTP/1.1 cannot cancel one exchange: the connection goes.
-    if (!s.server_closed()) {
-      if (auto it = h1_conns_.find(s.h1_conn);
-          it != h1_conns_.end() && it->second->stream == s.client_id) {
-        it->second->stream = 0;
-        it->second->pending.clear();
-        // Closed from pump() (CloseConnection needs the command list).
-        h1_to_close_.push_back(s.h1_conn);
-      }
+    if (auto it = h1_conns_.find(s.h1_conn);
+        it != h1_conns_.end() && it->second->stream == s.client_id) {
+      it->second->stream = 0;
+      it->second->pending.clear();
+      // Closed from pump() (CloseConnection needs the command list).
+      h1_to_close_.push_back(s.h1_conn);
     }
-    s.close_server();
-    return;
-  }
-  if (s.server_closed() || s.server_id == 0) {
-    s.close_server();
-    return;
-  }
-  auto it = upstreams_.find(s.upstream);
-  if (it != upstreams_.end()) {
+  } else if (auto it = upstreams_.find(s.upstream); s.server_id != 0 && it != upstreams_.end()) {
     nghttp2_submit_rst_stream(it->second->session.get(), NGHTTP2_FLAG_NONE, s.server_id, code);
     it->second->streams.erase(s.server_id);
   }
   s.close_server();
-}
-
-void Http2Layer::on_client_lost_with(const std::string& error, Commands& out) {
-  for (auto& [id, s] : streams_) {
-    if (!s->client_closed() && s->flow.error.empty()) {
-      s->flow.error = error;
-    }
-  }
-  // The GOAWAY goes out before the close (the client is still there).
-  on_client_lost(std::string(), out, /*eof=*/false);
 }
 
 void Http2Layer::on_client_lost(const std::string& error, Commands& out, bool eof) {
@@ -534,10 +499,7 @@ void Http2Layer::on_client_lost(const std::string& error, Commands& out, bool eo
       continue;
     }
     s->close_client();
-    if (s->flow.error.empty()) {
-      s->flow.error = error.empty() ? "client closed the connection before the stream was complete"
-                                    : "client connection failed: " + error;
-    }
+    s->set_error(error);
     reset_server_stream(*s, NGHTTP2_CANCEL);
   }
   close_client(out);
@@ -549,21 +511,11 @@ void Http2Layer::close_client(Commands& out) {
   }
   client_closing_ = true;
   // Pending frames (a GOAWAY, resets) go first.
-  for (;;) {
-    const uint8_t* data = nullptr;
-    const ssize_t n = nghttp2_session_mem_send(client_.get(), &data);
-    if (n <= 0 || client_eof_) {
-      break;
-    }
-    out.push_back(SendData{
-        kClientConn, std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(n))});
+  if (!client_eof_) {
+    send_out(client_.get(), kClientConn, out);
   }
-  std::vector<ConnId> conns;
-  for (auto& [conn, up] : upstreams_) {
-    conns.push_back(conn);
-  }
-  for (ConnId conn : conns) {
-    close_upstream(*upstreams_[conn], out);
+  while (!upstreams_.empty()) {
+    close_upstream(*upstreams_.begin()->second, out);
   }
   for (auto& [conn, h1] : h1_conns_) {
     out.push_back(CloseConnection{conn, false});
@@ -624,68 +576,20 @@ void Http2Layer::send_all(Commands& out) {
       break;
     }
     for (auto& [id, s] : streams_) {
-      if (s->request_send == Stream::Send::kTrailersDue) {
-        s->request_send = Stream::Send::kDone;
-        if (auto it = upstreams_.find(s->upstream); it != upstreams_.end() && !s->server_closed()) {
-          H2NvList nv;
-          for (const Header& h : s->request_trailers) {
-            nv.add(h.name, h.value);
-          }
-          nghttp2_submit_trailer(it->second->session.get(), s->server_id, nv.nv.data(),
-                                 nv.nv.size());
-          progress = true;
-        }
-      }
-      if (s->response_send == Stream::Send::kTrailersDue) {
-        s->response_send = Stream::Send::kDone;
-        if (!s->client_closed()) {
-          H2NvList nv;
-          for (const Header& h : s->response_trailers) {
-            nv.add(h.name, h.value);
-          }
-          nghttp2_submit_trailer(client_.get(), s->client_id, nv.nv.data(), nv.nv.size());
-          progress = true;
-        }
-      }
-      if (s->request_send == Stream::Send::kDeferred &&
-          (!s->request_buf.empty() || s->request_done()) && !s->server_closed()) {
-        if (auto it = upstreams_.find(s->upstream); it != upstreams_.end()) {
-          s->request_send = Stream::Send::kBody;
-          nghttp2_session_resume_data(it->second->session.get(), s->server_id);
-          progress = true;
-        }
-      }
-      if (s->response_send == Stream::Send::kDeferred &&
-          (!s->response_buf.empty() || s->response_done()) && !s->client_closed()) {
-        s->response_send = Stream::Send::kBody;
-        nghttp2_session_resume_data(client_.get(), s->client_id);
-        progress = true;
-      }
+      auto up = upstreams_.find(s->upstream);
+      progress |= continue_body(
+          up == upstreams_.end() || s->server_closed() ? nullptr : up->second->session.get(),
+          s->server_id, &s->request_send, s->request_trailers,
+          !s->request_buf.empty() || s->request_done());
+      progress |= continue_body(s->client_closed() ? nullptr : client_.get(), s->client_id,
+                                &s->response_send, s->response_trailers,
+                                !s->response_buf.empty() || s->response_done());
     }
     // What the sessions have to send.
-    for (;;) {
-      const uint8_t* data = nullptr;
-      const ssize_t n = nghttp2_session_mem_send(client_.get(), &data);
-      if (n <= 0) {
-        break;
-      }
-      out.push_back(SendData{
-          kClientConn, std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(n))});
-      progress = true;
-    }
+    progress |= send_out(client_.get(), kClientConn, out);
     for (auto& [conn, up] : upstreams_) {
-      if (!up->open) {
-        continue;
-      }
-      for (;;) {
-        const uint8_t* data = nullptr;
-        const ssize_t n = nghttp2_session_mem_send(up->session.get(), &data);
-        if (n <= 0) {
-          break;
-        }
-        out.push_back(SendData{
-            conn, std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(n))});
-        progress = true;
+      if (up->open) {
+        progress |= send_out(up->session.get(), conn, out);
       }
     }
     for (ConnId conn : std::exchange(h1_to_close_, {})) {
@@ -714,17 +618,12 @@ void Http2Layer::send_all(Commands& out) {
         s->consume_client = 0;
         progress = true;
       }
-      if (s->consume_server > 0) {
-        if (s->response_from_proxy || s->h1) {
-          s->consume_server = 0;
-        } else if (auto it = upstreams_.find(s->upstream); it != upstreams_.end()) {
-          nghttp2_session_consume(it->second->session.get(), s->server_id, s->consume_server);
-          s->consume_server = 0;
-          progress = true;
-        } else {
-          s->consume_server = 0;
-        }
+      if (auto it = upstreams_.find(s->upstream);
+          s->consume_server > 0 && !s->response_from_proxy && !s->h1 && it != upstreams_.end()) {
+        nghttp2_session_consume(it->second->session.get(), s->server_id, s->consume_server);
+        progress = true;
       }
+      s->consume_server = 0;
     }
     if (!progress) {
       break;
@@ -779,13 +678,10 @@ bool Http2Layer::finalize(Commands& out) {
 
 void Http2Layer::abandon(const std::string& why, Commands& out) {
   for (auto& [id, s] : streams_) {
-    if (s->published) {
-      continue;
+    if (!s->published) {
+      s->set_error(why);
+      publish(*s, out);
     }
-    if (s->flow.error.empty()) {
-      s->flow.error = why;
-    }
-    publish(*s, out);
   }
 }
 

@@ -85,11 +85,12 @@ class Http2Layer : public AppLayer {
   void on_server_bytes(Upstream& up, const std::string& data, Commands& out);
   void on_open_completed(const OpenCompleted& opened, Commands& out);
   void on_upstream_lost(Upstream& up, const std::string& error, Commands& out);
+  // on_client_lost ends the client connection: every open stream carries |error|. Unless |eof|
+  // (the client is gone), what is pending for it (a GOAWAY) goes out first.
   void on_client_lost(const std::string& error, Commands& out, bool eof = true);
-  // on_client_lost_with ends the client connection for |error| (a flood): every open stream
-  // carries it.
-  void on_client_lost_with(const std::string& error, Commands& out);
-  void submit_request(int32_t client_id, Commands& out);
+  // later runs |f| on stream |client_id|, if it is still there, once nghttp2 has returned.
+  void later(int32_t client_id, std::function<void(Stream&, Commands&)> f);
+  void submit_request(Stream& s, Commands& out);
   // send_request sends a stream's request on (after its hold point, if any).
   void send_request(Stream& s, Commands& out);
   // Hold points: check_holds sends the Hook of each held stream whose body is complete (or a
@@ -115,16 +116,15 @@ class Http2Layer : public AppLayer {
   bool forward_h1_request(Stream& s, Commands& out);
   // credit_written credits the client with the request bytes |c| has written (or dropped).
   void credit_written(H1Conn& c);
-  void on_h1_bytes(H1Conn& h1, const std::string& data, Commands& out);
   void on_h1_events(H1Conn& h1, HttpParseEvents& events, Commands& out);
   void on_h1_closed(H1Conn& h1, const std::string& error, Commands& out);
   void close_h1(H1Conn& h1, Commands& out);
-  void submit_response(int32_t client_id);
+  void submit_response(Stream& s);
   // submit_head submits the response head (s.status, |headers|) to the client, with the
   // provider of its body unless it has none; nghttp2's result.
   int submit_head(Stream& s, const Headers& headers);
   // submit_interim passes a 1xx response on to the client as interim HEADERS.
-  void submit_interim(int32_t client_id, int status, const Headers& headers);
+  void submit_interim(Stream& s, int status, const Headers& headers);
   // fail_stream answers a stream with |status| and |error| as text when no response started,
   // else resets it; the flow carries |error|.
   void fail_stream(Stream& s, int status, const std::string& error);
@@ -144,8 +144,8 @@ class Http2Layer : public AppLayer {
   void close_upstream(Upstream& up, Commands& out);
   // PING passes through: the client's to the server it talks to, a server's to the client,
   // and each ACK back to the sender. Without a peer to ask, the proxy answers.
-  void on_client_ping(const uint8_t* opaque, bool ack);
-  void on_server_ping(Upstream& up, const uint8_t* opaque, bool ack);
+  void on_client_ping(const nghttp2_ping& ping);
+  void on_server_ping(Upstream& up, const nghttp2_ping& ping);
   // release_pings answers the client's PINGs that |up| will never acknowledge now.
   void release_pings(Upstream& up);
   void close_client(Commands& out);

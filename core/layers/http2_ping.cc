@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "core/layers/http2_internal.h"
-#include "core/layers/http2_layer.h"
 
 namespace sightglass::core {
 
@@ -24,9 +23,9 @@ uint64_t ping_key(const uint8_t* opaque) {
 
 }  // namespace
 
-void Http2Layer::on_client_ping(const uint8_t* opaque, bool ack) {
-  const uint64_t key = ping_key(opaque);
-  if (ack) {
+void Http2Layer::on_client_ping(const nghttp2_ping& ping) {
+  const uint64_t key = ping_key(ping.opaque_data);
+  if (ping.hd.flags & NGHTTP2_FLAG_ACK) {
     // The client acknowledges a server's PING.
     auto it = server_pings_.find(key);
     if (it == server_pings_.end()) {
@@ -35,7 +34,7 @@ void Http2Layer::on_client_ping(const uint8_t* opaque, bool ack) {
     const ConnId conn = it->second;
     server_pings_.erase(it);
     if (auto up = upstreams_.find(conn); up != upstreams_.end()) {
-      nghttp2_submit_ping(up->second->session.get(), NGHTTP2_FLAG_ACK, opaque);
+      nghttp2_submit_ping(up->second->session.get(), NGHTTP2_FLAG_ACK, ping.opaque_data);
     }
     return;
   }
@@ -43,29 +42,29 @@ void Http2Layer::on_client_ping(const uint8_t* opaque, bool ack) {
   if (upstream_protocol_ == UpstreamProtocol::kHttp2 && up != upstreams_.end() &&
       !up->second->goaway && up->second->client_pings.size() < kMaxForwardedPings) {
     up->second->client_pings.push_back(key);
-    nghttp2_submit_ping(up->second->session.get(), NGHTTP2_FLAG_NONE, opaque);
+    nghttp2_submit_ping(up->second->session.get(), NGHTTP2_FLAG_NONE, ping.opaque_data);
     return;
   }
-  nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_ACK, opaque);
+  nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_ACK, ping.opaque_data);
 }
 
-void Http2Layer::on_server_ping(Upstream& up, const uint8_t* opaque, bool ack) {
-  const uint64_t key = ping_key(opaque);
-  if (ack) {
+void Http2Layer::on_server_ping(Upstream& up, const nghttp2_ping& ping) {
+  const uint64_t key = ping_key(ping.opaque_data);
+  if (ping.hd.flags & NGHTTP2_FLAG_ACK) {
     // The server acknowledges the client's PING.
     auto it = std::find(up.client_pings.begin(), up.client_pings.end(), key);
     if (it != up.client_pings.end()) {
       up.client_pings.erase(it);
-      nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_ACK, opaque);
+      nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_ACK, ping.opaque_data);
     }
     return;
   }
   if (!client_closing_ && !client_eof_ && server_pings_.size() < kMaxForwardedPings) {
     server_pings_.emplace(key, up.conn);
-    nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_NONE, opaque);
+    nghttp2_submit_ping(client_.get(), NGHTTP2_FLAG_NONE, ping.opaque_data);
     return;
   }
-  nghttp2_submit_ping(up.session.get(), NGHTTP2_FLAG_ACK, opaque);
+  nghttp2_submit_ping(up.session.get(), NGHTTP2_FLAG_ACK, ping.opaque_data);
 }
 
 void Http2Layer::release_pings(Upstream& up) {

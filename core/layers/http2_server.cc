@@ -3,21 +3,12 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <array>
-#include <cstring>
 #include <utility>
 
 #include "core/layers/http2_internal.h"
-#include "core/layers/http2_layer.h"
-#include "core/layers/nghttp2_callbacks.h"
 #include "core/layers/websocket.h"
-#include "core/layers/websocket_capture.h"
 
 namespace sightglass::core {
-
-using h2_internal::code_name;
-using h2_internal::kConnectionWindow;
-using h2_internal::kStreamWindow;
 
 // --- The server side --------------------------------------------------------------------------
 
@@ -30,34 +21,22 @@ void Http2Layer::submit_to_server(Stream& s, Upstream& up) {
     return;
   }
   if (up.open) {
-    s.flow.server_address = up.address;
-    s.flow.server_tls = up.tls;
-    if (!up.timings_given) {
-      up.timings_given = true;
-      s.flow.timings.dns_us = up.dns_us;
-      s.flow.timings.ssl_us = up.ssl_us;
-      s.flow.timings.connect_us = up.connect_us;
-    }
+    take_server(s.flow, up.opened, /*failed=*/false, !std::exchange(up.timings_given, true));
   }
-  H2NvList nv;
-  const std::string method = ":method", scheme = ":scheme", auth = ":authority", path = ":path",
-                    protocol = ":protocol";
-  const std::string scheme_value = target_.tls ? "https" : "http";
-  nv.add(method, s.method);
+  Headers head{{":method", s.method}};
   if (!s.protocol.empty()) {
-    nv.add(protocol, s.protocol);
+    head.push_back({":protocol", s.protocol});
   }
-  nv.add(scheme, scheme_value);
-  nv.add(auth, s.authority_sent);
+  head.push_back({":scheme", target_.tls ? "https" : "http"});
+  head.push_back({":authority", s.authority_sent});
   if (s.method != "CONNECT" || !s.protocol.empty()) {
-    nv.add(path, s.path);
+    head.push_back({":path", s.path});
   }
-  for (const Header& h : s.request_headers) {
-    nv.add(h.name, h.value);
-  }
+  head.insert(head.end(), s.request_headers.begin(), s.request_headers.end());
+  const std::vector<nghttp2_nv> nv = h2_nv(head);
   const nghttp2_data_provider provider = Nghttp2Callbacks<Upstream>::body();
   const int32_t id = nghttp2_submit_request(
-      up.session.get(), nullptr, nv.nv.data(), nv.nv.size(),
+      up.session.get(), nullptr, nv.data(), nv.size(),
       s.request_done() && s.request_buf.empty() && s.request_trailers.empty() ? nullptr : &provider,
       nullptr);
   if (id < 0) {
@@ -78,17 +57,14 @@ Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
   up->owner = this;
   up->conn = ctx_->new_conn();
   up->open_id = ctx_->new_command();
-  up->session = new_h2_session(false, Nghttp2Callbacks<Upstream>::session(), up.get(),
-                               /*manual_ping_ack=*/true);
+  up->session = Nghttp2Callbacks<Upstream>::new_session(
+      false, up.get(),
+      {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)}},
+      /*manual_ping_ack=*/true);
   if (!up->session) {
     return nullptr;
   }
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
-  };
-  nghttp2_submit_settings(up->session.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  nghttp2_session_set_local_window_size(up->session.get(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
   out.push_back(OpenConnection{up->open_id, up->conn, target_.host, target_.port, target_.tls});
   current_ = up->conn;
   Upstream* raw = up.get();
@@ -97,75 +73,49 @@ Http2Layer::Upstream* Http2Layer::upstream_for_new_stream(Commands& out) {
 }
 
 void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
-  for (auto& [conn, h1] : h1_conns_) {
-    if (h1->open_id != opened.id) {
+  const bool failed = !opened.error.empty();
+  for (auto& [conn, c] : h1_conns_) {
+    if (c->open_id != opened.id) {
       continue;
     }
-    H1Conn& c = *h1;
-    Stream* s = stream(c.stream);
-    if (!opened.error.empty()) {
+    Stream* s = stream(c->stream);
+    if (s != nullptr) {
+      take_server(s->flow, opened, failed);
+    }
+    if (failed) {
       if (s != nullptr) {
-        s->flow.timings.dns_us = opened.dns_us;
-        s->flow.timings.connect_us = opened.connect_us;
         s->close_server();
         fail_stream(*s, opened.timed_out ? 504 : 502, opened.error);
       }
       h1_conns_.erase(conn);
       return;
     }
-    c.open = true;
-    c.address = opened.peer_address;
-    c.tls = opened.tls;
-    if (s != nullptr) {
-      s->flow.server_address = c.address;
-      s->flow.server_tls = c.tls;
-      s->flow.timings.dns_us = opened.dns_us;
-      s->flow.timings.ssl_us = opened.ssl_us;
-      s->flow.timings.connect_us =
-          opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
-    }
-    if (!c.pending.empty()) {
-      out.push_back(SendData{c.conn, std::move(c.pending)});
-      c.pending.clear();
+    c->open = true;
+    c->opened = opened;
+    if (!c->pending.empty()) {
+      out.push_back(SendData{c->conn, std::exchange(c->pending, {})});
     }
     return;
   }
-  Upstream* up = nullptr;
-  for (auto& [conn, candidate] : upstreams_) {
-    if (candidate->open_id == opened.id) {
-      up = candidate.get();
-    }
-  }
-  if (up == nullptr) {
+  auto it = std::find_if(upstreams_.begin(), upstreams_.end(),
+                         [&](const auto& entry) { return entry.second->open_id == opened.id; });
+  if (it == upstreams_.end()) {
     return;
   }
+  Upstream* up = it->second.get();
   std::string error = opened.error;
   if (error.empty() && opened.tls && opened.tls->alpn != "h2") {
     error = "the server " + authority_text(target_) + " does not speak HTTP/2 (ALPN: " +
             (opened.tls->alpn.empty() ? std::string("none") : opened.tls->alpn) + ")";
     out.push_back(CloseConnection{up->conn, false});
   }
-  up->dns_us = opened.dns_us;
-  up->ssl_us = opened.ssl_us;
-  up->connect_us =
-      opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
   for (auto& [server_id, client_id] : up->streams) {
     if (Stream* s = stream(client_id)) {
       up->timings_given = true;
-      s->flow.timings.dns_us = opened.dns_us;
-      if (error.empty()) {
-        s->flow.server_address = opened.peer_address;
-        s->flow.server_tls = opened.tls;
-        s->flow.timings.ssl_us = opened.ssl_us;
-        s->flow.timings.connect_us =
-            opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
-      } else {
-        s->flow.timings.connect_us = opened.connect_us;
-      }
+      take_server(s->flow, opened, !error.empty());
     }
   }
   if (!error.empty()) {
-    const bool timed_out = opened.timed_out;
     std::vector<int32_t> ids = up->waiting_settings;
     for (auto& [server_id, client_id] : up->streams) {
       ids.push_back(client_id);
@@ -173,18 +123,17 @@ void Http2Layer::on_open_completed(const OpenCompleted& opened, Commands& out) {
     for (int32_t id : ids) {
       if (Stream* s = stream(id)) {
         s->close_server();
-        fail_stream(*s, timed_out ? 504 : 502, error);
+        fail_stream(*s, opened.timed_out ? 504 : 502, error);
       }
     }
     if (current_ == up->conn) {
       current_ = 0;
     }
-    upstreams_.erase(up->conn);
+    upstreams_.erase(it);
     return;
   }
   up->open = true;
-  up->address = opened.peer_address;
-  up->tls = opened.tls;
+  up->opened = opened;
 }
 
 void Http2Layer::on_server_bytes(Upstream& up, const std::string& data, Commands& out) {
@@ -238,14 +187,9 @@ int Http2Layer::on_frame(Upstream& up, const nghttp2_frame* frame) {
         // 1xx (100 Continue, 103 Early Hints): passed on as interim HEADERS; the final
         // response follows (nghttp2 files it under NGHTTP2_HCAT_HEADERS, the head is told by
         // response_received(), not by the category).
-        Headers interim = std::move(s->response_headers);
-        s->response_headers.clear();
-        const int32_t id = s->client_id;
-        const int status = s->status;
-        s->status = 0;
-        actions_.push_back([this, id, status, interim = std::move(interim)](Commands& /*out*/) {
-          submit_interim(id, status, interim);
-        });
+        later(s->client_id, [this, status = std::exchange(s->status, 0),
+                             interim = std::exchange(s->response_headers, {})](
+                                Stream& st, Commands&) { submit_interim(st, status, interim); });
         break;
       }
       s->response_head(end_stream);
@@ -259,8 +203,7 @@ int Http2Layer::on_frame(Upstream& up, const nghttp2_frame* frame) {
           websocket_read(*s, true, std::exchange(s->ws_early, {}));
         }
       }
-      const int32_t id = s->client_id;
-      actions_.push_back([this, id](Commands& /*out*/) { submit_response(id); });
+      later(s->client_id, [this](Stream& st, Commands&) { submit_response(st); });
       break;
     }
     case NGHTTP2_DATA:
@@ -272,31 +215,20 @@ int Http2Layer::on_frame(Upstream& up, const nghttp2_frame* frame) {
     case NGHTTP2_RST_STREAM:
       if (Stream* s = server_stream(up, server_id)) {
         const uint32_t code = frame->rst_stream.error_code;
-        if (s->flow.error.empty()) {
-          s->flow.error = "stream reset by the server (" + code_name(code) + ")";
-        }
-        const int32_t id = s->client_id;
-        actions_.push_back([this, id, code](Commands& /*out*/) {
-          if (Stream* st = stream(id)) {
-            reset_client_stream(*st, code);
-          }
-        });
+        s->set_error(reset_error("server", code));
+        later(s->client_id, [this, code](Stream& st, Commands&) { reset_client_stream(st, code); });
       }
       break;
     case NGHTTP2_GOAWAY:
       up.goaway = true;
       break;
-    case NGHTTP2_PING: {
-      std::array<uint8_t, 8> opaque{};
-      std::memcpy(opaque.data(), frame->ping.opaque_data, opaque.size());
-      const bool ack = (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0;
-      actions_.push_back([this, conn = up.conn, opaque, ack](Commands& /*out*/) {
+    case NGHTTP2_PING:
+      actions_.push_back([this, conn = up.conn, ping = frame->ping](Commands& /*out*/) {
         if (auto it = upstreams_.find(conn); it != upstreams_.end()) {
-          on_server_ping(*it->second, opaque.data(), ack);
+          on_server_ping(*it->second, ping);
         }
       });
       break;
-    }
     case NGHTTP2_SETTINGS:
       if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
         up.settings_received = true;
@@ -362,22 +294,13 @@ int Http2Layer::on_stream_close(Upstream& up, int32_t stream_id, uint32_t error_
   }
   s->close_server();
   if (error_code != NGHTTP2_NO_ERROR && !s->client_closed()) {
-    if (s->flow.error.empty()) {
-      s->flow.error = "stream reset by the server (" + code_name(error_code) + ")";
-    }
-    const int32_t id = s->client_id;
-    actions_.push_back([this, id, error_code](Commands& /*out*/) {
-      if (Stream* st = stream(id)) {
-        reset_client_stream(*st, error_code);
-      }
-    });
+    s->set_error(reset_error("server", error_code));
+    later(s->client_id,
+          [this, error_code](Stream& st, Commands&) { reset_client_stream(st, error_code); });
   } else if (!s->response_done() && !s->client_closed()) {
     // Closed without the end of a response (the connection went away).
-    const int32_t id = s->client_id;
-    actions_.push_back([this, id](Commands& /*out*/) {
-      if (Stream* st = stream(id)) {
-        fail_stream(*st, 502, "the server closed the stream without a complete response");
-      }
+    later(s->client_id, [this](Stream& st, Commands&) {
+      fail_stream(st, 502, "the server closed the stream without a complete response");
     });
   }
   return 0;
@@ -412,20 +335,11 @@ void Http2Layer::on_upstream_lost(Upstream& up, const std::string& error, Comman
       continue;
     }
     s->close_server();
-    const std::string text = !error.empty() ? error
-                             : s->response_submitted()
-                                 ? "upstream closed the connection in the middle of the response"
-                                 : "upstream closed the connection without sending a response";
     if (!s->response_done()) {
-      fail_stream(*s, 502, text);
+      fail_stream(*s, 502, lost_error(*s, error));
     }
   }
-  release_pings(up);
-  out.push_back(CloseConnection{conn, false});
-  if (current_ == conn) {
-    current_ = 0;
-  }
-  upstreams_.erase(conn);
+  close_upstream(up, out);
 }
 
 void Http2Layer::close_upstream(Upstream& up, Commands& out) {

@@ -10,8 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/layers/h2_session.h"
 
@@ -23,38 +25,68 @@ namespace sightglass::core {
 // data provider), and on_frame_sent when T has it.
 template <class T>
 struct Nghttp2Callbacks {
-  static H2Callbacks session() {
-    H2Callbacks c;
-    c.begin_headers = [](nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-      return call(user_data,
-                  [&](auto& h, auto&... side) { return h.on_begin_headers(side..., frame); });
-    };
-    c.header = [](nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                  const uint8_t* value, size_t valuelen, uint8_t /*flags*/, void* user_data) {
-      return call(user_data, [&](auto& h, auto&... side) {
-        return h.on_header(side..., frame, view(name, namelen), view(value, valuelen));
-      });
-    };
-    c.frame_recv = [](nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-      return call(user_data, [&](auto& h, auto&... side) { return h.on_frame(side..., frame); });
-    };
-    c.data_chunk_recv = [](nghttp2_session*, uint8_t /*flags*/, int32_t stream_id,
-                           const uint8_t* data, size_t len, void* user_data) {
-      return call(user_data, [&](auto& h, auto&... side) {
-        return h.on_data(side..., stream_id, view(data, len));
-      });
-    };
-    c.stream_close = [](nghttp2_session*, int32_t stream_id, uint32_t code, void* user_data) {
-      return call(user_data, [&](auto& h, auto&... side) {
-        return h.on_stream_close(side..., stream_id, code);
-      });
-    };
+  // new_session makes a server or a client session for |self| that submits |settings|, opens the
+  // connection window to kConnectionWindow and leaves WINDOW_UPDATEs to its user
+  // (nghttp2_session_consume); with |manual_ping_ack|, the PING ACKs too (nghttp2_submit_ping
+  // with NGHTTP2_FLAG_ACK). Null when nghttp2 fails.
+  static H2SessionPtr new_session(bool server, T* self,
+                                  std::initializer_list<nghttp2_settings_entry> settings,
+                                  bool manual_ping_ack = false) {
+    nghttp2_session_callbacks* c = nullptr;
+    nghttp2_session_callbacks_new(&c);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(
+        c, [](nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+          return call(user_data,
+                      [&](auto& h, auto&... side) { return h.on_begin_headers(side..., frame); });
+        });
+    nghttp2_session_callbacks_set_on_header_callback(
+        c, [](nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+              const uint8_t* value, size_t valuelen, uint8_t /*flags*/, void* user_data) {
+          return call(user_data, [&](auto& h, auto&... side) {
+            return h.on_header(side..., frame, view(name, namelen), view(value, valuelen));
+          });
+        });
+    nghttp2_session_callbacks_set_on_frame_recv_callback(
+        c, [](nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+          return call(user_data,
+                      [&](auto& h, auto&... side) { return h.on_frame(side..., frame); });
+        });
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+        c, [](nghttp2_session*, uint8_t /*flags*/, int32_t stream_id, const uint8_t* data,
+              size_t len, void* user_data) {
+          return call(user_data, [&](auto& h, auto&... side) {
+            return h.on_data(side..., stream_id, view(data, len));
+          });
+        });
+    nghttp2_session_callbacks_set_on_stream_close_callback(
+        c, [](nghttp2_session*, int32_t stream_id, uint32_t code, void* user_data) {
+          return call(user_data, [&](auto& h, auto&... side) {
+            return h.on_stream_close(side..., stream_id, code);
+          });
+        });
     if constexpr (requires(T & t, const nghttp2_frame* f) { t.on_frame_sent(f); }) {
-      c.frame_send = [](nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-        return static_cast<T*>(user_data)->on_frame_sent(frame);
-      };
+      nghttp2_session_callbacks_set_on_frame_send_callback(
+          c, [](nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+            return static_cast<T*>(user_data)->on_frame_sent(frame);
+          });
     }
-    return c;
+    nghttp2_option* option = nullptr;
+    nghttp2_option_new(&option);
+    nghttp2_option_set_no_auto_window_update(option, 1);
+    if (manual_ping_ack) {
+      nghttp2_option_set_no_auto_ping_ack(option, 1);
+    }
+    nghttp2_session* session = nullptr;
+    const int rv = server ? nghttp2_session_server_new2(&session, c, self, option)
+                          : nghttp2_session_client_new2(&session, c, self, option);
+    nghttp2_option_del(option);
+    nghttp2_session_callbacks_del(c);
+    if (rv != 0) {
+      return nullptr;
+    }
+    nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings.begin(), settings.size());
+    nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+    return H2SessionPtr(session);
   }
 
   // body is the data provider of a stream submitted on the session.
@@ -148,6 +180,25 @@ inline ssize_t take_body(ByteQueue& buf, bool eof, bool has_trailers, H2Send* se
     return NGHTTP2_ERR_DEFERRED;
   }
   return static_cast<ssize_t>(n);
+}
+
+// continue_body moves a body's sending on, in |session| (null: the stream is gone there): the
+// trailers once due, a deferred body once |ready| (more bytes, or its end). True if it did.
+inline bool continue_body(nghttp2_session* session, int32_t id, H2Send* send,
+                          const Headers& trailers, bool ready) {
+  if (*send == H2Send::kTrailersDue) {
+    *send = H2Send::kDone;
+    if (session != nullptr) {
+      const std::vector<nghttp2_nv> nv = h2_nv(trailers);
+      nghttp2_submit_trailer(session, id, nv.data(), nv.size());
+      return true;
+    }
+  } else if (*send == H2Send::kDeferred && ready && session != nullptr) {
+    *send = H2Send::kBody;
+    nghttp2_session_resume_data(session, id);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace sightglass::core
