@@ -1,63 +1,52 @@
 #include "core/layers/http1.h"
 
+#include <algorithm>
+#include <charconv>
+#include <iterator>
+#include <utility>
+
 namespace sightglass::core {
 namespace {
 
-Http1Parser* self(llhttp_t* p) { return static_cast<Http1Parser*>(p->data); }
-
-std::string_view view(const char* at, size_t len) { return std::string_view(at, len); }
-
-int cb_message_begin(llhttp_t* p) { return self(p)->on_message_begin(); }
-int cb_method(llhttp_t* p, const char* at, size_t len) { return self(p)->on_method(view(at, len)); }
-int cb_url(llhttp_t* p, const char* at, size_t len) { return self(p)->on_url(view(at, len)); }
-int cb_status(llhttp_t* p, const char* at, size_t len) { return self(p)->on_status(view(at, len)); }
-int cb_version(llhttp_t* p, const char* at, size_t len) {
-  return self(p)->on_version(view(at, len));
+// The llhttp callbacks call the parser's members.
+template <int (Http1Parser::*Member)()>
+int call(llhttp_t* p) {
+  return (static_cast<Http1Parser*>(p->data)->*Member)();
 }
-int cb_header_field(llhttp_t* p, const char* at, size_t len) {
-  return self(p)->on_header_field(view(at, len));
+template <int (Http1Parser::*Member)(std::string_view)>
+int call_data(llhttp_t* p, const char* at, size_t len) {
+  return (static_cast<Http1Parser*>(p->data)->*Member)(std::string_view(at, len));
 }
-int cb_header_value(llhttp_t* p, const char* at, size_t len) {
-  return self(p)->on_header_value(view(at, len));
-}
-int cb_headers_complete(llhttp_t* p) { return self(p)->on_headers_complete(); }
-int cb_body(llhttp_t* p, const char* at, size_t len) { return self(p)->on_body(view(at, len)); }
-int cb_chunk_header(llhttp_t* p) { return self(p)->on_chunk_header(); }
-int cb_message_complete(llhttp_t* p) { return self(p)->on_message_complete(); }
 
 void append_headers(std::string* out, const Headers& headers) {
   for (const Header& h : headers) {
-    out->append(h.name);
-    out->append(": ");
-    out->append(h.value);
-    out->append("\r\n");
+    out->append(h.name).append(": ").append(h.value).append("\r\n");
   }
   out->append("\r\n");
 }
 
 }  // namespace
 
-Http1Parser::Http1Parser(Kind kind, size_t max_head_bytes)
-    : kind_(kind), max_head_bytes_(max_head_bytes) {
+Http1Parser::Http1Parser(Kind kind) : kind_(kind) {
   llhttp_settings_init(&settings_);
-  settings_.on_message_begin = cb_message_begin;
-  settings_.on_method = cb_method;
-  settings_.on_url = cb_url;
-  settings_.on_status = cb_status;
-  settings_.on_version = cb_version;
-  settings_.on_header_field = cb_header_field;
-  settings_.on_header_value = cb_header_value;
-  settings_.on_headers_complete = cb_headers_complete;
-  settings_.on_body = cb_body;
-  settings_.on_chunk_header = cb_chunk_header;
-  settings_.on_message_complete = cb_message_complete;
+  settings_.on_message_begin = call<&Http1Parser::on_message_begin>;
+  settings_.on_method = call_data<&Http1Parser::on_counted>;  // Named in on_headers_complete.
+  settings_.on_url = call_data<&Http1Parser::on_url>;
+  settings_.on_status = call_data<&Http1Parser::on_status>;
+  settings_.on_version = call_data<&Http1Parser::on_counted>;
+  settings_.on_header_field = call_data<&Http1Parser::on_header_field>;
+  settings_.on_header_value = call_data<&Http1Parser::on_header_value>;
+  settings_.on_headers_complete = call<&Http1Parser::on_headers_complete>;
+  settings_.on_body = call_data<&Http1Parser::on_body>;
+  settings_.on_chunk_header = call<&Http1Parser::on_chunk_header>;
+  settings_.on_message_complete = call<&Http1Parser::on_message_complete>;
   llhttp_init(&parser_, kind == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
   parser_.data = this;
 }
 
 bool Http1Parser::add_head_bytes(size_t n) {
   head_bytes_ += n;
-  if (head_bytes_ > max_head_bytes_) {
+  if (head_bytes_ > kMaxHeadBytes) {
     too_large_ = true;
     return false;
   }
@@ -74,11 +63,6 @@ int Http1Parser::on_message_begin() {
   return 0;
 }
 
-int Http1Parser::on_method(std::string_view s) {
-  head_.method.append(s);
-  return add_head_bytes(s.size()) ? 0 : -1;
-}
-
 int Http1Parser::on_url(std::string_view s) {
   head_.target.append(s);
   return add_head_bytes(s.size()) ? 0 : -1;
@@ -89,7 +73,7 @@ int Http1Parser::on_status(std::string_view s) {
   return add_head_bytes(s.size()) ? 0 : -1;
 }
 
-int Http1Parser::on_version(std::string_view s) { return add_head_bytes(s.size()) ? 0 : -1; }
+int Http1Parser::on_counted(std::string_view s) { return add_head_bytes(s.size()) ? 0 : -1; }
 
 int Http1Parser::on_header_field(std::string_view s) {
   Headers& list = in_trailers_ ? trailers_ : head_.headers;
@@ -162,8 +146,8 @@ int Http1Parser::on_chunk_header() {
 
 int Http1Parser::on_message_complete() {
   in_message_ = false;
-  out_->push_back(HttpMessageEnd{std::move(trailers_), llhttp_should_keep_alive(&parser_) != 0});
-  trailers_.clear();
+  out_->push_back(
+      HttpMessageEnd{std::exchange(trailers_, {}), llhttp_should_keep_alive(&parser_) != 0});
   // An upgrade (CONNECT, Upgrade:) pauses by itself; anything else pauses here so that a
   // pipelined next message waits for next_message().
   return llhttp_get_upgrade(&parser_) != 0 ? 0 : HPE_PAUSED;
@@ -196,13 +180,10 @@ void Http1Parser::run(HttpParseEvents& out) {
   }
   failed_ = true;
   pending_.clear();
-  if (too_large_) {
-    out.push_back(HttpParseError{
-        "header section larger than " + std::to_string(max_head_bytes_ / 1024) + " KiB", true});
-  } else {
-    out.push_back(HttpParseError{
-        std::string(llhttp_errno_name(err)) + ": " + llhttp_get_error_reason(&parser_), false});
-  }
+  out.push_back(HttpParseError{
+      too_large_ ? "header section larger than " + std::to_string(kMaxHeadBytes / 1024) + " KiB"
+                 : std::string(llhttp_errno_name(err)) + ": " + llhttp_get_error_reason(&parser_),
+      too_large_});
 }
 
 void Http1Parser::feed(std::string_view data, HttpParseEvents& out) {
@@ -239,10 +220,8 @@ void Http1Parser::finish(HttpParseEvents& out) {
   out_ = &out;
   const llhttp_errno_t err = llhttp_finish(&parser_);
   out_ = nullptr;
-  if (err == HPE_OK || err == HPE_PAUSED) {
-    if (err == HPE_PAUSED) {
-      paused_at_end_ = true;
-    }
+  paused_at_end_ = err == HPE_PAUSED;
+  if (err == HPE_OK || paused_at_end_) {
     return;
   }
   failed_ = true;
@@ -251,28 +230,16 @@ void Http1Parser::finish(HttpParseEvents& out) {
 
 std::string serialize_request_head(std::string_view method, std::string_view target,
                                    std::string_view version, const Headers& headers) {
-  std::string out;
-  out.reserve(256);
-  out.append(method);
-  out.push_back(' ');
-  out.append(target);
-  out.push_back(' ');
-  out.append(version);
-  out.append("\r\n");
+  std::string out =
+      std::string(method) + ' ' + std::string(target) + ' ' + std::string(version) + "\r\n";
   append_headers(&out, headers);
   return out;
 }
 
 std::string serialize_response_head(std::string_view version, int status, std::string_view reason,
                                     const Headers& headers) {
-  std::string out;
-  out.reserve(256);
-  out.append(version);
-  out.push_back(' ');
-  out.append(std::to_string(status));
-  out.push_back(' ');
-  out.append(reason);
-  out.append("\r\n");
+  std::string out =
+      std::string(version) + ' ' + std::to_string(status) + ' ' + std::string(reason) + "\r\n";
   append_headers(&out, headers);
   return out;
 }
@@ -281,17 +248,10 @@ std::string encode_chunk(std::string_view data) {
   if (data.empty()) {
     return {};
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string size;
-  for (size_t n = data.size(); n > 0; n >>= 4) {
-    size.insert(size.begin(), kHex[n & 0xf]);
-  }
-  std::string out;
-  out.reserve(size.size() + data.size() + 4);
-  out.append(size);
-  out.append("\r\n");
-  out.append(data);
-  out.append("\r\n");
+  char size[16];
+  char* end = std::to_chars(std::begin(size), std::end(size), data.size(), 16).ptr;
+  std::string out(size, end);
+  out.append("\r\n").append(data).append("\r\n");
   return out;
 }
 
@@ -302,118 +262,66 @@ std::string encode_last_chunk(const Headers& trailers) {
 }
 
 std::string error_response(int status, std::string_view reason, std::string_view body) {
-  std::string text(body);
-  text.push_back('\n');
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
-                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
-                    std::to_string(text.size()) + "\r\nConnection: close\r\n\r\n";
-  out.append(text);
-  return out;
+  // The text ends with a newline (hence the + 1).
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+         std::to_string(body.size() + 1) + "\r\nConnection: close\r\n\r\n" + std::string(body) +
+         "\n";
 }
 
 std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 101:
-      return "Switching Protocols";
-    case 102:
-      return "Processing";
-    case 103:
-      return "Early Hints";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 203:
-      return "Non-Authoritative Information";
-    case 204:
-      return "No Content";
-    case 205:
-      return "Reset Content";
-    case 206:
-      return "Partial Content";
-    case 207:
-      return "Multi-Status";
-    case 300:
-      return "Multiple Choices";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 303:
-      return "See Other";
-    case 304:
-      return "Not Modified";
-    case 307:
-      return "Temporary Redirect";
-    case 308:
-      return "Permanent Redirect";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 406:
-      return "Not Acceptable";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 411:
-      return "Length Required";
-    case 412:
-      return "Precondition Failed";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 415:
-      return "Unsupported Media Type";
-    case 416:
-      return "Range Not Satisfiable";
-    case 417:
-      return "Expectation Failed";
-    case 421:
-      return "Misdirected Request";
-    case 422:
-      return "Unprocessable Content";
-    case 425:
-      return "Too Early";
-    case 426:
-      return "Upgrade Required";
-    case 428:
-      return "Precondition Required";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 451:
-      return "Unavailable For Legal Reasons";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "";
-  }
+  static constexpr std::pair<int, std::string_view> kReasons[] = {
+      {100, "Continue"},
+      {101, "Switching Protocols"},
+      {102, "Processing"},
+      {103, "Early Hints"},
+      {200, "OK"},
+      {201, "Created"},
+      {202, "Accepted"},
+      {203, "Non-Authoritative Information"},
+      {204, "No Content"},
+      {205, "Reset Content"},
+      {206, "Partial Content"},
+      {207, "Multi-Status"},
+      {300, "Multiple Choices"},
+      {301, "Moved Permanently"},
+      {302, "Found"},
+      {303, "See Other"},
+      {304, "Not Modified"},
+      {307, "Temporary Redirect"},
+      {308, "Permanent Redirect"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {406, "Not Acceptable"},
+      {408, "Request Timeout"},
+      {409, "Conflict"},
+      {410, "Gone"},
+      {411, "Length Required"},
+      {412, "Precondition Failed"},
+      {413, "Content Too Large"},
+      {414, "URI Too Long"},
+      {415, "Unsupported Media Type"},
+      {416, "Range Not Satisfiable"},
+      {417, "Expectation Failed"},
+      {421, "Misdirected Request"},
+      {422, "Unprocessable Content"},
+      {425, "Too Early"},
+      {426, "Upgrade Required"},
+      {428, "Precondition Required"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {451, "Unavailable For Legal Reasons"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+      {505, "HTTP Version Not Supported"}};
+  const auto* it = std::ranges::find(kReasons, status, &std::pair<int, std::string_view>::first);
+  return it == std::end(kReasons) ? "" : it->second;
 }
 
 void set_content_length(Headers& headers, size_t size, std::string_view name) {

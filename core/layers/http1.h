@@ -59,9 +59,9 @@ using HttpParseEvents = std::vector<HttpParseEvent>;
 class Http1Parser {
  public:
   enum class Kind : uint8_t { kRequest, kResponse };
-  static constexpr size_t kDefaultMaxHeadBytes = 64 * 1024;
+  static constexpr size_t kMaxHeadBytes = 64 * 1024;
 
-  explicit Http1Parser(Kind kind, size_t max_head_bytes = kDefaultMaxHeadBytes);
+  explicit Http1Parser(Kind kind);
   Http1Parser(const Http1Parser&) = delete;
   Http1Parser& operator=(const Http1Parser&) = delete;
 
@@ -78,17 +78,15 @@ class Http1Parser {
   void expect_no_body() { no_body_ = true; }
   // in_message says whether a message has begun but not ended.
   bool in_message() const { return in_message_; }
-  bool waiting_for_next() const { return paused_at_end_; }
   bool failed() const { return failed_; }
   bool has_buffered() const { return !pending_.empty(); }
   size_t buffered_bytes() const { return pending_.size(); }
 
   // llhttp callbacks (public for the C trampolines only).
   int on_message_begin();
-  int on_method(std::string_view s);
+  int on_counted(std::string_view s);  // Bytes only counted (the method, the version).
   int on_url(std::string_view s);
   int on_status(std::string_view s);
-  int on_version(std::string_view s);
   int on_header_field(std::string_view s);
   int on_header_value(std::string_view s);
   int on_headers_complete();
@@ -101,7 +99,6 @@ class Http1Parser {
   bool add_head_bytes(size_t n);
 
   Kind kind_;
-  size_t max_head_bytes_;
   llhttp_t parser_{};
   llhttp_settings_t settings_{};
   std::string pending_;  // Received but not yet parsed (after a pause).
@@ -142,6 +139,22 @@ bool streams_body(const Headers& headers);
 // reason_phrase is the usual reason for a status code ("" for one it does not know): HTTP/2
 // carries none, and a response the proxy makes needs one.
 std::string_view reason_phrase(int status);
+// split_list calls |fn| with each trimmed, non-empty element of |s| between |sep|s: the items
+// of a comma-separated header list, or the ';' parameters of one item.
+template <class Fn>
+void split_list(std::string_view s, char sep, Fn&& fn) {
+  while (true) {
+    const size_t at = s.find(sep);
+    const std::string_view piece = trim_whitespace(s.substr(0, at));
+    if (!piece.empty()) {
+      fn(piece);
+    }
+    if (at == std::string_view::npos) {
+      return;
+    }
+    s.remove_prefix(at + 1);
+  }
+}
 // error_response is a complete response from the proxy itself: text body, Connection: close.
 std::string error_response(int status, std::string_view reason, std::string_view body);
 

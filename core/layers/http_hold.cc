@@ -6,16 +6,22 @@
 
 namespace sightglass::core {
 
-void HttpLayer::hold_body(std::string_view data, Commands& out) {
+bool HttpLayer::take_body(bool request, std::string_view data, Commands& out) {
   Exchange& ex = *exchange_;
+  (request ? ex.flow.request->body : ex.flow.response->body).append(data, ctx_->config->body_limit);
+  ex.live.progress();
+  if (ex.hold != (request ? Exchange::Hold::kRequest : Exchange::Hold::kResponse)) {
+    return false;
+  }
   if (ex.hook_id != 0) {
     ex.held_after.append(data);
-    return;
+    return true;
   }
   ex.held_body.append(data);
   if (ex.held_body.size() > ctx_->config->hold_body_limit) {
     send_hook(false, out);  // The hooks see this much; the rest streams after them.
   }
+  return true;
 }
 
 void HttpLayer::send_hook(bool complete, Commands& out) {
@@ -44,9 +50,11 @@ void HttpLayer::on_hook_resumed(HookResumed& resumed, Commands& out) {
   }
   ex.live.milestone();
   if (held.kill) {
-    kill(std::string("killed at the ") + (request ? "request" : "response") + " hold point" +
-             (held.note.empty() ? "" : " (" + held.note + ")"),
-         out);
+    // The client connection closes without an answer.
+    ex.flow.error = std::string("killed at the ") + (request ? "request" : "response") +
+                    " hold point" + (held.note.empty() ? "" : " (" + held.note + ")");
+    publish(out);
+    close_client(out);
     return;
   }
   if (request) {
@@ -88,17 +96,11 @@ void HttpLayer::request_resumed(HeldFlow& held, Commands& out) {
   }
   ex.head_request = request.method == "HEAD";
   start_request(out);
-  if (body_changed) {
-    send_upstream(std::move(held.body), out);
-  } else {
-    std::string body = std::move(ex.held_body);
-    body += ex.held_after;
-    if (!body.empty()) {
-      send_upstream(ex.request_chunked ? encode_chunk(body) : std::move(body), out);
-    }
-  }
-  ex.held_body.clear();
-  ex.held_after.clear();
+  std::string body = ex.take_held();
+  send_upstream(body_changed         ? std::move(held.body)
+                : ex.request_chunked ? encode_chunk(body)
+                                     : std::move(body),
+                out);
   if (ex.request_done) {
     if (ex.request_chunked) {
       send_upstream(encode_last_chunk(request.trailers), out);
@@ -124,8 +126,7 @@ void HttpLayer::answer_from_hook(HeldFlow& held, Commands& out) {
   ex.response_started = true;
   ex.response_done = true;
   ex.answered = true;
-  ex.held_body.clear();
-  ex.held_after.clear();
+  ex.take_held();
   if (ex.request_done) {
     finish_exchange(out);
   }
@@ -148,37 +149,24 @@ void HttpLayer::response_resumed(HeldFlow& held, Commands& out) {
     ex.response_chunked = false;
     ex.response_close_delimited = false;
   }
+  std::string body = ex.take_held();
+  if (body_changed) {
+    body = ex.head_request ? "" : std::move(held.body);
+  } else if (ex.response_chunked) {
+    body = encode_chunk(body);
+  }
   if (!client_closing_) {
     out.push_back(
         SendData{kClientConn, serialize_response_head(response.http_version, response.status,
                                                       response.reason, response.headers)});
-    if (body_changed) {
-      if (!ex.head_request && !held.body.empty()) {
-        out.push_back(SendData{kClientConn, std::move(held.body)});
-      }
-    } else {
-      std::string body = std::move(ex.held_body);
-      body += ex.held_after;
-      if (!body.empty()) {
-        out.push_back(
-            SendData{kClientConn, ex.response_chunked ? encode_chunk(body) : std::move(body)});
-      }
+    if (!body.empty()) {
+      out.push_back(SendData{kClientConn, std::move(body)});
     }
   }
-  ex.held_body.clear();
-  ex.held_after.clear();
   if (ex.held_end) {
-    HttpMessageEnd end = std::move(*ex.held_end);
-    ex.held_end.reset();
+    HttpMessageEnd end = *std::exchange(ex.held_end, std::nullopt);
     on_response_end(end, out);
   }
-}
-
-void HttpLayer::kill(const std::string& why, Commands& out) {
-  exchange_->flow.error = why;
-  publish(out);
-  exchange_.reset();
-  close_client(out);
 }
 
 }  // namespace sightglass::core

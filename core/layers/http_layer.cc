@@ -1,11 +1,8 @@
 #include "core/layers/http_layer.h"
 
 #include "core/layers/http_layer_internal.h"
-#include "core/layers/live_flow.h"
 #include "core/layers/proxy_auth.h"
 #include "core/layers/replay_mark.h"
-#include "core/layers/websocket.h"
-#include "core/layers/websocket_capture.h"
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
@@ -22,16 +19,12 @@ std::string authority_text(const HttpTarget& target) {
 
 bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path) {
   HttpTarget target;
-  if (url.starts_with("http://")) {
-    target.scheme = "http";
-    url.remove_prefix(7);
-  } else if (url.starts_with("https://")) {
-    target.scheme = "https";
-    target.tls = true;
-    url.remove_prefix(8);
-  } else {
+  target.tls = url.starts_with("https://");
+  if (!target.tls && !url.starts_with("http://")) {
     return false;
   }
+  target.scheme = target.tls ? "https" : "http";
+  url.remove_prefix(target.scheme.size() + 3);
   const size_t slash = url.find_first_of("/?");
   const std::string_view authority = url.substr(0, slash);
   if (authority.find('@') != std::string_view::npos) {
@@ -62,45 +55,22 @@ void decline_h2c(Headers& headers) {
   if (upgrade == nullptr || !iequals(*upgrade, "h2c")) {
     return;
   }
-  Headers kept;
-  kept.reserve(headers.size());
   for (Header& h : headers) {
-    if (iequals(h.name, "Upgrade") || iequals(h.name, "HTTP2-Settings")) {
-      continue;
-    }
     if (iequals(h.name, "Connection")) {
       std::string tokens;
-      size_t start = 0;
-      while (start <= h.value.size()) {
-        size_t end = h.value.find(',', start);
-        if (end == std::string::npos) {
-          end = h.value.size();
-        }
-        std::string_view token = std::string_view(h.value).substr(start, end - start);
-        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
-          token.remove_prefix(1);
-        }
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
-          token.remove_suffix(1);
-        }
-        if (!token.empty() && !iequals(token, "upgrade") && !iequals(token, "http2-settings")) {
+      split_list(h.value, ',', [&](std::string_view token) {
+        if (!iequals(token, "upgrade") && !iequals(token, "http2-settings")) {
           tokens += tokens.empty() ? "" : ", ";
           tokens += token;
         }
-        start = end + 1;
-      }
-      if (tokens.empty()) {
-        continue;
-      }
+      });
       h.value = std::move(tokens);
     }
-    kept.push_back(std::move(h));
   }
-  headers = std::move(kept);
-}
-
-bool is_proxy_hop_header(const std::string& name) {
-  return iequals(name, "Proxy-Connection") || iequals(name, "Proxy-Authorization");
+  std::erase_if(headers, [](const Header& h) {
+    return iequals(h.name, "Upgrade") || iequals(h.name, "HTTP2-Settings") ||
+           (iequals(h.name, "Connection") && h.value.empty());
+  });
 }
 
 }  // namespace
@@ -111,12 +81,7 @@ HttpLayer::HttpLayer(SessionContext* ctx, std::optional<HttpTarget> fixed, bool 
 HttpLayer::~HttpLayer() = default;
 
 std::optional<TunnelRequest> HttpLayer::take_tunnel() {
-  if (tunnel_ && (exchange_ == nullptr)) {
-    std::optional<TunnelRequest> out = std::move(tunnel_);
-    tunnel_.reset();
-    return out;
-  }
-  return std::nullopt;
+  return exchange_ ? std::nullopt : std::exchange(tunnel_, std::nullopt);
 }
 
 void HttpLayer::cancel_wakeup(CommandId& id, Commands& out) {
@@ -220,8 +185,7 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
       if (exchange_) {
         exchange_->flow.timings.dns_us = opened->dns_us;
         exchange_->flow.timings.connect_us = opened->connect_us;
-        fail(opened->timed_out ? 504 : 502, opened->timed_out ? "Gateway Timeout" : "Bad Gateway",
-             opened->error, out);
+        fail(opened->timed_out ? 504 : 502, opened->error, out);
       }
       return;
     }
@@ -236,10 +200,7 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
       exchange_->flow.timings.connect_us =
           opened->connect_us < 0 ? -1 : opened->connect_us + std::max<int64_t>(opened->ssl_us, 0);
     }
-    if (!upstream_->pending.empty()) {
-      out.push_back(SendData{upstream_->conn, std::move(upstream_->pending)});
-      upstream_->pending.clear();
-    }
+    send_upstream(std::exchange(upstream_->pending, {}), out);
     return;
   }
   if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
@@ -260,7 +221,6 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
         exchange_->flow.error = client_gone_error(closed->error);
         close_upstream(out);
         publish(out);
-        exchange_.reset();
       }
       close_upstream(out);
       close_client(out);
@@ -291,7 +251,7 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
                                 : exchange_->response_started
                                     ? "upstream closed the connection in the middle of the response"
                                     : "upstream closed the connection without sending a response";
-      fail(502, "Bad Gateway", error, out);
+      fail(502, error, out);
     }
     upstream_.reset();
     return;
@@ -300,7 +260,7 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
     if (wakeup->id != 0 && wakeup->id == head_wakeup_) {
       head_wakeup_ = 0;
       if (!exchange_ && !client_closing_) {
-        reject(408, "Request Timeout",
+        reject(408,
                "client timeout: the request head was not complete within " +
                    seconds_text(ctx_->config->client_handshake_timeout_ms),
                out);
@@ -317,14 +277,12 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
       }
       return;
     }
-    if (exchange_ && exchange_->live.take_wakeup(wakeup->id)) {
+    if ((exchange_ && exchange_->live.take_wakeup(wakeup->id)) ||
+        (websocket_ && websocket_->live.take_wakeup(wakeup->id))) {
       return;  // handle() publishes the progress that waited.
     }
-    if (websocket_ && websocket_->live.take_wakeup(wakeup->id)) {
-      return;
-    }
     if (exchange_ && wakeup->id == exchange_->wakeup_id && exchange_->t_response_head == 0) {
-      fail(504, "Gateway Timeout",
+      fail(504,
            "server timeout: no response head within " +
                seconds_text(ctx_->config->response_timeout_ms) + " of the request",
            out);
@@ -340,20 +298,12 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
     if (auto* head = std::get_if<HttpHead>(&event)) {
       on_request_head(*head, out);
     } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
-      if (!exchange_) {
+      // Once the hooks answered, the rest of the body goes nowhere.
+      if (!exchange_ || take_body(true, body->data, out) || exchange_->answered) {
         continue;
       }
-      Exchange& ex = *exchange_;
-      ex.flow.request->body.append(body->data, ctx_->config->body_limit);
-      ex.live.progress();
-      if (ex.hold == Exchange::Hold::kRequest) {
-        hold_body(body->data, out);
-        continue;
-      }
-      if (ex.answered) {
-        continue;  // The hooks answered: the rest of the body goes nowhere.
-      }
-      send_upstream(ex.request_chunked ? encode_chunk(body->data) : std::move(body->data), out);
+      send_upstream(exchange_->request_chunked ? encode_chunk(body->data) : std::move(body->data),
+                    out);
     } else if (auto* end = std::get_if<HttpMessageEnd>(&event)) {
       if (!exchange_) {
         continue;
@@ -386,19 +336,14 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
       }
     } else if (auto* error = std::get_if<HttpParseError>(&event)) {
       const int status = error->head_too_large ? 431 : 400;
-      const char* reason =
-          error->head_too_large ? "Request Header Fields Too Large" : "Bad Request";
       const std::string text = "malformed request from the client: " + error->reason;
       if (exchange_ && exchange_->response_started) {
         exchange_->flow.error = text;
         close_upstream(out);
         publish(out);
-        exchange_.reset();
         close_client(out);
-      } else if (exchange_) {
-        fail(status, reason, text, out);
       } else {
-        reject(status, reason, text, out);
+        fail(status, text, out);
       }
     }
   }
@@ -424,28 +369,22 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   if (fixed_) {
     target = *fixed_;
     if (head.method == "CONNECT") {
-      reject(400, "Bad Request", "CONNECT inside a tunnel is not supported", out);
+      reject(400, "CONNECT inside a tunnel is not supported", out);
       return;
     }
-    if (head.target.starts_with("http://") || head.target.starts_with("https://")) {
-      HttpTarget ignored;
-      parse_absolute_form(head.target, &ignored, &path);
-    }
+    HttpTarget ignored;  // An absolute-form target names the path only.
+    parse_absolute_form(head.target, &ignored, &path);
   } else if (head.method == "CONNECT") {
-    TunnelRequest tunnel;
     std::optional<HostPort> host_port = parse_host_port(head.target);
     if (!host_port) {
-      reject(400, "Bad Request", "CONNECT needs host:port, got '" + head.target + "'", out);
+      reject(400, "CONNECT needs host:port, got '" + head.target + "'", out);
       return;
     }
-    tunnel.host = std::move(host_port->host);
-    tunnel.port = host_port->port;
     // The session answers once the TCP connection to the server is open (or has failed).
-    tunnel.version = head.version;
-    tunnel_ = std::move(tunnel);
+    tunnel_ = TunnelRequest{std::move(host_port->host), host_port->port, "", head.version};
     return;
   } else if (!parse_absolute_form(head.target, &target, &path)) {
-    reject(400, "Bad Request",
+    reject(400,
            "Sightglass is a proxy: send absolute-form requests (http://host/path) or CONNECT, "
            "not '" +
                head.target + "'",
@@ -475,18 +414,15 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   ex.request_chunked = head.chunked;
   ex.flow.replay = take_replay_mark(head.headers, ctx_->config->replay_token);
 
-  Headers headers;
-  headers.reserve(head.headers.size());
+  std::erase_if(head.headers, [](const Header& h) {
+    return iequals(h.name, "Proxy-Connection") || iequals(h.name, "Proxy-Authorization");
+  });
   for (Header& h : head.headers) {
-    if (is_proxy_hop_header(h.name)) {
-      continue;
-    }
     if (rewrite_host_ && iequals(h.name, "Host")) {
       h.value = authority_text(target);
     }
-    headers.push_back(std::move(h));
   }
-  decline_h2c(headers);
+  decline_h2c(head.headers);
   HttpRequestData& request = ex.flow.request.emplace();
   request.method = std::move(head.method);
   request.scheme = target.scheme;
@@ -494,19 +430,18 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   request.port = target.port;
   request.target = path;
   request.http_version = head.version;
-  request.headers = std::move(headers);
+  request.headers = std::move(head.headers);
   request.header_bytes = head.header_bytes;
   if (is_grpc_content_type(request.headers)) {
     request.body.grpc.emplace();
   }
   ex.live.milestone();
-  if (fixed_ && ctx_->config->mode == ProxyConfig::Mode::kTransparent) {
-    // The connection goes to the original destination (an IP); the flow names the host the
-    // client asked for.
-    if (const std::string* host = find_header(request.headers, "Host"); host != nullptr) {
-      if (std::optional<HostPort> name = parse_host_port(*host, target.port)) {
-        request.host = std::move(name->host);
-      }
+  // In transparent mode the connection goes to the original destination (an IP); the flow
+  // names the host the client asked for.
+  const std::string* host = find_header(request.headers, "Host");
+  if (fixed_ && ctx_->config->mode == ProxyConfig::Mode::kTransparent && host != nullptr) {
+    if (std::optional<HostPort> name = parse_host_port(*host, target.port)) {
+      request.host = std::move(name->host);
     }
   }
 
@@ -535,7 +470,12 @@ void HttpLayer::start_request(Commands& out) {
   const HttpTarget& target = ex.target;
   if (!upstream_ || upstream_->closed || !(upstream_->target == target)) {
     close_upstream(out);
-    open_upstream(target, out);
+    upstream_ = std::make_unique<Upstream>();
+    upstream_->conn = ctx_->new_conn(target.host, target.port);
+    upstream_->target = target;
+    upstream_->open_id = ctx_->new_command();
+    out.push_back(
+        OpenConnection{upstream_->open_id, upstream_->conn, target.host, target.port, target.tls});
   } else {
     ex.flow.server_address = upstream_->address;
     ex.flow.server_tls = upstream_->tls;
@@ -559,14 +499,8 @@ void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
     if (auto* head = std::get_if<HttpHead>(&event)) {
       on_response_head(*head, out);
     } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
-      if (!exchange_ || !exchange_->response_started || client_closing_) {
-        continue;
-      }
-      Exchange& ex = *exchange_;
-      ex.flow.response->body.append(body->data, ctx_->config->body_limit);
-      ex.live.progress();
-      if (ex.hold == Exchange::Hold::kResponse) {
-        hold_body(body->data, out);
+      if (!exchange_ || !exchange_->response_started || client_closing_ ||
+          take_body(false, body->data, out)) {
         continue;
       }
       out.push_back(SendData{kClientConn, exchange_->response_chunked ? encode_chunk(body->data)
@@ -581,15 +515,12 @@ void HttpLayer::on_server_events(HttpParseEvents& events, Commands& out) {
           return;
         }
         publish(out);
-        exchange_.reset();
         enter_relay(std::move(client_bytes), std::move(upgrade->remainder), out);
       }
     } else if (auto* error = std::get_if<HttpParseError>(&event)) {
-      if (!exchange_) {
-        close_upstream(out);  // Nothing was asked: no flow, no answer to the client.
-        return;
+      if (exchange_) {  // Otherwise nothing was asked: no flow, no answer to the client.
+        fail(502, "upstream sent an invalid response: " + error->reason, out);
       }
-      fail(502, "Bad Gateway", "upstream sent an invalid response: " + error->reason, out);
       close_upstream(out);
       return;
     }
@@ -694,15 +625,6 @@ void HttpLayer::send_upstream(std::string data, Commands& out) {
   out.push_back(SendData{upstream_->conn, std::move(data)});
 }
 
-void HttpLayer::open_upstream(const HttpTarget& target, Commands& out) {
-  upstream_ = std::make_unique<Upstream>();
-  upstream_->conn = ctx_->new_conn(target.host, target.port);
-  upstream_->target = target;
-  upstream_->open_id = ctx_->new_command();
-  out.push_back(
-      OpenConnection{upstream_->open_id, upstream_->conn, target.host, target.port, target.tls});
-}
-
 void HttpLayer::close_upstream(Commands& out) {
   cancel_wakeup(server_idle_wakeup_, out);
   if (upstream_ && !upstream_->closed) {
@@ -711,29 +633,27 @@ void HttpLayer::close_upstream(Commands& out) {
   upstream_.reset();
 }
 
-void HttpLayer::fail(int status, std::string_view reason, const std::string& error, Commands& out) {
+void HttpLayer::fail(int status, const std::string& error, Commands& out) {
   if (!exchange_) {
-    reject(status, reason, error, out);
+    reject(status, error, out);
     return;
   }
   exchange_->flow.error = error;
   const bool head_sent =
       exchange_->response_started && exchange_->hold != Exchange::Hold::kResponse;
   if (!head_sent && !client_closing_) {
-    out.push_back(SendData{kClientConn, error_response(status, reason, error)});
+    out.push_back(SendData{kClientConn, error_response(status, reason_phrase(status), error)});
   }
   publish(out);
-  exchange_.reset();
   close_client(out);
 }
 
-void HttpLayer::reject(int status, std::string_view reason, const std::string& error,
-                       Commands& out) {
+void HttpLayer::reject(int status, const std::string& error, Commands& out) {
   FlowSnapshot flow = ctx_->new_flow();
   flow.request.emplace();
   flow.error = error;
   if (!client_closing_) {
-    out.push_back(SendData{kClientConn, error_response(status, reason, error)});
+    out.push_back(SendData{kClientConn, error_response(status, reason_phrase(status), error)});
   }
   publish_final(std::move(flow), out);
   close_client(out);
@@ -741,19 +661,16 @@ void HttpLayer::reject(int status, std::string_view reason, const std::string& e
 
 void HttpLayer::settle_timings(Commands& out) {
   Exchange& ex = *exchange_;
-  if (ex.wakeup_id != 0) {
-    out.push_back(CancelWakeup{ex.wakeup_id});
-    ex.wakeup_id = 0;
-  }
+  cancel_wakeup(ex.wakeup_id, out);
   ex.flow.timings.settle_exchange(ex.t_start, ex.t_request_end, ex.t_response_head,
                                   ctx_->clock->monotonic_us());
 }
 
 void HttpLayer::publish(Commands& out) {
   settle_timings(out);
-  Exchange& ex = *exchange_;
-  ex.live.finish(out);
-  publish_final(std::move(ex.flow), out);
+  exchange_->live.finish(out);
+  publish_final(std::move(exchange_->flow), out);
+  exchange_.reset();
 }
 
 void HttpLayer::finish_exchange(Commands& out) {
@@ -761,7 +678,6 @@ void HttpLayer::finish_exchange(Commands& out) {
   const bool refused_upgrade = exchange_->upgrade_requested && !exchange_->switching;
   std::string after_upgrade = std::move(exchange_->upgrade_remainder);
   publish(out);
-  exchange_.reset();
   if (close) {
     close_client(out);
     return;
@@ -794,7 +710,6 @@ void HttpLayer::abandon(const std::string& why, Commands& out) {
       exchange_->flow.error = why;
     }
     publish(out);
-    exchange_.reset();
   }
   if (websocket_) {
     if (websocket_->flow.error.empty()) {
@@ -862,9 +777,8 @@ void HttpLayer::enter_relay(std::string client_bytes, std::string server_bytes, 
 
 void HttpLayer::start_websocket(std::string client_bytes, std::string server_bytes, Commands& out) {
   settle_timings(out);
-  const WebSocketExtensions extensions =
-      parse_websocket_extensions(exchange_->flow.response->headers);
-  websocket_ = std::make_unique<WebSocket>(extensions, ctx_->config->body_limit);
+  websocket_ = std::make_unique<WebSocket>(
+      parse_websocket_extensions(exchange_->flow.response->headers), ctx_->config->body_limit);
   websocket_->flow = std::move(exchange_->flow);
   websocket_->live = std::move(exchange_->live);
   exchange_.reset();
@@ -899,9 +813,8 @@ void HttpLayer::websocket_closed(bool from_client, const std::string& error, Com
 }
 
 void HttpLayer::finish_websocket(Commands& out) {
-  WebSocket& ws = *websocket_;
-  ws.live.finish(out);
-  publish_final(std::move(ws.flow), out);
+  websocket_->live.finish(out);
+  publish_final(std::move(websocket_->flow), out);
   // Whatever still comes (after the close handshake) is relayed raw.
   websocket_.reset();
 }

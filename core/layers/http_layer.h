@@ -72,28 +72,26 @@ class HttpLayer : public AppLayer {
   void on_response_head(HttpHead& head, Commands& out);
   void on_response_end(HttpMessageEnd& end, Commands& out);
   void send_upstream(std::string data, Commands& out);
-  void open_upstream(const HttpTarget& target, Commands& out);
   // start_request opens (or reuses) the server connection of the exchange's target and sends
   // the request head as the flow says.
   void start_request(Commands& out);
   // Hold points: send_hook stops the exchange's message there (|complete|: its whole body is
   // held); the *_resumed carry out what the hooks decided.
   void send_hook(bool complete, Commands& out);
-  // hold_body keeps body bytes of the held message: before the Hook (which goes out, with
-  // what is here, once they pass the hold limit) or after it.
-  void hold_body(std::string_view data, Commands& out);
+  // take_body notes body bytes of the exchange's request (or response) in its flow. When that
+  // message is held it keeps them, before the Hook (which goes out, with what is here, once
+  // they pass the hold limit) or after it, and returns true: they go on after the hooks.
+  bool take_body(bool request, std::string_view data, Commands& out);
   void on_hook_resumed(HookResumed& resumed, Commands& out);
   void request_resumed(HeldFlow& held, Commands& out);
   void response_resumed(HeldFlow& held, Commands& out);
   // answer_from_hook answers the client with the hook's response; the server is not asked.
   void answer_from_hook(HeldFlow& held, Commands& out);
-  // kill ends the exchange at a hold point: the client connection closes without an answer.
-  void kill(const std::string& why, Commands& out);
   void close_upstream(Commands& out);
   // fail answers the client with |status| (when no response has started) and logs |error|.
-  void fail(int status, std::string_view reason, const std::string& error, Commands& out);
-  // reject answers a request that never reached a server.
-  void reject(int status, std::string_view reason, const std::string& error, Commands& out);
+  void fail(int status, const std::string& error, Commands& out);
+  // reject answers a request that never reached a server. (Both give the usual reason phrase.)
+  void reject(int status, const std::string& error, Commands& out);
   void finish_exchange(Commands& out);
   // serve_magic_host answers a request for http://sightglass/ itself: the CA certificate and
   // how to install it. Nothing goes to the network.
@@ -101,6 +99,7 @@ class HttpLayer : public AppLayer {
                         Commands& out);
   // settle_timings fills in the exchange's timings as of now and cancels its response timer.
   void settle_timings(Commands& out);
+  // publish ends the exchange: its flow goes out finished.
   void publish(Commands& out);
   void close_client(Commands& out);
   // client_gone_error names how and when the client left the exchange in progress.

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "core/layers/http1.h"
 #include "core/layers/http_layer.h"
@@ -62,6 +63,9 @@ struct HttpLayer::Exchange {
   std::string held_after;
   std::optional<HttpMessageEnd> held_end;
   bool answered = false;  // The hooks answered the request: its body goes nowhere.
+
+  // take_held returns the body held before and after the hook, and forgets it.
+  std::string take_held() { return std::exchange(held_body, {}) + std::exchange(held_after, {}); }
 };
 
 // WebSocket is an upgraded connection speaking WebSocket: its flow (the 101 exchange) and

@@ -44,13 +44,11 @@ class LiveFlow {
   // progress notes new body bytes or messages: the next flush publishes when the interval
   // allows.
   void progress() { progress_ = true; }
-  // due says whether something waits to be published.
-  bool due() const { return milestone_ || progress_; }
 
   // flush publishes a live snapshot of |flow| when one is due and allowed; progress that is
   // not allowed yet gets a RequestWakeup in |out| (unless one is out already).
   void flush(FlowSnapshot& flow, SessionContext* ctx, Commands& out) {
-    if (!due()) {
+    if (!milestone_ && !progress_) {
       return;
     }
     const int64_t now = ctx->clock->monotonic_us();
@@ -61,9 +59,7 @@ class LiveFlow {
       }
       return;
     }
-    cancel(out);
-    milestone_ = false;
-    progress_ = false;
+    finish(out);
     published_ = true;
     last_us_ = now;
     ++flow.revision;
@@ -82,19 +78,13 @@ class LiveFlow {
     return true;
   }
 
-  // cancel withdraws the wakeup (the flow is done, or a snapshot goes out now) and forgets
-  // what was due.
-  void cancel(Commands& out) {
+  // finish ends the live publishing: the wakeup is withdrawn and nothing more is due (the
+  // caller publishes the final snapshot). flush does the same before a snapshot goes out.
+  void finish(Commands& out) {
     if (wakeup_ != 0) {
       out.push_back(CancelWakeup{wakeup_});
       wakeup_ = 0;
     }
-  }
-
-  // finish ends the live publishing: the wakeup is withdrawn and nothing more is due (the
-  // caller publishes the final snapshot).
-  void finish(Commands& out) {
-    cancel(out);
     milestone_ = false;
     progress_ = false;
   }

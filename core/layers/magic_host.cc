@@ -43,7 +43,6 @@ void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
                                  const std::string& path, Commands& out) {
   const std::string route = path.substr(0, path.find('?'));
   int status = 200;
-  std::string reason = "OK";
   std::string body;
   Headers headers;
   if (route == "/" || route.empty()) {
@@ -59,15 +58,15 @@ void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
     headers.push_back({"Content-Disposition", "attachment; filename=\"sightglass-ca.cer\""});
   } else {
     status = 404;
-    reason = "Not Found";
     body = "no such page: see http://sightglass/\n";
     headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
   }
   headers.push_back({"Content-Length", std::to_string(body.size())});
   headers.push_back({"Connection", "close"});
   const bool head_only = head.method == "HEAD";
-  out.push_back(SendData{kClientConn, serialize_response_head("HTTP/1.1", status, reason, headers) +
-                                          (head_only ? std::string() : body)});
+  out.push_back(SendData{
+      kClientConn, serialize_response_head("HTTP/1.1", status, reason_phrase(status), headers) +
+                       (head_only ? std::string() : body)});
   FlowSnapshot flow = ctx_->new_flow();
   HttpRequestData& request = flow.request.emplace();
   request.method = head.method;
@@ -80,7 +79,7 @@ void HttpLayer::serve_magic_host(const HttpHead& head, const HttpTarget& target,
   request.header_bytes = head.header_bytes;
   HttpResponseData& response = flow.response.emplace();
   response.status = status;
-  response.reason = reason;
+  response.reason = reason_phrase(status);
   response.headers = std::move(headers);
   response.body.append(head_only ? std::string_view() : std::string_view(body),
                        ctx_->config->body_limit);

@@ -3,52 +3,19 @@
 #include <openssl/base64.h>
 #include <openssl/mem.h>
 
+#include <algorithm>
 #include <cstdint>
-#include <vector>
+
+#include "core/proxy/flow.h"
 
 namespace sightglass::core {
 namespace {
 
 constexpr std::string_view kBody = "Proxy authentication required\n";
 
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && is_space(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y - 'A' + 'a');
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // equal_secret compares in time that depends only on the lengths.
 bool equal_secret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // decode_base64 decodes strictly (length a multiple of 4, no whitespace, '=' only as padding).
@@ -57,13 +24,14 @@ std::optional<std::string> decode_base64(std::string_view in) {
   if (in.empty() || EVP_DecodedLength(&max_len, in.size()) == 0) {
     return std::nullopt;
   }
-  std::vector<uint8_t> out(max_len);
+  std::string out(max_len, '\0');
   size_t out_len = 0;
-  if (EVP_DecodeBase64(out.data(), &out_len, out.size(),
+  if (EVP_DecodeBase64(reinterpret_cast<uint8_t*>(out.data()), &out_len, out.size(),
                        reinterpret_cast<const uint8_t*>(in.data()), in.size()) == 0) {
     return std::nullopt;
   }
-  return std::string(reinterpret_cast<const char*>(out.data()), out_len);
+  out.resize(out_len);
+  return out;
 }
 
 }  // namespace
@@ -79,20 +47,13 @@ std::optional<ProxyCredentials> parse_proxy_credentials(std::string_view user_co
 
 bool check_basic_proxy_authorization(std::string_view header_value,
                                      const ProxyCredentials& expected) {
-  const std::string_view value = trim(header_value);
-  size_t space = 0;
-  while (space < value.size() && !is_space(value[space])) {
-    ++space;
-  }
-  if (!equals_ignore_case(value.substr(0, space), "basic")) {
+  const std::string_view value = trim_whitespace(header_value);
+  const size_t space = std::min(value.find_first_of(" \t"), value.size());
+  if (!iequals(value.substr(0, space), "basic")) {
     return false;
   }
-  // token68 after the scheme; the strict decoder rejects any whitespace inside it.
-  const std::string_view token = trim(value.substr(space));
-  if (space == value.size() || token.empty()) {
-    return false;
-  }
-  const std::optional<std::string> decoded = decode_base64(token);
+  // token68 after the scheme; the strict decoder rejects any whitespace inside it (and "").
+  const std::optional<std::string> decoded = decode_base64(trim_whitespace(value.substr(space)));
   if (!decoded) {
     return false;
   }
@@ -114,14 +75,11 @@ bool check_credentials(std::string_view user, std::string_view password,
 }
 
 std::string proxy_auth_required_response() {
-  std::string out =
-      "HTTP/1.1 407 Proxy Authentication Required\r\n"
-      "Proxy-Authenticate: Basic realm=\"sightglass\"\r\n"
-      "Content-Type: text/plain; charset=utf-8\r\n"
-      "Content-Length: " +
-      std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n";
-  out.append(kBody);
-  return out;
+  return "HTTP/1.1 407 Proxy Authentication Required\r\n"
+         "Proxy-Authenticate: Basic realm=\"sightglass\"\r\n"
+         "Content-Type: text/plain; charset=utf-8\r\n"
+         "Content-Length: " +
+         std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
 }
 
 }  // namespace sightglass::core

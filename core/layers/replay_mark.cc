@@ -1,21 +1,13 @@
 #include "core/layers/replay_mark.h"
 
-#include <algorithm>
-#include <cstddef>
+#include <openssl/mem.h>
 
 namespace sightglass::core {
 namespace {
 
 // same_secret compares two strings in constant time (only the lengths may leak).
 bool same_secret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return diff == 0;
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace

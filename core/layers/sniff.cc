@@ -12,12 +12,10 @@ constexpr uint8_t kTlsClientHello = 0x01;
 // The longest method we look for plus its space.
 constexpr size_t kMaxMethodBytes = 16;
 
+// is_token_char: RFC 9110 tchar.
 bool is_token_char(uint8_t c) {
-  // RFC 9110 tchar.
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 }  // namespace
@@ -28,10 +26,7 @@ FirstBytes sniff_first_bytes(std::span<const uint8_t> data) {
   }
   if (data[0] == kTlsHandshakeRecord) {
     // Record header: type, version (3.x), length (2), then the handshake type.
-    if (data.size() < 2) {
-      return FirstBytes::kNeedMore;
-    }
-    if (data[1] != kTlsMajorVersion) {
+    if (data.size() >= 2 && data[1] != kTlsMajorVersion) {
       return FirstBytes::kOther;
     }
     if (data.size() < 6) {

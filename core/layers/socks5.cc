@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -47,26 +48,16 @@ std::string printable(std::string_view s) {
 }
 
 std::string command_name(uint8_t command) {
-  switch (command) {
-    case kCommandBind:
-      return "BIND";
-    case kCommandUdpAssociate:
-      return "UDP ASSOCIATE";
-    default:
-      return std::to_string(command);
-  }
+  return command == kCommandBind           ? "BIND"
+         : command == kCommandUdpAssociate ? "UDP ASSOCIATE"
+                                           : std::to_string(command);
 }
 
 // valid_domain_name rejects names that would be cut short or garble a log line (NUL, control
 // bytes); anything else is passed on as given.
 bool valid_domain_name(std::string_view name) {
-  for (const char c : name) {
-    const auto b = static_cast<uint8_t>(c);
-    if (b < 0x20 || b == 0x7f) {
-      return false;
-    }
-  }
-  return true;
+  return std::ranges::none_of(name,
+                              [](char c) { return static_cast<uint8_t>(c) < 0x20 || c == 0x7f; });
 }
 
 std::string address_text(int family, const char* bytes) {
@@ -87,24 +78,10 @@ Socks5Handshake::Status Socks5Handshake::feed(std::string_view data, std::string
     return status_;
   }
   buffer_.append(data);
-  while (status_ == Status::kNeedMore) {
-    bool progressed = false;
-    switch (stage_) {
-      case Stage::kMethods:
-        progressed = parse_methods(reply);
-        break;
-      case Stage::kAuth:
-        progressed = parse_auth(reply);
-        break;
-      case Stage::kRequest:
-        progressed = parse_request(reply);
-        break;
-      case Stage::kDone:
-        break;
-    }
-    if (!progressed) {
-      break;
-    }
+  // Each message that completes moves on to the next stage, until one is incomplete.
+  while (status_ == Status::kNeedMore && (stage_ == Stage::kMethods ? parse_methods(reply)
+                                          : stage_ == Stage::kAuth  ? parse_auth(reply)
+                                                                    : parse_request(reply))) {
   }
   return status_;
 }
@@ -113,28 +90,22 @@ std::string Socks5Handshake::take_remainder() {
   if (status_ != Status::kConnect) {
     return {};
   }
-  std::string out = std::move(buffer_);
-  buffer_.clear();
-  return out;
+  return std::exchange(buffer_, {});
 }
 
 std::string Socks5Handshake::success_reply() { return failure_reply(kSucceeded); }
 
 std::string Socks5Handshake::failure_reply(uint8_t code) {
   // VER REP RSV ATYP(IPv4) BND.ADDR(0.0.0.0) BND.PORT(0).
-  std::string out(10, '\0');
-  out[0] = static_cast<char>(kSocksVersion);
-  out[1] = static_cast<char>(code);
-  out[3] = static_cast<char>(kAddressIpv4);
-  return out;
+  return {
+      static_cast<char>(kSocksVersion), static_cast<char>(code), 0, kAddressIpv4, 0, 0, 0, 0, 0, 0};
 }
 
-Socks5Handshake::Status Socks5Handshake::fail(std::string error) {
+bool Socks5Handshake::fail(std::string error) {
   status_ = Status::kFailed;
-  stage_ = Stage::kDone;
   error_ = std::move(error);
   buffer_.clear();
-  return status_;
+  return false;
 }
 
 bool Socks5Handshake::parse_methods(std::string* reply) {
@@ -144,8 +115,7 @@ bool Socks5Handshake::parse_methods(std::string* reply) {
   }
   const auto version = static_cast<uint8_t>(buffer_[0]);
   if (version != kSocksVersion) {
-    fail("SOCKS5: not a SOCKS5 client (version " + std::to_string(version) + ")");
-    return false;
+    return fail("SOCKS5: not a SOCKS5 client (version " + std::to_string(version) + ")");
   }
   if (buffer_.size() < 2) {
     return false;
@@ -155,16 +125,15 @@ bool Socks5Handshake::parse_methods(std::string* reply) {
     return false;
   }
   const uint8_t wanted = credentials_ ? kMethodUserPass : kMethodNoAuth;
-  const std::string_view methods = std::string_view(buffer_).substr(2, count);
-  const bool offered = methods.find(static_cast<char>(wanted)) != std::string_view::npos;
+  const bool offered = std::string_view(buffer_).substr(2, count).find(static_cast<char>(wanted)) !=
+                       std::string_view::npos;
   buffer_.erase(0, 2 + count);
   if (!offered) {
     append_bytes(reply, kSocksVersion, kMethodNoneAcceptable);
-    fail(credentials_ ? "SOCKS5: the client offered no acceptable authentication method "
-                        "(username/password is required)"
-                      : "SOCKS5: the client offered no acceptable authentication method "
-                        "(no authentication is configured)");
-    return false;
+    return fail(credentials_ ? "SOCKS5: the client offered no acceptable authentication method "
+                               "(username/password is required)"
+                             : "SOCKS5: the client offered no acceptable authentication method "
+                               "(no authentication is configured)");
   }
   append_bytes(reply, kSocksVersion, wanted);
   stage_ = credentials_ ? Stage::kAuth : Stage::kRequest;
@@ -179,8 +148,8 @@ bool Socks5Handshake::parse_auth(std::string* reply) {
   const auto version = static_cast<uint8_t>(buffer_[0]);
   if (version != kAuthVersion) {
     append_bytes(reply, kAuthVersion, kAuthFailure);
-    fail("SOCKS5: unsupported username/password subnegotiation version " + std::to_string(version));
-    return false;
+    return fail("SOCKS5: unsupported username/password subnegotiation version " +
+                std::to_string(version));
   }
   if (buffer_.size() < 2) {
     return false;
@@ -200,8 +169,7 @@ bool Socks5Handshake::parse_auth(std::string* reply) {
   buffer_.erase(0, total);
   if (!ok) {
     append_bytes(reply, kAuthVersion, kAuthFailure);
-    fail("SOCKS5: wrong username or password for user " + printable(user));
-    return false;
+    return fail("SOCKS5: wrong username or password for user " + printable(user));
   }
   append_bytes(reply, kAuthVersion, kAuthSuccess);
   stage_ = Stage::kRequest;
@@ -216,75 +184,53 @@ bool Socks5Handshake::parse_request(std::string* reply) {
   }
   const auto version = static_cast<uint8_t>(buffer_[0]);
   if (version != kSocksVersion) {
-    fail("SOCKS5: request with version " + std::to_string(version) + ", expected 5");
-    return false;
+    return fail("SOCKS5: request with version " + std::to_string(version) + ", expected 5");
   }
   if (buffer_.size() < kRequestHeaderBytes) {
     return false;
   }
   const auto command = static_cast<uint8_t>(buffer_[1]);
   const auto atyp = static_cast<uint8_t>(buffer_[3]);
-  size_t address_start = kRequestHeaderBytes;
-  size_t address_len = 0;
-  switch (atyp) {
-    case kAddressIpv4:
-      address_len = 4;
-      break;
-    case kAddressIpv6:
-      address_len = 16;
-      break;
-    case kAddressDomain:
-      if (buffer_.size() < kRequestHeaderBytes + 1) {
-        return false;
-      }
-      address_start = kRequestHeaderBytes + 1;
-      address_len = static_cast<uint8_t>(buffer_[kRequestHeaderBytes]);
-      break;
-    default:
-      reply->append(failure_reply(kAddressTypeNotSupported));
-      fail("SOCKS5: unsupported address type " + std::to_string(atyp));
-      return false;
+  if (atyp != kAddressIpv4 && atyp != kAddressIpv6 && atyp != kAddressDomain) {
+    reply->append(failure_reply(kAddressTypeNotSupported));
+    return fail("SOCKS5: unsupported address type " + std::to_string(atyp));
   }
+  // A domain name comes with its length byte first.
+  const bool domain = atyp == kAddressDomain;
+  if (domain && buffer_.size() < kRequestHeaderBytes + 1) {
+    return false;
+  }
+  const size_t address_start = kRequestHeaderBytes + (domain ? 1 : 0);
+  const size_t address_len = domain ? static_cast<uint8_t>(buffer_[kRequestHeaderBytes])
+                             : atyp == kAddressIpv4 ? 4
+                                                    : 16;
   const size_t total = address_start + address_len + kPortBytes;
   if (buffer_.size() < total) {
     return false;
   }
   const char* address = buffer_.data() + address_start;
-  std::string host;
-  switch (atyp) {
-    case kAddressIpv4:
-      host = address_text(AF_INET, address);
-      break;
-    case kAddressIpv6:
-      host = address_text(AF_INET6, address);
-      break;
-    default:
-      host.assign(address, address_len);
-      break;
-  }
+  std::string host = atyp == kAddressIpv4   ? address_text(AF_INET, address)
+                     : atyp == kAddressIpv6 ? address_text(AF_INET6, address)
+                                            : std::string(address, address_len);
   const auto port_hi = static_cast<uint8_t>(buffer_[address_start + address_len]);
   const auto port_lo = static_cast<uint8_t>(buffer_[address_start + address_len + 1]);
   buffer_.erase(0, total);
 
   if (command != kCommandConnect) {
     reply->append(failure_reply(kCommandNotSupported));
-    fail("SOCKS5: unsupported command " + command_name(command));
-    return false;
+    return fail("SOCKS5: unsupported command " + command_name(command));
   }
-  if (atyp == kAddressDomain && host.empty()) {
+  if (domain && host.empty()) {
     reply->append(failure_reply(kGeneralFailure));
-    fail("SOCKS5: empty domain name in the CONNECT request");
-    return false;
+    return fail("SOCKS5: empty domain name in the CONNECT request");
   }
-  if (atyp == kAddressDomain && !valid_domain_name(host)) {
+  if (domain && !valid_domain_name(host)) {
     reply->append(failure_reply(kGeneralFailure));
-    fail("SOCKS5: invalid domain name " + printable(host) + " in the CONNECT request");
-    return false;
+    return fail("SOCKS5: invalid domain name " + printable(host) + " in the CONNECT request");
   }
   host_ = std::move(host);
   port_ = static_cast<uint16_t>((port_hi << 8) | port_lo);
   address_type_ = atyp;
-  stage_ = Stage::kDone;
   status_ = Status::kConnect;
   return true;
 }

@@ -25,20 +25,19 @@ class Socks5Handshake {
   };
 
   // RFC 1928 REP values.
-  static constexpr uint8_t kSucceeded = 0x00;
-  static constexpr uint8_t kGeneralFailure = 0x01;
-  static constexpr uint8_t kNotAllowed = 0x02;
-  static constexpr uint8_t kNetworkUnreachable = 0x03;
-  static constexpr uint8_t kHostUnreachable = 0x04;
-  static constexpr uint8_t kConnectionRefused = 0x05;
-  static constexpr uint8_t kTtlExpired = 0x06;
-  static constexpr uint8_t kCommandNotSupported = 0x07;
-  static constexpr uint8_t kAddressTypeNotSupported = 0x08;
-
+  enum Reply : uint8_t {
+    kSucceeded,
+    kGeneralFailure,
+    kNotAllowed,
+    kNetworkUnreachable,
+    kHostUnreachable,
+    kConnectionRefused,
+    kTtlExpired,
+    kCommandNotSupported,
+    kAddressTypeNotSupported,
+  };
   // RFC 1928 ATYP values, as address_type() returns them.
-  static constexpr uint8_t kAddressIpv4 = 0x01;
-  static constexpr uint8_t kAddressDomain = 0x03;
-  static constexpr uint8_t kAddressIpv6 = 0x04;
+  enum AddressType : uint8_t { kAddressIpv4 = 1, kAddressDomain = 3, kAddressIpv6 = 4 };
 
   // With |credentials| the client must authenticate with username/password (method 0x02);
   // without, it must offer "no authentication" (method 0x00).
@@ -66,14 +65,14 @@ class Socks5Handshake {
   static std::string failure_reply(uint8_t code);
 
  private:
-  enum class Stage : uint8_t { kMethods, kAuth, kRequest, kDone };
+  enum class Stage : uint8_t { kMethods, kAuth, kRequest };
 
   // Each parse_* consumes one message from buffer_ when it is complete; they return false
-  // when more bytes are needed or the handshake failed.
+  // when more bytes are needed or the handshake failed (fail() returns false).
   bool parse_methods(std::string* reply);
   bool parse_auth(std::string* reply);
   bool parse_request(std::string* reply);
-  Status fail(std::string error);
+  bool fail(std::string error);
 
   std::optional<ProxyCredentials> credentials_;
   Stage stage_ = Stage::kMethods;

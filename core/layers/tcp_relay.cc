@@ -1,19 +1,16 @@
 #include "core/layers/tcp_relay.h"
 
-#include "core/layers/live_flow.h"
-
 namespace sightglass::core {
 
 TcpRelay::TcpRelay(SessionContext* ctx, std::string host, uint16_t port, bool tls,
                    std::string initial)
-    : ctx_(ctx), pending_(std::move(initial)), flow_(ctx->new_flow(FlowKind::kTcp)) {
+    : ctx_(ctx), tls_(tls), pending_(std::move(initial)), flow_(ctx->new_flow(FlowKind::kTcp)) {
   flow_.tcp_host = std::move(host);
   flow_.tcp_port = port;
   started_mono_us_ = ctx_->clock->monotonic_us();
   flow_.bytes_from_client = pending_.size();
   server_ = ctx_->new_conn();
   open_id_ = ctx_->new_command();
-  tls_ = tls;
 }
 
 void TcpRelay::start(Commands& out) {
@@ -53,10 +50,7 @@ void TcpRelay::handle_event(Event& event, Commands& out) {
     }
     if (!opened->error.empty()) {
       flow_.error = opened->error;
-      server_closed_ = true;
-      client_closed_ = true;
-      out.push_back(CloseConnection{kClientConn, false});
-      finish(out);
+      finish(out, kClientConn);
       return;
     }
     open_ = true;
@@ -67,8 +61,7 @@ void TcpRelay::handle_event(Event& event, Commands& out) {
     flow_.timings.ssl_us = opened->ssl_us;
     live_.milestone();  // Connected: the server's address is known.
     if (!pending_.empty()) {
-      out.push_back(SendData{server_, std::move(pending_)});
-      pending_.clear();
+      out.push_back(SendData{server_, std::exchange(pending_, {})});
     }
     if (client_closed_) {
       out.push_back(CloseConnection{server_, true});
@@ -90,10 +83,7 @@ void TcpRelay::handle_event(Event& event, Commands& out) {
                       " bytes from the client and " + std::to_string(flow_.bytes_from_server) +
                       " from the server";
       }
-      client_closed_ = true;
-      server_closed_ = true;
-      out.push_back(CloseConnection{from_client ? server_ : kClientConn, false});
-      finish(out);
+      finish(out, from_client ? server_ : kClientConn);
       return;
     }
     if (from_client && !client_closed_) {
@@ -112,16 +102,16 @@ void TcpRelay::handle_event(Event& event, Commands& out) {
 }
 
 void TcpRelay::abandon(const std::string& why, Commands& out) {
-  if (finished_) {
-    return;
-  }
-  if (flow_.error.empty()) {
+  if (!finished_ && flow_.error.empty()) {
     flow_.error = why;
   }
   finish(out);
 }
 
-void TcpRelay::finish(Commands& out) {
+void TcpRelay::finish(Commands& out, std::optional<ConnId> close) {
+  if (close) {
+    out.push_back(CloseConnection{*close, false});
+  }
   if (finished_) {
     return;
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "core/layers/app_layer.h"
@@ -29,7 +30,8 @@ class TcpRelay : public AppLayer {
 
  private:
   void handle_event(Event& event, Commands& out);
-  void finish(Commands& out);
+  // finish publishes the flow, once; |close| (after a failure) is closed first.
+  void finish(Commands& out, std::optional<ConnId> close = std::nullopt);
 
   SessionContext* ctx_;
   ConnId server_ = 0;

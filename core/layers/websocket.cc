@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include "core/layers/http1.h"
+
 namespace sightglass::core {
 namespace {
 
@@ -17,22 +19,6 @@ constexpr uint8_t kClose = 8;
 constexpr size_t kMaxControlPayload = 125;
 // What permessage-deflate leaves off the end of every compressed message (RFC 7692 7.2.2).
 constexpr std::string_view kDeflateTail("\x00\x00\xff\xff", 4);
-
-// split calls |fn| with each trimmed, non-empty piece of |s| between |sep|s.
-template <class Fn>
-void split(std::string_view s, char sep, Fn&& fn) {
-  while (true) {
-    const size_t at = s.find(sep);
-    const std::string_view piece = trim_whitespace(s.substr(0, at));
-    if (!piece.empty()) {
-      fn(piece);
-    }
-    if (at == std::string_view::npos) {
-      return;
-    }
-    s.remove_prefix(at + 1);
-  }
-}
 
 // window_bits parses a max_window_bits value (8..15, maybe quoted); |fallback| otherwise.
 int window_bits(std::string_view value, int fallback) {
@@ -47,6 +33,11 @@ int window_bits(std::string_view value, int fallback) {
   return bits;
 }
 
+// extended_length_bytes is how many bytes of payload length follow a frame's second byte |b1|.
+size_t extended_length_bytes(uint8_t b1) {
+  return (b1 & 0x7F) == 126 ? 2 : (b1 & 0x7F) == 127 ? 8 : 0;
+}
+
 // trim_partial_utf8 drops an incomplete UTF-8 sequence that a cut left at the end of |s|.
 void trim_partial_utf8(std::string& s) {
   size_t i = s.size();
@@ -56,14 +47,7 @@ void trim_partial_utf8(std::string& s) {
     if ((c & 0xC0) == 0x80) {
       continue;  // A continuation byte: look further back for the lead.
     }
-    size_t length = 1;
-    if ((c >> 5) == 0x6) {
-      length = 2;
-    } else if ((c >> 4) == 0xE) {
-      length = 3;
-    } else if ((c >> 3) == 0x1E) {
-      length = 4;
-    }
+    const size_t length = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
     if (back < length) {
       s.resize(i);
     }
@@ -79,20 +63,18 @@ WebSocketExtensions parse_websocket_extensions(const Headers& response_headers) 
     if (!iequals(header.name, "Sec-WebSocket-Extensions")) {
       continue;
     }
-    split(header.value, ',', [&](std::string_view extension) {
+    split_list(header.value, ',', [&](std::string_view extension) {
       if (out.permessage_deflate) {
         return;
       }
       bool first = true;
-      bool deflate = false;
-      split(extension, ';', [&](std::string_view param) {
+      split_list(extension, ';', [&](std::string_view param) {
         if (first) {
           first = false;
-          deflate = iequals(param, "permessage-deflate");
-          out.permessage_deflate = deflate;
+          out.permessage_deflate = iequals(param, "permessage-deflate");
           return;
         }
-        if (!deflate) {
+        if (!out.permessage_deflate) {
           return;
         }
         const size_t eq = param.find('=');
@@ -119,8 +101,8 @@ bool is_websocket_upgrade(const Headers& response_headers) {
   bool found = false;
   for (const Header& header : response_headers) {
     if (iequals(header.name, "Upgrade")) {
-      split(header.value, ',',
-            [&](std::string_view token) { found = found || iequals(token, "websocket"); });
+      split_list(header.value, ',',
+                 [&](std::string_view token) { found = found || iequals(token, "websocket"); });
     }
   }
   return found;
@@ -131,7 +113,7 @@ bool is_websocket_upgrade(const Headers& response_headers) {
 // decodes any smaller one (even from a sender that exceeds what it negotiated).
 class WebSocketReader::Inflater {
  public:
-  Inflater() = default;
+  Inflater() : ready_(inflateInit2(&z_, -15) == Z_OK) {}
   ~Inflater() {
     if (ready_) {
       inflateEnd(&z_);
@@ -140,10 +122,7 @@ class WebSocketReader::Inflater {
   Inflater(const Inflater&) = delete;
   Inflater& operator=(const Inflater&) = delete;
 
-  bool init() {
-    ready_ = inflateInit2(&z_, -15) == Z_OK;
-    return ready_;
-  }
+  bool ready() const { return ready_; }
 
   // run inflates |in| and hands the output to |reader|->keep(). False on corrupt input.
   bool run(std::string_view in, WebSocketReader* reader) {
@@ -165,16 +144,11 @@ class WebSocketReader::Inflater {
           ended_ = true;
           break;
         }
-        if (produced == 0 && z_.avail_in == before) {
-          if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            return false;
-          }
-          break;  // No progress: it needs more input.
-        }
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
           return false;
         }
-        if (z_.avail_in == 0 && z_.avail_out != 0) {
+        // No progress (it needs more input), or all input taken with output room to spare.
+        if ((produced == 0 && z_.avail_in == before) || (z_.avail_in == 0 && z_.avail_out != 0)) {
           break;
         }
       }
@@ -203,7 +177,10 @@ class WebSocketReader::Inflater {
 
 WebSocketReader::WebSocketReader(bool from_client, const WebSocketExtensions& extensions,
                                  uint64_t limit)
-    : from_client_(from_client), extensions_(extensions), limit_(limit) {}
+    : extensions_(extensions),
+      no_context_(from_client ? extensions.client_no_context_takeover
+                              : extensions.server_no_context_takeover),
+      limit_(limit) {}
 
 WebSocketReader::~WebSocketReader() = default;
 
@@ -218,10 +195,8 @@ bool WebSocketReader::feed(std::string_view data, std::vector<Message>& out) {
         continue;
       }
       if (header_have_ == 2) {
-        const uint8_t length7 = header_[1] & 0x7F;
-        const size_t extended = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
         const size_t mask = (header_[1] & 0x80) != 0 ? 4 : 0;
-        header_need_ = 2 + extended + mask;
+        header_need_ = 2 + extended_length_bytes(header_[1]) + mask;
         if (header_need_ > 2) {
           continue;
         }
@@ -248,84 +223,58 @@ void WebSocketReader::begin_frame(std::vector<Message>& out) {
   const bool rsv1 = (b0 & 0x40) != 0;
   opcode_ = b0 & 0x0F;
   masked_ = (b1 & 0x80) != 0;
-  size_t at = 2;
-  payload_length_ = b1 & 0x7F;
-  if (payload_length_ == 126) {
-    payload_length_ = (uint64_t{header_[2]} << 8) | header_[3];
-    at = 4;
-  } else if (payload_length_ == 127) {
-    payload_length_ = 0;
-    for (size_t i = 2; i < 10; ++i) {
-      payload_length_ = (payload_length_ << 8) | header_[i];
-    }
-    at = 10;
+  // A 7-bit length, or 126 or 127 and a 16-bit or 64-bit one after it (feed read them all).
+  const size_t extended = extended_length_bytes(b1);
+  payload_length_ = extended == 0 ? b1 & 0x7Fu : 0u;
+  for (size_t i = 2; i < 2 + extended; ++i) {
+    payload_length_ = (payload_length_ << 8) | header_[i];
   }
   if (masked_) {
-    std::memcpy(mask_.data(), header_.data() + at, 4);
+    std::memcpy(mask_.data(), header_.data() + 2 + extended, 4);
   }
   header_have_ = 0;
   header_need_ = 2;
   payload_done_ = 0;
 
+  const bool control = (opcode_ & 0x08) != 0;
+  const bool starts_message = opcode_ == kText || opcode_ == kBinary;
+  std::string error;
   if ((b0 & 0x30) != 0) {
-    fail("RSV2/RSV3 set, but no extension that uses them was negotiated");
+    error = "RSV2/RSV3 set, but no extension that uses them was negotiated";
+  } else if ((payload_length_ >> 63) != 0) {
+    error = "frame length with the most significant bit set";
+  } else if (control && opcode_ > 10) {
+    error = "reserved control opcode " + std::to_string(opcode_);
+  } else if (control && !fin_) {
+    error = "fragmented control frame (opcode " + std::to_string(opcode_) + ")";
+  } else if (control && payload_length_ > kMaxControlPayload) {
+    error = "control frame of " + std::to_string(payload_length_) + " bytes (the limit is 125)";
+  } else if (control && rsv1) {
+    error = "RSV1 set on a control frame";
+  } else if (opcode_ == kContinuation && msg_opcode_ == 0) {
+    error = "continuation frame without a message to continue";
+  } else if (opcode_ == kContinuation && rsv1) {
+    error = "RSV1 set on a continuation frame";
+  } else if (starts_message && msg_opcode_ != 0) {
+    error = "new message (opcode " + std::to_string(opcode_) + ") before the fragmented one ended";
+  } else if (starts_message && rsv1 && !extensions_.permessage_deflate) {
+    error = "RSV1 set, but permessage-deflate was not negotiated";
+  } else if (!control && !starts_message && opcode_ != kContinuation) {
+    error = "reserved opcode " + std::to_string(opcode_);
+  } else if (starts_message && rsv1 && !inflater_) {
+    inflater_ = std::make_unique<Inflater>();
+    if (!inflater_->ready()) {
+      error = "permessage-deflate: cannot start zlib";
+    }
+  }
+  if (!error.empty()) {
+    fail(std::move(error));
     return;
   }
-  if ((payload_length_ >> 63) != 0) {
-    fail("frame length with the most significant bit set");
-    return;
-  }
-  if ((opcode_ & 0x08) != 0) {
-    if (opcode_ > 10) {
-      fail("reserved control opcode " + std::to_string(opcode_));
-      return;
-    }
-    if (!fin_) {
-      fail("fragmented control frame (opcode " + std::to_string(opcode_) + ")");
-      return;
-    }
-    if (payload_length_ > kMaxControlPayload) {
-      fail("control frame of " + std::to_string(payload_length_) + " bytes (the limit is 125)");
-      return;
-    }
-    if (rsv1) {
-      fail("RSV1 set on a control frame");
-      return;
-    }
-    control_.clear();
-  } else if (opcode_ == kContinuation) {
-    if (msg_opcode_ == 0) {
-      fail("continuation frame without a message to continue");
-      return;
-    }
-    if (rsv1) {
-      fail("RSV1 set on a continuation frame");
-      return;
-    }
-  } else if (opcode_ == kText || opcode_ == kBinary) {
-    if (msg_opcode_ != 0) {
-      fail("new message (opcode " + std::to_string(opcode_) + ") before the fragmented one ended");
-      return;
-    }
-    if (rsv1 && !extensions_.permessage_deflate) {
-      fail("RSV1 set, but permessage-deflate was not negotiated");
-      return;
-    }
+  if (starts_message) {
+    // (end_frame left the rest of the message state empty.)
     msg_opcode_ = opcode_;
     msg_compressed_ = rsv1;
-    msg_skip_inflate_ = false;
-    msg_data_.clear();
-    msg_size_ = 0;
-    if (msg_compressed_ && !inflater_) {
-      inflater_ = std::make_unique<Inflater>();
-      if (!inflater_->init()) {
-        fail("permessage-deflate: cannot start zlib");
-        return;
-      }
-    }
-  } else {
-    fail("reserved opcode " + std::to_string(opcode_));
-    return;
   }
   state_ = State::kPayload;
   if (payload_length_ == 0) {
@@ -354,8 +303,7 @@ void WebSocketReader::on_payload(std::string_view masked) {
   }
   if (!msg_compressed_) {
     // Only the part that is kept needs unmasking; the rest is counted.
-    const uint64_t room = limit_ - std::min<uint64_t>(limit_, msg_data_.size());
-    const size_t wanted = static_cast<size_t>(std::min<uint64_t>(room, masked.size()));
+    const size_t wanted = room_for(masked.size());
     if (wanted > 0) {
       keep(unmask(masked.substr(0, wanted)));
     }
@@ -371,21 +319,20 @@ void WebSocketReader::on_payload(std::string_view masked) {
          (why != nullptr ? std::string(" (") + why + ")" : std::string()));
     return;
   }
-  const bool no_context = from_client_ ? extensions_.client_no_context_takeover
-                                       : extensions_.server_no_context_takeover;
-  if (no_context && msg_size_ > limit_) {
+  if (no_context_ && msg_size_ > limit_) {
     // Nothing more of this message is kept, and the next one starts afresh: stop inflating.
     msg_skip_inflate_ = true;
   }
 }
 
+size_t WebSocketReader::room_for(size_t n) const {
+  return static_cast<size_t>(
+      std::min<uint64_t>(n, limit_ - std::min<uint64_t>(limit_, msg_data_.size())));
+}
+
 void WebSocketReader::keep(std::string_view plain) {
   msg_size_ += plain.size();
-  if (msg_data_.size() < limit_) {
-    const size_t take =
-        static_cast<size_t>(std::min<uint64_t>(plain.size(), limit_ - msg_data_.size()));
-    msg_data_.append(plain.substr(0, take));
-  }
+  msg_data_.append(plain.substr(0, room_for(plain.size())));
 }
 
 void WebSocketReader::end_frame(std::vector<Message>& out) {
@@ -420,8 +367,7 @@ void WebSocketReader::end_frame(std::vector<Message>& out) {
       fail("permessage-deflate: invalid compressed data at the end of a message");
       return;
     }
-    inflater_->end_message(from_client_ ? extensions_.client_no_context_takeover
-                                        : extensions_.server_no_context_takeover);
+    inflater_->end_message(no_context_);
   }
   Message message;
   message.opcode = msg_opcode_;

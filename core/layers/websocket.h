@@ -10,8 +10,6 @@
 #include <string_view>
 #include <vector>
 
-#include "core/proxy/context.h"
-#include "core/proxy/events.h"
 #include "core/proxy/flow.h"
 
 namespace sightglass::core {
@@ -58,8 +56,6 @@ class WebSocketReader {
   // parameters apply); |extensions| as negotiated; |limit| bytes kept per message.
   WebSocketReader(bool from_client, const WebSocketExtensions& extensions, uint64_t limit);
   ~WebSocketReader();
-  WebSocketReader(const WebSocketReader&) = delete;
-  WebSocketReader& operator=(const WebSocketReader&) = delete;
 
   // feed parses |data| and appends the messages it completes to |out|. It returns false once
   // the stream has failed (now or before).
@@ -79,10 +75,12 @@ class WebSocketReader {
   void on_payload(std::string_view masked);
   void end_frame(std::vector<Message>& out);
   void keep(std::string_view plain);
+  // room_for is how many of |n| more payload bytes the message keeps (up to |limit|).
+  size_t room_for(size_t n) const;
   void fail(std::string reason);
 
-  bool from_client_;
   WebSocketExtensions extensions_;
+  bool no_context_;  // The sender's deflate window starts afresh with each message.
   uint64_t limit_;
   std::string error_;
   bool saw_close_ = false;

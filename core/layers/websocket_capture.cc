@@ -14,7 +14,6 @@ WebSocketCapture::Read WebSocketCapture::read(bool from_client, std::string_view
   if (reader.failed() || data.empty()) {
     return result;  // That direction is relayed unread.
   }
-  messages_.clear();
   const bool ok = reader.feed(data, messages_);
   for (WebSocketReader::Message& message : messages_) {
     flow.websocket_messages.push_back(WebSocketMessage{from_client, now_us, message.opcode,

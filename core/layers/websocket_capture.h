@@ -29,15 +29,9 @@ class WebSocketCapture {
   // |extensions| as the server's answer negotiated; |limit| bytes kept per message.
   WebSocketCapture(const WebSocketExtensions& extensions, uint64_t limit);
 
-  // on_client_bytes and on_server_bytes read a copy of |data| sent by that side, appending the
+  // read reads a copy of |data| sent by the client (|from_client|) or the server, appending the
   // messages it completes to |flow| with the wall-clock time |now_us|. After a protocol error
   // that direction is no longer read.
-  Read on_client_bytes(std::string_view data, int64_t now_us, FlowSnapshot& flow) {
-    return read(true, data, now_us, flow);
-  }
-  Read on_server_bytes(std::string_view data, int64_t now_us, FlowSnapshot& flow) {
-    return read(false, data, now_us, flow);
-  }
   Read read(bool from_client, std::string_view data, int64_t now_us, FlowSnapshot& flow);
 
   // on_closed notes that one side's connection closed (|error|: how it failed, or "", noted

@@ -4,14 +4,7 @@
 
 namespace sightglass::core {
 
-Interceptor::Interceptor(std::shared_ptr<const TrafficRules> rules) : rules_(std::move(rules)) {
-  if (rules_) {
-    rules_at_request_ = rules_->acts_at(HookPoint::kRequest);
-    rules_at_response_ = rules_->acts_at(HookPoint::kResponse);
-  }
-}
-
-Interceptor::~Interceptor() = default;
+Interceptor::Interceptor(std::shared_ptr<const TrafficRules> rules) : rules_(std::move(rules)) {}
 
 void Interceptor::set_on_change(std::function<void()> on_change) {
   std::lock_guard lock(mutex_);
@@ -19,11 +12,9 @@ void Interceptor::set_on_change(std::function<void()> on_change) {
 }
 
 void Interceptor::notify() const {
-  std::function<void()> on_change;
-  {
-    std::lock_guard lock(mutex_);
-    on_change = on_change_;
-  }
+  std::unique_lock lock(mutex_);
+  const std::function<void()> on_change = on_change_;
+  lock.unlock();
   if (on_change) {
     on_change();
   }
@@ -52,15 +43,13 @@ std::vector<Interceptor::HeldView> Interceptor::held() const {
 
 bool Interceptor::is_held(FlowId id) const {
   std::lock_guard lock(mutex_);
-  return std::any_of(entries_.begin(), entries_.end(),
-                     [id](const Entry& entry) { return entry.id == id; });
+  return std::ranges::find(entries_, id, &Entry::id) != entries_.end();
 }
 
 bool Interceptor::edit(FlowId id, const std::function<void(HeldFlow&)>& change) {
   {
     std::lock_guard lock(mutex_);
-    auto it = std::find_if(entries_.begin(), entries_.end(),
-                           [id](const Entry& entry) { return entry.id == id; });
+    const auto it = std::ranges::find(entries_, id, &Entry::id);
     if (it == entries_.end()) {
       return false;
     }
@@ -71,39 +60,23 @@ bool Interceptor::edit(FlowId id, const std::function<void(HeldFlow&)>& change) 
   return true;
 }
 
-Interceptor::Resume Interceptor::take(FlowId id, bool kill) {
-  std::lock_guard lock(mutex_);
-  auto it = std::find_if(entries_.begin(), entries_.end(),
-                         [id](const Entry& entry) { return entry.id == id; });
-  if (it == entries_.end()) {
-    return {};
-  }
-  if (kill) {
-    it->held->kill = true;
-    it->held->note += std::string(it->held->note.empty() ? "" : "; ") + "killed at the intercept";
-  }
-  Resume resume = std::move(it->resume);
-  entries_.erase(it);
-  changed();
-  return resume;
-}
-
-bool Interceptor::resume(FlowId id) {
-  Resume resume = take(id, false);
-  if (!resume) {
-    return false;
+bool Interceptor::release(FlowId id, bool kill) {
+  Resume resume;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = std::ranges::find(entries_, id, &Entry::id);
+    if (it == entries_.end()) {
+      return false;
+    }
+    if (kill) {
+      it->held->kill = true;
+      it->held->note += std::string(it->held->note.empty() ? "" : "; ") + "killed at the intercept";
+    }
+    resume = std::move(it->resume);
+    entries_.erase(it);
+    changed();
   }
   resume();  // Outside the lock: it posts to the flow's loop.
-  notify();
-  return true;
-}
-
-bool Interceptor::kill(FlowId id) {
-  Resume resume = take(id, true);
-  if (!resume) {
-    return false;
-  }
-  resume();
   notify();
   return true;
 }
@@ -130,8 +103,7 @@ void Interceptor::shutdown() {
 }
 
 bool Interceptor::holds(HookPoint point) const {
-  return intercepting_.load(std::memory_order_acquire) ||
-         (point == HookPoint::kRequest ? rules_at_request_ : rules_at_response_);
+  return intercepting_.load(std::memory_order_acquire) || (rules_ && rules_->acts_at(point));
 }
 
 bool Interceptor::run(const HeldFlowPtr& held, Resume resume) {
@@ -154,17 +126,14 @@ bool Interceptor::run(const HeldFlowPtr& held, Resume resume) {
 }
 
 void Interceptor::dropped(const HeldFlowPtr& held) {
-  size_t removed = 0;
   {
     std::lock_guard lock(mutex_);
-    removed = std::erase_if(entries_, [&](const Entry& entry) { return entry.held == held; });
-    if (removed != 0) {
-      changed();
+    if (std::erase_if(entries_, [&](const Entry& entry) { return entry.held == held; }) == 0) {
+      return;
     }
+    changed();
   }
-  if (removed != 0) {
-    notify();
-  }
+  notify();
 }
 
 }  // namespace sightglass::core

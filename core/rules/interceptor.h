@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -21,7 +20,6 @@ namespace sightglass::core {
 class Interceptor : public FlowHooks {
  public:
   explicit Interceptor(std::shared_ptr<const TrafficRules> rules);
-  ~Interceptor() override;
 
   // set_filter starts intercepting flows that match |filter| (null: stop; flows already held
   // stay held). Any thread.
@@ -47,8 +45,8 @@ class Interceptor : public FlowHooks {
   bool edit(FlowId id, const std::function<void(HeldFlow&)>& change);
   // resume lets flow |id| go on as it now is; kill ends it (the client's connection closes).
   // false when it is not held. Any thread.
-  bool resume(FlowId id);
-  bool kill(FlowId id);
+  bool resume(FlowId id) { return release(id, false); }
+  bool kill(FlowId id) { return release(id, true); }
   // resume_all lets every held flow go on (intercept turned off, the window closing).
   void resume_all();
   // shutdown forgets every held flow without resuming it: call before the loops end.
@@ -65,15 +63,13 @@ class Interceptor : public FlowHooks {
     HeldFlowPtr held;
     Resume resume;
   };
-  // take removes the entry of flow |id| (empty Resume when there is none).
-  Resume take(FlowId id, bool kill);
+  // release removes the entry of flow |id| (marked killed when |kill|) and resumes it.
+  bool release(FlowId id, bool kill);
   // changed bumps the generation (under the lock); notify tells the owner (outside it).
   void changed() { generation_.fetch_add(1, std::memory_order_acq_rel); }
   void notify() const;
 
   std::shared_ptr<const TrafficRules> rules_;
-  bool rules_at_request_ = false;
-  bool rules_at_response_ = false;
   std::atomic<bool> intercepting_{false};
   mutable std::mutex mutex_;
   FlowFilterConstSharedPtr filter_;

@@ -1,5 +1,6 @@
 #include "core/rules/traffic_rules.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -18,9 +19,6 @@ namespace {
 // keeps any further separators, as Python's str.split(sep, parts - 1)).
 std::vector<std::string> split_spec(std::string_view spec, size_t parts) {
   std::vector<std::string> out;
-  if (spec.empty()) {
-    return out;
-  }
   const char sep = spec.front();
   std::string_view rest = spec.substr(1);
   while (out.size() + 1 < parts) {
@@ -46,8 +44,9 @@ void add_note(HeldFlow& held, const std::string& note) {
   held.note += (held.note.empty() ? "" : "; ") + note;
 }
 
-bool matches(const Rule& rule, const HeldFlow& held) {
-  return rule.filter == nullptr || rule.filter->matches(held.flow);
+// acts_on_responses says whether rules of |kind| run at the response hold point too.
+bool acts_on_responses(RuleKind kind) {
+  return kind == RuleKind::kModifyHeaders || kind == RuleKind::kModifyBody;
 }
 
 void block(const Rule& rule, HeldFlow& held) {
@@ -63,6 +62,49 @@ void block(const Rule& rule, HeldFlow& held) {
   add_note(held, "blocked by --block-list " + rule.spec);
 }
 
+// local_file_for resolves a map-local rule for |url|: the file under (or at) the rule's path
+// that answers it, or "" when there is none. A suffix that leads outside the path ("../")
+// finds nothing.
+std::string local_file_for(const Rule& rule, const std::string& url) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path base = fs::canonical(rule.value, ec);
+  if (ec) {
+    return {};
+  }
+  if (fs::is_regular_file(base, ec)) {
+    return base.string();
+  }
+  if (!fs::is_directory(base, ec)) {
+    return {};
+  }
+  // The part of the URL after the match (or the regex's first group) names the file, as in
+  // mitmproxy's map_local: query left out, slashes trimmed, percent-decoded.
+  std::string suffix;
+  const std::string marked = rule.regex->substitute(url, "\x01\\1\x01", nullptr);
+  const size_t first = marked.find('\x01');
+  if (first != std::string::npos) {
+    const size_t second = marked.find('\x01', first + 1);
+    const std::string group = marked.substr(first + 1, second - first - 1);
+    suffix = !group.empty() ? group : marked.substr(second + 1);
+  }
+  std::erase(suffix, '\x01');  // The markers of later matches.
+  suffix = suffix.substr(0, suffix.find_first_of("?#"));
+  suffix = percent_decode(suffix, false);
+  suffix.erase(0, suffix.find_first_not_of('/'));
+  suffix.erase(suffix.find_last_not_of('/') + 1);
+  // (With no suffix the first candidate is |base| itself, which is not inside it.)
+  const std::string inside = base.string() + "/";
+  for (const fs::path& candidate : {base / suffix, base / suffix / "index.html"}) {
+    const fs::path real = fs::canonical(candidate, ec);
+    // Never a file outside the directory: not through "../", not through a symbolic link.
+    if (!ec && real.string().starts_with(inside) && fs::is_regular_file(real, ec)) {
+      return real.string();
+    }
+  }
+  return {};
+}
+
 void map_local(const Rule& rule, HeldFlow& held) {
   const std::string url = held.flow.request->url();
   if (!rule.regex->search(url)) {
@@ -71,10 +113,7 @@ void map_local(const Rule& rule, HeldFlow& held) {
   HttpResponseData& response = held.answer.emplace();
   response.http_version = held.flow.request->http_version;
   const std::string file = local_file_for(rule, url);
-  std::ifstream in;
-  if (!file.empty()) {
-    in.open(file, std::ios::binary);
-  }
+  std::ifstream in(file, std::ios::binary);  // "" does not open.
   if (in.is_open()) {
     held.answer_body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     response.status = 200;
@@ -146,40 +185,32 @@ void modify_headers(const Rule& rule, HeldFlow& held) {
 }  // namespace
 
 const char* rule_option_name(RuleKind kind) {
-  switch (kind) {
-    case RuleKind::kMapRemote:
-      return "map-remote";
-    case RuleKind::kMapLocal:
-      return "map-local";
-    case RuleKind::kModifyHeaders:
-      return "modify-headers";
-    case RuleKind::kModifyBody:
-      return "modify-body";
-    case RuleKind::kBlockList:
-      return "block-list";
-  }
-  return "";
+  static constexpr const char* kNames[] = {"map-remote", "map-local", "modify-headers",
+                                           "modify-body", "block-list"};
+  return kNames[static_cast<size_t>(kind)];
 }
 
 std::optional<Rule> parse_rule(RuleKind kind, std::string_view spec, std::string* error) {
+  const auto fail = [error](std::string why) -> std::optional<Rule> {
+    *error = std::move(why);
+    return std::nullopt;
+  };
   const size_t parts = kind == RuleKind::kBlockList ? 2 : 3;
   if (spec.size() < 2) {
-    *error = "needs |FLOW-FILTER|... (the first character is the separator)";
-    return std::nullopt;
+    return fail("needs |FLOW-FILTER|... (the first character is the separator)");
   }
   std::vector<std::string> fields = split_spec(spec, parts);
   if (fields.size() + 1 == parts) {
     fields.insert(fields.begin(), std::string());  // No filter: every flow.
   }
   if (fields.size() != parts) {
-    *error = kind == RuleKind::kBlockList
-                 ? "needs |FLOW-FILTER|STATUS"
-                 : std::string("needs |FLOW-FILTER|") +
-                       (kind == RuleKind::kModifyHeaders ? "NAME|VALUE"
-                        : kind == RuleKind::kMapLocal    ? "URL-REGEX|PATH"
-                        : kind == RuleKind::kMapRemote   ? "URL-REGEX|REPLACEMENT"
-                                                         : "REGEX|REPLACEMENT");
-    return std::nullopt;
+    return fail(kind == RuleKind::kBlockList
+                    ? "needs |FLOW-FILTER|STATUS"
+                    : std::string("needs |FLOW-FILTER|") +
+                          (kind == RuleKind::kModifyHeaders ? "NAME|VALUE"
+                           : kind == RuleKind::kMapLocal    ? "URL-REGEX|PATH"
+                           : kind == RuleKind::kMapRemote   ? "URL-REGEX|REPLACEMENT"
+                                                            : "REGEX|REPLACEMENT"));
   }
   Rule rule;
   rule.kind = kind;
@@ -189,8 +220,7 @@ std::optional<Rule> parse_rule(RuleKind kind, std::string_view spec, std::string
     FilterError filter_error;
     rule.filter = FlowFilter::parse(filter_text, &filter_error);
     if (rule.filter == nullptr) {
-      *error = "invalid filter '" + filter_text + "': " + filter_error.describe();
-      return std::nullopt;
+      return fail("invalid filter '" + filter_text + "': " + filter_error.describe());
     }
   }
   if (kind == RuleKind::kBlockList) {
@@ -198,16 +228,14 @@ std::optional<Rule> parse_rule(RuleKind kind, std::string_view spec, std::string
     const std::string& text = fields[1];
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), status);
     if (ec != std::errc() || end != text.data() + text.size() || status < 100 || status > 999) {
-      *error = "'" + text + "' is not a status code (100-999)";
-      return std::nullopt;
+      return fail("'" + text + "' is not a status code (100-999)");
     }
     rule.status = status;
     return rule;
   }
   if (kind == RuleKind::kModifyHeaders) {
     if (fields[1].empty()) {
-      *error = "needs a header name";
-      return std::nullopt;
+      return fail("needs a header name");
     }
     rule.name = fields[1];
     rule.value = fields[2];
@@ -219,122 +247,47 @@ std::optional<Rule> parse_rule(RuleKind kind, std::string_view spec, std::string
   Regex::Error regex_error;
   rule.regex = Regex::compile(fields[1], options, &regex_error);
   if (rule.regex == nullptr) {
-    *error = "invalid regex '" + fields[1] + "': " + regex_error.message + " at offset " +
-             std::to_string(regex_error.offset);
-    return std::nullopt;
+    return fail("invalid regex '" + fields[1] + "': " + regex_error.message + " at offset " +
+                std::to_string(regex_error.offset));
   }
   rule.value = fields[2];
   if (kind == RuleKind::kMapLocal) {
     std::error_code ec;
     if (rule.value.empty() || !std::filesystem::exists(rule.value, ec)) {
-      *error = "no such file or directory: '" + rule.value + "'";
-      return std::nullopt;
+      return fail("no such file or directory: '" + rule.value + "'");
     }
   }
   return rule;
 }
 
 bool TrafficRules::acts_at(HookPoint point) const {
-  for (const Rule& rule : rules_) {
-    if (point == HookPoint::kRequest ||
-        (rule.kind == RuleKind::kModifyHeaders || rule.kind == RuleKind::kModifyBody)) {
-      return true;
-    }
-  }
-  return false;
+  return std::ranges::any_of(rules_, [point](const Rule& rule) {
+    return point == HookPoint::kRequest || acts_on_responses(rule.kind);
+  });
 }
 
 void TrafficRules::apply(HeldFlow& held) const {
   if (!held.flow.request || (held.point == HookPoint::kResponse && !held.flow.response)) {
     return;
   }
-  constexpr RuleKind kOrder[] = {RuleKind::kBlockList, RuleKind::kMapLocal, RuleKind::kMapRemote,
-                                 RuleKind::kModifyBody, RuleKind::kModifyHeaders};
-  for (RuleKind kind : kOrder) {
+  constexpr std::pair<RuleKind, void (*)(const Rule&, HeldFlow&)> kOrder[] = {
+      {RuleKind::kBlockList, block},
+      {RuleKind::kMapLocal, map_local},
+      {RuleKind::kMapRemote, map_remote},
+      {RuleKind::kModifyBody, modify_body},
+      {RuleKind::kModifyHeaders, modify_headers},
+  };
+  for (const auto& [kind, action] : kOrder) {
+    if (held.point == HookPoint::kResponse && !acts_on_responses(kind)) {
+      continue;
+    }
     for (const Rule& rule : rules_) {
-      if (rule.kind != kind || held.kill || held.answer) {
-        continue;
-      }
-      const bool at_request = held.point == HookPoint::kRequest;
-      if (!at_request && kind != RuleKind::kModifyBody && kind != RuleKind::kModifyHeaders) {
-        continue;
-      }
-      if (!matches(rule, held)) {
-        continue;
-      }
-      switch (kind) {
-        case RuleKind::kBlockList:
-          block(rule, held);
-          break;
-        case RuleKind::kMapLocal:
-          map_local(rule, held);
-          break;
-        case RuleKind::kMapRemote:
-          map_remote(rule, held);
-          break;
-        case RuleKind::kModifyBody:
-          modify_body(rule, held);
-          break;
-        case RuleKind::kModifyHeaders:
-          modify_headers(rule, held);
-          break;
+      if (rule.kind == kind && !held.kill && !held.answer &&
+          (rule.filter == nullptr || rule.filter->matches(held.flow))) {
+        action(rule, held);
       }
     }
   }
-}
-
-std::string local_file_for(const Rule& rule, const std::string& url) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path base = fs::canonical(rule.value, ec);
-  if (ec) {
-    return {};
-  }
-  if (fs::is_regular_file(base, ec)) {
-    return base.string();
-  }
-  if (!fs::is_directory(base, ec)) {
-    return {};
-  }
-  // The part of the URL after the match (or the regex's first group) names the file, as in
-  // mitmproxy's map_local: query left out, slashes trimmed, percent-decoded.
-  std::string suffix;
-  const std::string marked = rule.regex->substitute(url, "\x01\\1\x01", nullptr);
-  const size_t first = marked.find('\x01');
-  if (first != std::string::npos) {
-    const size_t second = marked.find('\x01', first + 1);
-    const std::string group = marked.substr(first + 1, second - first - 1);
-    suffix = !group.empty() ? group : marked.substr(second + 1);
-  }
-  std::erase(suffix, '\x01');  // The markers of later matches.
-  suffix = suffix.substr(0, suffix.find_first_of("?#"));
-  suffix = percent_decode(suffix, false);
-  while (!suffix.empty() && suffix.front() == '/') {
-    suffix.erase(suffix.begin());
-  }
-  while (!suffix.empty() && suffix.back() == '/') {
-    suffix.pop_back();
-  }
-  std::vector<fs::path> candidates;
-  if (suffix.empty()) {
-    candidates.push_back(base / "index.html");
-  } else {
-    candidates.push_back(base / suffix);
-    candidates.push_back(base / suffix / "index.html");
-  }
-  const std::string inside = base.string() + "/";
-  for (const fs::path& candidate : candidates) {
-    const fs::path real = fs::canonical(candidate, ec);
-    if (ec) {
-      continue;
-    }
-    // Never a file outside the directory: not through "../", not through a symbolic link.
-    if (!real.string().starts_with(inside) || !fs::is_regular_file(real, ec)) {
-      continue;
-    }
-    return real.string();
-  }
-  return {};
 }
 
 bool set_request_url(HttpRequestData& request, std::string_view url) {

@@ -41,7 +41,6 @@ class TrafficRules {
  public:
   explicit TrafficRules(std::vector<Rule> rules) : rules_(std::move(rules)) {}
 
-  bool empty() const { return rules_.empty(); }
   // at says whether any rule acts at |point| (responses: modify-headers and modify-body).
   bool acts_at(HookPoint point) const;
   // apply runs the rules on a held flow in mitmproxy's order (block-list, map-local,
@@ -51,11 +50,6 @@ class TrafficRules {
  private:
   std::vector<Rule> rules_;
 };
-
-// local_file_for resolves a map-local rule for |url|: the file under (or at) |path| that
-// answers it, or "" when there is none. A suffix that leads outside |path| ("../") finds
-// nothing. Exposed for tests.
-std::string local_file_for(const Rule& rule, const std::string& url);
 
 // set_request_url points |request| at |url| (an absolute http:// or https:// URL): scheme,
 // host, port and target; a Host header follows a new authority. false when |url| is not one.
