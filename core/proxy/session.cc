@@ -105,18 +105,17 @@ void ProxySession::handle_event(Event event, Commands& out) {
   if (stage_ == Stage::kClosed) {
     return;
   }
-  {
-    ConnId conn = kClientConn;
-    if (const auto* data = std::get_if<DataReceived>(&event)) {
-      conn = data->conn;
-    } else if (const auto* closed = std::get_if<ConnectionClosed>(&event)) {
-      conn = closed->conn;
-    } else if (const auto* drained = std::get_if<WriteDrained>(&event)) {
-      conn = drained->conn;
-    }
-    if (conn != kClientConn && server_.retired(conn)) {
-      return;  // A connection replaced by a retry.
-    }
+  const ConnId conn = std::visit(
+      [](const auto& e) {
+        if constexpr (requires { e.conn; }) {
+          return e.conn;
+        }
+        return kClientConn;
+      },
+      event);
+  if (conn != kClientConn && !std::holds_alternative<OpenCompleted>(event) &&
+      server_.retired(conn)) {
+    return;  // Bytes, a close or a drain of a connection replaced by a retry.
   }
   if (std::holds_alternative<Start>(event)) {
     on_start(out);
@@ -417,7 +416,6 @@ void ProxySession::sniff(Commands& out) {
     out.push_back(CancelWakeup{sniff_wakeup_});
     sniff_wakeup_ = 0;
   }
-  const bool reverse_tls = ctx_.config->reverse_scheme == "https";
   if (stage_ == Stage::kSniffClient || stage_ == Stage::kSniffTunnel) {
     if (kind == FirstBytes::kTls) {
       start_client_tls(out);
@@ -430,20 +428,13 @@ void ProxySession::sniff(Commands& out) {
         return;
       }
     }
-    const bool upstream_tls = stage_ == Stage::kSniffClient && reverse_tls;
-    if (kind == FirstBytes::kHttp && starts_h2_preface(out, upstream_tls)) {
-      return;
-    }
-    if (kind == FirstBytes::kHttp) {
-      start_http(upstream_tls, out);
-    } else {
-      start_relay(upstream_tls, out);
-    }
-    return;
   }
-  // After the client's TLS handshake: reverse mode follows the target's scheme, a tunnel
+  // Before any TLS, only reverse mode speaks TLS to the server (as its target's scheme says).
+  // After the client's TLS handshake, reverse mode follows the target's scheme, and a tunnel
   // speaks TLS to the server as the client did to us.
-  const bool upstream_tls = ctx_.config->mode == ProxyConfig::Mode::kReverse ? reverse_tls : true;
+  const bool upstream_tls = stage_ == Stage::kSniffPlaintext
+                                ? ctx_.config->mode != ProxyConfig::Mode::kReverse || reverse_tls()
+                                : stage_ == Stage::kSniffClient && reverse_tls();
   if (kind == FirstBytes::kHttp && starts_h2_preface(out, upstream_tls)) {
     return;
   }
@@ -454,15 +445,14 @@ void ProxySession::sniff(Commands& out) {
   }
 }
 
+HttpTarget ProxySession::target(bool tls) const {
+  return HttpTarget{tls ? "https" : "http", dest_host_, dest_port_, tls};
+}
+
 void ProxySession::start_http(bool upstream_tls, Commands& out) {
   reserve_tcp_first();
-  HttpTarget target;
-  target.tls = upstream_tls;
-  target.scheme = upstream_tls ? "https" : "http";
-  target.host = dest_host_;
-  target.port = dest_port_;
-  auto http =
-      std::make_unique<HttpLayer>(&ctx_, target, ctx_.config->mode == ProxyConfig::Mode::kReverse);
+  auto http = std::make_unique<HttpLayer>(&ctx_, target(upstream_tls),
+                                          ctx_.config->mode == ProxyConfig::Mode::kReverse);
   http_ = http.get();
   app_ = std::move(http);
   stage_ = Stage::kApp;
@@ -487,19 +477,16 @@ void ProxySession::start_relay(bool upstream_tls, Commands& out, std::string pas
   process_app_commands(app_out, out);
 }
 
+bool ProxySession::reverse_tls() const { return ctx_.config->reverse_scheme == "https"; }
+
 bool ProxySession::reverse_probe() const {
-  return ctx_.config->mode == ProxyConfig::Mode::kReverse && ctx_.config->reverse_scheme == "https";
+  return ctx_.config->mode == ProxyConfig::Mode::kReverse && reverse_tls();
 }
 
 void ProxySession::start_http2(bool upstream_tls, Commands& out) {
   reserve_tcp_first();
-  HttpTarget target;
-  target.tls = upstream_tls;
-  target.scheme = target.tls ? "https" : "http";
-  target.host = dest_host_;
-  target.port = dest_port_;
   auto http2 = std::make_unique<Http2Layer>(
-      &ctx_, target, ctx_.config->mode == ProxyConfig::Mode::kReverse,
+      &ctx_, target(upstream_tls), ctx_.config->mode == ProxyConfig::Mode::kReverse,
       upstream_h1_ ? Http2Layer::UpstreamProtocol::kHttp1 : Http2Layer::UpstreamProtocol::kHttp2);
   http_ = nullptr;
   http2_ = http2.get();
@@ -566,10 +553,7 @@ void ProxySession::continue_client_handshake(Commands& out) {
       fail_client_tls(client_tls_->error(), out);
       return;
     }
-    start_http2(ctx_.config->mode == ProxyConfig::Mode::kReverse
-                    ? ctx_.config->reverse_scheme == "https"
-                    : true,
-                out);
+    start_http2(ctx_.config->mode != ProxyConfig::Mode::kReverse || reverse_tls(), out);
     return;
   }
   if (!is_http1_alpn(ctx_.client_tls->alpn)) {
@@ -607,15 +591,13 @@ void ProxySession::deliver(Event event, Commands& out) {
     return;
   }
   if (server_.remapped()) {
-    if (auto* data = std::get_if<DataReceived>(&event)) {
-      data->conn = server_.app_conn(data->conn);
-    } else if (auto* closed = std::get_if<ConnectionClosed>(&event)) {
-      closed->conn = server_.app_conn(closed->conn);
-    } else if (auto* opened = std::get_if<OpenCompleted>(&event)) {
-      opened->conn = server_.app_conn(opened->conn);
-    } else if (auto* drained = std::get_if<WriteDrained>(&event)) {
-      drained->conn = server_.app_conn(drained->conn);
-    }
+    std::visit(
+        [this](auto& e) {
+          if constexpr (requires { e.conn; }) {
+            e.conn = server_.app_conn(e.conn);
+          }
+        },
+        event);
   }
   Commands app_out;
   app_->handle(event, app_out);

@@ -16,6 +16,7 @@ namespace sightglass::core {
 
 class HttpLayer;
 class Http2Layer;
+struct HttpTarget;
 
 // ProxySession is the sans-I/O logic of one client connection: events in, commands out.
 // It picks what the client speaks from the first bytes (regular mode: HTTP with absolute-form
@@ -96,6 +97,8 @@ class ProxySession : private ServerSide::Upper {
   void sniff(Commands& out);
   void start_client_tls(Commands& out);
   void continue_client_handshake(Commands& out);
+  // target is the destination for an HTTP layer, over TLS or not.
+  HttpTarget target(bool tls) const;
   void start_http(bool upstream_tls, Commands& out);
   // start_relay relays the client's bytes raw; |passthrough| names why a connection that could
   // have been intercepted is passed through untouched ("" for a plain relay).
@@ -108,6 +111,8 @@ class ProxySession : private ServerSide::Upper {
   // reverse_probe says whether the client's TLS is held at the ClientHello in reverse mode:
   // a client offering h2 makes the session connect upstream first to learn the server's ALPN.
   bool reverse_probe() const;
+  // reverse_tls says whether the reverse target speaks TLS (its scheme is https).
+  bool reverse_tls() const;
   // deliver passes a plaintext event to the application layer and post-processes commands.
   void deliver(Event event, Commands& out);
   void process_app_commands(Commands& app_out, Commands& out);
