@@ -157,19 +157,31 @@ class Playbook {
     return *this;
   }
 
+  // describe_with names commands in the transcript (and in failure messages) with |describer|
+  // where it returns a text (HTTP/2 frames for a SendData, say), else as core::describe does.
+  Playbook& describe_with(std::function<std::string(const core::Command&)> describer) {
+    describer_ = std::move(describer);
+    return *this;
+  }
+  Playbook& describe_events_with(std::function<std::string(const core::Event&)> describer) {
+    event_describer_ = std::move(describer);
+    return *this;
+  }
+
   // check feeds the events not fed yet and compares; the transcript is in the failure message.
   ::testing::AssertionResult check() {
     for (; next_ < steps_.size(); ++next_) {
       Step& step = steps_[next_];
       core::Event event = step.event ? std::move(*step.event) : step.make();
-      transcript_ += ">> " + core::describe(event) + "\n";
+      const std::string named = event_describer_ ? event_describer_(event) : std::string();
+      transcript_ += ">> " + (named.empty() ? core::describe(event) : named) + "\n";
       core::Commands out;
       handler_(std::move(event), out);
       std::vector<const core::Command*> compared;
       for (const core::Command& command : out) {
         const bool skip = std::any_of(ignored_.begin(), ignored_.end(),
                                       [&](const Matcher& ignored) { return ignored(command); });
-        transcript_ += std::string(skip ? "   (ignored) " : "<< ") + core::describe(command) + "\n";
+        transcript_ += std::string(skip ? "   (ignored) " : "<< ") + describe(command) + "\n";
         if (!skip) {
           compared.push_back(&command);
         }
@@ -177,14 +189,14 @@ class Playbook {
       commands_.insert(commands_.end(), out.begin(), out.end());
       for (size_t i = 0; i < std::max(compared.size(), step.expected.size()); ++i) {
         if (i >= step.expected.size()) {
-          return failure("unexpected command: " + core::describe(*compared[i]));
+          return failure("unexpected command: " + describe(*compared[i]));
         }
         if (i >= compared.size()) {
           return failure("missing command: " + step.expected[i].text);
         }
         if (!step.expected[i].match(*compared[i])) {
           return failure("expected " + step.expected[i].text + "\n     got " +
-                         core::describe(*compared[i]));
+                         describe(*compared[i]));
         }
       }
     }
@@ -201,6 +213,10 @@ class Playbook {
     std::vector<Expected> expected;
   };
 
+  std::string describe(const core::Command& command) const {
+    std::string text = describer_ ? describer_(command) : std::string();
+    return text.empty() ? core::describe(command) : text;
+  }
   ::testing::AssertionResult failure(const std::string& what) {
     ++next_;  // A failed step is not fed again.
     return ::testing::AssertionFailure() << what << "\ntranscript:\n" << transcript_;
@@ -225,6 +241,8 @@ class Playbook {
   std::vector<Step> steps_;
   size_t next_ = 0;
   std::vector<Matcher> ignored_;
+  std::function<std::string(const core::Command&)> describer_;
+  std::function<std::string(const core::Event&)> event_describer_;
   core::Commands commands_;
   std::string transcript_;
 };
