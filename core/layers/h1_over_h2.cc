@@ -1,7 +1,6 @@
 #include "core/layers/h1_over_h2.h"
 
 #include <algorithm>
-#include <ranges>
 #include <utility>
 #include <vector>
 
@@ -151,11 +150,7 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
   std::vector<std::string> named{"host"};
   for (const Header& h : head.headers) {
     if (iequals(h.name, "Connection")) {
-      for (const auto token : std::views::split(std::string_view(h.value), ',')) {
-        if (std::string_view name = trim_whitespace({token.begin(), token.end()}); !name.empty()) {
-          named.push_back(ascii_lower(name));
-        }
-      }
+      split_list(h.value, ',', [&](std::string_view name) { named.push_back(ascii_lower(name)); });
     }
   }
   Headers fields{

@@ -6,7 +6,6 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -113,8 +112,6 @@ struct Http2Layer::Stream {
     }
   }
 
-  // The request's head arrived: its body follows, if any.
-  void request_head() { request = Request::kBody; }
   // The client's END_STREAM: the request is complete at |now|.
   void request_end(int64_t now) {
     request = Request::kDone;
@@ -190,26 +187,6 @@ inline std::string lost_error(const Http2Layer::Stream& s, const std::string& er
   return !error.empty()           ? error
          : s.response_submitted() ? "upstream closed the connection in the middle of the response"
                                   : "upstream closed the connection without sending a response";
-}
-
-// take_server gives a flow its server connection as |opened| says: what opening it took (with
-// |timings|; only DNS and connect when it |failed|), and the address and TLS unless it failed.
-inline void take_server(FlowSnapshot& flow, const OpenCompleted& opened, bool failed,
-                        bool timings = true) {
-  if (timings) {
-    flow.timings.dns_us = opened.dns_us;
-    flow.timings.connect_us = opened.connect_us;
-  }
-  if (failed) {
-    return;
-  }
-  flow.server_address = opened.peer_address;
-  flow.server_tls = opened.tls;
-  if (timings) {
-    flow.timings.ssl_us = opened.ssl_us;
-    flow.timings.connect_us =  // HAR's connect includes TLS.
-        opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
-  }
 }
 
 }  // namespace sightglass::core

@@ -225,7 +225,7 @@ int Http2Layer::on_frame(const nghttp2_frame* frame) {
         return 0;
       }
       if (s->request == Stream::Request::kHead) {
-        s->request_head();
+        s->request = Stream::Request::kBody;  // Its body follows, if any.
         later(id, [this](Stream& st, Commands& out) { submit_request(st, out); });
       }
       if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {

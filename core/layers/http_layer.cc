@@ -17,6 +17,23 @@ std::string authority_text(const HttpTarget& target) {
   return out;
 }
 
+void take_server(FlowSnapshot& flow, const OpenCompleted& opened, bool failed, bool timings) {
+  if (timings) {
+    flow.timings.dns_us = opened.dns_us;
+    flow.timings.connect_us = opened.connect_us;
+  }
+  if (failed) {
+    return;
+  }
+  flow.server_address = opened.peer_address;
+  flow.server_tls = opened.tls;
+  if (timings) {
+    flow.timings.ssl_us = opened.ssl_us;
+    flow.timings.connect_us =  // HAR's connect includes TLS.
+        opened.connect_us < 0 ? -1 : opened.connect_us + std::max<int64_t>(opened.ssl_us, 0);
+  }
+}
+
 bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path) {
   HttpTarget target;
   target.tls = url.starts_with("https://");
@@ -180,26 +197,19 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
     if (!upstream_ || opened->id != upstream_->open_id) {
       return;
     }
-    if (!opened->error.empty()) {
+    const bool failed = !opened->error.empty();
+    if (exchange_) {
+      take_server(exchange_->flow, *opened, failed);
+    }
+    if (failed) {
       upstream_->closed = true;
       if (exchange_) {
-        exchange_->flow.timings.dns_us = opened->dns_us;
-        exchange_->flow.timings.connect_us = opened->connect_us;
         fail(opened->timed_out ? 504 : 502, opened->error, out);
       }
       return;
     }
     upstream_->open = true;
-    upstream_->address = opened->peer_address;
-    upstream_->tls = opened->tls;
-    if (exchange_) {
-      exchange_->flow.server_address = opened->peer_address;
-      exchange_->flow.server_tls = opened->tls;
-      exchange_->flow.timings.dns_us = opened->dns_us;
-      exchange_->flow.timings.ssl_us = opened->ssl_us;
-      exchange_->flow.timings.connect_us =
-          opened->connect_us < 0 ? -1 : opened->connect_us + std::max<int64_t>(opened->ssl_us, 0);
-    }
+    upstream_->opened = *opened;
     send_upstream(std::exchange(upstream_->pending, {}), out);
     return;
   }
@@ -477,8 +487,7 @@ void HttpLayer::start_request(Commands& out) {
     out.push_back(
         OpenConnection{upstream_->open_id, upstream_->conn, target.host, target.port, target.tls});
   } else {
-    ex.flow.server_address = upstream_->address;
-    ex.flow.server_tls = upstream_->tls;
+    take_server(ex.flow, upstream_->opened, /*failed=*/false, /*timings=*/false);
   }
   if (ex.head_request) {
     upstream_->parser.expect_no_body();

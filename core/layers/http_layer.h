@@ -27,6 +27,10 @@ std::string authority_text(const HttpTarget& target);
 // origin-form path ("/" when there is none); false when |url| is not one.
 bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path);
 
+// take_server gives a flow its server connection as |opened| says: what opening it took (with
+// |timings|; only DNS and connect when it |failed|), and the address and TLS unless it failed.
+void take_server(FlowSnapshot& flow, const OpenCompleted& opened, bool failed, bool timings = true);
+
 // TunnelRequest is a CONNECT that the HttpLayer accepted: the session continues with the
 // tunnel's bytes (|remainder| already received).
 struct TunnelRequest {

@@ -26,9 +26,8 @@ struct HttpLayer::Upstream {
   CommandId open_id = 0;
   bool open = false;
   bool closed = false;
-  std::string pending;  // Bytes waiting for the connection to open.
-  std::string address;
-  std::optional<TlsInfo> tls;
+  std::string pending;   // Bytes waiting for the connection to open.
+  OpenCompleted opened;  // How it opened, once |open|.
   Http1Parser parser{Http1Parser::Kind::kResponse};
 };
 

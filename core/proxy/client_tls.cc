@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "ca/leaf_selector.h"
+#include "core/proxy/session_internal.h"
 
 namespace sightglass::core {
 namespace {
@@ -55,11 +56,7 @@ void ClientTls::feed(std::string_view cipher) {
 
 SslEngine::Progress ClientTls::handshake(Commands& out) {
   const SslEngine::Progress progress = engine_->handshake();
-  std::string cipher;
-  engine_->drain_ciphertext(&cipher);
-  if (!cipher.empty()) {
-    out.push_back(SendData{kClientConn, std::move(cipher)});
-  }
+  session_internal::send_ciphertext(*engine_, kClientConn, out);
   return progress;
 }
 
@@ -67,11 +64,7 @@ SslEngine::ReadStatus ClientTls::decrypt(std::string_view cipher, std::string* p
                                          Commands& out) {
   engine_->feed_ciphertext(cipher);
   const SslEngine::ReadStatus status = engine_->read_plaintext(plain);
-  std::string answer;
-  engine_->drain_ciphertext(&answer);
-  if (!answer.empty()) {
-    out.push_back(SendData{kClientConn, std::move(answer)});
-  }
+  session_internal::send_ciphertext(*engine_, kClientConn, out);
   return status;
 }
 
@@ -84,11 +77,7 @@ std::string ClientTls::encrypt(std::string_view plain) {
 
 void ClientTls::shutdown(Commands& out) {
   engine_->shutdown();
-  std::string cipher;
-  engine_->drain_ciphertext(&cipher);
-  if (!cipher.empty()) {
-    out.push_back(SendData{kClientConn, std::move(cipher)});
-  }
+  session_internal::send_ciphertext(*engine_, kClientConn, out);
 }
 
 void ClientTls::keep_raw(bool keep) {

@@ -6,16 +6,11 @@ namespace {
 std::string preview(const std::string& data) {
   constexpr size_t kMax = 60;
   std::string out;
-  for (size_t i = 0; i < data.size() && i < kMax; ++i) {
-    const char c = data[i];
-    if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c >= 0x20 && c < 0x7f) {
-      out.push_back(c);
+  for (const char c : std::string_view(data).substr(0, kMax)) {
+    if (c == '\r' || c == '\n') {
+      out += c == '\r' ? "\\r" : "\\n";
     } else {
-      out.push_back('.');
+      out.push_back(c >= 0x20 && c < 0x7f ? c : '.');
     }
   }
   if (data.size() > kMax) {

@@ -6,44 +6,33 @@
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+}  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) {
-             return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-           };
-           return lower(x) == lower(y);
-         });
+  return std::ranges::equal(a, b, {}, lower, lower);
 }
 
 std::string_view trim_whitespace(std::string_view text) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
+  const size_t begin = text.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) {
+    return {};
   }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
+  return text.substr(begin, text.find_last_not_of(" \t") + 1 - begin);
 }
 
 std::string ascii_lower(std::string_view text) {
   std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
+  std::ranges::transform(out, out.begin(), lower);
   return out;
 }
 
 const std::string* find_header(const Headers& headers, std::string_view name) {
-  for (const Header& header : headers) {
-    if (iequals(header.name, name)) {
-      return &header.value;
-    }
-  }
-  return nullptr;
+  auto it = std::ranges::find_if(headers, [&](const Header& h) { return iequals(h.name, name); });
+  return it == headers.end() ? nullptr : &it->value;
 }
 
 void FlowTimings::settle_exchange(int64_t start, int64_t request_end, int64_t response_head,
@@ -93,12 +82,6 @@ void GrpcFraming::feed(std::string_view data) {
     if (length == 0) {
       ++messages;
     }
-  }
-}
-
-WebSocketMessageLog::WebSocketMessageLog(std::initializer_list<WebSocketMessage> messages) {
-  for (const WebSocketMessage& message : messages) {
-    push_back(message);
   }
 }
 

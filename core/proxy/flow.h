@@ -202,7 +202,8 @@ class WebSocketMessageLog {
   using size_type = size_t;
 
   WebSocketMessageLog() = default;
-  WebSocketMessageLog(std::initializer_list<WebSocketMessage> messages);
+  WebSocketMessageLog(std::initializer_list<WebSocketMessage> messages)
+      : WebSocketMessageLog(std::vector<WebSocketMessage>(messages)) {}
   explicit WebSocketMessageLog(std::vector<WebSocketMessage> messages);
 
   void push_back(WebSocketMessage message);

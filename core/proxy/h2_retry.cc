@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/proxy/server_side.h"
+#include "core/proxy/session_internal.h"
 
 namespace sightglass::core {
 
@@ -134,11 +135,7 @@ void ServerSide::run_adapter(ConnId conn, H1OverH2::Output output, Commands& out
   ServerConn* server = find(conn);
   if (!output.to_server.empty() && server != nullptr && server->tls) {
     server->tls->write_plaintext(output.to_server);
-    std::string cipher;
-    server->tls->drain_ciphertext(&cipher);
-    if (!cipher.empty()) {
-      out.push_back(SendData{conn, std::move(cipher)});
-    }
+    session_internal::send_ciphertext(*server->tls, conn, out);
   }
   if (output.pause) {
     out.push_back(PauseReading{kClientConn, *output.pause});

@@ -5,13 +5,8 @@
 namespace sightglass::core {
 
 std::string format_host(std::string_view host) {
-  if (host.find(':') != std::string_view::npos) {
-    std::string out;
-    out.reserve(host.size() + 2);
-    out.append("[").append(host).append("]");
-    return out;
-  }
-  return std::string(host);
+  return host.find(':') != std::string_view::npos ? "[" + std::string(host) + "]"
+                                                  : std::string(host);
 }
 
 std::string format_host_port(std::string_view host, uint16_t port) {

@@ -1,17 +1,18 @@
 #include "core/proxy/passthrough.h"
 
 #include <algorithm>
-#include <cctype>
 #include <utility>
+
+#include "core/proxy/flow.h"
 
 namespace sightglass::core {
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
+// is_learned says whether |key| (lowered) is among the learned hosts.
+bool is_learned(const std::vector<std::pair<std::string, std::string>>& learned,
+                const std::string& key) {
+  return std::ranges::find(learned, key, &std::pair<std::string, std::string>::first) !=
+         learned.end();
 }
 
 }  // namespace
@@ -64,11 +65,8 @@ std::string PassthroughPolicy::reason(std::span<const std::string> host_ports) c
   if (has_learned_.load(std::memory_order_acquire)) {
     std::lock_guard lock(mutex_);
     for (const std::string& host_port : host_ports) {
-      const std::string key = lower(host_port);
-      for (const auto& [learned, why] : learned_) {
-        if (learned == key) {
-          return "auto-passthrough";
-        }
+      if (is_learned(learned_, ascii_lower(host_port))) {
+        return "auto-passthrough";
       }
     }
   }
@@ -79,12 +77,10 @@ bool PassthroughPolicy::learn(const std::string& host_port, const std::string& w
   if (!auto_learn_ || host_port.empty()) {
     return false;
   }
-  const std::string key = lower(host_port);
+  const std::string key = ascii_lower(host_port);
   std::lock_guard lock(mutex_);
-  for (const auto& [learned, reason] : learned_) {
-    if (learned == key) {
-      return false;
-    }
+  if (is_learned(learned_, key)) {
+    return false;
   }
   learned_.emplace_back(key, why);
   has_learned_.store(true, std::memory_order_release);

@@ -8,6 +8,7 @@ namespace sightglass::core {
 namespace {
 
 using session_internal::kHeldClientBytes;
+using session_internal::send_ciphertext;
 
 // What is kept of the bytes sent to a server that may turn out to speak HTTP/2 only, to send
 // them again offering h2 (ServerSide::retry_with_h2).
@@ -35,11 +36,7 @@ void ServerSide::up(Event event, Commands& out, std::vector<Event>* later) {
 
 void ServerSide::shutdown_tls(ConnId conn, SslEngine& tls, Commands& out) {
   tls.shutdown();
-  std::string cipher;
-  tls.drain_ciphertext(&cipher);
-  if (!cipher.empty()) {
-    out.push_back(SendData{conn, std::move(cipher)});
-  }
+  send_ciphertext(tls, conn, out);
 }
 
 void ServerSide::on_open(OpenCompleted& opened, Commands& out) {
@@ -191,12 +188,8 @@ void ServerSide::on_bytes(ConnId conn, std::string data, Commands& out) {
   std::string plain;
   SslEngine& engine = *server->tls;
   const SslEngine::ReadStatus status = engine.read_plaintext(&plain);
-  std::string cipher;
-  engine.drain_ciphertext(&cipher);
   const std::string error = status == SslEngine::ReadStatus::kFailed ? engine.error() : "";
-  if (!cipher.empty()) {
-    out.push_back(SendData{conn, std::move(cipher)});
-  }
+  send_ciphertext(engine, conn, out);
   if (!plain.empty() && server->probation) {
     server->probation = false;
     // An HTTP/2 server without ALPN speaks first: its SETTINGS frame (type 4, stream 0). What
@@ -227,11 +220,7 @@ bool ServerSide::on_handshake_bytes(ConnId conn, Commands& out) {
   ServerConn& server = conns_.at(conn);
   SslEngine& tls = *server.tls;
   const SslEngine::Progress progress = tls.handshake();
-  std::string cipher;
-  tls.drain_ciphertext(&cipher);
-  if (!cipher.empty()) {
-    out.push_back(SendData{conn, std::move(cipher)});
-  }
+  send_ciphertext(tls, conn, out);
   if (progress == SslEngine::Progress::kInProgress) {
     return false;
   }
@@ -400,6 +389,10 @@ void ServerSide::open(OpenConnection open, std::string tls_name, std::vector<std
   if (h1_client && known_h2_only(server.authority)) {
     server.alpn = {"h2"};  // It turned HTTP/1.1 down before.
   }
+  dial(server, std::move(open), via_connect, out);
+}
+
+void ServerSide::dial(ServerConn& server, OpenConnection open, bool via_connect, Commands& out) {
   if (ctx_->config->mode == ProxyConfig::Mode::kUpstream) {
     if (via_connect) {
       server.proxy_connect = server.authority;

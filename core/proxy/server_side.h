@@ -112,6 +112,8 @@ class ServerSide {
   // through its CONNECT, else a plain HTTP request in absolute form).
   void open(OpenConnection open, std::string tls_name, std::vector<std::string> alpn,
             bool h1_client, bool via_connect, Commands& out);
+  // dial sends |open| for |server| (its authority set) to the driver, as open() does.
+  void dial(ServerConn& server, OpenConnection open, bool via_connect, Commands& out);
   void close(CloseConnection close, Commands& out, std::vector<Event>& later);
   // close_all closes every server connection.
   void close_all(Commands& out);

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <string>
 
+#include "core/proxy/events.h"
+#include "core/tls/ssl_engine.h"
+
 namespace sightglass::core::session_internal {
 
 // What is held of a client's bytes while the stage they are for waits (a tunnel being
@@ -17,4 +20,14 @@ constexpr size_t kHeldClientBytes = 256 * 1024;
 inline bool is_http1_alpn(const std::string& protocol) {
   return protocol.empty() || protocol == "http/1.1" || protocol == "http/1.0";
 }
+
+// send_ciphertext sends what |tls| has for the peer to |conn|, if anything.
+inline void send_ciphertext(SslEngine& tls, ConnId conn, Commands& out) {
+  std::string cipher;
+  tls.drain_ciphertext(&cipher);
+  if (!cipher.empty()) {
+    out.push_back(SendData{conn, std::move(cipher)});
+  }
+}
+
 }  // namespace sightglass::core::session_internal

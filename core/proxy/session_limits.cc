@@ -56,11 +56,10 @@ void ProxySession::on_client_timer(Commands& out) {
 }
 
 void ProxySession::update_idle(Commands& out) {
-  const int64_t now = ctx_.clock->monotonic_us();
   const bool idle_stage =
       stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
   if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
-    last_active_us_ = now;
+    last_active_us_ = ctx_.clock->monotonic_us();
     return;
   }
   if (idle_wakeup_ == 0) {

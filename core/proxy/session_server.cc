@@ -12,17 +12,13 @@ void ProxySession::process_app_commands(Commands& app_out, Commands& out) {
   std::vector<Event> from_server;  // Delivered once this batch is done.
   if (server_.remapped()) {
     for (Command& command : app_out) {
-      if (auto* send = std::get_if<SendData>(&command); send != nullptr && send->conn != 0) {
-        send->conn = server_.wire_conn(send->conn);
-      } else if (auto* close = std::get_if<CloseConnection>(&command);
-                 close != nullptr && close->conn != 0) {
-        close->conn = server_.wire_conn(close->conn);
-      } else if (auto* pause = std::get_if<PauseReading>(&command);
-                 pause != nullptr && pause->conn != 0) {
-        pause->conn = server_.wire_conn(pause->conn);
-      } else if (auto* open = std::get_if<OpenConnection>(&command)) {
-        open->conn = server_.wire_conn(open->conn);
-      }
+      std::visit(
+          [&](auto& c) {
+            if constexpr (requires { c.conn; }) {
+              c.conn = server_.wire_conn(c.conn);  // The client's id is never remapped.
+            }
+          },
+          command);
     }
   }
   // Adjacent writes to one connection become one: one TLS record and one syscall for a

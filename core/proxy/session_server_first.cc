@@ -20,13 +20,10 @@ using session_internal::is_http1_alpn;
 // parseable_alpn keeps the protocols of a client's ALPN offer that the proxy can speak to a
 // server and parse, or relay: HTTP/1.x and HTTP/2, not HTTP/3 or SPDY.
 std::vector<std::string> parseable_alpn(const std::vector<std::string>& offer) {
-  std::vector<std::string> out;
-  for (const std::string& protocol : offer) {
-    if (protocol == "h2c" || protocol.starts_with("h3") || protocol.starts_with("spdy/")) {
-      continue;
-    }
-    out.push_back(protocol);
-  }
+  std::vector<std::string> out = offer;
+  std::erase_if(out, [](const std::string& protocol) {
+    return protocol == "h2c" || protocol.starts_with("h3") || protocol.starts_with("spdy/");
+  });
   return out;
 }
 
@@ -40,9 +37,8 @@ void ProxySession::on_client_hello(Commands& out) {
     alpn = hello->alpn;
   }
   client_offers_h2_ = std::find(alpn.begin(), alpn.end(), "h2") != alpn.end();
-  client_needs_h2_ = client_offers_h2_ && std::none_of(alpn.begin(), alpn.end(), [](const auto& p) {
-                       return p == "http/1.1" || p == "http/1.0";
-                     });
+  // (ALPN names are never empty: is_http1_alpn matches HTTP/1.x only here.)
+  client_needs_h2_ = client_offers_h2_ && std::ranges::none_of(alpn, is_http1_alpn);
   if (!upstream_first_) {
     // Reverse mode: only a client that offers h2 needs the server's choice first (HTTP/2 is
     // spoken on both sides only when the server speaks it too).
@@ -116,15 +112,8 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
     }
     return;
   }
-  const CommandId id = ctx_.new_command();
-  OpenConnection open{id, preopened_, dest_host_, dest_port_, true};
-  if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
-    server.proxy_connect = format_host_port(dest_host_, dest_port_);
-    open.host = ctx_.config->upstream_proxy_host;
-    open.port = ctx_.config->upstream_proxy_port;
-  }
-  server.open_command = open;
-  out.push_back(std::move(open));
+  server_.dial(server, OpenConnection{ctx_.new_command(), preopened_, dest_host_, dest_port_, true},
+               true, out);
 }
 
 void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
@@ -142,9 +131,7 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
                                                                            : server.alpn;
       if (server.h2 && !offered.empty()) {
         // HTTP/2 toward the server only: the client keeps the HTTP/1.x it offered.
-        auto h1 = std::find_if(offered.begin(), offered.end(), [](const std::string& p) {
-          return p == "http/1.1" || p == "http/1.0";
-        });
+        auto h1 = std::ranges::find_if(offered, is_http1_alpn);
         LeafSelector::set_alpn_choice(ssl, h1 != offered.end() ? *h1 : std::string());
       } else if (!offered.empty()) {
         // Answer the client with what the server chose (nothing, if it chose nothing). A

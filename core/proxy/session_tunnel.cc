@@ -51,15 +51,9 @@ void ProxySession::connect_tunnel(std::string host, uint16_t port, std::string r
   server.authority = format_host_port(dest_host_, dest_port_);
   server.preopened = true;
   server.tcp_first = true;
-  const CommandId id = ctx_.new_command();
-  OpenConnection open{id, preopened_, dest_host_, dest_port_, false};
-  if (ctx_.config->mode == ProxyConfig::Mode::kUpstream) {
-    server.proxy_connect = server.authority;
-    open.host = ctx_.config->upstream_proxy_host;
-    open.port = ctx_.config->upstream_proxy_port;
-  }
-  server.open_command = open;
-  out.push_back(std::move(open));
+  server_.dial(server,
+               OpenConnection{ctx_.new_command(), preopened_, dest_host_, dest_port_, false}, true,
+               out);
 }
 
 void ProxySession::tunnel_connected(Commands& out) {
@@ -71,10 +65,7 @@ void ProxySession::tunnel_connected(Commands& out) {
     out.push_back(SendData{
         kClientConn, socks_tunnel_ ? Socks5Handshake::success_reply()
                                    : tunnel_version_ + " 200 Connection established\r\n\r\n"});
-    std::string remainder = std::move(buffer_);
-    buffer_.clear();
-    std::string host = dest_host_;
-    enter_tunnel(std::move(host), dest_port_, std::move(remainder), out);
+    enter_tunnel(dest_host_, dest_port_, std::exchange(buffer_, std::string()), out);
     return;
   }
   OpenCompleted failed = preopen_result_ ? std::move(*preopen_result_) : OpenCompleted{};
