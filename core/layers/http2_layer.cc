@@ -513,6 +513,11 @@ void Http2Layer::close_client(Commands& out) {
   // Pending frames (a GOAWAY, resets) go first.
   if (!client_eof_) {
     send_out(client_.get(), kClientConn, out);
+  } else {
+    // The bytes have nowhere to go, but sending runs the callbacks of what was queued (the
+    // streams reset just now get their errors).
+    const uint8_t* data = nullptr;
+    nghttp2_session_mem_send(client_.get(), &data);
   }
   while (!upstreams_.empty()) {
     close_upstream(*upstreams_.begin()->second, out);

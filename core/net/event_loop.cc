@@ -49,6 +49,7 @@ EventLoop::~EventLoop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     async_.reset();
+    async_ptr_ = nullptr;  // A post() from now on is dropped.
   }
   for (;;) {
     // Handles are closed again on every round: callbacks that ran in the last one (a DNS lookup
@@ -80,6 +81,9 @@ void EventLoop::stop() { uv_stop(&loop_); }
 
 void EventLoop::post(Task task) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (async_ptr_ == nullptr) {
+    return;  // The loop is being destroyed.
+  }
   const bool was_empty = pending_.empty();
   pending_.push_back(std::move(task));
   if (was_empty) {

@@ -78,7 +78,7 @@ class EventLoop {
   detail::UvHandleList handles_;
   std::unique_ptr<char[]> read_buffer_;
   UvHandle<uv_async_t> async_;       // Unref'd: queued tasks do not keep run() going.
-  uv_async_t* async_ptr_ = nullptr;  // Set once by create(); read by post() on any thread.
+  uv_async_t* async_ptr_ = nullptr;  // Set by create(), cleared by ~EventLoop; under mutex_.
   std::mutex mutex_;
   std::vector<Task> pending_;   // Guarded by |mutex_|.
   std::vector<Task> draining_;  // Loop thread only.

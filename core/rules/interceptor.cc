@@ -76,6 +76,9 @@ bool Interceptor::release(FlowId id, bool kill) {
     entries_.erase(it);
     changed();
   }
+  if (!resume) {
+    return false;
+  }
   resume();  // Outside the lock: it posts to the flow's loop.
   notify();
   return true;
