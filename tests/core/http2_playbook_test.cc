@@ -219,5 +219,34 @@ TEST_F(Http2Playbook, AHeldResponseGoesOnWithItsEdits) {
   EXPECT_EQ(got.body, "changed!!");
 }
 
+TEST_F(Http2Playbook, AHeldStreamDoesNotHoldBackItsSibling) {
+  // Two streams held at once; the second is resumed and sent while the first still waits (only
+  // its HEADERS reach the server), then the first is killed (RST_STREAM CANCEL to the client,
+  // no server ever saw it), and the answer to the second is relayed.
+  start(true, false);
+  client_.request(get("/first"));
+  const int32_t second_id = client_.request(get("/second"));
+  Hook first, second;
+  CommandId timeout = 0;
+  test::Playbook pb = playbook();
+  pb >> from_client() << frames(kClientConn, "SETTINGS+ACK")
+                      << hook(&first, HookPoint::kRequest, "/first")
+                      << hook(&second, HookPoint::kRequest, "/second") >>
+      resume(&second) << test::wakeup(120'000, &timeout, "the response timeout") >>
+      server_open() << frames(open_.conn, "PREFACE") << frames(open_.conn, "SETTINGS")
+                    << frames(open_.conn, "WINDOW_UPDATE")
+                    << frames(open_.conn, "HEADERS[1]+ES+EH") >>
+      resume(&first, [](HeldFlow& f) { f.kill = true; })
+          << frames(kClientConn, "RST_STREAM[1](8)") >>
+      answer({{":status", "200"}}, "second")
+          << frames(kClientConn, "HEADERS[3]+EH") << frames(kClientConn, "DATA[3]+ES")
+          << frames(open_.conn, "SETTINGS+ACK") << test::cancel(&timeout, "the response timeout");
+  EXPECT_TRUE(pb.check());
+  ASSERT_EQ(origin_.messages.size(), 1u);
+  EXPECT_EQ(value_of(origin_.messages.begin()->second.headers, ":path"), "/second");
+  EXPECT_EQ(client_.messages[second_id].body, "second");
+  EXPECT_EQ(client_.messages[1].reset_code, NGHTTP2_CANCEL);  // The killed first stream.
+}
+
 }  // namespace
 }  // namespace sightglass::core
