@@ -214,7 +214,7 @@ bool export_session(core::SessionFile& file, const core::SummaryTable& table,
       return false;
     }
     if (har && i > 0) {
-      out << core::har_document_separator();
+      out << core::kHarDocumentSeparator;
     }
     out << core::to_json_line(*flow);
     if (!har) {
@@ -225,7 +225,7 @@ bool export_session(core::SessionFile& file, const core::SummaryTable& table,
     }
   }
   if (har) {
-    out << core::har_document_end();
+    out << core::kHarDocumentEnd;
   }
   return static_cast<bool>(out);
 }

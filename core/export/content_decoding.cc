@@ -11,7 +11,6 @@
 #include <utility>
 #include <vector>
 
-#include "core/export/text_util.h"
 #include "core/proxy/flow.h"
 
 namespace sightglass::core {
@@ -41,25 +40,19 @@ bool append_capped(std::string* out, size_t cap, const void* data, size_t size) 
 
 bool parse_codings(std::string_view header, std::vector<Coding>* out_codings) {
   static constexpr std::pair<std::string_view, Coding> kNames[] = {
-      {"", Coding::kIdentity},   {"identity", Coding::kIdentity}, {"gzip", Coding::kGzip},
-      {"x-gzip", Coding::kGzip}, {"deflate", Coding::kDeflate},   {"br", Coding::kBrotli},
-      {"zstd", Coding::kZstd}};
-  while (true) {
-    const size_t comma = header.find(',');
-    const std::string token = ascii_lower(trim_whitespace(header.substr(0, comma)));
+      {"identity", Coding::kIdentity}, {"gzip", Coding::kGzip}, {"x-gzip", Coding::kGzip},
+      {"deflate", Coding::kDeflate},   {"br", Coding::kBrotli}, {"zstd", Coding::kZstd}};
+  bool known = true;
+  split_list(header, ',', [&](std::string_view token) {
     const auto* name =
-        std::ranges::find(kNames, token, &std::pair<std::string_view, Coding>::first);
+        std::ranges::find(kNames, ascii_lower(token), &std::pair<std::string_view, Coding>::first);
     if (name == std::end(kNames)) {
-      return false;
-    }
-    if (name->second != Coding::kIdentity) {  // Nothing to undo for identity.
+      known = false;
+    } else if (name->second != Coding::kIdentity) {  // Nothing to undo for identity.
       out_codings->push_back(name->second);
     }
-    if (comma == std::string_view::npos) {
-      return true;
-    }
-    header.remove_prefix(comma + 1);
-  }
+  });
+  return known;
 }
 
 // inflate_stream inflates |input| with |window_bits| (31: gzip, 15: zlib, -15: raw). For gzip it

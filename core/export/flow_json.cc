@@ -13,7 +13,6 @@
 #include "core/export/json_text.h"
 #include "core/export/json_tree_writer.h"
 #include "core/export/text_util.h"
-#include "core/proxy/flow.h"
 #include "core/proxy/host_port.h"
 
 namespace sightglass::core {
@@ -439,27 +438,24 @@ void write_entry(W& w, const FlowSnapshot& flow) {
 size_t estimated_line_size(const FlowSnapshot& flow) {
   constexpr size_t kFixed = 1024;    // Keys, numbers, dates, TLS names.
   constexpr size_t kPerString = 24;  // Quotes, a key, a little escaping.
-  const auto headers_size_of = [](const Headers& headers) {
-    size_t size = 0;
-    for (const Header& header : headers) {
-      size += header.name.size() + header.value.size() + 2 * kPerString;
+  const auto message_size = [](const auto& message) {
+    size_t size =
+        static_cast<size_t>(std::min<uint64_t>(message.body.kept, uint64_t{1} << 40)) / 3 * 4 + 8;
+    for (const Headers* headers : {&message.headers, &message.trailers}) {
+      for (const Header& header : *headers) {
+        size += header.name.size() + header.value.size() + 2 * kPerString;
+      }
     }
     return size;
-  };
-  const auto body_size_of = [](const CapturedBody& body) {
-    return static_cast<size_t>(std::min<uint64_t>(body.kept, uint64_t{1} << 40)) / 3 * 4 + 8;
   };
   size_t size = kFixed + flow.client_address.size() + flow.server_address.size() +
                 flow.error.size() + flow.tcp_host.size();
   if (flow.request) {
-    const HttpRequestData& request = *flow.request;
-    size += headers_size_of(request.headers) + headers_size_of(request.trailers) +
-            body_size_of(request.body) + request.host.size() + 2 * request.target.size();
+    size +=
+        message_size(*flow.request) + flow.request->host.size() + 2 * flow.request->target.size();
   }
   if (flow.response) {
-    const HttpResponseData& response = *flow.response;
-    size += headers_size_of(response.headers) + headers_size_of(response.trailers) +
-            body_size_of(response.body) + response.reason.size();
+    size += message_size(*flow.response) + flow.response->reason.size();
   }
   for (const WebSocketMessage& message : flow.websocket_messages) {
     size += message.data.size() / 3 * 4 + 8 + 4 * kPerString;
@@ -489,12 +485,11 @@ std::string to_json_line(const FlowSnapshot& flow) {
 json har_creator() { return {{"name", "Sightglass"}, {"version", SIGHTGLASS_VERSION}}; }
 
 json har_document(std::vector<json> entries) {
-  json log = json::object();
-  log["version"] = "1.2";
-  log["creator"] = har_creator();
-  log["pages"] = json::array();
-  log["entries"] = json(std::move(entries));
-  return {{"log", std::move(log)}};
+  return {{"log",
+           {{"version", "1.2"},
+            {"creator", har_creator()},
+            {"pages", json::array()},
+            {"entries", std::move(entries)}}}};
 }
 
 }  // namespace sightglass::core

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <utility>
 
 namespace sightglass::core {
 
@@ -103,17 +102,12 @@ struct FlowSubscriberRegistry {
     std::lock_guard<std::mutex> lock(mutex);
     return list;
   }
-  void add(std::shared_ptr<FlowSubscriptionQueue> queue) {
+  // update replaces the list with a copy that |change| has changed.
+  template <class Fn>
+  void update(Fn change) {
     std::lock_guard<std::mutex> lock(mutex);
     auto next = std::make_shared<List>(*list);
-    next->push_back(std::move(queue));
-    count.store(next->size(), std::memory_order_release);
-    list = std::move(next);
-  }
-  void remove(const FlowSubscriptionQueue* queue) {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto next = std::make_shared<List>(*list);
-    std::erase_if(*next, [queue](const auto& q) { return q.get() == queue; });
+    change(*next);
     count.store(next->size(), std::memory_order_release);
     list = std::move(next);
   }
@@ -132,7 +126,8 @@ size_t FlowSubscription::drain(std::vector<FlowSnapshotConstSharedPtr>* out) {
 
 void FlowSubscription::unsubscribe() {
   if (auto registry = registry_.lock()) {
-    registry->remove(queue_.get());
+    registry->update(
+        [this](auto& list) { std::erase_if(list, [this](const auto& q) { return q == queue_; }); });
   }
   registry_.reset();
   queue_->detach();
@@ -152,7 +147,7 @@ void FlowBus::add_sink(FlowSinkSharedPtr sink) {
 
 FlowSubscriptionSharedPtr FlowBus::subscribe(size_t capacity, std::function<void()> notify) {
   auto queue = std::make_shared<FlowSubscriptionQueue>(capacity, std::move(notify));
-  registry_->add(queue);
+  registry_->update([&queue](auto& list) { list.push_back(queue); });
   return std::make_shared<FlowSubscription>(FlowSubscription::PrivateTag(), std::move(queue),
                                             registry_);
 }

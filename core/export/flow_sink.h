@@ -92,7 +92,6 @@ using FlowSubscriptionSharedPtr = std::shared_ptr<FlowSubscription>;
 class FlowBus : public FlowSink {
  public:
   FlowBus();
-  ~FlowBus() override = default;
   FlowBus(const FlowBus&) = delete;
   FlowBus& operator=(const FlowBus&) = delete;
 
@@ -123,8 +122,7 @@ class FlowBus : public FlowSink {
 
 // BackgroundWriter is the "sink with its own writer thread" pattern (Envoy's file flusher):
 // push() appends to a vector under a mutex and wakes the thread, which swaps the vector out and
-// hands the batch to |write_batch|, where the I/O happens. A sink owns one as its last member,
-// so the thread stops before the state it uses goes away.
+// hands the batch to |write_batch|, where the I/O happens (WriterSink owns one).
 class BackgroundWriter {
  public:
   // kBatchDelay is how long the thread waits after a wake-up for more flows to arrive.
@@ -170,9 +168,10 @@ class BackgroundWriter {
   std::thread thread_;
 };
 
-// WriterSink is a sink that hands every finished snapshot (live ones are ignored) to a
-// BackgroundWriter: the subclass's last member, so that its thread stops before the state it
-// uses goes away. close() writes what is queued, runs the writer's |finish| and joins the thread.
+// WriterSink is a sink that hands every finished snapshot (live ones are ignored) to its
+// BackgroundWriter. close() writes what is queued, runs the writer's |finish| and joins the
+// thread; a subclass's destructor must call it, so that the thread stops before the subclass's
+// members go away.
 class WriterSink : public FlowSink {
  public:
   WriterSink(const WriterSink&) = delete;
@@ -180,24 +179,29 @@ class WriterSink : public FlowSink {
 
   void publish(FlowSnapshotConstSharedPtr snapshot) override {
     if (snapshot && snapshot->state == FlowState::kFinished) {
-      background_->push(std::move(snapshot));
+      writer_.push(std::move(snapshot));
     }
   }
-  void close() override { background_->stop(); }
+  void close() override { writer_.stop(); }
 
   // error returns the first error, or ""; read it after close().
   const std::string& error() const { return error_; }
 
  protected:
-  // |writer| may be constructed after this base: it is used only after.
-  explicit WriterSink(BackgroundWriter* writer) : background_(writer) {}
+  // PrivateTag keeps a subclass's public constructor (std::make_unique needs one) to its create().
+  struct PrivateTag {
+    explicit PrivateTag() = default;
+  };
+
+  WriterSink(BackgroundWriter::BatchFn write_batch, BackgroundWriter::FinishFn finish)
+      : writer_(std::move(write_batch), std::move(finish)) {}
 
   // started starts the writer thread of |sink| and returns it, or returns nullptr and sets
   // *error to "cannot start <what>".
   template <class Sink>
   static std::unique_ptr<Sink> started(std::unique_ptr<Sink> sink, const std::string& what,
                                        std::string* error) {
-    if (!sink->background_->start()) {
+    if (!sink->writer_.start()) {
       *error = "cannot start " + what;
       return nullptr;
     }
@@ -212,8 +216,10 @@ class WriterSink : public FlowSink {
   }
 
  private:
-  BackgroundWriter* background_;
   std::string error_;  // Written by the writer thread; read after close().
+
+ protected:
+  BackgroundWriter writer_;  // Last: its thread stops before error_ goes away.
 };
 
 }  // namespace sightglass::core

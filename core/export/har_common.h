@@ -6,8 +6,6 @@
 
 #include <cstdint>
 
-#include "core/export/text_util.h"
-
 namespace sightglass::core::detail {
 
 inline constexpr int64_t kMicrosPerSecond = 1'000'000;

@@ -40,10 +40,7 @@ SetCookie parse_set_cookie(std::string_view header, int64_t now_us) {
                               ? std::string_view()
                               : header.substr(first_semicolon + 1);
   std::optional<std::string> max_age_expires;
-  while (!rest.empty()) {
-    const size_t semicolon = rest.find(';');
-    const std::string_view attribute = trim_whitespace(rest.substr(0, semicolon));
-    rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
+  split_list(rest, ';', [&](std::string_view attribute) {
     const size_t attr_equals = attribute.find('=');
     const std::string key = ascii_lower(trim_whitespace(attribute.substr(0, attr_equals)));
     const std::string_view value = attr_equals == std::string_view::npos
@@ -73,7 +70,7 @@ SetCookie parse_set_cookie(std::string_view header, int64_t now_us) {
     } else if (key == "samesite") {
       cookie.same_site = value;
     }
-  }
+  });
   if (max_age_expires) {
     cookie.expires = std::move(max_age_expires);
   }

@@ -70,15 +70,11 @@ template <class W>
 void write_request_cookies(W& w, const Headers& headers) {
   w.begin_array();
   for (const Header& header : headers) {
-    std::string_view rest = iequals(header.name, "Cookie") ? header.value : std::string_view();
-    while (!rest.empty()) {
-      const size_t semicolon = rest.find(';');
-      const std::string_view pair = trim_whitespace(rest.substr(0, semicolon));
-      rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
-      if (!pair.empty()) {
+    if (iequals(header.name, "Cookie")) {
+      split_list(header.value, ';', [&w](std::string_view pair) {
         const auto [name, value] = split_cookie_pair(pair);
         write_name_value(w, name, value);
-      }
+      });
     }
   }
   w.end_array();

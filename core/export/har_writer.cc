@@ -22,10 +22,6 @@ std::string har_document_begin() {
          R"(,"pages":[],"entries":[)" + "\n";
 }
 
-std::string har_document_separator() { return ",\n"; }
-
-std::string har_document_end() { return "\n]}}\n"; }
-
 std::unique_ptr<HarWriter> HarWriter::create(const std::string& path, std::string* out_error) {
   FileOutput output;
   if (!output.open(path, FileOutput::Mode::kTruncateOnFinish, out_error)) {
@@ -36,9 +32,7 @@ std::unique_ptr<HarWriter> HarWriter::create(const std::string& path, std::strin
 }
 
 HarWriter::HarWriter(PrivateTag /*unused*/, FileOutput output)
-    : WriterSink(&writer_),
-      output_(std::move(output)),
-      writer_(
+    : WriterSink(
           [this](const std::vector<FlowSnapshotConstSharedPtr>& batch) {
             for (const FlowSnapshotConstSharedPtr& snapshot : batch) {
               try {
@@ -50,7 +44,8 @@ HarWriter::HarWriter(PrivateTag /*unused*/, FileOutput output)
               }
             }
           },
-          [this] { finish(); }) {}
+          [this] { finish(); }),
+      output_(std::move(output)) {}
 
 HarWriter::~HarWriter() { close(); }
 
@@ -60,7 +55,7 @@ void HarWriter::finish() {
   std::string buffer = har_document_begin();
   for (size_t i = 0; ok && i < entries_.size(); ++i) {
     if (i > 0) {
-      buffer += har_document_separator();
+      buffer += kHarDocumentSeparator;
     }
     buffer += entries_[i];
     if (buffer.size() >= kWriteChunk) {
@@ -69,7 +64,7 @@ void HarWriter::finish() {
     }
   }
   if (ok) {
-    buffer += har_document_end();
+    buffer += kHarDocumentEnd;
     ok = output_.write(buffer, &error);
   }
   ok = output_.close(&error) && ok;  // Closed in any case.
@@ -103,7 +98,7 @@ bool convert_jsonl_to_har(std::istream& in, std::ostream& out, std::string* out_
         line.pop_back();
       }
       if (entries++ > 0) {
-        out << har_document_separator();
+        out << kHarDocumentSeparator;
       }
       out << line;
     }
@@ -111,7 +106,7 @@ bool convert_jsonl_to_har(std::istream& in, std::ostream& out, std::string* out_
       error = "read error after line " + std::to_string(line_number);
     }
     if (error.empty()) {
-      out << har_document_end();
+      out << kHarDocumentEnd;
       out.flush();
       if (!out) {
         error = "write error";

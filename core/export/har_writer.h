@@ -8,6 +8,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/export/file_output.h"
@@ -19,10 +20,6 @@ namespace sightglass::core {
 // costs less memory than a snapshot with its body chunks), and writes them as one HAR 1.2
 // document to its file on close(). Live snapshots are ignored.
 class HarWriter : public WriterSink {
-  struct PrivateTag {
-    explicit PrivateTag() = default;
-  };
-
  public:
   // create opens |path| (created 0644; its old content stays until close() replaces it), or
   // stdout for "-", and starts the writer thread. Returns nullptr and sets *out_error when the
@@ -45,18 +42,17 @@ class HarWriter : public WriterSink {
   std::vector<std::string> entries_;  // Compact JSON entries, in finishing order.
   FileOutput output_;
   uint64_t entries_lost_ = 0;  // Written by the writer thread; read after close().
-  BackgroundWriter writer_;    // Last: its thread stops before the members above go away.
 };
 
 // har_document_begin returns the text of a HAR document before its first entry. A document is
-// written as har_document_begin(), the compact entries separated by har_document_separator(),
-// then har_document_end(), so that it never has to exist in memory as a whole; parsed, it equals
+// written as har_document_begin(), the compact entries separated by kHarDocumentSeparator,
+// then kHarDocumentEnd, so that it never has to exist in memory as a whole; parsed, it equals
 // har_document() of the same entries.
 std::string har_document_begin();
-// har_document_separator returns the text between two entries.
-std::string har_document_separator();
-// har_document_end returns the text after the last entry.
-std::string har_document_end();
+// kHarDocumentSeparator is the text between two entries.
+inline constexpr std::string_view kHarDocumentSeparator = ",\n";
+// kHarDocumentEnd is the text after the last entry.
+inline constexpr std::string_view kHarDocumentEnd = "\n]}}\n";
 
 // convert_jsonl_to_har reads a JSON Lines flow log from |in| and writes one HAR 1.2 document to
 // |out| (the same document HarWriter writes for those flows). Blank lines are skipped; a line

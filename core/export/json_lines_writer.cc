@@ -18,15 +18,15 @@ std::unique_ptr<JsonLinesWriter> JsonLinesWriter::create(const std::string& path
 }
 
 JsonLinesWriter::JsonLinesWriter(PrivateTag /*unused*/, FileOutput output)
-    : WriterSink(&writer_),
-      output_(std::move(output)),
-      writer_([this](const std::vector<FlowSnapshotConstSharedPtr>& batch) { write_batch(batch); },
-              [this] {
-                std::string error;
-                if (!output_.close(&error)) {
-                  keep_error(error);
-                }
-              }) {}
+    : WriterSink(
+          [this](const std::vector<FlowSnapshotConstSharedPtr>& batch) { write_batch(batch); },
+          [this] {
+            std::string error;
+            if (!output_.close(&error)) {
+              keep_error(error);
+            }
+          }),
+      output_(std::move(output)) {}
 
 JsonLinesWriter::~JsonLinesWriter() { close(); }
 

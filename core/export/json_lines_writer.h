@@ -18,10 +18,6 @@ namespace sightglass::core {
 // one write(2) as soon as the writer thread takes it, so `tail -f` sees it at once and a crash
 // loses at most the line being written. The loop thread only queues.
 class JsonLinesWriter : public WriterSink {
-  struct PrivateTag {
-    explicit PrivateTag() = default;
-  };
-
  public:
   // create opens |path| for append (created 0644), or stdout for "-", and starts the writer
   // thread. Returns nullptr and sets *out_error when the file cannot be opened.
@@ -46,7 +42,6 @@ class JsonLinesWriter : public WriterSink {
   FileOutput output_;  // Used by the writer thread only.
   std::atomic<uint64_t> lines_written_{0};
   std::atomic<uint64_t> lines_lost_{0};
-  BackgroundWriter writer_;  // Last: its thread stops before the members above go away.
 };
 
 }  // namespace sightglass::core

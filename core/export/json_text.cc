@@ -77,9 +77,7 @@ void JsonTextWriter::append(std::string_view bytes) {
 }
 
 JsonTextWriter& JsonTextWriter::key(std::string_view name) {
-  room(1);
-  separate();
-  escaped(name);
+  string(name);
   room(1);
   *pos_++ = ':';
   comma_ = false;

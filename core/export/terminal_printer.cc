@@ -121,9 +121,7 @@ std::unique_ptr<TerminalPrinter> TerminalPrinter::create(FILE* out, std::string*
 }
 
 TerminalPrinter::TerminalPrinter(PrivateTag /*unused*/, FILE* out)
-    : WriterSink(&writer_),
-      out_(out),
-      writer_(
+    : WriterSink(
           [this](const std::vector<FlowSnapshotConstSharedPtr>& batch) {
             for (const FlowSnapshotConstSharedPtr& snapshot : batch) {
               std::string line;
@@ -137,7 +135,8 @@ TerminalPrinter::TerminalPrinter(PrivateTag /*unused*/, FILE* out)
             }
             std::fflush(out_);
           },
-          {}) {}
+          {}),
+      out_(out) {}
 
 TerminalPrinter::~TerminalPrinter() { close(); }
 

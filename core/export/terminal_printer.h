@@ -27,10 +27,6 @@ std::string format_duration(int64_t micros);
 // TerminalPrinter prints format_flow_line() of every finished flow to a FILE* (stderr in the
 // CLI) from its own thread, flushing after each batch. Live snapshots are ignored.
 class TerminalPrinter : public WriterSink {
-  struct PrivateTag {
-    explicit PrivateTag() = default;
-  };
-
  public:
   // create starts the printer on |out|, which it does not own and never closes. Returns
   // nullptr and sets *out_error when the thread cannot be started.
@@ -41,7 +37,6 @@ class TerminalPrinter : public WriterSink {
 
  private:
   FILE* out_;
-  BackgroundWriter writer_;  // Last: its thread stops before out_ goes away.
 };
 
 }  // namespace sightglass::core

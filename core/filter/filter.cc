@@ -1,7 +1,6 @@
 #include "core/filter/filter.h"
 
 #include <algorithm>
-#include <functional>
 #include <optional>
 #include <utility>
 
@@ -72,8 +71,7 @@ class Evaluation {
   // From a full flow: the summary is computed on first use.
   explicit Evaluation(const FlowSnapshot& flow) : flow_(&flow), detail_tried_(true) {}
   // From a summary: the flow is loaded on first use.
-  Evaluation(const SummaryView& summary, const FlowFilter::DetailLoader& load,
-             FilterMemo* memo = nullptr)
+  Evaluation(const SummaryView& summary, const FlowFilter::DetailLoader& load, FilterMemo* memo)
       : summary_(&summary), load_(&load), memo_(memo) {}
 
   bool eval(const Node& node) {
@@ -266,10 +264,6 @@ class CompiledFilter final : public FlowFilter {
       : text_(std::move(text)), root_(std::move(root)) {}
 
   bool matches(const FlowSnapshot& flow) const override { return Evaluation(flow).eval(*root_); }
-
-  bool matches(const SummaryView& summary, const DetailLoader& load) const override {
-    return Evaluation(summary, load).eval(*root_);
-  }
 
   bool matches(const SummaryView& summary, const DetailLoader& load,
                FilterMemo* memo) const override {

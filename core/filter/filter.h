@@ -90,13 +90,11 @@ class FlowFilter {
   using DetailLoader = std::function<FlowSnapshotConstSharedPtr()>;
 
   // matches evaluates against a summary. Summary terms never call |load|; detail terms call it
-  // at most once per evaluation (the result is reused). Thread-safe.
-  virtual bool matches(const SummaryView& summary, const DetailLoader& load) const = 0;
-
-  // matches with a memo: the same answer, faster over a store whose views carry interned ids.
-  // The memo must only ever see views of one store (ids are the store's).
+  // at most once per evaluation (the result is reused). Thread-safe. A |memo| gives the same
+  // answer, faster over a store whose views carry interned ids; it must only ever see views of
+  // one store (ids are the store's).
   virtual bool matches(const SummaryView& summary, const DetailLoader& load,
-                       FilterMemo* memo) const = 0;
+                       FilterMemo* memo = nullptr) const = 0;
 
   // needs_detail says whether any term of the expression reads the full flow.
   virtual bool needs_detail() const = 0;

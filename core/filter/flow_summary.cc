@@ -11,10 +11,10 @@ std::string_view protocol_name(FlowProtocol protocol) {
 }
 
 SummaryView FlowSummary::view() const {
-  // Aggregate initialization, by SummaryView's members in order (|interned| keeps its default).
-  return SummaryView(id, started_us, duration_us, client, server, method, scheme, host, port, path,
-                     url, status, request_content_type, response_content_type, request_size,
-                     response_size, protocol, flags);
+  // Aggregate initialization of the fields, in order (|interned| keeps its default).
+  return SummaryView{{id, started_us, duration_us, client, server, method, scheme, host, port, path,
+                      url, status, request_content_type, response_content_type, request_size,
+                      response_size, protocol, flags}};
 }
 
 FlowSummary summarize(const FlowSnapshot& flow) {

@@ -46,27 +46,32 @@ enum SummaryString : uint8_t {
 };
 inline constexpr uint32_t kNotInterned = 0xffffffff;
 
-// SummaryView is a flow's summary; its strings are borrowed from a FlowSummary or from the
-// store's columns and live as long as they do.
-struct SummaryView {
+// SummaryFields are the fields of a flow's summary, with its strings as |Str|.
+template <class Str>
+struct SummaryFields {
   FlowId id = 0;
   int64_t started_us = 0;    // Wall clock, µs since the Unix epoch.
   int64_t duration_us = -1;  // Sum of the timings that apply, or -1.
-  std::string_view client;   // "ip:port" of the client.
-  std::string_view server;   // "ip:port" of the server reached, or "".
-  std::string_view method;   // "" for TCP flows.
-  std::string_view scheme;   // "http", "https"; "tcp" for TCP flows.
-  std::string_view host;     // Request host (TCP: the destination host).
+  Str client;                // "ip:port" of the client.
+  Str server;                // "ip:port" of the server reached, or "".
+  Str method;                // "" for TCP flows.
+  Str scheme;                // "http", "https"; "tcp" for TCP flows.
+  Str host;                  // Request host (TCP: the destination host).
   uint16_t port = 0;
-  std::string_view path;                   // The request target ("/p?q"); "" for TCP flows.
-  std::string_view url;                    // scheme://host[:port]target (TCP: "tcp://host:port").
-  int status = 0;                          // Response status, 0 without a response.
-  std::string_view request_content_type;   // Content-Type header of the request, or "".
-  std::string_view response_content_type;  // Content-Type header of the response, or "".
-  uint64_t request_size = 0;               // Body bytes (TCP: bytes from the client).
-  uint64_t response_size = 0;              // Body bytes (TCP: bytes from the server).
+  Str path;                    // The request target ("/p?q"); "" for TCP flows.
+  Str url;                     // scheme://host[:port]target (TCP: "tcp://host:port").
+  int status = 0;              // Response status, 0 without a response.
+  Str request_content_type;    // Content-Type header of the request, or "".
+  Str response_content_type;   // Content-Type header of the response, or "".
+  uint64_t request_size = 0;   // Body bytes (TCP: bytes from the client).
+  uint64_t response_size = 0;  // Body bytes (TCP: bytes from the server).
   FlowProtocol protocol = FlowProtocol::kHttp1;
   uint8_t flags = 0;  // FlowSummaryFlags.
+};
+
+// SummaryView is a flow's summary; its strings are borrowed from a FlowSummary or from the
+// store's columns and live as long as they do.
+struct SummaryView : SummaryFields<std::string_view> {
   // Ids of the interned strings (by SummaryString), when the view comes from a store that
   // interns them: within one store, equal ids mean equal strings, so a scan can remember a
   // regex's answer per id (FilterMemo).
@@ -77,26 +82,7 @@ struct SummaryView {
 };
 
 // FlowSummary owns the strings of a summary.
-struct FlowSummary {
-  FlowId id = 0;
-  int64_t started_us = 0;
-  int64_t duration_us = -1;
-  std::string client;
-  std::string server;
-  std::string method;
-  std::string scheme;
-  std::string host;
-  uint16_t port = 0;
-  std::string path;
-  std::string url;
-  int status = 0;
-  std::string request_content_type;
-  std::string response_content_type;
-  uint64_t request_size = 0;
-  uint64_t response_size = 0;
-  FlowProtocol protocol = FlowProtocol::kHttp1;
-  uint8_t flags = 0;
-
+struct FlowSummary : SummaryFields<std::string> {
   SummaryView view() const;
 };
 

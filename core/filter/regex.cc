@@ -93,7 +93,6 @@ std::unique_ptr<Regex> Regex::compile(std::string_view pattern, const Options& o
   // Without JIT support (or on failure) the interpreter runs the pattern.
   impl->jit = pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE) == 0;
   impl->code = std::move(code);
-  // The constructor is private, so std::make_unique cannot reach it; ownership is immediate.
   return std::make_unique<Regex>(PrivateTag{}, std::string(pattern), std::move(impl));
 }
 

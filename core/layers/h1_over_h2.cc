@@ -38,8 +38,7 @@ struct H1OverH2::Stream {
   std::string out;        // HTTP/1.1 bytes not handed on yet.
   size_t unconsumed = 0;  // DATA bytes in |out|, credited to the server once handed on.
   bool response_done = false;
-  bool closed = false;
-  uint32_t close_code = 0;
+  std::optional<uint32_t> close_code;  // Once the stream closed.
 };
 
 H1OverH2::H1OverH2(std::string default_authority)
@@ -58,10 +57,9 @@ H1OverH2::Stream* H1OverH2::find(int32_t stream_id) {
 }
 
 void H1OverH2::start(Output& out) {
-  if (started_) {
+  if (std::exchange(started_, true)) {
     return;
   }
-  started_ = true;
   if (!session_) {
     fail("cannot start an HTTP/2 session", out);
     return;
@@ -90,7 +88,7 @@ void H1OverH2::on_request_events(HttpParseEvents& events, Output& out) {
     if (auto* head = std::get_if<HttpHead>(&event)) {
       submit_request(*head, out);
     } else if (auto* body = std::get_if<HttpBodyData>(&event)) {
-      if (sending_ == nullptr || sending_->closed) {
+      if (sending_ == nullptr || sending_->close_code) {
         continue;  // The server is done with the stream: the rest of the body has no reader.
       }
       sending_->body.append(body->data);
@@ -101,8 +99,8 @@ void H1OverH2::on_request_events(HttpParseEvents& events, Output& out) {
         for (const Header& h : end->trailers) {
           sending_->trailers.push_back({ascii_lower(h.name), h.value});  // HTTP/2's case.
         }
-        continue_body(sending_->closed ? nullptr : session_.get(), sending_->id, &sending_->send,
-                      {}, true);
+        continue_body(sending_->close_code ? nullptr : session_.get(), sending_->id,
+                      &sending_->send, {}, true);
         sending_ = nullptr;
       }
       HttpParseEvents more;
@@ -134,17 +132,9 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
     authority = std::string(trim_whitespace(*host));
   }
   std::string path = head.target;
-  for (std::string_view scheme : {"http://", "https://"}) {
-    if (std::string_view(path).starts_with(scheme)) {
-      const std::string rest = path.substr(scheme.size());
-      const size_t slash = rest.find_first_of("/?");
-      authority = rest.substr(0, slash);
-      path = slash == std::string::npos ? "/" : rest.substr(slash);
-      if (path.front() == '?') {
-        path.insert(path.begin(), '/');
-      }
-      break;
-    }
+  if (std::optional<AbsoluteForm> form = split_absolute_form(head.target)) {
+    authority = form->authority;
+    path = std::move(form->path);
   }
   // Headers named by Connection are connection-specific too; Host becomes :authority.
   std::vector<std::string> named{"host"};
@@ -165,8 +155,6 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
   }
   const std::vector<nghttp2_nv> nv = h2_nv(fields);
   const bool has_body = head.chunked || (head.content_length && *head.content_length > 0);
-  auto stream = std::make_unique<Stream>();
-  stream->head_request = head.method == "HEAD";
   const nghttp2_data_provider provider = Nghttp2Callbacks<H1OverH2>::body();
   const int32_t id = nghttp2_submit_request(session_.get(), nullptr, nv.data(), nv.size(),
                                             has_body ? &provider : nullptr, nullptr);
@@ -174,9 +162,10 @@ void H1OverH2::submit_request(HttpHead& head, Output& out) {
     fail(std::string("cannot send the request over HTTP/2: ") + nghttp2_strerror(id), out);
     return;
   }
-  stream->id = id;
-  sending_ = stream.get();
-  streams_.push_back(std::move(stream));
+  Stream& stream = *streams_.emplace_back(std::make_unique<Stream>());
+  stream.id = id;
+  stream.head_request = head.method == "HEAD";
+  sending_ = &stream;
 }
 
 ssize_t H1OverH2::read_body(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
@@ -213,17 +202,6 @@ int H1OverH2::on_header(const nghttp2_frame* frame, std::string_view name, std::
   return 0;
 }
 
-void H1OverH2::finish_response(Stream& s) {
-  if (s.response_done) {
-    return;
-  }
-  if (s.chunked) {
-    s.out += encode_last_chunk(s.response_trailers);
-  }
-  // With a content-length there is nowhere for trailers to go in HTTP/1.1: they are dropped.
-  s.response_done = true;
-}
-
 int H1OverH2::on_frame(const nghttp2_frame* frame) {
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     goaway_ = true;
@@ -248,9 +226,13 @@ int H1OverH2::on_frame(const nghttp2_frame* frame) {
     s->out += serialize_response_head("HTTP/1.1", s->status, reason_phrase(s->status), s->headers);
     s->headers.clear();
   }
-  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !s->response_done &&
       ((headers && s->final_head) || frame->hd.type == NGHTTP2_DATA)) {
-    finish_response(*s);
+    if (s->chunked) {
+      s->out += encode_last_chunk(s->response_trailers);
+    }
+    // With a content-length there is nowhere for trailers to go in HTTP/1.1: they are dropped.
+    s->response_done = true;
   }
   return 0;
 }
@@ -280,9 +262,7 @@ int H1OverH2::on_frame_sent(const nghttp2_frame* frame) {
 }
 
 int H1OverH2::on_stream_close(int32_t stream_id, uint32_t error_code) {
-  Stream* s = find(stream_id);
-  if (s != nullptr) {
-    s->closed = true;
+  if (Stream* s = find(stream_id)) {
     s->close_code = error_code;
   }
   return 0;
@@ -305,13 +285,13 @@ void H1OverH2::after(Output& out) {
       nghttp2_session_consume(session_.get(), s.id, s.unconsumed);
       s.unconsumed = 0;
     }
-    if (s.closed && !s.response_done) {
-      fail(s.close_code == NGHTTP2_REFUSED_STREAM
+    if (s.close_code && !s.response_done) {
+      fail(*s.close_code == NGHTTP2_REFUSED_STREAM
                ? std::string("the HTTP/2 server refused the request") +
                      (goaway_ ? " (GOAWAY)" : " (REFUSED_STREAM)")
-           : s.close_code != NGHTTP2_NO_ERROR
+           : *s.close_code != NGHTTP2_NO_ERROR
                ? std::string("the HTTP/2 server reset the stream: ") +
-                     nghttp2_http2_strerror(s.close_code)
+                     nghttp2_http2_strerror(*s.close_code)
                : "the HTTP/2 stream closed before the response was complete",
            out);
       return;
@@ -327,9 +307,8 @@ void H1OverH2::after(Output& out) {
     return;
   }
   update_pause(out);
-  const bool idle = streams_.empty();
-  if (idle && (goaway_ || (nghttp2_session_want_read(session_.get()) == 0 &&
-                           nghttp2_session_want_write(session_.get()) == 0))) {
+  if (streams_.empty() && (goaway_ || (nghttp2_session_want_read(session_.get()) == 0 &&
+                                       nghttp2_session_want_write(session_.get()) == 0))) {
     // The server is done with the connection and nothing is in flight: a quiet end.
     closed_ = true;
     out.app_closed = true;
@@ -383,10 +362,9 @@ void H1OverH2::update_pause(Output& out) {
 }
 
 void H1OverH2::end(Output& out, std::optional<std::string> error, bool goaway) {
-  if (closed_) {
+  if (std::exchange(closed_, true)) {
     return;
   }
-  closed_ = true;
   if (error) {
     out.app_closed = true;
     out.error = std::move(*error);

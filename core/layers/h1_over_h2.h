@@ -87,7 +87,6 @@ class H1OverH2 {
   // and with |goaway| the session (a GOAWAY goes out); reading the source resumes.
   void end(Output& out, std::optional<std::string> error, bool goaway = true);
   void fail(std::string error, Output& out) { end(out, std::move(error)); }
-  void finish_response(Stream& s);
   void update_pause(Output& out);
 
   std::string default_authority_;

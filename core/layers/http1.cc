@@ -44,13 +44,13 @@ Http1Parser::Http1Parser(Kind kind) : kind_(kind) {
   parser_.data = this;
 }
 
-bool Http1Parser::add_head_bytes(size_t n) {
+int Http1Parser::add_head_bytes(size_t n) {
   head_bytes_ += n;
   if (head_bytes_ > kMaxHeadBytes) {
     too_large_ = true;
-    return false;
+    return -1;
   }
-  return true;
+  return 0;
 }
 
 int Http1Parser::on_message_begin() {
@@ -65,15 +65,15 @@ int Http1Parser::on_message_begin() {
 
 int Http1Parser::on_url(std::string_view s) {
   head_.target.append(s);
-  return add_head_bytes(s.size()) ? 0 : -1;
+  return add_head_bytes(s.size());
 }
 
 int Http1Parser::on_status(std::string_view s) {
   head_.reason.append(s);
-  return add_head_bytes(s.size()) ? 0 : -1;
+  return add_head_bytes(s.size());
 }
 
-int Http1Parser::on_counted(std::string_view s) { return add_head_bytes(s.size()) ? 0 : -1; }
+int Http1Parser::on_counted(std::string_view s) { return add_head_bytes(s.size()); }
 
 int Http1Parser::on_header_field(std::string_view s) {
   Headers& list = in_trailers_ ? trailers_ : head_.headers;
@@ -83,7 +83,7 @@ int Http1Parser::on_header_field(std::string_view s) {
     list.back().name.append(s);
   }
   last_was_value_ = false;
-  return add_head_bytes(s.size() + 4) ? 0 : -1;
+  return add_head_bytes(s.size() + 4);
 }
 
 int Http1Parser::on_header_value(std::string_view s) {
@@ -93,7 +93,7 @@ int Http1Parser::on_header_value(std::string_view s) {
   }
   list.back().value.append(s);
   last_was_value_ = true;
-  return add_head_bytes(s.size()) ? 0 : -1;
+  return add_head_bytes(s.size());
 }
 
 int Http1Parser::on_headers_complete() {
@@ -259,6 +259,22 @@ std::string encode_last_chunk(const Headers& trailers) {
   std::string out = "0\r\n";
   append_headers(&out, trailers);
   return out;
+}
+
+std::optional<AbsoluteForm> split_absolute_form(std::string_view url) {
+  AbsoluteForm form;
+  form.tls = url.starts_with("https://");
+  if (!form.tls && !url.starts_with("http://")) {
+    return std::nullopt;
+  }
+  url.remove_prefix(form.tls ? 8 : 7);
+  const size_t slash = url.find_first_of("/?");
+  form.authority = url.substr(0, slash);
+  form.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  if (form.path.front() == '?') {
+    form.path.insert(form.path.begin(), '/');
+  }
+  return form;
 }
 
 std::string error_response(int status, std::string_view reason, std::string_view body) {

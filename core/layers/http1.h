@@ -79,7 +79,6 @@ class Http1Parser {
   // in_message says whether a message has begun but not ended.
   bool in_message() const { return in_message_; }
   bool failed() const { return failed_; }
-  bool has_buffered() const { return !pending_.empty(); }
   size_t buffered_bytes() const { return pending_.size(); }
 
   // llhttp callbacks (public for the C trampolines only).
@@ -96,7 +95,8 @@ class Http1Parser {
 
  private:
   void run(HttpParseEvents& out);
-  bool add_head_bytes(size_t n);
+  // add_head_bytes counts |n| bytes of the head: -1 (stop) past kMaxHeadBytes, else 0.
+  int add_head_bytes(size_t n);
 
   Kind kind_;
   llhttp_t parser_{};
@@ -139,22 +139,15 @@ bool streams_body(const Headers& headers);
 // reason_phrase is the usual reason for a status code ("" for one it does not know): HTTP/2
 // carries none, and a response the proxy makes needs one.
 std::string_view reason_phrase(int status);
-// split_list calls |fn| with each trimmed, non-empty element of |s| between |sep|s: the items
-// of a comma-separated header list, or the ';' parameters of one item.
-template <class Fn>
-void split_list(std::string_view s, char sep, Fn&& fn) {
-  while (true) {
-    const size_t at = s.find(sep);
-    const std::string_view piece = trim_whitespace(s.substr(0, at));
-    if (!piece.empty()) {
-      fn(piece);
-    }
-    if (at == std::string_view::npos) {
-      return;
-    }
-    s.remove_prefix(at + 1);
-  }
-}
+// AbsoluteForm is an "http[s]://authority[/path]" request target split up: |path| is in origin
+// form ("/" when there is none).
+struct AbsoluteForm {
+  bool tls = false;
+  std::string_view authority;
+  std::string path;
+};
+// split_absolute_form splits |url|, or returns nullopt when it is not http:// or https://.
+std::optional<AbsoluteForm> split_absolute_form(std::string_view url);
 // error_response is a complete response from the proxy itself: text body, Connection: close.
 std::string error_response(int status, std::string_view reason, std::string_view body);
 

@@ -56,10 +56,9 @@ Http2Layer::Http2Layer(SessionContext* ctx, HttpTarget target, bool rewrite_auth
 Http2Layer::~Http2Layer() = default;
 
 void Http2Layer::start(Commands& out) {
-  if (started_) {
+  if (std::exchange(started_, true)) {
     return;
   }
-  started_ = true;
   client_ = Nghttp2Callbacks<Http2Layer>::new_session(
       true, this,
       {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
@@ -506,10 +505,9 @@ void Http2Layer::on_client_lost(const std::string& error, Commands& out, bool eo
 }
 
 void Http2Layer::close_client(Commands& out) {
-  if (client_closing_) {
+  if (std::exchange(client_closing_, true)) {
     return;
   }
-  client_closing_ = true;
   // Pending frames (a GOAWAY, resets) go first.
   if (!client_eof_) {
     send_out(client_.get(), kClientConn, out);
@@ -692,10 +690,7 @@ void Http2Layer::abandon(const std::string& why, Commands& out) {
 
 void Http2Layer::publish(Stream& s, Commands& out) {
   s.published = true;
-  if (s.wakeup_id != 0) {
-    out.push_back(CancelWakeup{s.wakeup_id});
-    s.wakeup_id = 0;
-  }
+  cancel_wakeup(s.wakeup_id, out);
   s.live.finish(out);
   if (!s.flow.request) {
     // Reset before the head was complete.

@@ -35,30 +35,17 @@ void take_server(FlowSnapshot& flow, const OpenCompleted& opened, bool failed, b
 }
 
 bool parse_absolute_form(std::string_view url, HttpTarget* out_target, std::string* out_path) {
-  HttpTarget target;
-  target.tls = url.starts_with("https://");
-  if (!target.tls && !url.starts_with("http://")) {
+  std::optional<AbsoluteForm> form = split_absolute_form(url);
+  if (!form || form->authority.find('@') != std::string_view::npos) {
     return false;
   }
-  target.scheme = target.tls ? "https" : "http";
-  url.remove_prefix(target.scheme.size() + 3);
-  const size_t slash = url.find_first_of("/?");
-  const std::string_view authority = url.substr(0, slash);
-  if (authority.find('@') != std::string_view::npos) {
-    return false;
-  }
-  std::optional<HostPort> host_port = parse_host_port(authority, target.tls ? 443 : 80);
+  std::optional<HostPort> host_port = parse_host_port(form->authority, form->tls ? 443 : 80);
   if (!host_port) {
     return false;
   }
-  target.host = std::move(host_port->host);
-  target.port = host_port->port;
-  std::string path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  if (path.front() == '?') {
-    path.insert(path.begin(), '/');
-  }
-  *out_target = std::move(target);
-  *out_path = std::move(path);
+  *out_target = HttpTarget{form->tls ? "https" : "http", std::move(host_port->host),
+                           host_port->port, form->tls};
+  *out_path = std::move(form->path);
   return true;
 }
 
@@ -101,21 +88,6 @@ std::optional<TunnelRequest> HttpLayer::take_tunnel() {
   return exchange_ ? std::nullopt : std::exchange(tunnel_, std::nullopt);
 }
 
-void HttpLayer::cancel_wakeup(CommandId& id, Commands& out) {
-  if (id != 0) {
-    out.push_back(CancelWakeup{id});
-    id = 0;
-  }
-}
-
-void HttpLayer::watch_head(Commands& out) {
-  if (!exchange_ && !relay_ && !tunnel_ && !client_closing_ && head_wakeup_ == 0 &&
-      client_parser_.in_message()) {
-    head_wakeup_ = ctx_->new_command();
-    out.push_back(RequestWakeup{head_wakeup_, ctx_->config->client_handshake_timeout_ms});
-  }
-}
-
 void HttpLayer::handle(Event& event, Commands& out) {
   handle_event(event, out);
   // What this event changed goes to the live views in one snapshot per flow.
@@ -125,20 +97,23 @@ void HttpLayer::handle(Event& event, Commands& out) {
   if (websocket_) {
     websocket_->live.flush(websocket_->flow, ctx_, out);
   }
-  watch_head(out);
+  if (!exchange_ && !relay_ && !tunnel_ && !client_closing_ && head_wakeup_ == 0 &&
+      client_parser_.in_message()) {
+    head_wakeup_ = ctx_->new_command();
+    out.push_back(RequestWakeup{head_wakeup_, ctx_->config->client_handshake_timeout_ms});
+  }
   // What the client sends while the server connection opens, or while an Upgrade waits for
-  // its answer, is held up to a cap; beyond it the client is not read until that is over.
+  // its answer, is held up to a cap; beyond it the client is not read until that is over. Nor
+  // is it while a held request's body, past the hold limit, waits for the hooks.
   constexpr size_t kHeldBytes = 256 * 1024;
-  const bool hold =
-      !client_closing_ && ((upstream_ && !upstream_->open && !upstream_->closed &&
-                            upstream_->pending.size() > kHeldBytes) ||
-                           (exchange_ && exchange_->upgrade_requested && !exchange_->switching &&
-                            exchange_->upgrade_remainder.size() > kHeldBytes));
-  // A held message whose body outgrew the hold limit: its source waits for the hooks.
-  const bool request_hooked = exchange_ && exchange_->hold == Exchange::Hold::kRequest &&
-                              exchange_->hook_id != 0 && !exchange_->request_done;
-  if ((hold || request_hooked) != client_held_ && !client_closing_) {
-    client_held_ = hold || request_hooked;
+  const bool hold = (upstream_ && !upstream_->open && !upstream_->closed &&
+                     upstream_->pending.size() > kHeldBytes) ||
+                    (exchange_ && exchange_->upgrade_requested && !exchange_->switching &&
+                     exchange_->upgrade_remainder.size() > kHeldBytes) ||
+                    (exchange_ && exchange_->hold == Exchange::Hold::kRequest &&
+                     exchange_->hook_id != 0 && !exchange_->request_done);
+  if (hold != client_held_ && !client_closing_) {
+    client_held_ = hold;
     out.push_back(PauseReading{kClientConn, client_held_});
   }
   const bool response_hooked = exchange_ && exchange_->hold == Exchange::Hold::kResponse &&
@@ -232,7 +207,6 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
         close_upstream(out);
         publish(out);
       }
-      close_upstream(out);
       close_client(out);
       return;
     }
@@ -270,10 +244,10 @@ void HttpLayer::handle_event(Event& event, Commands& out) {
     if (wakeup->id != 0 && wakeup->id == head_wakeup_) {
       head_wakeup_ = 0;
       if (!exchange_ && !client_closing_) {
-        reject(408,
-               "client timeout: the request head was not complete within " +
-                   seconds_text(ctx_->config->client_handshake_timeout_ms),
-               out);
+        fail(408,
+             "client timeout: the request head was not complete within " +
+                 seconds_text(ctx_->config->client_handshake_timeout_ms),
+             out);
       }
       return;
     }
@@ -345,7 +319,6 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
         exchange_->upgrade_remainder = std::move(upgrade->remainder);
       }
     } else if (auto* error = std::get_if<HttpParseError>(&event)) {
-      const int status = error->head_too_large ? 431 : 400;
       const std::string text = "malformed request from the client: " + error->reason;
       if (exchange_ && exchange_->response_started) {
         exchange_->flow.error = text;
@@ -353,7 +326,7 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
         publish(out);
         close_client(out);
       } else {
-        fail(status, text, out);
+        fail(error->head_too_large ? 431 : 400, text, out);
       }
     }
   }
@@ -379,7 +352,7 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   if (fixed_) {
     target = *fixed_;
     if (head.method == "CONNECT") {
-      reject(400, "CONNECT inside a tunnel is not supported", out);
+      fail(400, "CONNECT inside a tunnel is not supported", out);
       return;
     }
     HttpTarget ignored;  // An absolute-form target names the path only.
@@ -387,18 +360,18 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   } else if (head.method == "CONNECT") {
     std::optional<HostPort> host_port = parse_host_port(head.target);
     if (!host_port) {
-      reject(400, "CONNECT needs host:port, got '" + head.target + "'", out);
+      fail(400, "CONNECT needs host:port, got '" + head.target + "'", out);
       return;
     }
     // The session answers once the TCP connection to the server is open (or has failed).
     tunnel_ = TunnelRequest{std::move(host_port->host), host_port->port, "", head.version};
     return;
   } else if (!parse_absolute_form(head.target, &target, &path)) {
-    reject(400,
-           "Sightglass is a proxy: send absolute-form requests (http://host/path) or CONNECT, "
-           "not '" +
-               head.target + "'",
-           out);
+    fail(400,
+         "Sightglass is a proxy: send absolute-form requests (http://host/path) or CONNECT, "
+         "not '" +
+             head.target + "'",
+         out);
     return;
   }
 
@@ -543,29 +516,25 @@ void HttpLayer::on_response_head(HttpHead& head, Commands& out) {
     return;
   }
   Exchange& ex = *exchange_;
-  const bool informational = head.status >= 100 && head.status < 200;
-  if (informational && head.status != 101) {
-    // 100 Continue and friends go to the client as they are; the final response follows.
+  // 100 Continue and friends go to the client as they are; the final response follows.
+  const bool interim = head.status >= 100 && head.status < 200 && head.status != 101;
+  if (!interim && head.status != 101 && ctx_->config->holds(HookPoint::kResponse)) {
+    ex.hold = Exchange::Hold::kResponse;  // The head goes on when the hooks are done.
+  }
+  if (ex.hold != Exchange::Hold::kResponse) {
     out.push_back(SendData{kClientConn, serialize_response_head(head.version, head.status,
                                                                 head.reason, head.headers)});
+  }
+  if (interim) {
     return;
   }
   ex.t_response_head = ctx_->clock->monotonic_us();
   ex.response_started = true;
   ex.response_chunked = head.chunked;
-  const bool no_body =
-      ex.head_request || head.status == 204 || head.status == 304 || head.status == 101;
+  ex.switching = head.status == 101;
+  const bool no_body = ex.head_request || head.status == 204 || head.status == 304 || ex.switching;
   ex.response_close_delimited = !no_body && !head.chunked && !head.content_length;
-  if (head.status == 101) {
-    ex.switching = true;
-  } else if (ctx_->config->holds(HookPoint::kResponse)) {
-    ex.hold = Exchange::Hold::kResponse;  // The head goes on when the hooks are done.
-  }
   const bool hook_at_head = ex.hold == Exchange::Hold::kResponse && streams_body(head.headers);
-  if (ex.hold != Exchange::Hold::kResponse) {
-    out.push_back(SendData{kClientConn, serialize_response_head(head.version, head.status,
-                                                                head.reason, head.headers)});
-  }
   HttpResponseData& response = ex.flow.response.emplace();
   response.http_version = std::move(head.version);
   response.status = head.status;
@@ -593,14 +562,12 @@ void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {
     }
     return;
   }
-  if (!upstream_ && !ex.response_started) {
-    return;
-  }
   if (!ex.response_started) {
-    // The end of a 1xx response: the final one follows.
-    HttpParseEvents more;
-    upstream_->parser.next_message(more);
-    on_server_events(more, out);
+    if (upstream_) {  // The end of a 1xx response: the final one follows.
+      HttpParseEvents more;
+      upstream_->parser.next_message(more);
+      on_server_events(more, out);
+    }
     return;
   }
   if (ex.switching) {
@@ -614,7 +581,7 @@ void HttpLayer::on_response_end(HttpMessageEnd& end, Commands& out) {
   if (!end.keep_alive || ex.response_close_delimited) {
     ex.client_wants_close = true;
     close_upstream(out);
-  } else if (upstream_ && upstream_->parser.has_buffered()) {
+  } else if (upstream_ && upstream_->parser.buffered_bytes() > 0) {
     // Bytes past a complete response: nobody asked for them.
     unsolicited(upstream_->parser.buffered_bytes(), out);
   }
@@ -643,28 +610,20 @@ void HttpLayer::close_upstream(Commands& out) {
 }
 
 void HttpLayer::fail(int status, const std::string& error, Commands& out) {
-  if (!exchange_) {
-    reject(status, error, out);
-    return;
-  }
-  exchange_->flow.error = error;
   const bool head_sent =
-      exchange_->response_started && exchange_->hold != Exchange::Hold::kResponse;
+      exchange_ && exchange_->response_started && exchange_->hold != Exchange::Hold::kResponse;
   if (!head_sent && !client_closing_) {
     out.push_back(SendData{kClientConn, error_response(status, reason_phrase(status), error)});
   }
-  publish(out);
-  close_client(out);
-}
-
-void HttpLayer::reject(int status, const std::string& error, Commands& out) {
-  FlowSnapshot flow = ctx_->new_flow();
-  flow.request.emplace();
-  flow.error = error;
-  if (!client_closing_) {
-    out.push_back(SendData{kClientConn, error_response(status, reason_phrase(status), error)});
+  if (exchange_) {
+    exchange_->flow.error = error;
+    publish(out);
+  } else {
+    FlowSnapshot flow = ctx_->new_flow();
+    flow.request.emplace();
+    flow.error = error;
+    publish_final(std::move(flow), out);
   }
-  publish_final(std::move(flow), out);
   close_client(out);
 }
 
@@ -757,10 +716,9 @@ void HttpLayer::unsolicited(size_t bytes, Commands& out) {
 }
 
 void HttpLayer::close_client(Commands& out) {
-  if (client_closing_) {
+  if (std::exchange(client_closing_, true)) {
     return;
   }
-  client_closing_ = true;
   close_upstream(out);
   out.push_back(CloseConnection{kClientConn, false});
 }

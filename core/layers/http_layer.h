@@ -92,10 +92,9 @@ class HttpLayer : public AppLayer {
   // answer_from_hook answers the client with the hook's response; the server is not asked.
   void answer_from_hook(HeldFlow& held, Commands& out);
   void close_upstream(Commands& out);
-  // fail answers the client with |status| (when no response has started) and logs |error|.
+  // fail answers the client with |status| and its usual reason (when no response has started)
+  // and logs |error| (on a flow of its own when no exchange is in progress); the client closes.
   void fail(int status, const std::string& error, Commands& out);
-  // reject answers a request that never reached a server. (Both give the usual reason phrase.)
-  void reject(int status, const std::string& error, Commands& out);
   void finish_exchange(Commands& out);
   // serve_magic_host answers a request for http://sightglass/ itself: the CA certificate and
   // how to install it. Nothing goes to the network.
@@ -137,8 +136,6 @@ class HttpLayer : public AppLayer {
   bool client_held_ = false;  // PauseReading{client}: bytes held for a stage reached the cap.
   bool server_held_ = false;  // PauseReading{server}: a held response reached the hold limit.
   CommandId server_idle_wakeup_ = 0;
-  void watch_head(Commands& out);
-  void cancel_wakeup(CommandId& id, Commands& out);
 };
 
 }  // namespace sightglass::core

@@ -81,10 +81,7 @@ class LiveFlow {
   // finish ends the live publishing: the wakeup is withdrawn and nothing more is due (the
   // caller publishes the final snapshot). flush does the same before a snapshot goes out.
   void finish(Commands& out) {
-    if (wakeup_ != 0) {
-      out.push_back(CancelWakeup{wakeup_});
-      wakeup_ = 0;
-    }
+    cancel_wakeup(wakeup_, out);
     milestone_ = false;
     progress_ = false;
   }

@@ -13,11 +13,6 @@ namespace {
 
 constexpr std::string_view kBody = "Proxy authentication required\n";
 
-// equal_secret compares in time that depends only on the lengths.
-bool equal_secret(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // decode_base64 decodes strictly (length a multiple of 4, no whitespace, '=' only as padding).
 std::optional<std::string> decode_base64(std::string_view in) {
   size_t max_len = 0;
@@ -35,6 +30,10 @@ std::optional<std::string> decode_base64(std::string_view in) {
 }
 
 }  // namespace
+
+bool equal_secret(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 std::optional<ProxyCredentials> parse_proxy_credentials(std::string_view user_colon_pass) {
   const size_t colon = user_colon_pass.find(':');

@@ -26,6 +26,9 @@ std::optional<ProxyCredentials> parse_proxy_credentials(std::string_view user_co
 bool check_basic_proxy_authorization(std::string_view header_value,
                                      const ProxyCredentials& expected);
 
+// equal_secret compares two strings in constant time (only the lengths may leak).
+bool equal_secret(std::string_view a, std::string_view b);
+
 // check_credentials compares a user and password with |expected| in constant time (only the
 // lengths may leak).
 bool check_credentials(std::string_view user, std::string_view password,

@@ -79,18 +79,16 @@ Socks5Handshake::Status Socks5Handshake::feed(std::string_view data, std::string
   }
   buffer_.append(data);
   // Each message that completes moves on to the next stage, until one is incomplete.
-  while (status_ == Status::kNeedMore && (stage_ == Stage::kMethods ? parse_methods(reply)
-                                          : stage_ == Stage::kAuth  ? parse_auth(reply)
-                                                                    : parse_request(reply))) {
+  while (status_ == Status::kNeedMore && !buffer_.empty() &&
+         (stage_ == Stage::kMethods ? parse_methods(reply)
+          : stage_ == Stage::kAuth  ? parse_auth(reply)
+                                    : parse_request(reply))) {
   }
   return status_;
 }
 
 std::string Socks5Handshake::take_remainder() {
-  if (status_ != Status::kConnect) {
-    return {};
-  }
-  return std::exchange(buffer_, {});
+  return status_ == Status::kConnect ? std::exchange(buffer_, {}) : std::string();
 }
 
 std::string Socks5Handshake::success_reply() { return failure_reply(kSucceeded); }
@@ -110,9 +108,6 @@ bool Socks5Handshake::fail(std::string error) {
 
 bool Socks5Handshake::parse_methods(std::string* reply) {
   // VER NMETHODS METHODS[NMETHODS].
-  if (buffer_.empty()) {
-    return false;
-  }
   const auto version = static_cast<uint8_t>(buffer_[0]);
   if (version != kSocksVersion) {
     return fail("SOCKS5: not a SOCKS5 client (version " + std::to_string(version) + ")");
@@ -130,10 +125,9 @@ bool Socks5Handshake::parse_methods(std::string* reply) {
   buffer_.erase(0, 2 + count);
   if (!offered) {
     append_bytes(reply, kSocksVersion, kMethodNoneAcceptable);
-    return fail(credentials_ ? "SOCKS5: the client offered no acceptable authentication method "
-                               "(username/password is required)"
-                             : "SOCKS5: the client offered no acceptable authentication method "
-                               "(no authentication is configured)");
+    return fail(
+        std::string("SOCKS5: the client offered no acceptable authentication method ") +
+        (credentials_ ? "(username/password is required)" : "(no authentication is configured)"));
   }
   append_bytes(reply, kSocksVersion, wanted);
   stage_ = credentials_ ? Stage::kAuth : Stage::kRequest;
@@ -142,9 +136,6 @@ bool Socks5Handshake::parse_methods(std::string* reply) {
 
 bool Socks5Handshake::parse_auth(std::string* reply) {
   // VER ULEN UNAME[ULEN] PLEN PASSWD[PLEN].
-  if (buffer_.empty()) {
-    return false;
-  }
   const auto version = static_cast<uint8_t>(buffer_[0]);
   if (version != kAuthVersion) {
     append_bytes(reply, kAuthVersion, kAuthFailure);
@@ -179,9 +170,6 @@ bool Socks5Handshake::parse_auth(std::string* reply) {
 bool Socks5Handshake::parse_request(std::string* reply) {
   // VER CMD RSV ATYP DST.ADDR DST.PORT. The whole request is read before any rejection but an
   // unknown ATYP (whose length is unknown), so the client's bytes are consumed before closing.
-  if (buffer_.empty()) {
-    return false;
-  }
   const auto version = static_cast<uint8_t>(buffer_[0]);
   if (version != kSocksVersion) {
     return fail("SOCKS5: request with version " + std::to_string(version) + ", expected 5");

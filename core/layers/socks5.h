@@ -67,8 +67,8 @@ class Socks5Handshake {
  private:
   enum class Stage : uint8_t { kMethods, kAuth, kRequest };
 
-  // Each parse_* consumes one message from buffer_ when it is complete; they return false
-  // when more bytes are needed or the handshake failed (fail() returns false).
+  // Each parse_* consumes one message from buffer_ (not empty) when it is complete; they return
+  // false when more bytes are needed or the handshake failed (fail() returns false).
   bool parse_methods(std::string* reply);
   bool parse_auth(std::string* reply);
   bool parse_request(std::string* reply);

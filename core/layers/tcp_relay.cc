@@ -112,10 +112,9 @@ void TcpRelay::finish(Commands& out, std::optional<ConnId> close) {
   if (close) {
     out.push_back(CloseConnection{*close, false});
   }
-  if (finished_) {
+  if (std::exchange(finished_, true)) {
     return;
   }
-  finished_ = true;
   flow_.timings.receive_us = ctx_->clock->monotonic_us() - started_mono_us_;
   live_.finish(out);
   publish_final_copy(flow_, out);

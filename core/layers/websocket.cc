@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "core/layers/http1.h"
 
@@ -186,7 +187,7 @@ WebSocketReader::~WebSocketReader() = default;
 
 bool WebSocketReader::feed(std::string_view data, std::vector<Message>& out) {
   while (!data.empty() && error_.empty()) {
-    if (state_ == State::kHeader) {
+    if (!in_payload_) {
       const size_t take = std::min(header_need_ - header_have_, data.size());
       std::memcpy(header_.data() + header_have_, data.data(), take);
       header_have_ += take;
@@ -251,11 +252,11 @@ void WebSocketReader::begin_frame(std::vector<Message>& out) {
     error = "control frame of " + std::to_string(payload_length_) + " bytes (the limit is 125)";
   } else if (control && rsv1) {
     error = "RSV1 set on a control frame";
-  } else if (opcode_ == kContinuation && msg_opcode_ == 0) {
+  } else if (opcode_ == kContinuation && msg_.opcode == 0) {
     error = "continuation frame without a message to continue";
   } else if (opcode_ == kContinuation && rsv1) {
     error = "RSV1 set on a continuation frame";
-  } else if (starts_message && msg_opcode_ != 0) {
+  } else if (starts_message && msg_.opcode != 0) {
     error = "new message (opcode " + std::to_string(opcode_) + ") before the fragmented one ended";
   } else if (starts_message && rsv1 && !extensions_.permessage_deflate) {
     error = "RSV1 set, but permessage-deflate was not negotiated";
@@ -273,10 +274,10 @@ void WebSocketReader::begin_frame(std::vector<Message>& out) {
   }
   if (starts_message) {
     // (end_frame left the rest of the message state empty.)
-    msg_opcode_ = opcode_;
-    msg_compressed_ = rsv1;
+    msg_.opcode = opcode_;
+    msg_.compressed = rsv1;
   }
-  state_ = State::kPayload;
+  in_payload_ = true;
   if (payload_length_ == 0) {
     end_frame(out);
   }
@@ -301,13 +302,13 @@ void WebSocketReader::on_payload(std::string_view masked) {
     control_.append(unmask(masked));
     return;
   }
-  if (!msg_compressed_) {
+  if (!msg_.compressed) {
     // Only the part that is kept needs unmasking; the rest is counted.
     const size_t wanted = room_for(masked.size());
     if (wanted > 0) {
       keep(unmask(masked.substr(0, wanted)));
     }
-    msg_size_ += masked.size() - wanted;
+    msg_.size += masked.size() - wanted;
     return;
   }
   if (msg_skip_inflate_) {
@@ -319,7 +320,7 @@ void WebSocketReader::on_payload(std::string_view masked) {
          (why != nullptr ? std::string(" (") + why + ")" : std::string()));
     return;
   }
-  if (no_context_ && msg_size_ > limit_) {
+  if (no_context_ && msg_.size > limit_) {
     // Nothing more of this message is kept, and the next one starts afresh: stop inflating.
     msg_skip_inflate_ = true;
   }
@@ -327,16 +328,16 @@ void WebSocketReader::on_payload(std::string_view masked) {
 
 size_t WebSocketReader::room_for(size_t n) const {
   return static_cast<size_t>(
-      std::min<uint64_t>(n, limit_ - std::min<uint64_t>(limit_, msg_data_.size())));
+      std::min<uint64_t>(n, limit_ - std::min<uint64_t>(limit_, msg_.data.size())));
 }
 
 void WebSocketReader::keep(std::string_view plain) {
-  msg_size_ += plain.size();
-  msg_data_.append(plain.substr(0, room_for(plain.size())));
+  msg_.size += plain.size();
+  msg_.data.append(plain.substr(0, room_for(plain.size())));
 }
 
 void WebSocketReader::end_frame(std::vector<Message>& out) {
-  state_ = State::kHeader;
+  in_payload_ = false;
   if ((opcode_ & 0x08) != 0) {
     Message message;
     message.opcode = opcode_;
@@ -362,36 +363,27 @@ void WebSocketReader::end_frame(std::vector<Message>& out) {
   if (!fin_) {
     return;  // More fragments follow.
   }
-  if (msg_compressed_) {
+  if (msg_.compressed) {
     if (!msg_skip_inflate_ && !inflater_->run(kDeflateTail, this)) {
       fail("permessage-deflate: invalid compressed data at the end of a message");
       return;
     }
     inflater_->end_message(no_context_);
   }
-  Message message;
-  message.opcode = msg_opcode_;
-  message.size = msg_size_;
-  message.truncated = msg_size_ > msg_data_.size();
-  message.compressed = msg_compressed_;
-  message.data = std::move(msg_data_);
-  if (message.opcode == kText && message.truncated) {
-    trim_partial_utf8(message.data);
+  msg_.truncated = msg_.size > msg_.data.size();
+  if (msg_.opcode == kText && msg_.truncated) {
+    trim_partial_utf8(msg_.data);
   }
-  out.push_back(std::move(message));
-  msg_opcode_ = 0;
-  msg_compressed_ = false;
+  out.push_back(std::exchange(msg_, {}));
   msg_skip_inflate_ = false;
-  msg_data_.clear();
-  msg_size_ = 0;
 }
 
 void WebSocketReader::fail(std::string reason) {
   if (error_.empty()) {
     error_ = std::move(reason);
   }
-  msg_data_.clear();
-  msg_data_.shrink_to_fit();
+  msg_.data.clear();
+  msg_.data.shrink_to_fit();
   control_.clear();
   scratch_.clear();
   scratch_.shrink_to_fit();

@@ -42,7 +42,7 @@ class WebSocketReader {
  public:
   // Message is one complete message (a data message or a control frame).
   struct Message {
-    uint8_t opcode = 1;       // 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+    uint8_t opcode = 0;       // 1 text, 2 binary, 8 close, 9 ping, 10 pong.
     std::string data;         // The payload (unmasked, inflated), at most |limit| bytes.
     uint64_t size = 0;        // The payload's full size (inflated, as far as it was inflated).
     bool truncated = false;   // The payload was longer than |limit|.
@@ -69,7 +69,6 @@ class WebSocketReader {
 
  private:
   class Inflater;
-  enum class State : uint8_t { kHeader, kPayload };
 
   void begin_frame(std::vector<Message>& out);
   void on_payload(std::string_view masked);
@@ -86,7 +85,7 @@ class WebSocketReader {
   bool saw_close_ = false;
 
   // The frame being read.
-  State state_ = State::kHeader;
+  bool in_payload_ = false;  // Past the header, reading the payload.
   std::array<uint8_t, 14> header_{};
   size_t header_have_ = 0;
   size_t header_need_ = 2;
@@ -97,12 +96,9 @@ class WebSocketReader {
   uint64_t payload_length_ = 0;
   uint64_t payload_done_ = 0;
 
-  // The data message being assembled (opcode 0: none).
-  uint8_t msg_opcode_ = 0;
-  bool msg_compressed_ = false;
+  // The data message being assembled (opcode 0: none; |truncated| is set at its end).
+  Message msg_;
   bool msg_skip_inflate_ = false;  // Past the limit, and the next message needs no context.
-  std::string msg_data_;
-  uint64_t msg_size_ = 0;
   // The control frame being read (at most 125 bytes).
   std::string control_;
 

@@ -75,10 +75,6 @@ void EventLoop::close_unlisted(uv_handle_t* handle, void* /*arg*/) noexcept {
   }
 }
 
-void EventLoop::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
-
-void EventLoop::stop() { uv_stop(&loop_); }
-
 void EventLoop::post(Task task) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (async_ptr_ == nullptr) {

@@ -46,10 +46,10 @@ class EventLoop {
 
   // run runs the loop until stop() is called or no referenced handle or request is left.
   // Neither post()'s queue nor SignalWatcher keeps it running.
-  void run();
+  void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
   // stop makes run() return after the current iteration. Loop thread only: from another thread,
   // post([&loop] { loop.stop(); }).
-  void stop();
+  void stop() { uv_stop(&loop_); }
   // post runs |task| once on the loop thread, in order with the other tasks posted from the
   // same thread. Safe from any thread. A task must not throw and must not destroy the loop.
   // The loop runs every task queued in one callback (uv_async_send coalesces, and is called only

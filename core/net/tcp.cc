@@ -152,8 +152,6 @@ TcpStream::TcpStream(EventLoop& loop, UvHandle<uv_tcp_t> handle)
 
 TcpStream::~TcpStream() { close(); }
 
-void TcpStream::set_callbacks(Callbacks callbacks) { callbacks_.set(std::move(callbacks)); }
-
 bool TcpStream::start_reading(Callbacks callbacks, std::string* out_error) {
   set_callbacks(std::move(callbacks));
   return resume_reading(out_error);
@@ -251,16 +249,11 @@ void TcpStream::close() {
 std::optional<std::string> TcpStream::original_destination() const {
 #if defined(__linux__)
   uv_tcp_t* tcp = handle_.get();
-  if (tcp == nullptr) {
-    return std::nullopt;
-  }
   uv_os_fd_t fd = -1;
-  if (uv_fileno(as_uv_handle(tcp), &fd) != 0) {
-    return std::nullopt;
-  }
   sockaddr_storage local{};
   int local_length = static_cast<int>(sizeof(local));
-  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&local), &local_length) != 0) {
+  if (tcp == nullptr || uv_fileno(as_uv_handle(tcp), &fd) != 0 ||
+      uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&local), &local_length) != 0) {
     return std::nullopt;
   }
   // An IPv4 connection accepted by a dual-stack "::" listener has an IPv4-mapped address and
@@ -345,8 +338,6 @@ TcpListener::TcpListener(Passkey, EventLoop& loop, ConnectionCallback on_connect
 }
 
 TcpListener::~TcpListener() {
-  poll_.reset();  // Stops watching the socket before libuv closes it with handle_.
-  pause_.reset();
   if (reserve_fd_ >= 0) {
     close(reserve_fd_);
   }
@@ -386,10 +377,9 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
 #if defined(__linux__)
   if (transparent) {
     // Best effort: EPERM without CAP_NET_ADMIN, and only TPROXY needs it.
-    const int result = family == AF_INET6
-                           ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
-                           : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
-    static_cast<void>(result);
+    static_cast<void>(family == AF_INET6
+                          ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+                          : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)));
   }
 #else
   static_cast<void>(transparent);
@@ -408,12 +398,11 @@ std::unique_ptr<TcpListener> TcpListener::create(EventLoop& loop, std::string_vi
     listener->poll_.get()->data = listener.get();
     status = uv_poll_start(listener->poll_.get(), UV_READABLE, &TcpListener::on_readable);
   }
-  if (status != 0) {
-    return error(uv_error_text(status));
-  }
   sockaddr_storage bound{};
   int length = static_cast<int>(sizeof(bound));
-  status = uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &length);
+  if (status == 0) {
+    status = uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &length);
+  }
   if (status != 0) {
     return error(uv_error_text(status));
   }
@@ -452,46 +441,39 @@ std::optional<uint16_t> probe_listen_port(std::string_view host, uint16_t port,
   return port_of(bound);
 }
 
-void TcpListener::set_on_error(std::function<void(const std::string& error)> on_error) {
-  on_error_.set(std::move(on_error));
-}
-
 void TcpListener::on_readable(uv_poll_t* poll, int status, int events) noexcept {
   auto* self = static_cast<TcpListener*>(poll->data);
   if (self == nullptr || status < 0 || (events & UV_READABLE) == 0) {
     return;
   }
-  self->accept_pending();
-}
-
-void TcpListener::accept_pending() {
   // A bounded batch per wakeup: the loop's other work goes on between batches.
-  for (int i = 0; i < 128 && fd_ >= 0; ++i) {
-    const int client_fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  for (int i = 0; i < 128 && self->fd_ >= 0; ++i) {
+    const int client_fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client_fd < 0) {
       const int err = errno;
       if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
         continue;
       }
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        shed(err);
+        self->shed(err);
       } else if (err != EAGAIN) {  // EWOULDBLOCK is EAGAIN on Linux.
-        report("accepting a connection on " + local_address_ +
-               " failed: " + uv_error_text(uv_translate_sys_error(err)));
+        self->report("accepting a connection on " + self->local_address_ +
+                     " failed: " + uv_error_text(uv_translate_sys_error(err)));
       }
       return;
     }
     UvHandle<uv_tcp_t> client;
-    int result = client.init(*loop_, &uv_tcp_init);
+    int result = client.init(*self->loop_, &uv_tcp_init);
     if (result == 0) {
       result = uv_tcp_open(client.get(), client_fd);
     }
     if (result != 0) {
       close(client_fd);
-      report("accepting a connection on " + local_address_ + " failed: " + uv_error_text(result));
+      self->report("accepting a connection on " + self->local_address_ +
+                   " failed: " + uv_error_text(result));
       continue;
     }
-    if (!on_connection_.call(std::make_unique<TcpStream>(*loop_, std::move(client)))) {
+    if (!self->on_connection_.call(std::make_unique<TcpStream>(*self->loop_, std::move(client)))) {
       return;  // The callback destroyed the listener.
     }
   }
@@ -557,12 +539,39 @@ class Connector {
         timeout_ms_(timeout_ms),
         callback_(std::move(callback)),
         on_attempt_(std::move(on_attempt)),
-        timer_(loop) {}
+        timer_(loop) {
+    if (timeout_ms_ > 0) {
+      timer_.start(timeout_ms_, [this] { on_deadline(); });
+    }
+    sockaddr_storage literal{};
+    if (host_.empty()) {
+      finish(failure(ConnectResult::Kind::kDnsFailed, "DNS lookup failed: the host name is empty"));
+    } else if (parse_ip(host_, port_, &literal)) {
+      literal_ = true;
+      addresses_.push_back(literal);
+      try_next();
+    } else {
+      auto request = std::make_unique<DnsRequest>(this);
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_protocol = IPPROTO_TCP;
+      hints.ai_flags = AI_NUMERICSERV;  // The addresses come with |port_| set.
+      const int status = uv_getaddrinfo(loop_.get(), &request->req, &Connector::on_dns,
+                                        host_.c_str(), std::to_string(port_).c_str(), &hints);
+      if (status == 0) {
+        dns_request_ = request.release();  // on_dns takes it back.
+      } else {
+        finish(failure(ConnectResult::Kind::kDnsFailed,
+                       "DNS lookup of " + host_ + " failed: " + uv_error_text(status)));
+      }
+    }
+    starting_ = false;
+  }
   Connector(const Connector&) = delete;
   Connector& operator=(const Connector&) = delete;
   ~Connector() { release_pending(); }
 
-  void start();
   bool pending() const { return !done_; }
 
  private:
@@ -572,21 +581,162 @@ class Connector {
     Connector* owner;
   };
 
-  static void on_dns(uv_getaddrinfo_t* req, int status, addrinfo* addresses) noexcept;
-  static void on_connect(uv_connect_t* req, int status) noexcept;
+  static void on_dns(uv_getaddrinfo_t* req, int status, addrinfo* addresses) noexcept {
+    std::unique_ptr<DnsRequest> request(static_cast<DnsRequest*>(req->data));
+    std::unique_ptr<addrinfo, decltype(&uv_freeaddrinfo)> owned_addresses(addresses,
+                                                                          &uv_freeaddrinfo);
+    Connector* self = request->owner;
+    if (self == nullptr) {
+      return;  // Cancelled.
+    }
+    self->dns_request_ = nullptr;
+    if (self->loop_.closing()) {
+      return;
+    }
+    self->dns_us_ = elapsed_us(self->start_ns_);
+    if (status != 0) {
+      self->finish(
+          self->failure(ConnectResult::Kind::kDnsFailed,
+                        "DNS lookup of " + self->host_ + " failed: " + uv_error_text(status)));
+      return;
+    }
+    for (const addrinfo* entry = addresses; entry != nullptr; entry = entry->ai_next) {
+      if ((entry->ai_family != AF_INET && entry->ai_family != AF_INET6) ||
+          entry->ai_addrlen > sizeof(sockaddr_storage)) {
+        continue;
+      }
+      sockaddr_storage address{};
+      std::memcpy(&address, entry->ai_addr, entry->ai_addrlen);
+      self->addresses_.push_back(address);
+    }
+    if (self->addresses_.empty()) {
+      self->finish(
+          self->failure(ConnectResult::Kind::kDnsFailed,
+                        "DNS lookup of " + self->host_ + " returned no IPv4 or IPv6 address"));
+      return;
+    }
+    self->try_next();
+  }
 
-  void on_resolved(int status, const addrinfo* addresses);
-  void try_next();
-  void on_connected(int status);
-  void on_deadline();
+  static void on_connect(uv_connect_t* req, int status) noexcept {
+    std::unique_ptr<uv_connect_t> request(req);
+    // Cancelled (the socket was closed, which clears its data) or the loop is closing.
+    auto* self = static_cast<Connector*>(req->handle->data);
+    if (self == nullptr || self->loop_.closing()) {
+      return;
+    }
+    if (status != 0) {
+      self->socket_.reset();
+      self->last_status_ = status;
+      self->try_next();
+      return;
+    }
+    self->finish({.kind = ConnectResult::Kind::kOk,
+                  .stream = std::make_unique<TcpStream>(self->loop_, std::move(self->socket_)),
+                  .ip = self->current_ip_,
+                  .dns_us = self->dns_us_,
+                  .connect_us = elapsed_us(self->connect_start_ns_)});
+  }
+
+  void try_next() {
+    if (connect_start_ns_ == 0) {
+      connect_start_ns_ = uv_hrtime();
+    }
+    while (next_ < addresses_.size()) {
+      const sockaddr_storage& address = addresses_[next_++];
+      current_ip_ = ip_text(address);
+      tried_ += (tried_.empty() ? "" : ", ") + current_ip_;
+      UvHandle<uv_tcp_t> attempt;
+      int status = attempt.init(loop_, &uv_tcp_init);
+      if (status == 0 && on_attempt_) {
+        // Bind first, so that the local port is known (and reported) before the connect can
+        // complete: on loopback the peer may accept it during the connect call itself.
+        sockaddr_storage any{};
+        any.ss_family = address.ss_family;
+        status = uv_tcp_bind(attempt.get(), as_sockaddr(any), 0);
+        const std::string local = socket_name(attempt.get(), &uv_tcp_getsockname);
+        if (status == 0 && !local.empty()) {
+          on_attempt_(local);
+        }
+      }
+      auto request = std::make_unique<uv_connect_t>();
+      if (status == 0) {
+        attempt.get()->data = this;
+        status = uv_tcp_connect(request.get(), attempt.get(), as_sockaddr(address),
+                                &Connector::on_connect);
+      }
+      if (status == 0) {
+        static_cast<void>(request.release());  // on_connect takes it back.
+        socket_ = std::move(attempt);
+        return;
+      }
+      last_status_ = status;  // Failed at once (no route, no file descriptor): try the next.
+    }
+    const ConnectResult::Kind kind = classify_connect_error(last_status_);
+    const std::string outcome = kind == ConnectResult::Kind::kRefused ? " refused"
+                                : kind == ConnectResult::Kind::kTimeout
+                                    ? " timed out"
+                                    : " failed: " + uv_error_text(last_status_);
+    finish(failure(kind, "connection to " + target() + outcome));
+  }
+
+  void on_deadline() {
+    const bool resolving = dns_request_ != nullptr;
+    release_pending();
+    const std::string after = " timed out after " + std::to_string(timeout_ms_) + " ms";
+    finish(failure(ConnectResult::Kind::kTimeout, resolving ? "DNS lookup of " + host_ + after
+                                                            : "connection to " + target() + after));
+  }
+
   // release_pending cancels the lookup, the connection attempt and the timer.
-  void release_pending();
+  void release_pending() {
+    if (dns_request_ != nullptr) {
+      dns_request_->owner = nullptr;
+      // UV_EBUSY: the lookup is running (or done) on the thread pool; on_dns still frees it.
+      const int status = uv_cancel(reinterpret_cast<uv_req_t*>(&dns_request_->req));
+      if (status != 0 && status != UV_EBUSY) {
+        detail::fatal_uv("uv_cancel(uv_getaddrinfo_t)", status);
+      }
+      dns_request_ = nullptr;
+    }
+    socket_.reset();  // A pending connect ends in on_connect with UV_ECANCELED.
+    timer_.stop();
+  }
+
   // target names the destination in messages: "example.com:443 (93.184.215.14)".
-  std::string target() const;
-  ConnectResult failure(ConnectResult::Kind kind, std::string error) const;
-  // finish runs the callback with |result|; *this may be destroyed on return. From start() it
-  // defers to the next loop iteration instead, so the callback never runs inside connect_tcp.
-  void finish(ConnectResult result);
+  std::string target() const {
+    std::string out = format_host_port(host_, port_);
+    if (!literal_ && !tried_.empty()) {
+      out += " (" + tried_ + ")";
+    }
+    return out;
+  }
+
+  ConnectResult failure(ConnectResult::Kind kind, std::string error) const {
+    return {.kind = kind,
+            .error = std::move(error),
+            .dns_us = dns_us_,
+            .connect_us = connect_start_ns_ != 0 ? elapsed_us(connect_start_ns_) : 0};
+  }
+
+  // finish runs the callback with |result|; *this may be destroyed on return. From the
+  // constructor it defers to the next loop iteration instead, so the callback never runs inside
+  // connect_tcp.
+  void finish(ConnectResult result) {
+    timer_.stop();
+    if (starting_) {
+      // Shared: a std::function must be copyable, and a ConnectResult is not.
+      timer_.start(0, [this, deferred = std::make_shared<ConnectResult>(std::move(result))] {
+        finish(std::move(*deferred));
+      });
+      return;
+    }
+    done_ = true;
+    ConnectCallback callback = std::exchange(callback_, nullptr);
+    if (callback) {
+      callback(std::move(result));  // May destroy *this.
+    }
+  }
 
   EventLoop& loop_;
   const std::string host_;  // Without brackets.
@@ -603,209 +753,12 @@ class Connector {
   std::string current_ip_;
   int last_status_ = 0;
   bool literal_ = false;
-  bool starting_ = false;
+  bool starting_ = true;  // Until the constructor returns.
   bool done_ = false;
-  uint64_t start_ns_ = 0;
+  const uint64_t start_ns_ = uv_hrtime();
   uint64_t connect_start_ns_ = 0;
   int64_t dns_us_ = 0;
 };
-
-void Connector::start() {
-  starting_ = true;
-  start_ns_ = uv_hrtime();
-  if (timeout_ms_ > 0) {
-    timer_.start(timeout_ms_, [this] { on_deadline(); });
-  }
-  sockaddr_storage literal{};
-  if (host_.empty()) {
-    finish(failure(ConnectResult::Kind::kDnsFailed, "DNS lookup failed: the host name is empty"));
-  } else if (parse_ip(host_, port_, &literal)) {
-    literal_ = true;
-    addresses_.push_back(literal);
-    try_next();
-  } else {
-    auto request = std::make_unique<DnsRequest>(this);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICSERV;  // The addresses come with |port_| set.
-    const int status = uv_getaddrinfo(loop_.get(), &request->req, &Connector::on_dns, host_.c_str(),
-                                      std::to_string(port_).c_str(), &hints);
-    if (status == 0) {
-      dns_request_ = request.release();  // on_dns takes it back.
-    } else {
-      finish(failure(ConnectResult::Kind::kDnsFailed,
-                     "DNS lookup of " + host_ + " failed: " + uv_error_text(status)));
-    }
-  }
-  starting_ = false;
-}
-
-void Connector::on_dns(uv_getaddrinfo_t* req, int status, addrinfo* addresses) noexcept {
-  std::unique_ptr<DnsRequest> request(static_cast<DnsRequest*>(req->data));
-  std::unique_ptr<addrinfo, decltype(&uv_freeaddrinfo)> owned_addresses(addresses,
-                                                                        &uv_freeaddrinfo);
-  Connector* self = request->owner;
-  if (self == nullptr) {
-    return;  // Cancelled.
-  }
-  self->dns_request_ = nullptr;
-  if (self->loop_.closing()) {
-    return;
-  }
-  self->on_resolved(status, addresses);
-}
-
-void Connector::on_resolved(int status, const addrinfo* addresses) {
-  dns_us_ = elapsed_us(start_ns_);
-  if (status != 0) {
-    finish(failure(ConnectResult::Kind::kDnsFailed,
-                   "DNS lookup of " + host_ + " failed: " + uv_error_text(status)));
-    return;
-  }
-  for (const addrinfo* entry = addresses; entry != nullptr; entry = entry->ai_next) {
-    if ((entry->ai_family != AF_INET && entry->ai_family != AF_INET6) ||
-        entry->ai_addrlen > sizeof(sockaddr_storage)) {
-      continue;
-    }
-    sockaddr_storage address{};
-    std::memcpy(&address, entry->ai_addr, entry->ai_addrlen);
-    addresses_.push_back(address);
-  }
-  if (addresses_.empty()) {
-    finish(failure(ConnectResult::Kind::kDnsFailed,
-                   "DNS lookup of " + host_ + " returned no IPv4 or IPv6 address"));
-    return;
-  }
-  try_next();
-}
-
-void Connector::try_next() {
-  if (connect_start_ns_ == 0) {
-    connect_start_ns_ = uv_hrtime();
-  }
-  while (next_ < addresses_.size()) {
-    const sockaddr_storage& address = addresses_[next_++];
-    current_ip_ = ip_text(address);
-    tried_ += (tried_.empty() ? "" : ", ") + current_ip_;
-    UvHandle<uv_tcp_t> attempt;
-    int status = attempt.init(loop_, &uv_tcp_init);
-    if (status == 0 && on_attempt_) {
-      // Bind first, so that the local port is known (and reported) before the connect can
-      // complete: on loopback the peer may accept it during the connect call itself.
-      sockaddr_storage any{};
-      any.ss_family = address.ss_family;
-      status = uv_tcp_bind(attempt.get(), as_sockaddr(any), 0);
-      const std::string local = socket_name(attempt.get(), &uv_tcp_getsockname);
-      if (status == 0 && !local.empty()) {
-        on_attempt_(local);
-      }
-    }
-    auto request = std::make_unique<uv_connect_t>();
-    if (status == 0) {
-      attempt.get()->data = this;
-      status = uv_tcp_connect(request.get(), attempt.get(), as_sockaddr(address),
-                              &Connector::on_connect);
-    }
-    if (status == 0) {
-      static_cast<void>(request.release());  // on_connect takes it back.
-      socket_ = std::move(attempt);
-      return;
-    }
-    last_status_ = status;  // Failed at once (no route, no file descriptor): try the next.
-  }
-  const ConnectResult::Kind kind = classify_connect_error(last_status_);
-  const std::string outcome = kind == ConnectResult::Kind::kRefused ? " refused"
-                              : kind == ConnectResult::Kind::kTimeout
-                                  ? " timed out"
-                                  : " failed: " + uv_error_text(last_status_);
-  finish(failure(kind, "connection to " + target() + outcome));
-}
-
-void Connector::on_connect(uv_connect_t* req, int status) noexcept {
-  std::unique_ptr<uv_connect_t> request(req);
-  // Cancelled (the socket was closed, which clears its data) or the loop is closing.
-  auto* self = static_cast<Connector*>(req->handle->data);
-  if (self == nullptr || self->loop_.closing()) {
-    return;
-  }
-  self->on_connected(status);
-}
-
-void Connector::on_connected(int status) {
-  if (status != 0) {
-    socket_.reset();
-    last_status_ = status;
-    try_next();
-    return;
-  }
-  timer_.stop();
-  ConnectResult result;
-  result.kind = ConnectResult::Kind::kOk;
-  result.ip = current_ip_;
-  result.dns_us = dns_us_;
-  result.connect_us = elapsed_us(connect_start_ns_);
-  result.stream = std::make_unique<TcpStream>(loop_, std::move(socket_));
-  finish(std::move(result));
-}
-
-void Connector::on_deadline() {
-  const bool resolving = dns_request_ != nullptr;
-  release_pending();
-  const std::string after = " timed out after " + std::to_string(timeout_ms_) + " ms";
-  finish(failure(ConnectResult::Kind::kTimeout, resolving ? "DNS lookup of " + host_ + after
-                                                          : "connection to " + target() + after));
-}
-
-void Connector::release_pending() {
-  if (dns_request_ != nullptr) {
-    dns_request_->owner = nullptr;
-    // UV_EBUSY: the lookup is running (or done) on the thread pool; on_dns still frees it.
-    const int status = uv_cancel(reinterpret_cast<uv_req_t*>(&dns_request_->req));
-    if (status != 0 && status != UV_EBUSY) {
-      detail::fatal_uv("uv_cancel(uv_getaddrinfo_t)", status);
-    }
-    dns_request_ = nullptr;
-  }
-  socket_.reset();  // A pending connect ends in on_connect with UV_ECANCELED.
-  timer_.stop();
-}
-
-std::string Connector::target() const {
-  std::string out = format_host_port(host_, port_);
-  if (!literal_ && !tried_.empty()) {
-    out += " (" + tried_ + ")";
-  }
-  return out;
-}
-
-ConnectResult Connector::failure(ConnectResult::Kind kind, std::string error) const {
-  ConnectResult result;
-  result.kind = kind;
-  result.error = std::move(error);
-  result.dns_us = dns_us_;
-  if (connect_start_ns_ != 0) {
-    result.connect_us = elapsed_us(connect_start_ns_);
-  }
-  return result;
-}
-
-void Connector::finish(ConnectResult result) {
-  timer_.stop();
-  if (starting_) {
-    // Shared: a std::function must be copyable, and a ConnectResult is not.
-    timer_.start(0, [this, deferred = std::make_shared<ConnectResult>(std::move(result))] {
-      finish(std::move(*deferred));
-    });
-    return;
-  }
-  done_ = true;
-  ConnectCallback callback = std::exchange(callback_, nullptr);
-  if (callback) {
-    callback(std::move(result));  // May destroy *this.
-  }
-}
 
 }  // namespace detail
 
@@ -823,10 +776,8 @@ bool ConnectHandle::pending() const { return connector_ != nullptr && connector_
 ConnectHandle connect_tcp(EventLoop& loop, std::string_view host, uint16_t port,
                           uint64_t timeout_ms, ConnectCallback callback,
                           AttemptCallback on_attempt) {
-  auto connector = std::make_unique<detail::Connector>(loop, host, port, timeout_ms,
-                                                       std::move(callback), std::move(on_attempt));
-  connector->start();
-  return ConnectHandle(std::move(connector));
+  return ConnectHandle(std::make_unique<detail::Connector>(
+      loop, host, port, timeout_ms, std::move(callback), std::move(on_attempt)));
 }
 
 }  // namespace sightglass::core

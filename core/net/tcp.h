@@ -57,7 +57,7 @@ class TcpStream {
   ~TcpStream();
 
   // set_callbacks replaces the callbacks (safe from inside one of them).
-  void set_callbacks(Callbacks callbacks);
+  void set_callbacks(Callbacks callbacks) { callbacks_.set(std::move(callbacks)); }
   // start_reading sets the callbacks and starts reading. Returns false, with a message in
   // |out_error| when not null, if the stream is closed or libuv refuses.
   bool start_reading(Callbacks callbacks, std::string* out_error = nullptr);
@@ -159,7 +159,9 @@ class TcpListener {
   const std::string& local_address() const { return local_address_; }
   // set_on_error sets a callback for failed accepts (out of file descriptors, say), called
   // at most once a second; the listener keeps listening. Without one they are ignored.
-  void set_on_error(std::function<void(const std::string& error)> on_error);
+  void set_on_error(std::function<void(const std::string& error)> on_error) {
+    on_error_.set(std::move(on_error));
+  }
   ~TcpListener();
 
  private:
@@ -168,7 +170,6 @@ class TcpListener {
   // descriptor is taken by another thread. Here an EMFILE frees a reserve descriptor, sheds what
   // waits, and pauses accepting briefly: never a spin, and the loop serves the rest.
   static void on_readable(uv_poll_t* poll, int status, int events) noexcept;
-  void accept_pending();
   void shed(int error);
   void report(const std::string& error);
 
@@ -186,7 +187,7 @@ class TcpListener {
   std::string local_address_;
 };
 
-// ConnectResult is the outcome of connect_tcp.
+// ConnectResult is the outcome of connect_tcp (designated initializers welcome).
 struct ConnectResult {
   enum class Kind {
     kOk,
@@ -197,12 +198,12 @@ struct ConnectResult {
     kOther,
   };
   Kind kind = Kind::kOther;
-  std::unique_ptr<TcpStream> stream;  // Set when kind is kOk.
+  std::unique_ptr<TcpStream> stream = nullptr;  // Set when kind is kOk.
   // error is a readable reason when kind is not kOk: "DNS lookup of no-such-host.invalid
   // failed: unknown node or service", "connection to 127.0.0.1:1 refused", "connection to
   // example.com:443 timed out after 5000 ms".
-  std::string error;
-  std::string ip;          // The peer's IP ("::1", no brackets) when connected.
+  std::string error = "";
+  std::string ip = "";     // The peer's IP ("::1", no brackets) when connected.
   int64_t dns_us = 0;      // Time spent resolving (0 for an IP literal).
   int64_t connect_us = 0;  // From the first connection attempt to its end (all attempts).
 };
@@ -223,6 +224,8 @@ class Connector;
 class [[nodiscard]] ConnectHandle {
  public:
   ConnectHandle();
+  // ConnectHandle takes over a connector that connect_tcp made.
+  explicit ConnectHandle(std::unique_ptr<detail::Connector> connector);
   ConnectHandle(ConnectHandle&& other) noexcept;
   ConnectHandle& operator=(ConnectHandle&& other) noexcept;
   ~ConnectHandle();
@@ -233,11 +236,6 @@ class [[nodiscard]] ConnectHandle {
   bool pending() const;
 
  private:
-  friend ConnectHandle connect_tcp(EventLoop& loop, std::string_view host, uint16_t port,
-                                   uint64_t timeout_ms, ConnectCallback callback,
-                                   AttemptCallback on_attempt);
-  explicit ConnectHandle(std::unique_ptr<detail::Connector> connector);
-
   std::unique_ptr<detail::Connector> connector_;
 };
 

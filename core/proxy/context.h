@@ -114,9 +114,7 @@ inline std::string seconds_text(int64_t ms) {
   std::string out = std::to_string(ms / 1000);
   if (ms % 1000 != 0) {
     std::string fraction = std::to_string(1000 + ms % 1000).substr(1);
-    while (fraction.back() == '0') {
-      fraction.pop_back();
-    }
+    fraction.erase(fraction.find_last_not_of('0') + 1);
     out += "." + fraction;
   }
   return out + " s";
@@ -158,12 +156,11 @@ struct SessionContext {
   ConnId next_conn = 1;
   CommandId next_command = 1;
 
-  FlowId new_flow_id() { return flow_ids->fetch_add(1) + 1; }
   // new_flow returns a flow of this session that starts now: a new id, the client's address
   // and TLS session, the wall-clock start.
   FlowSnapshot new_flow(FlowKind kind = FlowKind::kHttp) {
     FlowSnapshot flow;
-    flow.id = new_flow_id();
+    flow.id = flow_ids->fetch_add(1) + 1;
     flow.kind = kind;
     flow.client_address = client_address;
     flow.client_tls = client_tls;

@@ -196,6 +196,14 @@ using Command = std::variant<SendData, OpenConnection, CloseConnection, RequestW
                              PauseReading, Log, PublishFlow, Hook, Learn>;
 using Commands = std::vector<Command>;
 
+// cancel_wakeup withdraws the wakeup |id| unless it is 0, and sets it to 0.
+inline void cancel_wakeup(CommandId& id, Commands& out) {
+  if (id != 0) {
+    out.push_back(CancelWakeup{id});
+    id = 0;
+  }
+}
+
 // describe returns a one-line text of an event or command, for test transcripts and logs.
 std::string describe(const Event& event);
 std::string describe(const HeldFlow& held);

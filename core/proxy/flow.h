@@ -38,6 +38,22 @@ bool iequals(std::string_view a, std::string_view b);
 std::string_view trim_whitespace(std::string_view text);
 // ascii_lower returns |text| with ASCII letters lowered.
 std::string ascii_lower(std::string_view text);
+// split_list calls |fn| with each trimmed, non-empty element of |s| between |sep|s: the items
+// of a comma-separated header list, or the ';' parameters of one item.
+template <class Fn>
+void split_list(std::string_view s, char sep, Fn&& fn) {
+  while (true) {
+    const size_t at = s.find(sep);
+    const std::string_view piece = trim_whitespace(s.substr(0, at));
+    if (!piece.empty()) {
+      fn(piece);
+    }
+    if (at == std::string_view::npos) {
+      return;
+    }
+    s.remove_prefix(at + 1);
+  }
+}
 // is_grpc_content_type says whether the Content-Type is gRPC's (application/grpc[+proto...]).
 bool is_grpc_content_type(const Headers& headers);
 
@@ -141,22 +157,17 @@ class WebSocketMessageLog {
   using Block = std::vector<WebSocketMessage>;
   using BlockConstSharedPtr = std::shared_ptr<const Block>;
 
-  // const_iterator walks the messages in order (random access by index).
+  // const_iterator walks the messages in order.
   class const_iterator {
    public:
-    using iterator_category = std::random_access_iterator_tag;
+    using iterator_category = std::forward_iterator_tag;
     using value_type = WebSocketMessage;
     using difference_type = std::ptrdiff_t;
-    using pointer = const WebSocketMessage*;
-    using reference = const WebSocketMessage&;
 
     const_iterator() = default;
     const_iterator(const WebSocketMessageLog* log, size_t index) : log_(log), index_(index) {}
-    reference operator*() const { return (*log_)[index_]; }
-    pointer operator->() const { return &(*log_)[index_]; }
-    reference operator[](difference_type n) const {
-      return (*log_)[static_cast<size_t>(static_cast<difference_type>(index_) + n)];
-    }
+    const WebSocketMessage& operator*() const { return (*log_)[index_]; }
+    const WebSocketMessage* operator->() const { return &(*log_)[index_]; }
     const_iterator& operator++() {
       ++index_;
       return *this;
@@ -166,32 +177,7 @@ class WebSocketMessageLog {
       ++index_;
       return old;
     }
-    const_iterator& operator--() {
-      --index_;
-      return *this;
-    }
-    const_iterator operator--(int) {
-      const_iterator old = *this;
-      --index_;
-      return old;
-    }
-    const_iterator& operator+=(difference_type n) {
-      index_ = static_cast<size_t>(static_cast<difference_type>(index_) + n);
-      return *this;
-    }
-    const_iterator& operator-=(difference_type n) { return *this += -n; }
-    friend const_iterator operator+(const_iterator it, difference_type n) { return it += n; }
-    friend const_iterator operator+(difference_type n, const_iterator it) { return it += n; }
-    friend const_iterator operator-(const_iterator it, difference_type n) { return it -= n; }
-    friend difference_type operator-(const const_iterator& a, const const_iterator& b) {
-      return static_cast<difference_type>(a.index_) - static_cast<difference_type>(b.index_);
-    }
-    friend bool operator==(const const_iterator& a, const const_iterator& b) {
-      return a.index_ == b.index_;
-    }
-    friend auto operator<=>(const const_iterator& a, const const_iterator& b) {
-      return a.index_ <=> b.index_;
-    }
+    bool operator==(const const_iterator& other) const { return index_ == other.index_; }
 
    private:
     const WebSocketMessageLog* log_ = nullptr;

@@ -41,7 +41,7 @@ bool ServerSide::on_handshake_done(ConnId conn, OpenCompleted completion, Comman
   } else if (server.h1_client && alpn.empty()) {
     server.probation = true;
   }
-  complete_open(server, std::move(completion), out);
+  complete_open(conn, std::move(completion), out);
   ServerConn* now = find(conn);
   if (now != nullptr &&
       (retried == ServerConn::Retry::kClosed || retried == ServerConn::Retry::kSettings) &&

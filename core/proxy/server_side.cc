@@ -64,7 +64,7 @@ void ServerSide::on_open(OpenCompleted& opened, Commands& out) {
     return;
   }
   if (!server->wants_tls) {
-    complete_open(*server, std::move(server->completion), out);
+    complete_open(conn, std::move(server->completion), out);
     return;
   }
   start_tls(conn, out);
@@ -90,28 +90,27 @@ void ServerSide::start_tls(ConnId conn, Commands& out) {
 
 void ServerSide::fail_open(ConnId conn, OpenCompleted failed, bool close, Commands& out) {
   cancel_handshake(conn, out);
-  auto it = conns_.find(conn);
-  const bool preopened = it != conns_.end() && it->second.preopened;
-  if (it != conns_.end()) {
-    conns_.erase(it);
-  }
+  const ServerConn* server = find(conn);
+  const bool preopened = server != nullptr && server->preopened;
+  conns_.erase(conn);
   if (close) {
     out.push_back(CloseConnection{conn, false});
   }
-  if (preopened) {
-    upper_->preopen_done(std::move(failed), out);
-  } else {
-    up(std::move(failed), out);
-  }
+  report_open(preopened, std::move(failed), out);
 }
 
-void ServerSide::complete_open(ServerConn& server, OpenCompleted completion, Commands& out) {
-  server.open = true;
-  if (server.handshake_wakeup != 0) {
-    out.push_back(CancelWakeup{server.handshake_wakeup});
-    server.handshake_wakeup = 0;
+void ServerSide::complete_open(ConnId conn, OpenCompleted completion, Commands& out) {
+  cancel_handshake(conn, out);
+  ServerConn* server = find(conn);
+  if (server == nullptr) {
+    return;  // H1OverH2 failed to start: the connection is closed and reported.
   }
-  if (server.preopened) {
+  server->open = true;
+  report_open(server->preopened, std::move(completion), out);
+}
+
+void ServerSide::report_open(bool preopened, OpenCompleted completion, Commands& out) {
+  if (preopened) {
     upper_->preopen_done(std::move(completion), out);
   } else {
     up(std::move(completion), out);
@@ -140,7 +139,7 @@ void ServerSide::on_proxy_reply(ConnId conn, std::string data, Commands& out) {
   server.proxy_connect.clear();
   server.proxy_reply.clear();
   if (!server.wants_tls) {
-    complete_open(server, std::move(server.completion), out);
+    complete_open(conn, std::move(server.completion), out);
   } else {
     start_tls(conn, out);
   }
@@ -296,22 +295,18 @@ void ServerSide::release(ConnId conn, Commands& out) {
 }
 
 void ServerSide::arm_handshake(ConnId conn, Commands& out) {
+  cancel_handshake(conn, out);
   ServerConn* server = find(conn);
   if (server == nullptr) {
     return;
-  }
-  if (server->handshake_wakeup != 0) {
-    out.push_back(CancelWakeup{server->handshake_wakeup});
   }
   server->handshake_wakeup = ctx_->new_command();
   out.push_back(RequestWakeup{server->handshake_wakeup, ctx_->config->server_handshake_timeout_ms});
 }
 
 void ServerSide::cancel_handshake(ConnId conn, Commands& out) {
-  ServerConn* server = find(conn);
-  if (server != nullptr && server->handshake_wakeup != 0) {
-    out.push_back(CancelWakeup{server->handshake_wakeup});
-    server->handshake_wakeup = 0;
+  if (ServerConn* server = find(conn)) {
+    cancel_wakeup(server->handshake_wakeup, out);
   }
 }
 

@@ -129,7 +129,10 @@ class ServerSide {
   bool known_h2_only(const std::string& authority) const;
 
  private:
-  void complete_open(ServerConn& server, OpenCompleted completion, Commands& out);
+  void complete_open(ConnId conn, OpenCompleted completion, Commands& out);
+  // report_open tells whoever opened a connection how it turned out: the session for one it
+  // opened itself (|preopened|), else the application layer.
+  void report_open(bool preopened, OpenCompleted completion, Commands& out);
   void on_proxy_reply(ConnId conn, std::string data, Commands& out);
   // on_handshake_bytes advances |conn|'s TLS handshake; false when the connection is gone or
   // waits for more.

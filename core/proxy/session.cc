@@ -16,9 +16,8 @@ namespace {
 
 using session_internal::is_http1_alpn;
 using session_internal::kHeldClientBytes;
+using session_internal::kServerFirstDelayMs;
 
-// How long a tunnel may stay silent before it is taken for a server-speaks-first protocol.
-constexpr int64_t kServerFirstDelayMs = 1000;
 // A client that closes this soon after its handshake without sending a byte rejected our
 // certificate after the fact (certificate pinning). Later closes are idle connections (a
 // browser's preconnect), not a verdict.
@@ -28,19 +27,16 @@ std::span<const uint8_t> bytes_of(const std::string& s) {
   return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
+template <typename C>
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(C::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
-int64_t SystemClock::monotonic_us() const {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t SystemClock::monotonic_us() const { return now_us<std::chrono::steady_clock>(); }
 
-int64_t SystemClock::wall_us() const {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t SystemClock::wall_us() const { return now_us<std::chrono::system_clock>(); }
 
 ProxySession::ProxySession(const ProxyConfig* config, const Clock* clock,
                            std::atomic<FlowId>* flow_ids, ClientConnection client) {
@@ -172,7 +168,6 @@ void ProxySession::handle_event(Event event, Commands& out) {
                                                : " after the TLS handshake, before a request");
           publish_final(std::move(flow), out);
         }
-        stage_ = Stage::kClosed;
         close_everything(out);
       }
       return;
@@ -193,17 +188,16 @@ void ProxySession::handle_event(Event event, Commands& out) {
       on_idle_wakeup(out);
       return;
     }
+    if (wakeup->id == sniff_wakeup_) {
+      sniff_wakeup_ = 0;
+      if (stage_ == Stage::kSniffTunnel && buffer_.empty()) {
+        start_relay(false, out);
+      }
+      return;
+    }
     if (server_.on_wakeup(wakeup->id, out)) {
       return;
     }
-  }
-  if (auto* wakeup = std::get_if<Wakeup>(&event);
-      wakeup != nullptr && wakeup->id == sniff_wakeup_ && sniff_wakeup_ != 0) {
-    sniff_wakeup_ = 0;
-    if (stage_ == Stage::kSniffTunnel && buffer_.empty()) {
-      start_relay(false, out);
-    }
-    return;
   }
   if (app_) {
     deliver(std::move(event), out);
@@ -252,7 +246,6 @@ void ProxySession::refuse(const std::string& error, Commands& out) {
   close_everything(out);
   app_.reset();
   http_ = nullptr;
-  stage_ = Stage::kClosed;
 }
 
 void ProxySession::on_socks_bytes(std::string data, Commands& out) {
@@ -276,22 +269,6 @@ void ProxySession::on_socks_bytes(std::string data, Commands& out) {
   socks_.reset();
   cancel_client_timer(out);
   connect_tunnel(std::move(host), port, std::move(remainder), true, out);
-}
-
-void ProxySession::enter_tunnel(std::string host, uint16_t port, std::string remainder,
-                                Commands& out) {
-  dest_host_ = std::move(host);
-  dest_port_ = port;
-  buffer_ = std::move(remainder);
-  upstream_first_ = true;
-  stage_ = Stage::kSniffTunnel;
-  if (!buffer_.empty()) {
-    sniff(out);
-    return;
-  }
-  // A protocol where the server speaks first sends nothing: relay it after a while.
-  sniff_wakeup_ = ctx_.new_command();
-  out.push_back(RequestWakeup{sniff_wakeup_, kServerFirstDelayMs});
 }
 
 std::vector<std::string> ProxySession::host_ports() const {
@@ -412,10 +389,7 @@ void ProxySession::sniff(Commands& out) {
   if (kind == FirstBytes::kNeedMore) {
     return;
   }
-  if (sniff_wakeup_ != 0) {
-    out.push_back(CancelWakeup{sniff_wakeup_});
-    sniff_wakeup_ = 0;
-  }
+  cancel_wakeup(sniff_wakeup_, out);
   if (stage_ == Stage::kSniffClient || stage_ == Stage::kSniffTunnel) {
     if (kind == FirstBytes::kTls) {
       start_client_tls(out);
@@ -548,27 +522,16 @@ void ProxySession::continue_client_handshake(Commands& out) {
   if (preopened_ != 0) {
     ctx_.reserve(preopened_, dest_host_, dest_port_);
   }
-  if (ctx_.client_tls->alpn == "h2") {
-    if (client_tls_->read(&buffer_) == SslEngine::ReadStatus::kFailed) {
-      fail_client_tls(client_tls_->error(), out);
-      return;
-    }
-    start_http2(ctx_.config->mode != ProxyConfig::Mode::kReverse || reverse_tls(), out);
-    return;
-  }
-  if (!is_http1_alpn(ctx_.client_tls->alpn)) {
-    // The server chose a protocol we do not parse: relay the decrypted bytes.
-    std::string plain;
-    client_tls_->read(&plain);
-    buffer_.append(plain);
+  const std::string& alpn = ctx_.client_tls->alpn;
+  const SslEngine::ReadStatus read = client_tls_->read(&buffer_);
+  if (alpn != "h2" && !is_http1_alpn(alpn)) {
+    // The server chose a protocol we do not parse: relay the decrypted bytes, whatever came.
     start_relay(true, out);
-    return;
-  }
-  if (client_tls_->read(&buffer_) == SslEngine::ReadStatus::kFailed) {
+  } else if (read == SslEngine::ReadStatus::kFailed) {
     fail_client_tls(client_tls_->error(), out);
-    return;
-  }
-  if (!buffer_.empty()) {
+  } else if (alpn == "h2") {
+    start_http2(ctx_.config->mode != ProxyConfig::Mode::kReverse || reverse_tls(), out);
+  } else if (!buffer_.empty()) {
     sniff(out);
   }
 }

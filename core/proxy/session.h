@@ -65,15 +65,19 @@ class ProxySession : private ServerSide::Upper {
   void on_client_timer(Commands& out);
   // update_idle watches a client connection between exchanges: closed after the idle limit.
   void update_idle(Commands& out);
+  // may_idle: between exchanges on an open client connection, where the idle limit applies.
+  bool may_idle() const;
   void on_idle_wakeup(Commands& out);
   void on_start(Commands& out);
   void on_socks_bytes(std::string data, Commands& out);
-  void enter_tunnel(std::string host, uint16_t port, std::string remainder, Commands& out);
   // connect_tunnel opens the TCP connection a CONNECT (|socks|: a SOCKS5 connect) asks for;
   // the client gets its answer once it is open or has failed (tunnel_connected).
   void connect_tunnel(std::string host, uint16_t port, std::string remainder, bool socks,
                       Commands& out);
   void tunnel_connected(Commands& out);
+  // tunnel_established answers the client that its tunnel is open and sniffs what it carries
+  // (|buffer_|, or the silence of a server-speaks-first protocol).
+  void tunnel_established(Commands& out);
   // reserve_tcp_first makes the application layer's first connection the tunnel's TCP
   // connection, while nothing uses it yet.
   void reserve_tcp_first();
@@ -81,13 +85,10 @@ class ProxySession : private ServerSide::Upper {
   void on_client_bytes(std::string data, Commands& out);
   void on_client_hello(Commands& out);
   void preopen_upstream(const std::vector<std::string>& client_alpn, Commands& out);
-  void on_preopen_done(OpenCompleted completion, Commands& out);
   void start_passthrough(std::string reason, Commands& out);
   // ServerSide::Upper.
   void to_app(Event event, Commands& out) override { deliver(std::move(event), out); }
-  void preopen_done(OpenCompleted completion, Commands& out) override {
-    on_preopen_done(std::move(completion), out);
-  }
+  void preopen_done(OpenCompleted completion, Commands& out) override;  // server_first.cc
   bool app_speaks_http1() const override { return http_ != nullptr; }
   void replaced(ConnId old, ConnId wire) override;
   void learn_passthrough(FlowSnapshot& flow, const std::string& why, Commands& out);

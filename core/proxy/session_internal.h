@@ -15,6 +15,8 @@ namespace sightglass::core::session_internal {
 // What is held of a client's bytes while the stage they are for waits (a tunnel being
 // connected, a server handshake): past it, reading from the client pauses.
 constexpr size_t kHeldClientBytes = 256 * 1024;
+// How long a tunnel may stay silent before it is taken for a server-speaks-first protocol.
+constexpr int64_t kServerFirstDelayMs = 1000;
 
 // is_http1_alpn says whether an ALPN choice means HTTP/1.x ("" included: no ALPN).
 inline bool is_http1_alpn(const std::string& protocol) {

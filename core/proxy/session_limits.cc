@@ -14,10 +14,7 @@ void ProxySession::arm_client_timer(ClientPhase phase, Commands& out) {
 }
 
 void ProxySession::cancel_client_timer(Commands& out) {
-  if (client_timer_ != 0) {
-    out.push_back(CancelWakeup{client_timer_});
-    client_timer_ = 0;
-  }
+  cancel_wakeup(client_timer_, out);
   client_phase_ = ClientPhase::kNone;
 }
 
@@ -52,13 +49,16 @@ void ProxySession::on_client_timer(Commands& out) {
   app_.reset();
   http_ = nullptr;
   http2_ = nullptr;
-  stage_ = Stage::kClosed;
+}
+
+bool ProxySession::may_idle() const {
+  const bool idle_stage =
+      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
+  return idle_stage && !client_closed_ && !(app_ && app_->busy());
 }
 
 void ProxySession::update_idle(Commands& out) {
-  const bool idle_stage =
-      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
-  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
+  if (!may_idle()) {
     last_active_us_ = ctx_.clock->monotonic_us();
     return;
   }
@@ -71,9 +71,7 @@ void ProxySession::update_idle(Commands& out) {
 void ProxySession::on_idle_wakeup(Commands& out) {
   idle_wakeup_ = 0;
   const int64_t now = ctx_.clock->monotonic_us();
-  const bool idle_stage =
-      stage_ == Stage::kRegularHttp || stage_ == Stage::kApp || stage_ == Stage::kSniffPlaintext;
-  if (!idle_stage || client_closed_ || (app_ && app_->busy())) {
+  if (!may_idle()) {
     return;
   }
   const int64_t limit_us = ctx_.config->client_idle_timeout_ms * 1000;

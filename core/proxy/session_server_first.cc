@@ -116,7 +116,7 @@ void ProxySession::preopen_upstream(const std::vector<std::string>& client_alpn,
                true, out);
 }
 
-void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
+void ProxySession::preopen_done(OpenCompleted completion, Commands& out) {
   SSL* ssl = client_tls_ ? client_tls_->ssl() : nullptr;
   if (ssl != nullptr && completion.error.empty()) {
     const ServerConn* found = server_.find(preopened_);
@@ -151,8 +151,7 @@ void ProxySession::on_preopen_done(OpenCompleted completion, Commands& out) {
   preopen_result_ = std::move(completion);
   awaiting_upstream_ = false;
   held_while_waiting_ = 0;
-  if (client_paused_ && stage_ != Stage::kConnecting) {
-    client_paused_ = false;
+  if (stage_ != Stage::kConnecting && std::exchange(client_paused_, false)) {
     out.push_back(PauseReading{kClientConn, false});
   }
   if (stage_ == Stage::kConnecting) {

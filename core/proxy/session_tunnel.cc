@@ -30,17 +30,13 @@ uint8_t socks_reply(OpenCompleted::Failure failure) {
 void ProxySession::connect_tunnel(std::string host, uint16_t port, std::string remainder,
                                   bool socks, Commands& out) {
   socks_tunnel_ = socks;
-  if (iequals(host, "sightglass")) {
-    // The magic host is served by the proxy itself: nothing to connect to.
-    out.push_back(
-        SendData{kClientConn, socks ? Socks5Handshake::success_reply()
-                                    : tunnel_version_ + " 200 Connection established\r\n\r\n"});
-    enter_tunnel(std::move(host), port, std::move(remainder), out);
-    return;
-  }
   dest_host_ = std::move(host);
   dest_port_ = port;
   buffer_ = std::move(remainder);
+  if (iequals(dest_host_, "sightglass")) {
+    tunnel_established(out);  // The magic host is served by the proxy itself.
+    return;
+  }
   stage_ = Stage::kConnecting;
   tunnel_start_us_ = ctx_.clock->monotonic_us();
   tunnel_start_wall_us_ = ctx_.clock->wall_us();
@@ -57,15 +53,11 @@ void ProxySession::connect_tunnel(std::string host, uint16_t port, std::string r
 }
 
 void ProxySession::tunnel_connected(Commands& out) {
-  if (client_paused_) {
-    client_paused_ = false;
+  if (std::exchange(client_paused_, false)) {
     out.push_back(PauseReading{kClientConn, false});
   }
   if (preopen_result_ && preopen_result_->error.empty()) {
-    out.push_back(SendData{
-        kClientConn, socks_tunnel_ ? Socks5Handshake::success_reply()
-                                   : tunnel_version_ + " 200 Connection established\r\n\r\n"});
-    enter_tunnel(dest_host_, dest_port_, std::exchange(buffer_, std::string()), out);
+    tunnel_established(out);
     return;
   }
   OpenCompleted failed = preopen_result_ ? std::move(*preopen_result_) : OpenCompleted{};
@@ -106,6 +98,21 @@ void ProxySession::tunnel_connected(Commands& out) {
   out.push_back(Log{Log::Level::kInfo, error});
   publish_final(std::move(flow), out);
   close_everything(out);
+}
+
+void ProxySession::tunnel_established(Commands& out) {
+  out.push_back(SendData{kClientConn,
+                         socks_tunnel_ ? Socks5Handshake::success_reply()
+                                       : tunnel_version_ + " 200 Connection established\r\n\r\n"});
+  upstream_first_ = true;
+  stage_ = Stage::kSniffTunnel;
+  if (!buffer_.empty()) {
+    sniff(out);
+    return;
+  }
+  // A protocol where the server speaks first sends nothing: relay it after a while.
+  sniff_wakeup_ = ctx_.new_command();
+  out.push_back(RequestWakeup{sniff_wakeup_, session_internal::kServerFirstDelayMs});
 }
 
 bool ProxySession::tcp_first_unused() const {

@@ -152,9 +152,7 @@ void modify_body(const Rule& rule, HeldFlow& held) {
       held.point == HookPoint::kRequest ? held.flow.request->headers : held.flow.response->headers;
   const std::string* encoding = find_header(headers, "Content-Encoding");
   const std::string coding = encoding != nullptr ? *encoding : std::string();
-  std::optional<std::string> decoded = is_identity_encoding(coding)
-                                           ? std::optional<std::string>(held.body)
-                                           : decode_content(coding, held.body, SIZE_MAX);
+  std::optional<std::string> decoded = decode_content(coding, held.body, SIZE_MAX);
   if (!decoded) {
     add_note(held, "--modify-body " + rule.spec + " skipped: the body does not decode");
     return;

@@ -115,12 +115,7 @@ class ConnectionHandler {
 
   // busy: an exchange is in progress, or bytes are still queued for a socket (closing now
   // would lose them).
-  bool busy() const {
-    return !finished_ &&
-           (session_.busy() || std::any_of(sockets_.begin(), sockets_.end(), [](const auto& entry) {
-              return entry.second.stream && entry.second.stream->write_queue_bytes() > 0;
-            }));
-  }
+  bool busy() const { return !finished_ && (session_.busy() || queued_above(0)); }
 
   void close_now() {
     dispatch(ConnectionClosed{kClientConn, "the proxy is shutting down"});
@@ -137,7 +132,6 @@ class ConnectionHandler {
     bool closing = false;              // A full close waits for queued writes.
     bool app_paused = false;           // PauseReading from the session.
     bool drain_report = false;         // WriteDrained is due once the queue is empty.
-    bool reads_stopped = false;        // What the socket was last told.
     std::optional<OwnConnection> own;  // Transparent mode: registered against redirect loops.
   };
 
@@ -287,8 +281,8 @@ class ConnectionHandler {
     EventLoop* loop = &server_->loop();
     FlowHooks::Resume resume = [loop, alive = alive_, self = this, id = hook.id, held = hook.held] {
       loop->post([alive, self, id, held] {
-        if (*alive) {
-          self->hook_resumed(id, held);
+        if (*alive && self->hooks_out_.erase(id) != 0) {
+          self->dispatch(HookResumed{id, held});
         }
       });
     };
@@ -296,12 +290,6 @@ class ConnectionHandler {
     if (hooks->run(hook.held, std::move(resume))) {
       hooks_out_.erase(hook.id);
       resumed_due_.push_back(HookResumed{hook.id, std::move(hook.held)});
-    }
-  }
-
-  void hook_resumed(CommandId id, const HeldFlowPtr& held) {
-    if (hooks_out_.erase(id) != 0) {
-      dispatch(HookResumed{id, held});
     }
   }
 
@@ -428,20 +416,23 @@ class ConnectionHandler {
     }
   }
 
+  // queued_above: a socket has more than |bytes| queued for writing.
+  bool queued_above(size_t bytes) const {
+    return std::any_of(sockets_.begin(), sockets_.end(), [bytes](const auto& entry) {
+      return entry.second.stream && entry.second.stream->write_queue_bytes() > bytes;
+    });
+  }
+
   // update_backpressure stops every read of the session while any socket has more than the
   // high watermark queued, and the reads of a socket the session paused.
   void update_backpressure() {
-    const size_t high = server_->options().write_high_watermark;
-    const bool congested = std::any_of(sockets_.begin(), sockets_.end(), [high](const auto& entry) {
-      return entry.second.stream && entry.second.stream->write_queue_bytes() > high;
-    });
+    const bool congested = queued_above(server_->options().write_high_watermark);
+    // Both calls are no-ops when the socket already does what is asked (or is at EOF).
     for (auto& [conn, socket] : sockets_) {
-      const bool stop = congested || socket.app_paused;
-      if (!socket.stream || socket.read_eof || stop == socket.reads_stopped) {
+      if (!socket.stream) {
         continue;
       }
-      socket.reads_stopped = stop;
-      if (stop) {
+      if (congested || socket.app_paused) {
         socket.stream->pause_reading();
       } else {
         socket.stream->resume_reading();
@@ -533,10 +524,7 @@ ProxyServer::ProxyServer(PrivateTag /*unused*/, EventLoop& loop, const ProxyConf
                          ProxyServerOptions options)
     : loop_(loop), config_(config), options_(std::move(options)) {}
 
-ProxyServer::~ProxyServer() {
-  listener_.reset();
-  handlers_.clear();
-}
+ProxyServer::~ProxyServer() = default;
 
 void ProxyServer::stop_accepting() { listener_.reset(); }
 
@@ -563,24 +551,15 @@ size_t ProxyServer::busy_sessions() const {
                                            [](const auto& entry) { return entry.second->busy(); }));
 }
 
-void ProxyServer::close_idle() {
-  std::vector<ConnectionHandler*> idle;
+void ProxyServer::close_sessions(bool idle_only) {
+  // Collected first: closing a session removes it from |handlers_|.
+  std::vector<ConnectionHandler*> doomed;
   for (const auto& [raw, handler] : handlers_) {
-    if (!handler->busy()) {
-      idle.push_back(raw);
+    if (!idle_only || !handler->busy()) {
+      doomed.push_back(raw);
     }
   }
-  for (ConnectionHandler* handler : idle) {
-    handler->close_now();
-  }
-}
-
-void ProxyServer::close_all() {
-  std::vector<ConnectionHandler*> all;
-  for (const auto& [raw, handler] : handlers_) {
-    all.push_back(raw);
-  }
-  for (ConnectionHandler* handler : all) {
+  for (ConnectionHandler* handler : doomed) {
     handler->close_now();
   }
 }

@@ -58,12 +58,11 @@ class ProxyServer {
   // stop_accepting closes the listening socket; sessions go on.
   void stop_accepting();
   // close_idle closes the sessions that are between exchanges.
-  void close_idle();
+  void close_idle() { close_sessions(true); }
   // busy_sessions counts the sessions in the middle of an exchange.
   size_t busy_sessions() const;
-  size_t sessions() const { return handlers_.size(); }
   // close_all closes every session at once.
-  void close_all();
+  void close_all() { close_sessions(false); }
 
   // Used by ConnectionHandler.
   void remove(ConnectionHandler* handler);
@@ -77,6 +76,8 @@ class ProxyServer {
 
  private:
   void on_connection(std::unique_ptr<TcpStream> stream);
+  // close_sessions closes every session, or with |idle_only| those between exchanges.
+  void close_sessions(bool idle_only);
 
   EventLoop& loop_;
   const ProxyConfig* config_;

@@ -22,13 +22,6 @@ bool is_blank(const std::string& line) {
   return line.find_first_not_of(" \t\r\n") == std::string::npos;
 }
 
-// set_format stores |format| in |*out| when there is one.
-void set_format(CaptureFormat* out, CaptureFormat format) {
-  if (out != nullptr) {
-    *out = format;
-  }
-}
-
 // Importer collects flows and stores them in batches.
 struct Importer {
   SessionFile& into;
@@ -67,6 +60,8 @@ struct Importer {
 bool import_capture(std::istream& in, SessionFile& into, std::string* error, uint64_t* imported,
                     CaptureFormat* format) {
   Importer importer{into, {}};
+  CaptureFormat ignored;
+  CaptureFormat& detected = format != nullptr ? *format : ignored;
   std::string line;
   size_t line_number = 0;
   // The first non-blank line tells JSON Lines (a complete entry) from HAR (a document, often
@@ -80,7 +75,7 @@ bool import_capture(std::istream& in, SessionFile& into, std::string* error, uin
   bool ok = true;
   if (is_blank(line)) {
     // An empty file: an empty flow log.
-    set_format(format, CaptureFormat::kJsonLines);
+    detected = CaptureFormat::kJsonLines;
   } else if (line[line.find_first_not_of(" \t")] != '{') {
     *error = kNotACapture;
     return false;
@@ -88,7 +83,7 @@ bool import_capture(std::istream& in, SessionFile& into, std::string* error, uin
     nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
     if (!first.is_discarded() && first.is_object() && !first.contains("log")) {
       // JSON Lines: one entry a line.
-      set_format(format, CaptureFormat::kJsonLines);
+      detected = CaptureFormat::kJsonLines;
       ok = importer.add(first, "line " + std::to_string(line_number), error);
       while (ok && std::getline(in, line)) {
         ++line_number;
@@ -99,7 +94,7 @@ bool import_capture(std::istream& in, SessionFile& into, std::string* error, uin
       }
     } else {
       // A HAR document: the first line and everything after it.
-      set_format(format, CaptureFormat::kHar);
+      detected = CaptureFormat::kHar;
       std::string text = first.is_discarded() ? line + "\n" : std::string();
       if (first.is_discarded()) {
         text.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -130,7 +125,9 @@ bool import_capture(std::istream& in, SessionFile& into, std::string* error, uin
 std::unique_ptr<SessionFile> open_capture(const std::string& path, std::string* error,
                                           CaptureFormat* format) {
   if (path != "-" && looks_like_sqlite(path)) {
-    set_format(format, CaptureFormat::kSession);
+    if (format != nullptr) {
+      *format = CaptureFormat::kSession;
+    }
     return SessionFile::open(path, SessionFile::Mode::kRead, error);
   }
   std::ifstream file;

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <istream>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "core/store/session_file.h"

@@ -160,29 +160,29 @@ bool SessionFile::prepare(const char* sql, Statement* out, std::string* error) {
 std::unique_ptr<SessionFile> SessionFile::open(const std::string& path, Mode mode,
                                                std::string* error) {
   auto file = std::make_unique<SessionFile>(PrivateTag{});
+  const auto fail = [&path, error](const std::string& why) {
+    *error = path + ": " + why;
+    return nullptr;
+  };
   file->path_ = mode == Mode::kTemporary ? std::string("(temporary session)") : path;
   std::error_code ec;
   bool fresh = true;
   if (mode != Mode::kTemporary) {
     const bool exists = std::filesystem::exists(path, ec);
     if (exists && std::filesystem::is_directory(path, ec)) {
-      *error = path + ": is a directory";
-      return nullptr;
+      return fail("is a directory");
     }
     const auto size = exists ? std::filesystem::file_size(path, ec) : 0;
     if (mode == Mode::kRead && !exists) {
-      *error = path + ": no such file";
-      return nullptr;
+      return fail("no such file");
     }
     if (exists && size > 0) {
       fresh = false;
       if (!looks_like_sqlite(path)) {
-        *error = path + ": not a Sightglass session file";
-        return nullptr;
+        return fail("not a Sightglass session file");
       }
     } else if (mode == Mode::kRead) {
-      *error = path + ": not a Sightglass session file (empty)";
-      return nullptr;
+      return fail("not a Sightglass session file (empty)");
     }
   }
   sqlite3* db = nullptr;
@@ -216,17 +216,14 @@ std::unique_ptr<SessionFile> SessionFile::open(const std::string& path, Mode mod
       raw = nullptr;
     }
     if (app_id != kSessionApplicationId) {
-      *error = path + ": not a Sightglass session file (another application's SQLite database)";
-      return nullptr;
+      return fail("not a Sightglass session file (another application's SQLite database)");
     }
     if (version > kSessionSchemaVersion) {
-      *error = path + ": written by a newer Sightglass (session schema " + std::to_string(version) +
-               "; this version reads up to " + std::to_string(kSessionSchemaVersion) + ")";
-      return nullptr;
+      return fail("written by a newer Sightglass (session schema " + std::to_string(version) +
+                  "; this version reads up to " + std::to_string(kSessionSchemaVersion) + ")");
     }
     if (version < 1) {
-      *error = path + ": not a Sightglass session file (no schema version)";
-      return nullptr;
+      return fail("not a Sightglass session file (no schema version)");
     }
   }
   if (mode != Mode::kRead) {
@@ -290,6 +287,13 @@ bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, s
   if (!exec("BEGIN", error)) {
     return false;
   }
+  const auto fail = [&](sqlite3_stmt* st) {
+    *error = describe_error("cannot store a flow");
+    sqlite3_reset(st);
+    std::string ignored;
+    exec("ROLLBACK", &ignored);
+    return false;
+  };
   bool first = true;
   for (const auto& [s, detail] : rows) {
     sqlite3_stmt* st = insert_.get();
@@ -298,10 +302,7 @@ bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, s
          s.port, s.path, s.url, s.status, s.request_content_type, s.response_content_type,
          s.request_size, s.response_size, s.protocol, s.flags);
     if (sqlite3_step(st) != SQLITE_DONE) {
-      *error = describe_error("cannot store a flow");
-      sqlite3_reset(st);
-      exec("ROLLBACK", error);
-      return false;
+      return fail(st);
     }
     const int64_t seq = sqlite3_last_insert_rowid(db_.get());
     sqlite3_stmt* dt = insert_detail_.get();
@@ -309,11 +310,7 @@ bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, s
     sqlite3_bind_int64(dt, 1, seq);
     sqlite3_bind_blob(dt, 2, detail.data(), static_cast<int>(detail.size()), SQLITE_STATIC);
     if (sqlite3_step(dt) != SQLITE_DONE) {
-      *error = describe_error("cannot store a flow");
-      sqlite3_reset(dt);
-      std::string ignored;
-      exec("ROLLBACK", &ignored);
-      return false;
+      return fail(dt);
     }
     sqlite3_reset(dt);
     if (first && first_seq != nullptr) {

@@ -14,26 +14,24 @@ std::unique_ptr<SessionSink> SessionSink::create(const std::string& path, std::s
 }
 
 SessionSink::SessionSink(PrivateTag /*unused*/, std::unique_ptr<SessionFile> file)
-    : WriterSink(&writer_),
-      file_(std::move(file)),
-      writer_([this](const std::vector<FlowSnapshotConstSharedPtr>& batch) { write_batch(batch); },
-              [] {}) {}
+    : WriterSink(
+          [this](const std::vector<FlowSnapshotConstSharedPtr>& batch) {
+            std::string error;
+            if (file_->append(batch, &error)) {
+              written_.fetch_add(batch.size(), std::memory_order_relaxed);
+              return;
+            }
+            failed_.fetch_add(batch.size(), std::memory_order_relaxed);
+            keep_error(error);
+          },
+          {}),
+      file_(std::move(file)) {}
 
 SessionSink::~SessionSink() { writer_.stop(); }
 
 void SessionSink::close() {
   WriterSink::close();
   file_.reset();
-}
-
-void SessionSink::write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch) {
-  std::string error;
-  if (file_->append(batch, &error)) {
-    written_.fetch_add(batch.size(), std::memory_order_relaxed);
-    return;
-  }
-  failed_.fetch_add(batch.size(), std::memory_order_relaxed);
-  keep_error(error);
 }
 
 }  // namespace sightglass::core

@@ -17,10 +17,6 @@
 namespace sightglass::core {
 
 class SessionSink : public WriterSink {
-  struct PrivateTag {
-    explicit PrivateTag() = default;
-  };
-
  public:
   // create opens (or creates) the session file |path| and starts the writer thread; nullptr
   // with *error when the file cannot be opened or is not a session.
@@ -38,12 +34,9 @@ class SessionSink : public WriterSink {
   uint64_t flows_lost() const { return writer_.lost(); }
 
  private:
-  void write_batch(const std::vector<FlowSnapshotConstSharedPtr>& batch);
-
   std::unique_ptr<SessionFile> file_;
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> failed_{0};
-  BackgroundWriter writer_;  // Last: its thread stops before the members above go away.
 };
 
 }  // namespace sightglass::core

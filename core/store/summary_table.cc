@@ -7,6 +7,8 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <tuple>
+#include <unordered_map>
 
 namespace sightglass::core {
 namespace {
@@ -178,20 +180,18 @@ struct SummaryTable::Impl {
     }
   }
 
+  // columns calls |f| on every column of |t| (an Impl, const or not).
+  template <class Self, class F>
+  static void columns(Self& t, F f) {
+    std::apply([&f](auto&... column) { (f(column), ...); },
+               std::tie(t.key, t.id, t.started_us, t.duration_us, t.small, t.request_size,
+                        t.response_size, t.client, t.url, t.path_offset));
+    std::ranges::for_each(t.interned, f);
+  }
+
   void grow(uint64_t k) {
-    key.push_back(k);
-    id.push_back(0);
-    started_us.push_back(0);
-    duration_us.push_back(0);
-    small.push_back({});
-    request_size.push_back(0);
-    response_size.push_back(0);
-    for (auto& column : interned) {
-      column.push_back(0);
-    }
-    client.push_back({});
-    url.push_back({});
-    path_offset.push_back(0);
+    columns(*this, [](auto& column) { column.push_back({}); });
+    key[key.size() - 1] = k;
   }
 
   std::string_view path(size_t row) const {
@@ -328,14 +328,10 @@ void SummaryTable::clear() {
 
 size_t SummaryTable::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  const Impl& t = *impl_;
-  size_t bytes = t.key.memory_bytes() + t.id.memory_bytes() + t.started_us.memory_bytes() +
-                 t.duration_us.memory_bytes() + t.small.memory_bytes() +
-                 t.request_size.memory_bytes() + t.response_size.memory_bytes() +
-                 t.client.memory_bytes() + t.url.memory_bytes() + t.path_offset.memory_bytes() +
-                 t.arena.memory_bytes();
-  for (size_t p = 0; p < kPools; ++p) {
-    bytes += t.interned[p].memory_bytes() + t.pools[p].memory_bytes();
+  size_t bytes = impl_->arena.memory_bytes();
+  Impl::columns(*impl_, [&bytes](const auto& column) { bytes += column.memory_bytes(); });
+  for (const Pool& pool : impl_->pools) {
+    bytes += pool.memory_bytes();
   }
   return bytes;
 }

@@ -16,9 +16,6 @@
 #include <functional>
 #include <memory>
 #include <shared_mutex>
-#include <string>
-#include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/filter/filter.h"

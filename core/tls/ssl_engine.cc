@@ -98,16 +98,14 @@ std::unique_ptr<SslEngine> SslEngine::create_client(SSL_CTX* ctx, std::string_vi
   if (!ip && !h.empty() && !SSL_set_tlsext_host_name(ssl.get(), h.c_str())) {
     return nullptr;
   }
+  SSL_set_verify(ssl.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
   if (verify) {
-    SSL_set_verify(ssl.get(), SSL_VERIFY_PEER, nullptr);
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
     const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, h.c_str())
                       : X509_VERIFY_PARAM_set1_host(param, h.data(), h.size());
     if (!ok) {
       return nullptr;
     }
-  } else {
-    SSL_set_verify(ssl.get(), SSL_VERIFY_NONE, nullptr);
   }
   return std::make_unique<SslEngine>(PrivateTag{}, std::move(ssl), false);
 }

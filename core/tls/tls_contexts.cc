@@ -14,16 +14,14 @@ namespace {
 
 // kSystemTrustStore is Debian's bundle of the system's trusted CAs.
 constexpr char kSystemTrustStore[] = "/etc/ssl/certs/ca-certificates.crt";
-constexpr uint8_t kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr std::string_view kHttp11 = "http/1.1";
 
 // select_alpn answers the client's ALPN offer: with what the upstream chose when the session
 // connected upstream first (ALPN mirroring), else http/1.1 when offered.
 int select_alpn(SSL* ssl, const uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigned in_len,
                 void* /*arg*/) {
   const std::string* choice = ca::LeafSelector::alpn_choice(ssl);
-  const std::string_view wanted =
-      choice != nullptr ? std::string_view(*choice)
-                        : std::string_view(reinterpret_cast<const char*>(kHttp11), sizeof(kHttp11));
+  const std::string_view wanted = choice != nullptr ? std::string_view(*choice) : kHttp11;
   if (wanted.empty()) {
     return SSL_TLSEXT_ERR_NOACK;
   }

@@ -178,7 +178,7 @@ bool export_flows(const FlowStore& store, const std::vector<uint32_t>& rows, Exp
       break;
     }
     if (har && i > 0) {
-      buffer += core::har_document_separator();
+      buffer += core::kHarDocumentSeparator;
     }
     buffer += core::to_json_line(*flow);
     if (!har) {
@@ -190,7 +190,7 @@ bool export_flows(const FlowStore& store, const std::vector<uint32_t>& rows, Exp
     }
   }
   if (ok && har) {
-    buffer += core::har_document_end();
+    buffer += core::kHarDocumentEnd;
   }
   if (ok && !buffer.empty()) {
     ok = out.write(buffer, error);

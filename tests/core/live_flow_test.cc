@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -322,7 +323,7 @@ TEST(WebSocketMessageLog, BuildsFromAListAndAVector) {
   EXPECT_EQ(b.size(), 100u);
   EXPECT_EQ(b.blocks().size(), 1u);
   EXPECT_EQ(b[99].data, "m99");
-  EXPECT_EQ(b.end() - b.begin(), 100);
+  EXPECT_EQ(std::ranges::distance(b), 100);
 }
 
 }  // namespace
