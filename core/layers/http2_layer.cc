@@ -363,8 +363,7 @@ void Http2Layer::submit_request(Stream& s, Commands& out) {
 
 void Http2Layer::send_request(Stream& s, Commands& out) {
   if (ctx_->config->response_timeout_ms > 0) {
-    s.wakeup_id = ctx_->new_command();
-    out.push_back(RequestWakeup{s.wakeup_id, ctx_->config->response_timeout_ms});
+    ctx_->request_wakeup(s.wakeup_id, ctx_->config->response_timeout_ms, out);
   }
   if (upstream_protocol_ == UpstreamProtocol::kHttp1 || s.elsewhere) {
     if (!s.protocol.empty()) {

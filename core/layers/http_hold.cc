@@ -105,8 +105,7 @@ void HttpLayer::request_resumed(HeldFlow& held, Commands& out) {
     if (ex.request_chunked) {
       send_upstream(encode_last_chunk(request.trailers), out);
     }
-    ex.wakeup_id = ctx_->new_command();
-    out.push_back(RequestWakeup{ex.wakeup_id, ctx_->config->response_timeout_ms});
+    ctx_->request_wakeup(ex.wakeup_id, ctx_->config->response_timeout_ms, out);
   }
 }
 

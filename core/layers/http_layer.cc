@@ -99,8 +99,7 @@ void HttpLayer::handle(Event& event, Commands& out) {
   }
   if (!exchange_ && !relay_ && !tunnel_ && !client_closing_ && head_wakeup_ == 0 &&
       client_parser_.in_message()) {
-    head_wakeup_ = ctx_->new_command();
-    out.push_back(RequestWakeup{head_wakeup_, ctx_->config->client_handshake_timeout_ms});
+    ctx_->request_wakeup(head_wakeup_, ctx_->config->client_handshake_timeout_ms, out);
   }
   // What the client sends while the server connection opens, or while an Upgrade waits for
   // its answer, is held up to a cap; beyond it the client is not read until that is over. Nor
@@ -308,8 +307,7 @@ void HttpLayer::on_client_events(HttpParseEvents& events, Commands& out) {
       } else if (exchange_->response_done) {
         finish_exchange(out);
       } else if (exchange_->t_response_head == 0) {
-        exchange_->wakeup_id = ctx_->new_command();
-        out.push_back(RequestWakeup{exchange_->wakeup_id, ctx_->config->response_timeout_ms});
+        ctx_->request_wakeup(exchange_->wakeup_id, ctx_->config->response_timeout_ms, out);
       }
     } else if (auto* upgrade = std::get_if<HttpUpgrade>(&event)) {
       if (tunnel_) {
@@ -657,8 +655,7 @@ void HttpLayer::finish_exchange(Commands& out) {
     on_server_events(extra, out);
   }
   if (upstream_ && !upstream_->closed && server_idle_wakeup_ == 0) {
-    server_idle_wakeup_ = ctx_->new_command();
-    out.push_back(RequestWakeup{server_idle_wakeup_, ctx_->config->server_idle_timeout_ms});
+    ctx_->request_wakeup(server_idle_wakeup_, ctx_->config->server_idle_timeout_ms, out);
   }
   if (tunnel_) {
     return;

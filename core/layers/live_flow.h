@@ -54,8 +54,7 @@ class LiveFlow {
     const int64_t now = ctx->clock->monotonic_us();
     if (!milestone_ && published_ && now - last_us_ < kIntervalUs) {
       if (wakeup_ == 0) {
-        wakeup_ = ctx->new_command();
-        out.push_back(RequestWakeup{wakeup_, (kIntervalUs - (now - last_us_)) / 1000 + 1});
+        ctx->request_wakeup(wakeup_, (kIntervalUs - (now - last_us_)) / 1000 + 1, out);
       }
       return;
     }

@@ -187,6 +187,12 @@ struct SessionContext {
     return next_conn++;
   }
   CommandId new_command() { return next_command++; }
+  // request_wakeup asks for a wakeup in |delay_ms| under a new id, kept in |id| (the twin of
+  // cancel_wakeup).
+  void request_wakeup(CommandId& id, int64_t delay_ms, Commands& out) {
+    id = new_command();
+    out.push_back(RequestWakeup{id, delay_ms});
+  }
 };
 
 }  // namespace sightglass::core

@@ -300,8 +300,7 @@ void ServerSide::arm_handshake(ConnId conn, Commands& out) {
   if (server == nullptr) {
     return;
   }
-  server->handshake_wakeup = ctx_->new_command();
-  out.push_back(RequestWakeup{server->handshake_wakeup, ctx_->config->server_handshake_timeout_ms});
+  ctx_->request_wakeup(server->handshake_wakeup, ctx_->config->server_handshake_timeout_ms, out);
 }
 
 void ServerSide::cancel_handshake(ConnId conn, Commands& out) {

@@ -234,8 +234,7 @@ void ProxySession::on_start(Commands& out) {
   arm_client_timer(ClientPhase::kFirstByte, out);
   if (stage_ == Stage::kSniffTunnel) {
     // Transparent mode: a protocol where the server speaks first sends nothing.
-    sniff_wakeup_ = ctx_.new_command();
-    out.push_back(RequestWakeup{sniff_wakeup_, kServerFirstDelayMs});
+    ctx_.request_wakeup(sniff_wakeup_, kServerFirstDelayMs, out);
   }
 }
 

@@ -9,8 +9,7 @@ namespace sightglass::core {
 void ProxySession::arm_client_timer(ClientPhase phase, Commands& out) {
   cancel_client_timer(out);
   client_phase_ = phase;
-  client_timer_ = ctx_.new_command();
-  out.push_back(RequestWakeup{client_timer_, ctx_.config->client_handshake_timeout_ms});
+  ctx_.request_wakeup(client_timer_, ctx_.config->client_handshake_timeout_ms, out);
 }
 
 void ProxySession::cancel_client_timer(Commands& out) {
@@ -63,8 +62,7 @@ void ProxySession::update_idle(Commands& out) {
     return;
   }
   if (idle_wakeup_ == 0) {
-    idle_wakeup_ = ctx_.new_command();
-    out.push_back(RequestWakeup{idle_wakeup_, ctx_.config->client_idle_timeout_ms});
+    ctx_.request_wakeup(idle_wakeup_, ctx_.config->client_idle_timeout_ms, out);
   }
 }
 
@@ -76,8 +74,7 @@ void ProxySession::on_idle_wakeup(Commands& out) {
   }
   const int64_t limit_us = ctx_.config->client_idle_timeout_ms * 1000;
   if (now - last_active_us_ < limit_us) {
-    idle_wakeup_ = ctx_.new_command();
-    out.push_back(RequestWakeup{idle_wakeup_, (last_active_us_ + limit_us - now) / 1000 + 1});
+    ctx_.request_wakeup(idle_wakeup_, (last_active_us_ + limit_us - now) / 1000 + 1, out);
     return;
   }
   // Idle between exchanges: closed without a flow (nothing was lost).

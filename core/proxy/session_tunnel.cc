@@ -111,8 +111,7 @@ void ProxySession::tunnel_established(Commands& out) {
     return;
   }
   // A protocol where the server speaks first sends nothing: relay it after a while.
-  sniff_wakeup_ = ctx_.new_command();
-  out.push_back(RequestWakeup{sniff_wakeup_, session_internal::kServerFirstDelayMs});
+  ctx_.request_wakeup(sniff_wakeup_, session_internal::kServerFirstDelayMs, out);
 }
 
 bool ProxySession::tcp_first_unused() const {
