@@ -122,7 +122,7 @@ class Parser {
       return std::move(operands.front());
     }
     const auto detail = [](const std::unique_ptr<Node>& n) { return n->detail; };
-    std::ranges::stable_partition(operands, std::not_fn(detail));
+    std::stable_partition(operands.begin(), operands.end(), std::not_fn(detail));
     const bool any_detail = std::ranges::any_of(operands, detail);
     return std::make_unique<Node>(
         Node{.op = op, .children = std::move(operands), .detail = any_detail});
