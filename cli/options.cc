@@ -165,6 +165,19 @@ const OptionSpec kOptions[] = {
        o->body_limit = *size;
        return true;
      }},
+    {"max-connections", 0, ArgKind::kValue, "N",
+     "client connections open at once; one more is answered 503 and closed (default 10000, "
+     "0: no limit)",
+     [](Options* o, std::string_view v, std::string* err) {
+       size_t n = 0;
+       const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+       if (ec != std::errc() || end != v.data() + v.size() || v.empty()) {
+         *err = "'" + std::string(v) + "' is not a number of connections";
+         return false;
+       }
+       o->max_connections = n;
+       return true;
+     }},
     {"client-handshake-timeout", 0, ArgKind::kValue, "SECONDS",
      "a client's first byte, its TLS handshake and each request head must come within this "
      "(default 30)",
@@ -204,6 +217,12 @@ const OptionSpec kOptions[] = {
          return false;
        }
        o->proxyauth = v;
+       return true;
+     }},
+    {"allow-remote", 0, ArgKind::kFlag, nullptr,
+     "serve clients from public addresses even without --proxyauth (refused by default)",
+     [](Options* o, std::string_view, std::string*) {
+       o->allow_remote = true;
        return true;
      }},
     {"no-auto-passthrough", 0, ArgKind::kFlag, nullptr,

@@ -45,7 +45,9 @@ struct Options {
   int64_t server_response_timeout_ms = 120'000;  // Request sent, response head due.
   std::string proxyauth;
   bool auto_passthrough = true;
-  std::string keylog_file;  // Empty: $SSLKEYLOGFILE, if set.
+  bool allow_remote = false;        // Serve clients from public addresses without --proxyauth.
+  size_t max_connections = 10'000;  // Client connections open at once; 0: no limit.
+  std::string keylog_file;          // Empty: $SSLKEYLOGFILE, if set.
   // Traffic rules, mitmproxy's options and "|FLOW-FILTER|A|B" syntax (core/rules).
   std::vector<std::string> map_remote;
   std::vector<std::string> map_local;

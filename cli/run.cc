@@ -16,6 +16,9 @@ int run_proxy(const Options& options) {
   std::cerr << "sightglass: listening on " << runtime->local_address() << " ("
             << runtime->mode_description() << ")\n"
             << "sightglass: CA certificate: " << runtime->ca_cert_path() << std::endl;
+  if (!runtime->exposure_warning().empty()) {
+    std::cerr << "sightglass: " << runtime->exposure_warning() << std::endl;
+  }
   error = runtime->wait();
   if (const auto learned = runtime->learned_passthrough(); !learned.empty()) {
     std::cerr << "sightglass: auto-passthrough learned " << learned.size()

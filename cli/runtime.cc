@@ -25,6 +25,7 @@
 #include "core/export/terminal_printer.h"
 #include "core/filter/filter.h"
 #include "core/net/event_loop.h"
+#include "core/proxy/host_port.h"
 #include "core/server/key_log.h"
 #include "core/server/proxy_server.h"
 #include "core/store/session_sink.h"
@@ -188,11 +189,13 @@ struct ProxyRuntime::Impl {
   std::string save_file;
   core::FlowFilterConstSharedPtr filter;
   std::atomic<core::FlowId> flow_ids{0};
+  std::atomic<size_t> open_clients{0};
   core::ProxyServerOptions server_options;
   std::vector<std::unique_ptr<Worker>> pool;
   SignalFn on_signal;
   std::string mode;
   std::string local_address;
+  std::string exposure_warning;
   bool waited = false;
 
   // Replays in progress, each on a thread of its own.
@@ -356,6 +359,8 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
       return "--proxyauth needs USER:PASS with a non-empty user";
     }
   }
+  config.block_public_clients = !options.allow_remote && !config.proxy_credentials;
+  config.max_client_connections = options.max_connections;
   // Passthrough: the regexes, and the hosts learned this run from clients that reject us.
   if (!passthrough.set_ignore_hosts(options.ignore_hosts, &error) ||
       !passthrough.set_allow_hosts(options.allow_hosts, &error)) {
@@ -425,6 +430,7 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
   server_options.reuse_port = workers > 1;
   server_options.connect_timeout_ms = static_cast<uint64_t>(options.server_connect_timeout_ms);
   server_options.flow_ids = &flow_ids;
+  server_options.open_clients = &open_clients;
   server_options.publish = [this](core::FlowSnapshotConstSharedPtr flow) {
     // The sinks keep finished flows only: a live snapshot is filtered only when a
     // subscriber (the GUI) will see it.
@@ -465,6 +471,18 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
   for (unsigned i = 1; i < workers && error.empty(); ++i) {
     error = pool[i]->start_thread(config, server_options, {});
   }
+  const std::string_view host = core::address_host(local_address);
+  if (error.empty() && !host.starts_with("127.") && host != "::1" && !config.proxy_credentials) {
+    exposure_warning =
+        options.allow_remote
+            ? "warning: listening on " + local_address +
+                  " without --proxyauth, and --allow-remote serves clients from public "
+                  "addresses: anyone who can reach this port can use the proxy"
+            : "warning: listening on " + local_address +
+                  " without --proxyauth: clients from loopback and private addresses are "
+                  "served, clients from public addresses are refused (--allow-remote serves "
+                  "them)";
+  }
   return error;
 }
 
@@ -502,6 +520,7 @@ std::unique_ptr<ProxyRuntime> ProxyRuntime::start(const Options& options, std::s
 core::FlowBus& ProxyRuntime::bus() { return impl_->bus; }
 const std::string& ProxyRuntime::local_address() const { return impl_->local_address; }
 const std::string& ProxyRuntime::mode_description() const { return impl_->mode; }
+const std::string& ProxyRuntime::exposure_warning() const { return impl_->exposure_warning; }
 std::string ProxyRuntime::ca_cert_path() const { return impl_->authority->cert_path().string(); }
 
 void ProxyRuntime::shutdown() { impl_->begin_shutdown(); }

@@ -45,6 +45,9 @@ class ProxyRuntime {
   const std::string& local_address() const;
   // mode_description says what the proxy is ("regular proxy", "reverse proxy to ...").
   const std::string& mode_description() const;
+  // exposure_warning is what to say at start when clients beyond this host can reach the proxy
+  // without credentials (listening beyond loopback without --proxyauth); empty otherwise.
+  const std::string& exposure_warning() const;
   std::string ca_cert_path() const;
 
   // shutdown begins the graceful shutdown (as a signal does); thread-safe, and a second call

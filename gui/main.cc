@@ -101,6 +101,9 @@ int run(const GuiOptions& options) {
     std::cerr << "sightglass: listening on " << runtime->local_address() << " ("
               << runtime->mode_description() << ")\n"
               << "sightglass: CA certificate: " << runtime->ca_cert_path() << std::endl;
+    if (!runtime->exposure_warning().empty()) {
+      std::cerr << "sightglass: " << runtime->exposure_warning() << std::endl;
+    }
     subscription = runtime->bus().subscribe(kSubscriptionCapacity, wake_ui);
     if (sightglass::core::Interceptor* interceptor = runtime->interceptor()) {
       interceptor->set_on_change(wake_ui);  // A flow held or let go: draw again.

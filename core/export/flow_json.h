@@ -20,9 +20,9 @@ namespace sightglass::core {
 inline constexpr int kHarSchemaVersion = 1;
 
 // kMinDecodedBodyCap is the least a body may grow to when its Content-Encoding is undone for
-// the log; the cap is max(kMinDecodedBodyCap, 4 * kept bytes), so a small compressed body can
-// never expand without bound.
-inline constexpr size_t kMinDecodedBodyCap = size_t{64} << 20;
+// the log; the cap is max(kMinDecodedBodyCap, 4 * kept bytes): a compressed body of
+// --body-limit's default (1 MiB) shows 4 MiB decoded at most, and a "zip bomb" costs no more.
+inline constexpr size_t kMinDecodedBodyCap = size_t{4} << 20;
 
 // to_har_entry serializes |flow| as one HAR 1.2 entry with every field HAR requires, plus the
 // extensions of CONTRACT.md. Every string in the result is valid UTF-8 (ill-formed bytes in

@@ -30,7 +30,8 @@ struct H1OverH2::Stream {
 
   // The response.
   int status = 0;
-  Headers headers;  // The header block being received.
+  Headers headers;          // The header block being received.
+  size_t header_bytes = 0;  // As header_list_full counts them.
   bool final_head = false;
   bool in_trailers = false;
   Headers response_trailers;
@@ -197,6 +198,13 @@ int H1OverH2::on_header(const nghttp2_frame* frame, std::string_view name, std::
   Stream* s = find(frame->hd.stream_id);
   if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
+  }
+  if (header_list_full(&s->header_bytes, name, value)) {
+    if (failure_.empty()) {
+      failure_ = "the server's header fields are larger than " +
+                 std::to_string(kMaxHeaderListBytes / 1024) + " KiB";
+    }
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
   take_response_header(name, value, s->in_trailers, &s->status, &s->headers, &s->response_trailers);
   return 0;

@@ -5,6 +5,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -21,6 +22,18 @@ using H2SessionPtr = std::unique_ptr<nghttp2_session, H2SessionDeleter>;
 
 // The connection window the proxy advertises to every peer.
 inline constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
+
+// kMaxHeaderListBytes bounds the header fields a peer sends for one message (its head, any 1xx
+// heads and its trailers), counted decoded as RFC 7541 sizes a header list (name + value + 32
+// per field): HPACK lets one byte stand for a large indexed field, so a few KiB of frames
+// could otherwise make hundreds of MiB. 64 KiB, as an HTTP/1 head.
+inline constexpr size_t kMaxHeaderListBytes = 64 * 1024;
+
+// header_list_full counts one field into |*bytes|; true once they are past kMaxHeaderListBytes.
+inline bool header_list_full(size_t* bytes, std::string_view name, std::string_view value) {
+  *bytes += name.size() + value.size() + 32;
+  return *bytes > kMaxHeaderListBytes;
+}
 
 // take_response_header files one header of a received response: into |trailers| once the
 // trailers began, else :status into |status| and regular headers into |headers| (other

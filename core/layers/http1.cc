@@ -78,6 +78,10 @@ int Http1Parser::on_counted(std::string_view s) { return add_head_bytes(s.size()
 int Http1Parser::on_header_field(std::string_view s) {
   Headers& list = in_trailers_ ? trailers_ : head_.headers;
   if (list.empty() || last_was_value_) {
+    if (list.size() == kMaxHeaderFields) {
+      too_many_ = true;
+      return -1;
+    }
     list.push_back(Header{std::string(s), std::string()});
   } else {
     list.back().name.append(s);
@@ -180,10 +184,15 @@ void Http1Parser::run(HttpParseEvents& out) {
   }
   failed_ = true;
   pending_.clear();
-  out.push_back(HttpParseError{
-      too_large_ ? "header section larger than " + std::to_string(kMaxHeadBytes / 1024) + " KiB"
-                 : std::string(llhttp_errno_name(err)) + ": " + llhttp_get_error_reason(&parser_),
-      too_large_});
+  std::string reason;
+  if (too_large_) {
+    reason = "header section larger than " + std::to_string(kMaxHeadBytes / 1024) + " KiB";
+  } else if (too_many_) {
+    reason = "more than " + std::to_string(kMaxHeaderFields) + " header fields";
+  } else {
+    reason = std::string(llhttp_errno_name(err)) + ": " + llhttp_get_error_reason(&parser_);
+  }
+  out.push_back(HttpParseError{std::move(reason), too_large_ || too_many_});
 }
 
 void Http1Parser::feed(std::string_view data, HttpParseEvents& out) {

@@ -60,6 +60,8 @@ class Http1Parser {
  public:
   enum class Kind : uint8_t { kRequest, kResponse };
   static constexpr size_t kMaxHeadBytes = 64 * 1024;
+  // Header fields in one head (or in the trailers); more is an error as a large head is.
+  static constexpr size_t kMaxHeaderFields = 1000;
 
   explicit Http1Parser(Kind kind);
   Http1Parser(const Http1Parser&) = delete;
@@ -113,6 +115,7 @@ class Http1Parser {
   bool failed_ = false;
   bool no_body_ = false;
   bool too_large_ = false;
+  bool too_many_ = false;
   size_t head_bytes_ = 0;
 };
 

@@ -49,9 +49,10 @@ struct Http2Layer::Stream {
 
   // The request, as the client sends it.
   std::string method, scheme, authority, path;
-  std::string protocol;        // :protocol of an extended CONNECT (RFC 8441), or "".
-  std::string authority_sent;  // :authority toward the server.
-  Headers request_headers;     // Regular headers, in order.
+  std::string protocol;             // :protocol of an extended CONNECT (RFC 8441), or "".
+  std::string authority_sent;       // :authority toward the server.
+  Headers request_headers;          // Regular headers, in order.
+  size_t request_header_bytes = 0;  // As header_list_full counts them.
   Headers request_trailers;
   Request request = Request::kHead;
   Send request_send = Send::kNotYet;
@@ -64,6 +65,7 @@ struct Http2Layer::Stream {
   int status = 0;
   Headers response_headers;
   Headers response_trailers;
+  size_t response_header_bytes = 0;
   ByteQueue response_buf;
   bool response_from_proxy = false;  // An error answer of the proxy itself.
   size_t consume_server = 0;

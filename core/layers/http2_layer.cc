@@ -194,6 +194,12 @@ int Http2Layer::on_header(const nghttp2_frame* frame, std::string_view name,
   if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
+  if (header_list_full(&s->request_header_bytes, name, value)) {
+    // nghttp2 resets the stream (INTERNAL_ERROR) and skips the rest of the block.
+    s->set_error("the client's header fields are larger than " +
+                 std::to_string(kMaxHeaderListBytes / 1024) + " KiB");
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   if (s->request != Stream::Request::kHead) {
     s->request_trailers.push_back({std::string(name), std::string(value)});
     return 0;

@@ -165,6 +165,11 @@ int Http2Layer::on_header(Upstream& up, const nghttp2_frame* frame, std::string_
   if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
+  if (header_list_full(&s->response_header_bytes, name, value)) {
+    s->set_error("the server's header fields are larger than " +
+                 std::to_string(kMaxHeaderListBytes / 1024) + " KiB");
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   take_response_header(name, value, s->response == Stream::Response::kTrailers, &s->status,
                        &s->response_headers, &s->response_trailers);
   return 0;

@@ -345,6 +345,11 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
       return;
     }
   }
+  // The proxy's own headers go no further, and no flow records them (the magic host's
+  // included): credentials never reach a log.
+  std::erase_if(head.headers, [](const Header& h) {
+    return iequals(h.name, "Proxy-Connection") || iequals(h.name, "Proxy-Authorization");
+  });
   HttpTarget target;
   std::string path = head.target;
   if (fixed_) {
@@ -395,9 +400,6 @@ void HttpLayer::on_request_head(HttpHead& head, Commands& out) {
   ex.request_chunked = head.chunked;
   ex.flow.replay = take_replay_mark(head.headers, ctx_->config->replay_token);
 
-  std::erase_if(head.headers, [](const Header& h) {
-    return iequals(h.name, "Proxy-Connection") || iequals(h.name, "Proxy-Authorization");
-  });
   for (Header& h : head.headers) {
     if (rewrite_host_ && iequals(h.name, "Host")) {
       h.value = authority_text(target);

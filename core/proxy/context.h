@@ -72,6 +72,12 @@ struct ProxyConfig {
   // Credentials clients must give (Proxy-Authorization in regular and upstream modes, RFC 1929
   // in socks5 mode); none when unset.
   std::optional<ProxyCredentials> proxy_credentials;
+  // Refuse clients whose address is public (is_public_ip): mitmproxy's block_global, on unless
+  // the proxy asks for credentials or --allow-remote is given.
+  bool block_public_clients = false;
+  // Client connections open at once, over every loop (--max-connections); one more is answered
+  // 503 (an HTTP proxy) and closed. 0: no limit.
+  size_t max_client_connections = 0;
   // Which connections are passed through untouched; null: all are intercepted. Not owned.
   PassthroughPolicy* passthrough = nullptr;
   // What the proxy learned about HTTP/2-only servers; null: each session learns for itself.
@@ -144,6 +150,9 @@ struct ClientConnection {
   // Set when the connection must be refused: a redirect loop (the destination is this proxy's
   // own listener, or the client is one of this proxy's own upstream connections).
   std::string refuse_reason;
+  // Set when max_client_connections clients are open already: refused, with a 503 where the
+  // client speaks HTTP to the proxy.
+  bool over_capacity = false;
 };
 
 // SessionContext is the per-client-connection state shared by the layers of one session.

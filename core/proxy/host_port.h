@@ -43,4 +43,11 @@ std::string_view address_host(std::string_view address);
 // address_port returns the port text of "ip:port" / "[v6]:port", or "" when there is none.
 std::string_view address_port(std::string_view address);
 
+// is_public_ip says whether |ip| (a v4 or v6 literal, without brackets) is a global address:
+// none of loopback, the private networks (10/8, 172.16/12, 192.168/16, fc00::/7), link-local,
+// shared (100.64/10), documentation, benchmarking or reserved ranges (Python's
+// ipaddress.is_global, which mitmproxy's block_global uses); an IPv4-mapped v6 address as its v4
+// one. False for text that is not an IP literal.
+bool is_public_ip(std::string_view ip);
+
 }  // namespace sightglass::core

@@ -45,6 +45,16 @@ ProxySession::ProxySession(const ProxyConfig* config, const Clock* clock,
   ctx_.flow_ids = flow_ids;
   ctx_.client_address = std::move(client.peer_address);
   refuse_reason_ = std::move(client.refuse_reason);
+  over_capacity_ = client.over_capacity;
+  if (over_capacity_) {
+    refuse_reason_ = "client " + ctx_.client_address +
+                     " refused: " + std::to_string(config->max_client_connections) +
+                     " client connections are open (--max-connections)";
+  } else if (config->block_public_clients && is_public_ip(address_host(ctx_.client_address))) {
+    refuse_reason_ = "client " + ctx_.client_address +
+                     " refused: a public address, and the proxy asks for no credentials "
+                     "(--proxyauth; --allow-remote serves such clients)";
+  }
   switch (config->mode) {
     case ProxyConfig::Mode::kRegular:
     case ProxyConfig::Mode::kUpstream: {
@@ -239,6 +249,9 @@ void ProxySession::on_start(Commands& out) {
 }
 
 void ProxySession::refuse(const std::string& error, Commands& out) {
+  if (over_capacity_ && stage_ == Stage::kRegularHttp) {
+    out.push_back(SendData{kClientConn, error_response(503, "Service Unavailable", error)});
+  }
   FlowSnapshot flow = failed_tcp_flow(dest_host_, error);
   out.push_back(Log{Log::Level::kWarn, error});
   publish_final(std::move(flow), out);

@@ -142,6 +142,7 @@ class ProxySession : private ServerSide::Upper {
   CommandId sniff_wakeup_ = 0;
   int64_t client_handshake_done_us_ = 0;
   std::string refuse_reason_;
+  bool over_capacity_ = false;
   std::unique_ptr<Socks5Handshake> socks_;
   // The tunnel being connected: the CONNECT's HTTP version, or a SOCKS5 connect.
   std::string tunnel_version_ = "HTTP/1.1";

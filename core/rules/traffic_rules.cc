@@ -15,6 +15,9 @@
 namespace sightglass::core {
 namespace {
 
+// A held body --modify-body decodes grows to this at most (a "zip bomb" is left alone).
+constexpr size_t kMaxDecodedHeldBody = size_t{64} << 20;
+
 // split_spec splits "|a|b|c" at its first character into at most |parts| pieces (the last one
 // keeps any further separators, as Python's str.split(sep, parts - 1)).
 std::vector<std::string> split_spec(std::string_view spec, size_t parts) {
@@ -152,9 +155,16 @@ void modify_body(const Rule& rule, HeldFlow& held) {
       held.point == HookPoint::kRequest ? held.flow.request->headers : held.flow.response->headers;
   const std::string* encoding = find_header(headers, "Content-Encoding");
   const std::string coding = encoding != nullptr ? *encoding : std::string();
-  std::optional<std::string> decoded = decode_content(coding, held.body, SIZE_MAX);
+  ContentDecodeInfo info;
+  std::optional<std::string> decoded =
+      decode_content(coding, held.body, kMaxDecodedHeldBody, &info);
   if (!decoded) {
     add_note(held, "--modify-body " + rule.spec + " skipped: the body does not decode");
+    return;
+  }
+  if (info.truncated) {
+    add_note(held, "--modify-body " + rule.spec + " skipped: the body decodes to more than " +
+                       std::to_string(kMaxDecodedHeldBody >> 20) + " MiB");
     return;
   }
   size_t count = 0;

@@ -1,5 +1,9 @@
 #include "core/server/proxy_server.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -10,6 +14,9 @@
 
 namespace sightglass::core {
 namespace {
+
+// How long a server goes without clients before it gives freed memory back.
+constexpr uint64_t kTrimAfterIdleMs = 2000;
 
 // OwnPorts holds the local ports of this process's upstream connections in transparent mode,
 // on every loop: a client connection from one of them (and from an address of this host) is the
@@ -67,9 +74,11 @@ static_assert(std::size(kOpenFailures) == static_cast<size_t>(ConnectResult::Kin
 
 // client_connection describes an accepted client for its session; in transparent mode with
 // the original destination, or why the connection must be refused.
-ClientConnection client_connection(const ProxyServer& server, const TcpStream& client) {
+ClientConnection client_connection(const ProxyServer& server, const TcpStream& client,
+                                   bool over_capacity) {
   ClientConnection info;
   info.peer_address = client.peer_address();
+  info.over_capacity = over_capacity;
   if (server.config()->mode != ProxyConfig::Mode::kTransparent) {
     return info;
   }
@@ -96,15 +105,23 @@ ClientConnection client_connection(const ProxyServer& server, const TcpStream& c
 // ConnectionHandler drives one ProxySession: client socket, server sockets, timers.
 class ConnectionHandler {
  public:
-  ConnectionHandler(ProxyServer* server, std::unique_ptr<TcpStream> client)
+  // |open_clients| counts this client among those open (null: it is refused as one too many).
+  ConnectionHandler(ProxyServer* server, std::unique_ptr<TcpStream> client,
+                    std::atomic<size_t>* open_clients)
       : server_(server),
         session_(server->config(), server->clock(), server->flow_ids(),
-                 client_connection(*server, *client)) {
+                 client_connection(*server, *client, open_clients == nullptr)),
+        open_clients_(open_clients) {
     sockets_[kClientConn].stream = std::move(client);
   }
   // A resume posted for a hook of this session finds it gone, also when the server drops it
   // without finish() (the server's own destruction).
-  ~ConnectionHandler() { *alive_ = false; }
+  ~ConnectionHandler() {
+    *alive_ = false;
+    if (open_clients_ != nullptr) {
+      open_clients_->fetch_sub(1);
+    }
+  }
   ConnectionHandler(const ConnectionHandler&) = delete;
   ConnectionHandler& operator=(const ConnectionHandler&) = delete;
 
@@ -496,6 +513,7 @@ class ConnectionHandler {
   std::unique_ptr<Timer> linger_;
   bool client_gone_ = false;
   bool finished_ = false;
+  std::atomic<size_t>* open_clients_;
 };
 
 std::unique_ptr<ProxyServer> ProxyServer::create(EventLoop& loop, const ProxyConfig* config,
@@ -529,7 +547,16 @@ ProxyServer::~ProxyServer() = default;
 void ProxyServer::stop_accepting() { listener_.reset(); }
 
 void ProxyServer::on_connection(std::unique_ptr<TcpStream> stream) {
-  auto handler = std::make_unique<ConnectionHandler>(this, std::move(stream));
+  std::atomic<size_t>* open = options_.open_clients ? options_.open_clients : &own_open_clients_;
+  const size_t limit = config_->max_client_connections;
+  if (open->fetch_add(1) >= limit && limit != 0) {
+    open->fetch_sub(1);
+    open = nullptr;
+  }
+  if (trim_timer_) {
+    trim_timer_->stop();
+  }
+  auto handler = std::make_unique<ConnectionHandler>(this, std::move(stream), open);
   ConnectionHandler* raw = handler.get();
   handlers_.emplace(raw, std::move(handler));
   raw->start();
@@ -544,6 +571,20 @@ void ProxyServer::remove(ConnectionHandler* handler) {
   std::shared_ptr<ConnectionHandler> doomed(std::move(it->second));
   handlers_.erase(it);
   loop_.post([doomed] {});
+#ifdef __GLIBC__
+  // glibc keeps what a burst of connections freed; once no client has been here for a while,
+  // it goes back to the system (RSS returns to where it was before the burst).
+  if (handlers_.empty()) {
+    if (!trim_timer_) {
+      trim_timer_ = std::make_unique<Timer>(loop_);
+    }
+    trim_timer_->start(kTrimAfterIdleMs, [this] {
+      if (handlers_.empty()) {
+        malloc_trim(0);
+      }
+    });
+  }
+#endif
 }
 
 size_t ProxyServer::busy_sessions() const {

@@ -31,6 +31,9 @@ struct ProxyServerOptions {
   bool reuse_port = false;
   // Flow ids, shared by the servers of all loops; the server's own counter when null.
   std::atomic<FlowId>* flow_ids = nullptr;
+  // Client connections open, shared by the servers of all loops (config's
+  // max_client_connections bounds it); the server's own counter when null.
+  std::atomic<size_t>* open_clients = nullptr;
 };
 
 // ProxyServer listens for clients and runs one ProxySession per connection on its loop: it is
@@ -84,6 +87,9 @@ class ProxyServer {
   ProxyServerOptions options_;
   SystemClock clock_;
   std::atomic<FlowId> own_flow_ids_{0};
+  std::atomic<size_t> own_open_clients_{0};
+  // Runs once the server has had no client for a while: freed memory goes back to the system.
+  std::unique_ptr<Timer> trim_timer_;
   std::unique_ptr<TcpListener> listener_;
   uint16_t port_ = 0;
   std::string local_address_;

@@ -89,5 +89,44 @@ TEST(HostPortTest, SplitsAddresses) {
   EXPECT_EQ(address_port(""), "");
 }
 
+// The addresses --allow-remote is about: global ones, as Python's ipaddress.is_global.
+TEST(HostPortTest, TellsPublicAddressesFromLocalAndPrivateOnes) {
+  for (const char* ip :
+       {"5.5.5.2", "8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "192.169.0.1",
+        "2a00:1450:4001::200e", "2606:4700::1111", "::ffff:8.8.8.8", "223.255.255.255"}) {
+    EXPECT_TRUE(is_public_ip(ip)) << ip;
+  }
+  for (const char* ip : {"127.0.0.1",
+                         "127.255.0.9",
+                         "10.0.0.1",
+                         "172.16.0.1",
+                         "172.31.255.255",
+                         "192.168.1.1",
+                         "169.254.1.1",
+                         "100.64.0.1",
+                         "100.127.255.255",
+                         "0.0.0.0",
+                         "192.0.2.5",
+                         "198.18.1.2",
+                         "198.51.100.7",
+                         "203.0.113.9",
+                         "240.0.0.1",
+                         "255.255.255.255",
+                         "::1",
+                         "::",
+                         "fd00::1",
+                         "fc12::5",
+                         "fe80::1",
+                         "2001:db8::1",
+                         "::ffff:192.168.0.1",
+                         "::ffff:127.0.0.1",
+                         "not an address",
+                         "",
+                         "1.2.3",
+                         "[::1]"}) {
+    EXPECT_FALSE(is_public_ip(ip)) << ip;
+  }
+}
+
 }  // namespace
 }  // namespace sightglass::core

@@ -15,124 +15,19 @@
 #include <vector>
 
 #include "tests/support/proxy_fixture.h"
+#include "tests/support/raw_client.h"
 
 namespace sightglass {
 namespace {
 
 namespace fs = std::filesystem;
+using test::closed_within;
+using test::h2_frame;
 using test::json;
+using test::open_fds;
 using test::ProcessResult;
+using test::RawClient;
 using test::run_process;
-
-// RawClient is a plain TCP connection to 127.0.0.1.
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~RawClient() { close(); }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  bool ok() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
-  bool send_all(const std::string& data) {
-    size_t off = 0;
-    while (off < data.size()) {
-      const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) {
-        return false;
-      }
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
-  // read_some waits up to |timeout_ms| for bytes; "" on EOF, error or timeout (|*eof| says
-  // which).
-  std::string read_some(int timeout_ms, bool* eof = nullptr) {
-    pollfd p{fd_, POLLIN, 0};
-    if (eof != nullptr) {
-      *eof = false;
-    }
-    if (poll(&p, 1, timeout_ms) <= 0) {
-      return {};
-    }
-    char buf[65536];
-    const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n <= 0) {
-      if (eof != nullptr) {
-        *eof = true;
-      }
-      return {};
-    }
-    return std::string(buf, static_cast<size_t>(n));
-  }
-  // read_until reads until |needle| has arrived (or |timeout_ms| passed, or EOF).
-  std::string read_until(const std::string& needle, int timeout_ms = 10000) {
-    std::string got;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (got.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      bool eof = false;
-      got += read_some(100, &eof);
-      if (eof) {
-        break;
-      }
-    }
-    return got;
-  }
-  // read_bytes reads at least |n| bytes (or until timeout or EOF); returns what was read.
-  size_t read_bytes(size_t n, int timeout_ms = 20000) {
-    size_t got = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (got < n && std::chrono::steady_clock::now() < deadline) {
-      bool eof = false;
-      got += read_some(100, &eof).size();
-      if (eof) {
-        break;
-      }
-    }
-    return got;
-  }
-  // connect_tunnel asks the proxy for a CONNECT tunnel to |authority|; whether it answered 200.
-  bool connect_tunnel(const std::string& authority) {
-    return send_all("CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n") &&
-           read_until("\r\n\r\n").find(" 200 ") != std::string::npos;
-  }
-  // reset closes with an RST (SO_LINGER 0).
-  void reset() {
-    linger l{1, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-    close();
-  }
-  void close() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// open_fds counts the open file descriptors of a process.
-size_t open_fds(pid_t pid) {
-  size_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    ++n;
-  }
-  return n;
-}
 
 // tls_client_on starts a TLS client (no verification: the tests look at what the proxy does,
 // not at its certificate) on |client|'s socket, with SNI |name|. The SSL_CTX lives as long as
@@ -443,22 +338,6 @@ std::pair<int, uint16_t> listening_socket() {
   return {fd, ntohs(addr.sin_port)};
 }
 
-// closed_within says whether the proxy closes |client| within |ms| (reading what comes).
-bool closed_within(RawClient& client, int ms, std::string* got = nullptr) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    bool eof = false;
-    const std::string data = client.read_some(100, &eof);
-    if (got != nullptr) {
-      *got += data;
-    }
-    if (eof) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // Defect 5: every phase has a time limit. With one-second limits: a silent client, a partial
 // request head, idle keep-alive connections (plain and TLS) and a half ClientHello are closed,
 // each with a flow naming the side and the phase where one was in progress.
@@ -651,21 +530,6 @@ TEST_F(HostileTest, OutOfFileDescriptorsShedsRecoversAndObeysSigterm) {
   EXPECT_GE(warnings, 1u) << stopped.err.substr(0, 2000);
   // At most once a second, per loop.
   EXPECT_LE(warnings, 2u * (static_cast<size_t>(seconds) + 2)) << stopped.err.substr(0, 2000);
-}
-
-// h2_frame builds one HTTP/2 frame.
-std::string h2_frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
-  std::string out;
-  out.push_back(static_cast<char>(payload.size() >> 16));
-  out.push_back(static_cast<char>(payload.size() >> 8));
-  out.push_back(static_cast<char>(payload.size()));
-  out.push_back(static_cast<char>(type));
-  out.push_back(static_cast<char>(flags));
-  out.push_back(static_cast<char>(stream >> 24));
-  out.push_back(static_cast<char>(stream >> 16));
-  out.push_back(static_cast<char>(stream >> 8));
-  out.push_back(static_cast<char>(stream));
-  return out + payload;
 }
 
 // Defect 11: a flood of empty DATA frames (CVE-2019-9518) closes the HTTP/2 connection with
