@@ -238,13 +238,13 @@ def capture(binary, work, seeds, children):
         seeds.add("websocket", c + SPLIT + s)
 
     # Proxy authentication, right and wrong.
-    proxy = Proxy(binary, work, "auth", ["--proxyauth", "alice:s3cret"])
+    proxy = Proxy(binary, work, "auth", ["--proxyauth", "user:pass"])
     front = Tap(("127.0.0.1", proxy.port))
     via = ["curl", "-s", "-o", "/dev/null", "-x", "http://127.0.0.1:%d" % front.port]
-    run(via + ["--proxy-user", "alice:s3cret", o + "/"])
+    run(via + ["--proxy-user", "user:pass", o + "/"])
     run(via + ["--proxy-user", "alice:wrong", o + "/"])
     run(via + [o + "/"])
-    run(via + ["--proxy-user", "alice:s3cret", "-k", "https://127.0.0.1:%d/" % tls_port])
+    run(via + ["--proxy-user", "user:pass", "-k", "https://127.0.0.1:%d/" % tls_port])
     for c, s in front.take():
         seeds.add("proxy_auth", c)
     origin_tap.take()
@@ -252,8 +252,8 @@ def capture(binary, work, seeds, children):
 
     # SOCKS5, with and without RFC 1929 credentials.
     for name, args, url in (("socks", [], "socks5h://127.0.0.1:%d"),
-                            ("socks-auth", ["--proxyauth", "alice:s3cret"],
-                             "socks5://alice:s3cret@127.0.0.1:%d")):
+                            ("socks-auth", ["--proxyauth", "user:pass"],
+                             "socks5://user:pass@127.0.0.1:%d")):
         proxy = Proxy(binary, work, name, ["--mode", "socks5"] + args)
         front = Tap(("127.0.0.1", proxy.port))
         run(["curl", "-s", "-o", "/dev/null", "-x", url % front.port, o + "/bytes?n=20"])

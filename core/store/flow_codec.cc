@@ -270,9 +270,69 @@ std::string compress_zstd(std::string_view data) {
   return out;
 }
 
+namespace {
+
+// frame_output_bound returns the most the first zstd frame of |data| can decompress to, from
+// its block headers (RFC 8878, 3.1.1): a raw or RLE block makes its stated size, a compressed
+// block at most 128 KiB. nullopt when the frame's blocks are cut short or malformed.
+std::optional<uint64_t> frame_output_bound(std::string_view data) {
+  constexpr size_t kMagicSize = 4;
+  constexpr uint64_t kMaxBlockSize = 128 * 1024;
+  if (data.size() <= kMagicSize) {
+    return std::nullopt;
+  }
+  const auto byte = [&data](size_t at) { return uint32_t{static_cast<uint8_t>(data[at])}; };
+  const uint32_t descriptor = byte(kMagicSize);
+  const bool single_segment = (descriptor & 0x20) != 0;
+  constexpr size_t kDictionaryIdSizes[] = {0, 1, 2, 4};
+  const size_t content_size_sizes[] = {single_segment ? size_t{1} : size_t{0}, 2, 4, 8};
+  size_t at = kMagicSize + 1 + (single_segment ? 0 : 1) + kDictionaryIdSizes[descriptor & 3] +
+              content_size_sizes[descriptor >> 6];
+  uint64_t bound = 0;
+  while (true) {
+    if (data.size() < 3 || at > data.size() - 3) {
+      return std::nullopt;
+    }
+    const uint32_t header = byte(at) | (byte(at + 1) << 8) | (byte(at + 2) << 16);
+    at += 3;
+    const size_t block_size = header >> 3;
+    switch ((header >> 1) & 3) {
+      case 0:  // Raw.
+        bound += block_size;
+        at += block_size;
+        break;
+      case 1:  // RLE: one byte, repeated.
+        bound += block_size;
+        at += 1;
+        break;
+      case 2:  // Compressed.
+        bound += kMaxBlockSize;
+        at += block_size;
+        break;
+      default:  // Reserved.
+        return std::nullopt;
+    }
+    if (at > data.size()) {
+      return std::nullopt;
+    }
+    if ((header & 1) != 0) {  // The last block.
+      return bound;
+    }
+  }
+}
+
+}  // namespace
+
 std::optional<std::string> decompress_zstd(std::string_view data, size_t max_size) {
   const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > max_size) {
+    return std::nullopt;
+  }
+  // The content size is only what the frame header claims: refuse it, before allocating, when
+  // the frame's blocks could not produce that much (a damaged or crafted session file could
+  // otherwise make every load allocate and zero max_size bytes).
+  const std::optional<uint64_t> bound = frame_output_bound(data);
+  if (!bound || size > *bound) {
     return std::nullopt;
   }
   thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(),

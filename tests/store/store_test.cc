@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -120,6 +121,42 @@ TEST(FlowCodec, EveryCutOrDamagedBlobIsRefused) {
   }
   EXPECT_FALSE(decompress_zstd("not zstd", 100).has_value());
   EXPECT_FALSE(decompress_zstd(compress_zstd(std::string(1000, 'x')), 999).has_value());
+}
+
+// zstd_rle_frame is a zstd frame whose header claims |content_size| bytes and whose one block
+// (RLE) makes |block_size| bytes of 'A'.
+std::string zstd_rle_frame(uint64_t content_size, uint32_t block_size) {
+  std::string frame("\x28\xb5\x2f\xfd", 4);
+  frame += static_cast<char>(0xE0);  // An 8-byte content size, single segment.
+  for (int i = 0; i < 8; ++i) {
+    frame += static_cast<char>((content_size >> (8 * i)) & 0xff);
+  }
+  const uint32_t header = (block_size << 3) | (1 << 1) | 1;  // Last block, RLE.
+  for (int i = 0; i < 3; ++i) {
+    frame += static_cast<char>((header >> (8 * i)) & 0xff);
+  }
+  return frame + "A";
+}
+
+TEST(FlowCodec, ZstdContentSizeMustFitTheFrame) {
+  EXPECT_EQ(decompress_zstd(zstd_rle_frame(1000, 1000), 1 << 20), std::string(1000, 'A'));
+  // A header claiming more than the blocks make is refused before anything is allocated (a
+  // crafted session file used to make each load allocate and zero 2 GiB; the fuzz regression
+  // fuzz/regressions/session_file/zstd_content_size_claim.sightglass is such a file).
+  EXPECT_FALSE(decompress_zstd(zstd_rle_frame((uint64_t{1} << 31) - 1, 1000), size_t{1} << 31));
+  // (Without that check, this claim of 1 PiB used to throw std::bad_alloc.)
+  EXPECT_FALSE(decompress_zstd(zstd_rle_frame(uint64_t{1} << 50, 1000), SIZE_MAX));
+  EXPECT_FALSE(decompress_zstd(zstd_rle_frame(1001, 1000), 1 << 20));
+  const std::string frame = zstd_rle_frame(1000, 1000);
+  EXPECT_FALSE(decompress_zstd(frame.substr(0, frame.size() - 1), 1 << 20));  // Cut.
+  // Real frames of many blocks, compressible or not, still read back.
+  std::string body;
+  for (uint32_t i = 0; body.size() < (3 << 20); ++i) {
+    body += std::to_string(i * 2654435761u) + (i % 7 == 0 ? std::string(300, 'z') : "");
+  }
+  EXPECT_EQ(decompress_zstd(compress_zstd(body), body.size()), body);
+  const std::string zeros(8 << 20, '\0');
+  EXPECT_EQ(decompress_zstd(compress_zstd(zeros), zeros.size()), zeros);
 }
 
 TEST(SessionFile, FlowsWrittenAreReadBackExactly) {
