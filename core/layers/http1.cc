@@ -121,9 +121,11 @@ int Http1Parser::on_headers_complete() {
   head_.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
   out_->push_back(head_);
   last_was_value_ = false;
-  if (kind_ == Kind::kResponse && no_body_) {
+  // A response to HEAD: no body, whatever the headers say. (Not a 1xx before it: the mark
+  // stays for the final head.)
+  if (kind_ == Kind::kResponse && no_body_ && head_.status >= 200) {
     no_body_ = false;
-    return 1;  // A response to HEAD: no body, whatever the headers say.
+    return 1;
   }
   return 0;
 }

@@ -330,35 +330,52 @@ bool SessionFile::append(const std::vector<FlowSnapshotConstSharedPtr>& flows, s
 }
 
 bool SessionFile::for_each_summary(const SummaryFn& fn, std::string* error, int64_t after_seq) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  Statement st;
-  if (!prepare("SELECT seq, flow_id, started_us, duration_us, client, server, method, scheme,"
-               " host, port, path, url, status, request_type, response_type, request_size,"
-               " response_size, protocol, flags FROM flows WHERE seq > ? ORDER BY seq",
-               &st, error)) {
-    return false;
-  }
-  sqlite3_bind_int64(st.get(), 1, after_seq);
-  FlowSummary s;
-  int64_t seq = 0;
-  int protocol = 0;
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-    read(st.get(), seq, s.id, s.started_us, s.duration_us, s.client, s.server, s.method, s.scheme,
-         s.host, s.port, s.path, s.url, s.status, s.request_content_type, s.response_content_type,
-         s.request_size, s.response_size, protocol, s.flags);
-    s.protocol = protocol >= 0 && protocol <= static_cast<int>(FlowProtocol::kTcp)
-                     ? static_cast<FlowProtocol>(protocol)
-                     : FlowProtocol::kHttp1;
-    if (!fn(seq, s)) {
-      return true;
+  // Read in batches under the lock, handed to |fn| after it is released: a caller that holds a
+  // lock of its own while loading (a filter scan over the summary table) and |fn| taking that
+  // lock (filing the summary) would otherwise wait for each other.
+  constexpr int kBatch = 1024;
+  std::vector<std::pair<int64_t, FlowSummary>> batch;
+  bool failed = false;  // The rows read before a failure are still handed on.
+  for (;;) {
+    batch.clear();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      Statement st;
+      if (!prepare("SELECT seq, flow_id, started_us, duration_us, client, server, method, scheme,"
+                   " host, port, path, url, status, request_type, response_type, request_size,"
+                   " response_size, protocol, flags FROM flows WHERE seq > ? ORDER BY seq"
+                   " LIMIT ?",
+                   &st, error)) {
+        return false;
+      }
+      sqlite3_bind_int64(st.get(), 1, after_seq);
+      sqlite3_bind_int(st.get(), 2, kBatch);
+      int protocol = 0;
+      int rc = SQLITE_ROW;
+      while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+        auto& [seq, s] = batch.emplace_back();
+        read(st.get(), seq, s.id, s.started_us, s.duration_us, s.client, s.server, s.method,
+             s.scheme, s.host, s.port, s.path, s.url, s.status, s.request_content_type,
+             s.response_content_type, s.request_size, s.response_size, protocol, s.flags);
+        s.protocol = protocol >= 0 && protocol <= static_cast<int>(FlowProtocol::kTcp)
+                         ? static_cast<FlowProtocol>(protocol)
+                         : FlowProtocol::kHttp1;
+      }
+      if (rc != SQLITE_DONE) {
+        *error = describe_error("cannot read the flows");
+        failed = true;
+      }
     }
+    for (const auto& [seq, summary] : batch) {
+      if (!fn(seq, summary)) {
+        return true;
+      }
+    }
+    if (failed || batch.size() < static_cast<size_t>(kBatch)) {
+      return !failed;
+    }
+    after_seq = batch.back().first;
   }
-  if (rc != SQLITE_DONE) {
-    *error = describe_error("cannot read the flows");
-    return false;
-  }
-  return true;
 }
 
 FlowSnapshotConstSharedPtr SessionFile::load(int64_t seq, std::string* error) {

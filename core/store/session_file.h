@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/filter/flow_summary.h"
@@ -56,7 +57,8 @@ class SessionFile {
   // false stops the scan.
   using SummaryFn = std::function<bool(int64_t seq, const FlowSummary& summary)>;
   // for_each_summary reads the summary columns of every row after |after_seq|; false with
-  // *error if the file could not be read to the end.
+  // *error if the file could not be read to the end. |fn| runs without the file's lock held (it
+  // may load flows, or take locks that loaders hold), on rows read in batches.
   bool for_each_summary(const SummaryFn& fn, std::string* error, int64_t after_seq = 0);
 
   // load reads one flow by row number (one indexed read); nullptr with *error if it is

@@ -127,6 +127,24 @@ TEST(H1OverH2Test, GetBecomesAStreamAndTheResponseHttp11) {
   EXPECT_FALSE(p.closed);
 }
 
+TEST(H1OverH2Test, AHeaderBlockPastTheLimitEndsTheConnection) {
+  // A response head that decodes to more than kMaxHeaderListBytes (HPACK makes that cheap to
+  // send: the "HPACK bomb" fuzz/http2_client_fuzzer.cc found) is not kept: the HTTP/1.1 side
+  // ends with the reason.
+  Pipe p;
+  p.write("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  p.pump();
+  Headers head{{":status", "200"}};
+  for (int i = 0; i < 64; ++i) {
+    head.push_back({"x-big", std::string(1000, 'b')});
+  }
+  p.server.respond(1, head, "hello");
+  p.pump();
+  EXPECT_EQ(p.take_app(), "");
+  EXPECT_TRUE(p.closed);
+  EXPECT_EQ(p.error, "the server's header fields are larger than 64 KiB");
+}
+
 TEST(H1OverH2Test, RequestWithoutHostUsesTheDefaultAuthority) {
   Pipe p;
   p.write("GET http://other.test:8443/x HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\n");

@@ -194,6 +194,50 @@ TEST(Http2Layer, ServerResetResetsTheClientStream) {
   EXPECT_FALSE(flow->response.has_value());
 }
 
+// big_fields is 64 header fields of 1000 bytes: under what nghttp2 sends in one header block
+// (64 KiB by its estimate), over kMaxHeaderListBytes as RFC 9113 counts (32 bytes more each).
+Headers big_fields(Headers head) {
+  for (int i = 0; i < 64; ++i) {
+    head.push_back({"x-big", std::string(1000, 'b')});
+  }
+  return head;
+}
+
+TEST(Http2Layer, AClientHeaderBlockPastTheLimitResetsOnlyItsStream) {
+  // HPACK lets one byte stand for a whole header field: a header block that decodes to more
+  // than kMaxHeaderListBytes is not kept but refused, its stream reset (found by
+  // fuzz/http2_client_fuzzer.cc: 147 KB from a client made the proxy hold 3 GB of headers).
+  Harness h;
+  const int32_t refused = h.client.request(big_fields(get("/big")));
+  const int32_t fine = h.client.request(get("/fine"));
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  EXPECT_EQ(value_of(h.server().messages[h.server().completed[0]].headers, ":path"), "/fine");
+  answer_all(h);
+  h.run();
+  ASSERT_TRUE(h.client.messages[refused].reset_code.has_value());
+  EXPECT_EQ(*h.client.messages[refused].reset_code, static_cast<uint32_t>(NGHTTP2_INTERNAL_ERROR));
+  EXPECT_TRUE(h.client.messages[fine].ended);
+  const FlowSnapshot* flow = flow_for(h, "/big");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->error, "the client's header fields are larger than 64 KiB");
+  EXPECT_FALSE(h.client_closed);
+}
+
+TEST(Http2Layer, AServerHeaderBlockPastTheLimitResetsTheStream) {
+  Harness h;
+  const int32_t id = h.client.request(get("/r"));
+  h.run();
+  ASSERT_EQ(h.server().completed.size(), 1u);
+  h.server().respond(h.server().completed[0], big_fields({{":status", "200"}}), "body");
+  h.run();
+  ASSERT_TRUE(h.client.messages[id].reset_code.has_value());
+  EXPECT_FALSE(h.client.messages[id].head_done);
+  const FlowSnapshot* flow = flow_for(h, "/r");
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->error, "the server's header fields are larger than 64 KiB");
+}
+
 TEST(Http2Layer, ServerGoawayFinishesActiveStreamsThenCloses) {
   Harness h;
   const int32_t id = h.client.request(get("/before"));

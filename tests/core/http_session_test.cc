@@ -165,6 +165,28 @@ TEST(HttpSession, HeadAnd204And304HaveNoBody) {
   EXPECT_FALSE(closes(pb.all(), kClientConn));
 }
 
+TEST(HttpSession, HeadAfterAnInterimResponseHasNoBodyEither) {
+  // A 1xx before the answer to a HEAD (103 Early Hints, 100 Continue) leaves the final head
+  // without a body too: its Content-Length announces nothing to read, and the next response on
+  // the connection is its own (found by fuzz/h1_over_h2_fuzzer.cc).
+  SessionPlaybook pb(reverse_http());
+  const OpenConnection open = single_open(pb.client("HEAD /h HTTP/1.1\r\nHost: p\r\n\r\n"));
+  pb.open_ok(open);
+  const Commands r = pb.server(open.conn,
+                               "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                               "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+  EXPECT_EQ(sent_to(r, kClientConn),
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+  ASSERT_EQ(flows(r).size(), 1u) << pb.log();
+  EXPECT_TRUE(flows(r)[0]->error.empty()) << flows(r)[0]->error;
+  pb.client("GET /n HTTP/1.1\r\nHost: p\r\n\r\n");
+  const Commands r2 = pb.server(open.conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  ASSERT_EQ(flows(r2).size(), 1u) << pb.log();
+  EXPECT_EQ(flows(r2)[0]->response->body.contiguous(), "ok");
+  EXPECT_FALSE(closes(pb.all(), kClientConn));
+}
+
 TEST(HttpSession, ExpectContinueIsRelayed) {
   SessionPlaybook pb(reverse_http());
   const OpenConnection open = single_open(
