@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "core/store/capture_files.h"
 #include "core/store/flow_codec.h"
 #include "core/store/session_file.h"
+#include "fuzz/fuzz_input.h"
 
 namespace sightglass::fuzz {
 
@@ -70,6 +73,28 @@ inline void read_all(core::SessionFile& file, size_t max_flows, bool must_read) 
     if (flow) {
       write_back(*flow);
     }
+  }
+}
+
+// read_entry reads one HAR entry as the readers do and writes it back when it reads.
+inline void read_entry(const nlohmann::json& entry) {
+  core::FlowSnapshot flow;
+  std::string error;
+  if (entry.is_object() && core::from_har_entry(entry, &flow, &error)) {
+    write_back(flow);
+  }
+}
+
+// import_and_read imports the whole file as open_capture does, into a temporary session, and
+// reads every flow back.
+inline void import_and_read(const uint8_t* data, size_t size, size_t max_flows) {
+  std::string error;
+  const std::unique_ptr<core::SessionFile> session =
+      core::SessionFile::open("", core::SessionFile::Mode::kTemporary, &error);
+  check(session != nullptr);
+  std::istringstream in(std::string(as_view(data, size)));
+  if (core::import_capture(in, *session, &error)) {
+    read_all(*session, max_flows, /*must_read=*/true);
   }
 }
 

@@ -34,21 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       document["log"].contains("entries") && document["log"]["entries"].is_array()) {
     const nlohmann::json& entries = document["log"]["entries"];
     for (size_t i = 0; i < entries.size() && i < kMaxFlows; ++i) {
-      core::FlowSnapshot flow;
-      std::string error;
-      if (entries[i].is_object() && core::from_har_entry(entries[i], &flow, &error)) {
-        fuzz::write_back(flow);
-      }
+      fuzz::read_entry(entries[i]);
     }
   }
   // The whole file, as open_capture imports it.
-  std::string error;
-  const std::unique_ptr<core::SessionFile> session =
-      core::SessionFile::open("", core::SessionFile::Mode::kTemporary, &error);
-  fuzz::check(session != nullptr);
-  std::istringstream in(std::string(fuzz::as_view(data, size)));
-  if (core::import_capture(in, *session, &error)) {
-    fuzz::read_all(*session, kMaxFlows, /*must_read=*/true);
-  }
+  fuzz::import_and_read(data, size, kMaxFlows);
   return 0;
 }

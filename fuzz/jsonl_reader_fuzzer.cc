@@ -33,21 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t end = rest.find('\n');
     const std::string_view line = rest.substr(0, end);
     rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-    const nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
-    core::FlowSnapshot flow;
-    std::string error;
-    if (entry.is_object() && core::from_har_entry(entry, &flow, &error)) {
-      fuzz::write_back(flow);
-    }
+    fuzz::read_entry(nlohmann::json::parse(line, nullptr, false));
   }
   // The whole file, as open_capture imports it.
-  std::string error;
-  const std::unique_ptr<core::SessionFile> session =
-      core::SessionFile::open("", core::SessionFile::Mode::kTemporary, &error);
-  fuzz::check(session != nullptr);
-  std::istringstream in(std::string(fuzz::as_view(data, size)));
-  if (core::import_capture(in, *session, &error)) {
-    fuzz::read_all(*session, kMaxFlows, /*must_read=*/true);
-  }
+  fuzz::import_and_read(data, size, kMaxFlows);
   return 0;
 }

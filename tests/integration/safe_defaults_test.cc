@@ -167,9 +167,9 @@ TEST_F(ExposureTest, CredentialsServePublicClientsAndNeverLeak) {
     EXPECT_EQ(logged.find(secret), std::string::npos) << secret << " was logged";
   }
   // The 407 makes no flow (the client retries with credentials); stderr names the failure.
-  EXPECT_NE(proxy.err.find(std::string("proxy authentication failed for a client at ") +
-                           kPublicClientIp),
-            std::string::npos)
+  EXPECT_NE(
+      proxy.err.find(std::string("proxy authentication failed for a client at ") + kPublicClientIp),
+      std::string::npos)
       << proxy.err;
   ASSERT_EQ(flows.size(), 1u);
   EXPECT_EQ(flows[0]["response"]["status"], 200);
