@@ -102,16 +102,12 @@ class Pipeline {
     }
   }
   void tick(int64_t us) {
-    clock_.now_us += us;
-    while (!done() && !wakeups_.empty() && wakeups_.begin()->first <= clock_.now_us) {
-      fire_first();
-    }
+    clock_.tick(
+        us, [this] { return done(); }, [this](core::CommandId id) { fire(id); });
   }
   void run_timers(int max) {
-    for (int i = 0; i < max && !done() && !wakeups_.empty(); ++i) {
-      clock_.now_us = std::max(clock_.now_us, wakeups_.begin()->first);
-      fire_first();
-    }
+    clock_.run(
+        max, [this] { return done(); }, [this](core::CommandId id) { fire(id); });
   }
 
   // settle opens what the layer asked for and lets the origin answer until nothing moves.
@@ -138,9 +134,7 @@ class Pipeline {
   }
 
  private:
-  void fire_first() {
-    const core::CommandId id = wakeups_.begin()->second;
-    wakeups_.erase(wakeups_.begin());
+  void fire(core::CommandId id) {
     to_layer(core::Wakeup{id});
     settle();
   }
@@ -254,10 +248,8 @@ class Pipeline {
         } else if (pending_open_ && pending_open_->conn == close->conn) {
           pending_open_.reset();
         }
-      } else if (auto* wakeup = std::get_if<core::RequestWakeup>(&command)) {
-        wakeups_.emplace(clock_.now_us + std::max<int64_t>(wakeup->delay_ms, 0) * 1000, wakeup->id);
-      } else if (auto* cancel = std::get_if<core::CancelWakeup>(&command)) {
-        std::erase_if(wakeups_, [&](const auto& entry) { return entry.second == cancel->id; });
+      } else {
+        clock_.apply(command);
       }
     }
     for (Event& event : later) {
@@ -278,7 +270,6 @@ class Pipeline {
   std::optional<core::OpenConnection> pending_open_;
   std::unique_ptr<core::H1OverH2> adapter_;
   std::unique_ptr<fuzz::h2drv::H2Origin> origin_;
-  std::multimap<int64_t, core::CommandId> wakeups_;
   bool client_closed_ = false;
   int events_ = 0;
 };

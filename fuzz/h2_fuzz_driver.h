@@ -34,6 +34,7 @@
 #include "core/proxy/context.h"
 #include "core/proxy/events.h"
 #include "core/proxy/session.h"
+#include "fuzz/fuzz_input.h"
 #include "tests/support/h2_peer.h"
 
 namespace sightglass::fuzz::h2drv {
@@ -65,7 +66,48 @@ class FuzzClock : public core::Clock {
  public:
   int64_t monotonic_us() const override { return now_us; }
   int64_t wall_us() const override { return 1'700'000'000'000'000 + now_us; }
+
+  // apply keeps a RequestWakeup or drops the wakeup a CancelWakeup names; false for any other
+  // command.
+  bool apply(const core::Command& command) {
+    if (const auto* wakeup = std::get_if<core::RequestWakeup>(&command)) {
+      wakeups_.emplace(now_us + std::max<int64_t>(wakeup->delay_ms, 0) * 1000, wakeup->id);
+      return true;
+    }
+    if (const auto* cancel = std::get_if<core::CancelWakeup>(&command)) {
+      std::erase_if(wakeups_, [&](const auto& entry) { return entry.second == cancel->id; });
+      return true;
+    }
+    return false;
+  }
+  // tick moves the clock on by |us| and hands |fire| the wakeups that are due, in deadline
+  // order, until |stop| says so.
+  template <typename Stop, typename Fire>
+  void tick(int64_t us, Stop stop, Fire fire) {
+    now_us += us;
+    while (!stop() && !wakeups_.empty() && wakeups_.begin()->first <= now_us) {
+      fire(pop());
+    }
+  }
+  // run hands |fire| up to |max| wakeups in deadline order, moving the clock to each.
+  template <typename Stop, typename Fire>
+  void run(int max, Stop stop, Fire fire) {
+    for (int i = 0; i < max && !stop() && !wakeups_.empty(); ++i) {
+      now_us = std::max(now_us, wakeups_.begin()->first);
+      fire(pop());
+    }
+  }
+
   int64_t now_us = 1'000'000;
+
+ private:
+  core::CommandId pop() {
+    const core::CommandId id = wakeups_.begin()->second;
+    wakeups_.erase(wakeups_.begin());
+    return id;
+  }
+
+  std::multimap<int64_t, core::CommandId> wakeups_;
 };
 
 // FuzzHooks holds every HTTP flow at both points; run() edits the held flow as its request
@@ -296,17 +338,37 @@ class Driver {
 
   // tick moves the clock on by |us| and fires the wakeups that are due.
   void tick(int64_t us) {
-    clock_.now_us += us;
-    while (!done() && !wakeups_.empty() && wakeups_.begin()->first <= clock_.now_us) {
-      fire_first();
-    }
+    clock_.tick(
+        us, [this] { return done(); }, [this](CommandId id) { fire(id); });
   }
   // run_timers fires up to |max| wakeups in deadline order, moving the clock to each.
   void run_timers(int max) {
-    for (int i = 0; i < max && !done() && !wakeups_.empty(); ++i) {
-      clock_.now_us = std::max(clock_.now_us, wakeups_.begin()->first);
-      fire_first();
+    clock_.run(
+        max, [this] { return done(); }, [this](CommandId id) { fire(id); });
+  }
+  // client_reads hands the session |bytes| from the client in the pieces fuzz::Reads cuts, the
+  // clock moving 50 ms after each; server_reads does the same for server connection |conn|.
+  void client_reads(std::string_view bytes) {
+    for (Reads reads(bytes); !reads.done() && !done();) {
+      client(reads.next());
+      tick(50'000);
     }
+  }
+  void server_reads(ConnId conn, std::string_view bytes) {
+    for (Reads reads(bytes); !reads.done() && !done();) {
+      server(conn, reads.next());
+      tick(50'000);
+    }
+  }
+  // wind_down ends a run: the kept hooks resume, due timers fire, the servers and then the
+  // client close, and the session finishes.
+  void wind_down() {
+    resume_kept();
+    run_timers(8);
+    close_servers();
+    close_client();
+    run_timers(4);
+    finish();
   }
   // resume_kept resumes the hooks FuzzHooks kept.
   void resume_kept() {
@@ -411,9 +473,7 @@ class Driver {
     dispatch(std::move(done));
   }
 
-  void fire_first() {
-    const CommandId id = wakeups_.begin()->second;
-    wakeups_.erase(wakeups_.begin());
+  void fire(CommandId id) {
     dispatch(core::Wakeup{id});
     settle();
   }
@@ -489,10 +549,8 @@ class Driver {
             it->second.closed = true;
           }
         }
-      } else if (auto* wakeup = std::get_if<core::RequestWakeup>(&command)) {
-        wakeups_.emplace(clock_.now_us + std::max<int64_t>(wakeup->delay_ms, 0) * 1000, wakeup->id);
-      } else if (auto* cancel = std::get_if<core::CancelWakeup>(&command)) {
-        std::erase_if(wakeups_, [&](const auto& entry) { return entry.second == cancel->id; });
+      } else if (clock_.apply(command)) {
+        // A wakeup asked for or cancelled.
       } else if (auto* hook = std::get_if<core::Hook>(&command)) {
         core::HookResumed resumed{hook->id, hook->held};
         if (config_->hooks == nullptr || config_->hooks->run(hook->held, {})) {
@@ -516,7 +574,6 @@ class Driver {
   std::map<ConnId, Conn> conns_;
   std::vector<ConnId> opened_;
   std::vector<core::OpenConnection> pending_opens_;
-  std::multimap<int64_t, CommandId> wakeups_;
   std::vector<ConnId> drained_due_;
   std::vector<core::HookResumed> resumed_due_;
   std::vector<core::HookResumed> kept_;

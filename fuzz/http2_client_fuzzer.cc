@@ -78,25 +78,13 @@ void run_session(const core::ProxyConfig& config, const std::string& original_de
            });
   d.start();
   d.client(prefix);
-  for (fuzz::Reads reads(client); !reads.done() && !d.done();) {
-    d.client(reads.next());
-    d.tick(50'000);
-  }
+  d.client_reads(client);
   if (raw_server) {
     for (size_t i = 0; i < d.opened().size() && i < 4 && !d.done(); ++i) {
-      const core::ConnId conn_id = d.opened()[i];
-      for (fuzz::Reads reads(server); !reads.done() && !d.done();) {
-        d.server(conn_id, reads.next());
-        d.tick(50'000);
-      }
+      d.server_reads(d.opened()[i], server);
     }
   }
-  d.resume_kept();
-  d.run_timers(8);
-  d.close_servers();
-  d.close_client();
-  d.run_timers(4);
-  d.finish();
+  d.wind_down();
 }
 
 }  // namespace

@@ -128,24 +128,13 @@ void run_session(const core::ProxyConfig& config, std::string_view first, std::s
     return;
   }
   const core::ConnId server = d.opened().front();
-  for (fuzz::Reads reads(first); !reads.done() && !d.done();) {
-    d.server(server, reads.next());
-    d.tick(50'000);
-  }
+  d.server_reads(server, first);
   if (!second.empty()) {
     client->websocket();
     d.settle();
-    for (fuzz::Reads reads(second); !reads.done() && !d.done();) {
-      d.server(server, reads.next());
-      d.tick(50'000);
-    }
+    d.server_reads(server, second);
   }
-  d.resume_kept();
-  d.run_timers(8);
-  d.close_servers();
-  d.close_client();
-  d.run_timers(4);
-  d.finish();
+  d.wind_down();
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -349,8 +350,29 @@ def capture(binary, work, seeds, children):
                 for line in data.splitlines(keepends=True)[:50]:
                     seeds.add(target, line)
                 seeds.add(target, data[:200000])
+            elif target == "session_file":
+                for keep in (1, 3, 8):
+                    seeds.add(target, small_session(path, keep))
             else:
                 seeds.add(target, data)
+
+
+def small_session(path, keep):
+    """The session file at |path| cut to its first |keep| flows, in 512-byte pages: the proxy's
+    own 16 KiB pages make even a one-flow file larger than the fuzzer's -max_len."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = os.path.join(tmp, "small.sightglass")
+        shutil.copyfile(path, copy)
+        db = sqlite3.connect(copy, isolation_level=None)
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.execute("DELETE FROM details WHERE seq NOT IN"
+                   " (SELECT seq FROM flows ORDER BY seq LIMIT ?)", (keep,))
+        db.execute("DELETE FROM flows WHERE seq NOT IN (SELECT seq FROM details)")
+        db.execute("PRAGMA page_size=512")
+        db.execute("VACUUM")
+        db.close()
+        with open(copy, "rb") as f:
+            return f.read()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tests/support/netns.h"
+#include "tests/support/netns_fixture.h"
 #include "tests/support/process.h"
 #include "tests/support/proxy_fixture.h"
 
@@ -29,26 +30,20 @@ constexpr char kProxyPublicSideIp[] = "5.5.5.1";
 constexpr char kPrivateClientIp[] = "10.9.0.2";
 constexpr char kProxyPrivateSideIp[] = "10.9.0.1";
 
-class ExposureTest : public test::ProxyFixture {
+class ExposureTest : public test::NetnsHubFixture {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!NetnsLab::available(&why)) {
-      GTEST_SKIP() << "network namespaces unavailable: " << why;
+    set_up_hub({"public", "p0", std::string(kPublicClientIp) + "/24", "x0",
+                std::string(kProxyPublicSideIp) + "/24"},
+               "proxy",
+               {"private", "q0", std::string(kPrivateClientIp) + "/24", "x1",
+                std::string(kProxyPrivateSideIp) + "/24"});
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
     }
-    ProxyFixture::SetUp();
-    ASSERT_FALSE(HasFatalFailure());
-    lab_ = std::make_unique<NetnsLab>();
-    proxy_ns_ = lab_->add_namespace("proxy");
-    public_ns_ = lab_->add_namespace("public");
-    private_ns_ = lab_->add_namespace("private");
-    ASSERT_FALSE(proxy_ns_.empty() || public_ns_.empty() || private_ns_.empty()) << lab_->error();
-    ASSERT_TRUE(lab_->add_link(public_ns_, "p0", std::string(kPublicClientIp) + "/24", proxy_ns_,
-                               "x0", std::string(kProxyPublicSideIp) + "/24"))
-        << lab_->error();
-    ASSERT_TRUE(lab_->add_link(private_ns_, "q0", std::string(kPrivateClientIp) + "/24", proxy_ns_,
-                               "x1", std::string(kProxyPrivateSideIp) + "/24"))
-        << lab_->error();
+    public_ns_ = left_;
+    proxy_ns_ = hub_;
+    private_ns_ = right_;
   }
 
   void TearDown() override {
@@ -101,7 +96,6 @@ class ExposureTest : public test::ProxyFixture {
     return {r, test::read_jsonl(jsonl())};
   }
 
-  std::unique_ptr<NetnsLab> lab_;
   std::string proxy_ns_, public_ns_, private_ns_;
   std::unique_ptr<ChildProcess> proxy_;
   std::string port_;

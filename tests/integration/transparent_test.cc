@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tests/support/netns.h"
+#include "tests/support/netns_fixture.h"
 #include "tests/support/process.h"
 #include "tests/support/proxy_fixture.h"
 
@@ -122,26 +123,20 @@ while True:
     conn.close()
 )py";
 
-class TransparentTest : public test::ProxyFixture {
+class TransparentTest : public test::NetnsHubFixture {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!NetnsLab::available(&why)) {
-      GTEST_SKIP() << "network namespaces unavailable: " << why;
+    set_up_hub({"client", "c0", std::string(kClientIp) + "/24", kRouterClientSideIf,
+                std::string(kRouterClientSideIp) + "/24"},
+               "router",
+               {"origin", "o0", std::string(kOriginIp) + "/24", "r1",
+                std::string(kRouterOriginSideIp) + "/24"});
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
     }
-    ProxyFixture::SetUp();
-    ASSERT_FALSE(HasFatalFailure());
-    lab_ = std::make_unique<NetnsLab>();
-    client_ = lab_->add_namespace("client");
-    router_ = lab_->add_namespace("router");
-    origin_ = lab_->add_namespace("origin");
-    ASSERT_FALSE(client_.empty() || router_.empty() || origin_.empty()) << lab_->error();
-    ASSERT_TRUE(lab_->add_link(client_, "c0", std::string(kClientIp) + "/24", router_,
-                               kRouterClientSideIf, std::string(kRouterClientSideIp) + "/24"))
-        << lab_->error();
-    ASSERT_TRUE(lab_->add_link(router_, "r1", std::string(kRouterOriginSideIp) + "/24", origin_,
-                               "o0", std::string(kOriginIp) + "/24"))
-        << lab_->error();
+    client_ = left_;
+    router_ = hub_;
+    origin_ = right_;
     ASSERT_TRUE(lab_->add_default_route(client_, kRouterClientSideIp)) << lab_->error();
     ASSERT_TRUE(lab_->add_default_route(origin_, kRouterOriginSideIp)) << lab_->error();
 
@@ -245,7 +240,6 @@ class TransparentTest : public test::ProxyFixture {
     return flow.value("/request/url"_json_pointer, std::string());
   }
 
-  std::unique_ptr<NetnsLab> lab_;
   std::string client_, router_, origin_;
   std::pair<fs::path, fs::path> origin_cert_;
   std::vector<std::unique_ptr<ChildProcess>> children_;
