@@ -29,6 +29,7 @@
 #include "core/server/key_log.h"
 #include "core/server/proxy_server.h"
 #include "core/store/session_sink.h"
+#include "core/tls/session_cache.h"
 #include "core/tls/tls_contexts.h"
 
 namespace sightglass::cli {
@@ -173,6 +174,8 @@ struct Worker {
 struct ProxyRuntime::Impl {
   std::shared_ptr<const ca::CertificateAuthority> authority;
   std::unique_ptr<ca::LeafMinter> minter;
+  // Sessions servers gave, for resuming upstream; outlives the contexts (declared first).
+  core::TlsSessionCache upstream_sessions;
   bssl::UniquePtr<SSL_CTX> client_ctx;
   bssl::UniquePtr<SSL_CTX> upstream_ctx;
   std::unique_ptr<core::KeyLog> keylog;
@@ -288,7 +291,8 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
   }
   client_ctx = core::make_client_facing_context(minter.get());
   upstream_ctx = core::make_upstream_context(options.upstream_trust, &error);
-  if (!client_ctx || !upstream_ctx) {
+  if (!client_ctx || !upstream_ctx ||
+      !core::TlsSessionCache::install(upstream_ctx.get(), &upstream_sessions)) {
     return error.empty() ? "cannot create the TLS contexts" : error;
   }
 

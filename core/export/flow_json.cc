@@ -287,6 +287,7 @@ void write_tls(W& w, const TlsInfo& tls, bool client_side) {
     w.end_object();
   }
   w.key("cipher").text(tls.cipher);
+  w.key("resumed").boolean(tls.resumed);
   if (client_side || !tls.sni.empty()) {  // The server side states its SNI only when sent.
     w.key("sni").text(tls.sni);
   }

@@ -112,6 +112,9 @@ std::optional<TlsInfo> tls_from_json(const json* obj) {
   tls.version = get_string(*obj, "version");
   tls.cipher = get_string(*obj, "cipher");
   tls.alpn = get_string(*obj, "alpn");
+  if (const auto it = obj->find("resumed"); it != obj->end() && it->is_boolean()) {
+    tls.resumed = it->get<bool>();
+  }
   if (const json* cert = object_member(*obj, "certificate")) {
     tls.certificate =
         TlsCertificateInfo{get_string(*cert, "subject"), get_string(*cert, "issuer"),

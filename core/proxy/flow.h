@@ -107,6 +107,7 @@ struct TlsInfo {
   std::string cipher;                             // IANA name.
   std::string alpn;                               // Negotiated protocol, or "".
   std::optional<TlsCertificateInfo> certificate;  // The server's (server side only).
+  bool resumed = false;                           // An abbreviated handshake (a session resumed).
 };
 
 // HttpRequestData is an HTTP request as the client sent it.

@@ -3,6 +3,7 @@
 #include "core/layers/live_flow.h"
 #include "core/proxy/host_port.h"
 #include "core/proxy/session_internal.h"
+#include "core/tls/session_cache.h"
 
 namespace sightglass::core {
 namespace {
@@ -77,7 +78,11 @@ void ServerSide::start_tls(ConnId conn, Commands& out) {
   }
   server->tls = SslEngine::create_client(ctx_->config->upstream_tls_ctx, server->tls_name,
                                          ctx_->config->verify_upstream);
-  if (!server->tls || !server->tls->set_alpn_offer(server->alpn)) {
+  if (!server->tls || !server->tls->set_alpn_offer(server->alpn) ||
+      !TlsSessionCache::offer(
+          server->tls->ssl(),
+          TlsSessionCache::session_key(server->tls_name, server->authority, server->alpn,
+                                       ctx_->config->verify_upstream))) {
     OpenCompleted failed = std::move(server->completion);
     failed.error = "cannot start TLS toward " + server->host;
     fail_open(conn, std::move(failed), true, out);

@@ -16,6 +16,9 @@ constexpr uint8_t kCodecVersionWithFlags = 2;
 constexpr uint64_t kFlagReplay = 1;
 // The hooks changed the flow: its original URL and what they did follow the flags.
 constexpr uint64_t kFlagModified = 2;
+// A TLS side resumed a session (TlsInfo::resumed); set only when that side has TLS.
+constexpr uint64_t kFlagClientResumed = 4;
+constexpr uint64_t kFlagServerResumed = 8;
 // Counts read from a blob are bounded by what the blob could hold, so a corrupt count cannot
 // make the reader reserve without bound.
 constexpr uint64_t kMaxCount = uint64_t{1} << 32;
@@ -210,7 +213,9 @@ class Reader {
 std::string encode_flow(const FlowSnapshot& flow) {
   Writer w;
   const bool modified = !flow.original_url.empty() || !flow.modified.empty();
-  const uint64_t flags = (flow.replay ? kFlagReplay : 0) | (modified ? kFlagModified : 0);
+  const uint64_t flags = (flow.replay ? kFlagReplay : 0) | (modified ? kFlagModified : 0) |
+                         (flow.client_tls && flow.client_tls->resumed ? kFlagClientResumed : 0) |
+                         (flow.server_tls && flow.server_tls->resumed ? kFlagServerResumed : 0);
   w(flags != 0 ? kCodecVersionWithFlags : kCodecVersion, flow.id, static_cast<uint64_t>(flow.kind),
     static_cast<uint64_t>(flow.state));
   fields(w, flow);
@@ -242,6 +247,12 @@ bool decode_flow(std::string_view data, FlowSnapshot* out) {
     uint64_t flags = 0;
     r(flags);
     flow.replay = (flags & kFlagReplay) != 0;
+    if (flow.client_tls) {
+      flow.client_tls->resumed = (flags & kFlagClientResumed) != 0;
+    }
+    if (flow.server_tls) {
+      flow.server_tls->resumed = (flags & kFlagServerResumed) != 0;
+    }
     if ((flags & kFlagModified) != 0) {
       r(flow.original_url, flow.modified);
     }

@@ -140,6 +140,12 @@ SslEngine::Progress SslEngine::handshake() {
   const int ret = SSL_do_handshake(ssl_.get());
   if (ret == 1) {
     handshake_done_ = true;
+    if (is_server_) {
+      // BoringSSL holds a TLS 1.3 server's session tickets back until its first write; an empty
+      // write sends them now, so that a client that only sends (or leaves early) can resume.
+      SSL_write(ssl_.get(), "", 0);
+      ERR_clear_error();
+    }
     return Progress::kDone;
   }
   const int err = SSL_get_error(ssl_.get(), ret);
@@ -282,6 +288,7 @@ TlsInfo SslEngine::info() const {
   unsigned alpn_len = 0;
   SSL_get0_alpn_selected(ssl_.get(), &alpn, &alpn_len);
   info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  info.resumed = SSL_session_reused(ssl_.get()) == 1;
   if (!is_server_) {
     const STACK_OF(CRYPTO_BUFFER)* chain = SSL_get0_peer_certificates(ssl_.get());
     if (chain != nullptr && sk_CRYPTO_BUFFER_num(chain) > 0) {

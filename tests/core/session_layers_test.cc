@@ -197,6 +197,7 @@ TEST_F(SessionLayers, ClientTlsInsideConnectCompletesAndCarriesTheRequest) {
           << wakeup(30'000, &client_limit2, "client handshake")
           << tls_to(kClientConn, &to_client, "ServerHello..Finished") >>
       from(browser.get(), &to_client, kClientConn)
+          << tls_to(kClientConn, &to_client, "NewSessionTicket")
           << cancel(&client_limit2, "client handshake") << wakeup(60'000, &idle, "client idle")
       // The request goes over the connection opened for the CONNECT.
       >>
@@ -287,6 +288,7 @@ TEST_F(SessionLayers, ClientTlsInReverseModeDoesNotWaitForTheServer) {
         << wakeup(30'000, &client_limit, "handshake")
         << tls_to(kClientConn, &to_client, "ServerHello..Finished") >>
       from(browser.get(), &to_client, kClientConn)
+          << tls_to(kClientConn, &to_client, "NewSessionTicket")
           << cancel(&client_limit, "handshake") << wakeup(60'000, &idle, "client idle");
   ASSERT_TRUE(pb.check());
   browser->pump(to_client);
@@ -446,6 +448,7 @@ TEST_F(ServerConnection, UpstreamProxyTunnelThenTls) {
           << wakeup(30'000, &client_limit, "client handshake")
           << tls_to(kClientConn, &to_client, "ServerHello..Finished") >>
       from(browser.get(), &to_client, kClientConn)
+          << tls_to(kClientConn, &to_client, "NewSessionTicket")
           << cancel(&client_limit, "client handshake") << wakeup(60'000, &idle, "client idle");
   ASSERT_TRUE(pb.check());
   browser->pump(to_client);

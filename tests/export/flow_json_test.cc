@@ -186,6 +186,7 @@ TEST(HarEntry, FullFlowHasEveryFieldOfTheContract) {
   EXPECT_EQ(tls["client"], json({{"sni", "example.com"},
                                  {"version", "TLSv1.3"},
                                  {"cipher", "TLS_AES_128_GCM_SHA256"},
+                                 {"resumed", false},
                                  {"alpn", "h2"}}));
   EXPECT_EQ(tls["server"]["version"], "TLSv1.3");
   EXPECT_EQ(tls["server"]["cipher"], "TLS_AES_256_GCM_SHA384");

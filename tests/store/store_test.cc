@@ -107,6 +107,20 @@ TEST(FlowCodec, EveryFieldSurvivesTheRoundTrip) {
   }
 }
 
+TEST(FlowCodec, ResumedTlsSidesSurviveTheRoundTrip) {
+  for (const auto& [client, server] : {std::pair{true, false}, std::pair{false, true},
+                                       std::pair{true, true}, std::pair{false, false}}) {
+    FlowSnapshot flow = *http_flow(7);
+    flow.client_tls->resumed = client;
+    flow.server_tls->resumed = server;
+    FlowSnapshot back;
+    ASSERT_TRUE(decode_flow(encode_flow(flow), &back));
+    EXPECT_EQ(back.client_tls->resumed, client);
+    EXPECT_EQ(back.server_tls->resumed, server);
+    EXPECT_EQ(to_json_line(back), to_json_line(flow));
+  }
+}
+
 TEST(FlowCodec, EveryCutOrDamagedBlobIsRefused) {
   const std::string data = encode_flow(*http_flow(7));
   FlowSnapshot out;
