@@ -133,9 +133,4 @@ bssl::UniquePtr<SSL_SESSION> TlsSessionCache::take(const std::string& key) {
   return out;
 }
 
-size_t TlsSessionCache::keys() const {
-  const std::lock_guard<std::mutex> lock(mu_);
-  return entries_.size();
-}
-
 }  // namespace sightglass::core

@@ -42,21 +42,18 @@ class TlsSessionCache {
   // without a cache.
   static bool offer(SSL* ssl, std::string key);
 
+ private:
   // put files |session| under |key|; take returns the newest usable session filed under |key|
   // (removing it when it is single-use, as TLS 1.3 tickets are) or null.
   void put(const std::string& key, bssl::UniquePtr<SSL_SESSION> session);
   bssl::UniquePtr<SSL_SESSION> take(const std::string& key);
-  // keys is how many destinations have sessions.
-  size_t keys() const;
-
- private:
   struct Entry {
     std::deque<bssl::UniquePtr<SSL_SESSION>> sessions;  // Oldest first.
     std::list<std::string>::iterator lru;
   };
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> lru_;  // Most recently used first.
 };
