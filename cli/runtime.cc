@@ -376,6 +376,9 @@ std::string ProxyRuntime::Impl::setup(const Options& options) {
     return rules_error;
   }
   config.h2_only_servers = &h2_only_servers;
+  // Live snapshots go to subscribers only (the publish callback drops them otherwise), so
+  // without one the loops do not copy flows in progress at all.
+  config.wants_live = [this] { return bus.subscription_count() != 0; };
 
   // Sinks, each with its own thread: the loop never writes to a file.
   if (options.verbosity > 0) {

@@ -18,6 +18,15 @@ int call_data(llhttp_t* p, const char* at, size_t len) {
   return (static_cast<Http1Parser*>(p->data)->*Member)(std::string_view(at, len));
 }
 
+// head_size is the length of a head whose start line takes |line| bytes (with its CRLF).
+size_t head_size(size_t line, const Headers& headers) {
+  size_t n = line + 2;
+  for (const Header& h : headers) {
+    n += h.name.size() + 2 + h.value.size() + 2;
+  }
+  return n;
+}
+
 void append_headers(std::string* out, const Headers& headers) {
   for (const Header& h : headers) {
     out->append(h.name).append(": ").append(h.value).append("\r\n");
@@ -55,6 +64,7 @@ int Http1Parser::add_head_bytes(size_t n) {
 
 int Http1Parser::on_message_begin() {
   head_ = HttpHead{};
+  head_.headers.reserve(kHeadersReserved);  // One allocation for a typical head.
   trailers_.clear();
   in_trailers_ = false;
   last_was_value_ = false;
@@ -101,8 +111,16 @@ int Http1Parser::on_header_value(std::string_view s) {
 }
 
 int Http1Parser::on_headers_complete() {
-  head_.version = "HTTP/" + std::to_string(llhttp_get_http_major(&parser_)) + "." +
-                  std::to_string(llhttp_get_http_minor(&parser_));
+  const uint8_t major = llhttp_get_http_major(&parser_);
+  const uint8_t minor = llhttp_get_http_minor(&parser_);
+  head_.version = "HTTP/";  // Short enough never to allocate.
+  if (major < 10 && minor < 10) {
+    head_.version += static_cast<char>('0' + major);
+    head_.version += '.';
+    head_.version += static_cast<char>('0' + minor);
+  } else {
+    head_.version += std::to_string(major) + "." + std::to_string(minor);
+  }
   if (kind_ == Kind::kRequest) {
     head_.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&parser_)));
     head_.header_bytes = head_.method.size() + 1 + head_.target.size() + 1 + 8 + 2;
@@ -119,11 +137,12 @@ int Http1Parser::on_headers_complete() {
     head_.content_length = parser_.content_length;
   }
   head_.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
-  out_->push_back(head_);
+  const int status = head_.status;
+  out_->push_back(std::move(head_));  // on_message_begin starts the next one afresh.
   last_was_value_ = false;
   // A response to HEAD: no body, whatever the headers say. (Not a 1xx before it: the mark
   // stays for the final head.)
-  if (kind_ == Kind::kResponse && no_body_ && head_.status >= 200) {
+  if (kind_ == Kind::kResponse && no_body_ && status >= 200) {
     no_body_ = false;
     return 1;
   }
@@ -241,16 +260,21 @@ void Http1Parser::finish(HttpParseEvents& out) {
 
 std::string serialize_request_head(std::string_view method, std::string_view target,
                                    std::string_view version, const Headers& headers) {
-  std::string out =
-      std::string(method) + ' ' + std::string(target) + ' ' + std::string(version) + "\r\n";
+  std::string out;
+  out.reserve(head_size(method.size() + target.size() + version.size() + 4, headers));
+  out.append(method).append(1, ' ').append(target).append(1, ' ').append(version).append("\r\n");
   append_headers(&out, headers);
   return out;
 }
 
 std::string serialize_response_head(std::string_view version, int status, std::string_view reason,
                                     const Headers& headers) {
-  std::string out =
-      std::string(version) + ' ' + std::to_string(status) + ' ' + std::string(reason) + "\r\n";
+  char code[16];
+  char* code_end = std::to_chars(std::begin(code), std::end(code), status).ptr;
+  const std::string_view code_text(code, static_cast<size_t>(code_end - code));
+  std::string out;
+  out.reserve(head_size(version.size() + code_text.size() + reason.size() + 4, headers));
+  out.append(version).append(1, ' ').append(code_text).append(1, ' ').append(reason).append("\r\n");
   append_headers(&out, headers);
   return out;
 }

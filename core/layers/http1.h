@@ -62,6 +62,8 @@ class Http1Parser {
   static constexpr size_t kMaxHeadBytes = 64 * 1024;
   // Header fields in one head (or in the trailers); more is an error as a large head is.
   static constexpr size_t kMaxHeaderFields = 1000;
+  // Room made for header fields when a head starts (more simply grows the list).
+  static constexpr size_t kHeadersReserved = 16;
 
   explicit Http1Parser(Kind kind);
   Http1Parser(const Http1Parser&) = delete;

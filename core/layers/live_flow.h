@@ -62,6 +62,9 @@ class LiveFlow {
     published_ = true;
     last_us_ = now;
     ++flow.revision;
+    if (!ctx->wants_live()) {
+      return;  // Nobody would see it: no copy.
+    }
     auto snapshot = std::make_shared<FlowSnapshot>(flow);
     snapshot->state = FlowState::kLive;
     out.push_back(PublishFlow{std::move(snapshot)});

@@ -103,6 +103,10 @@ struct ProxyConfig {
   // The CA certificate, served by the magic host http://sightglass/ (PEM and DER).
   std::string ca_cert_pem;
   std::string ca_cert_der;
+  // Whether anyone takes live snapshots now (a subscriber such as the GUI); when it says no,
+  // flows in progress are not copied for publishing, only finished ones are. Null: always.
+  // Called on the loop threads.
+  std::function<bool()> wants_live;
   // What runs at the hold points; null: flows never stop. Not owned.
   FlowHooks* hooks = nullptr;
   // holds says whether flows stop at |point| (there are hooks, and they want it).
@@ -165,6 +169,10 @@ struct SessionContext {
   ConnId next_conn = 1;
   CommandId next_command = 1;
 
+  // wants_live says whether live snapshots of flows in progress are wanted now.
+  bool wants_live() const {
+    return config == nullptr || !config->wants_live || config->wants_live();
+  }
   // new_flow returns a flow of this session that starts now: a new id, the client's address
   // and TLS session, the wall-clock start.
   FlowSnapshot new_flow(FlowKind kind = FlowKind::kHttp) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "core/layers/http2_layer.h"
 #include "core/layers/http_layer.h"
@@ -574,9 +575,12 @@ void ProxySession::deliver(Event event, Commands& out) {
         },
         event);
   }
-  Commands app_out;
+  // The last delivery's vector, emptied, keeps its capacity (a nested delivery finds none).
+  Commands app_out = std::exchange(spare_app_out_, Commands{});
   app_->handle(event, app_out);
   process_app_commands(app_out, out);
+  app_out.clear();
+  spare_app_out_ = std::move(app_out);
   check_tunnel(out);
 }
 

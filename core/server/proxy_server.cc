@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_set>
+#include <utility>
 
 #include "core/proxy/host_port.h"
 #include "core/proxy/session.h"
@@ -151,6 +152,7 @@ class ConnectionHandler {
     bool drain_report = false;         // WriteDrained is due once the queue is empty.
     std::optional<OwnConnection> own;  // Transparent mode: registered against redirect loops.
   };
+  Commands spare_commands_;  // See dispatch().
 
   void attach(ConnId conn) {
     Socket& socket = sockets_[conn];
@@ -201,9 +203,13 @@ class ConnectionHandler {
     if (finished_) {
       return;
     }
-    Commands commands;
+    // The last dispatch's vector, emptied, keeps its capacity: no allocation per event. (A
+    // dispatch nested in execute() simply finds none.)
+    Commands commands = std::exchange(spare_commands_, Commands{});
     session_.handle(std::move(event), commands);
     execute(commands);
+    commands.clear();
+    spare_commands_ = std::move(commands);
     // Writes the socket took at once: their WriteDrained follows now; so does the end of a
     // hook that was done at once.
     while (!finished_ && (!drained_due_.empty() || !resumed_due_.empty())) {

@@ -49,10 +49,11 @@ std::string TlsSessionCache::session_key(std::string_view name, std::string_view
 }
 
 bool TlsSessionCache::install(SSL_CTX* ctx, TlsSessionCache* cache) {
-  if (ctx_cache_index() < 0 || ssl_key_index() < 0 ||
+  if (ctx_cache_index() < 0 || ssl_key_index() < 0 || !cache->pool_ ||
       !SSL_CTX_set_ex_data(ctx, ctx_cache_index(), cache)) {
     return false;
   }
+  SSL_CTX_set0_buffer_pool(ctx, cache->pool_.get());
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
   SSL_CTX_sess_set_new_cb(ctx, on_new_session);
   return true;
@@ -89,6 +90,7 @@ void TlsSessionCache::put(const std::string& key, bssl::UniquePtr<SSL_SESSION> s
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (entries_.size() >= kMaxKeys) {
+      total_ -= entries_.at(lru_.back()).sessions.size();
       entries_.erase(lru_.back());
       lru_.pop_back();
     }
@@ -99,8 +101,23 @@ void TlsSessionCache::put(const std::string& key, bssl::UniquePtr<SSL_SESSION> s
   }
   std::deque<bssl::UniquePtr<SSL_SESSION>>& sessions = it->second.sessions;
   sessions.push_back(std::move(session));
-  while (sessions.size() > kPerKey) {
+  ++total_;
+  if (sessions.size() > kPerKey) {
     sessions.pop_front();
+    --total_;
+  }
+  while (total_ > kMaxSessions) {
+    drop_oldest_of_lru();
+  }
+}
+
+void TlsSessionCache::drop_oldest_of_lru() {
+  auto it = entries_.find(lru_.back());
+  it->second.sessions.pop_front();
+  --total_;
+  if (it->second.sessions.empty()) {
+    entries_.erase(it);
+    lru_.pop_back();
   }
 }
 
@@ -114,12 +131,14 @@ bssl::UniquePtr<SSL_SESSION> TlsSessionCache::take(const std::string& key) {
   std::deque<bssl::UniquePtr<SSL_SESSION>>& sessions = it->second.sessions;
   while (!sessions.empty() && !usable(sessions.back().get(), now)) {
     sessions.pop_back();
+    --total_;
   }
   bssl::UniquePtr<SSL_SESSION> out;
   if (!sessions.empty()) {
     if (SSL_SESSION_should_be_single_use(sessions.back().get())) {
       out = std::move(sessions.back());
       sessions.pop_back();
+      --total_;
     } else {
       out = bssl::UpRef(sessions.back());
     }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <openssl/pool.h>
 #include <openssl/ssl.h>
 
 #include <cstddef>
@@ -18,12 +19,16 @@ namespace sightglass::core {
 // full handshake. Each session is filed under a key naming everything it must never cross:
 // the name sent as SNI and verified, the address and port connected to, the ALPN offer and
 // whether the certificate is verified (session_key builds it). One cache serves every loop
-// (a mutex guards it); it holds at most kMaxKeys destinations, the least recently used
-// forgotten first, and kPerKey sessions each (servers usually send two tickets).
+// (a mutex guards it). TLS 1.3 tickets are single-use, so every concurrent connection to one
+// destination needs a ticket of its own: a destination keeps up to kPerKey sessions (a burst
+// of 32 new connections, as a browser or a load test opens, all resume). It holds at most
+// kMaxSessions in all and kMaxKeys destinations; past either bound the least recently used
+// destination loses its oldest session first.
 class TlsSessionCache {
  public:
   static constexpr size_t kMaxKeys = 4096;
-  static constexpr size_t kPerKey = 4;
+  static constexpr size_t kPerKey = 64;
+  static constexpr size_t kMaxSessions = 8192;
 
   TlsSessionCache() = default;
   TlsSessionCache(const TlsSessionCache&) = delete;
@@ -35,12 +40,19 @@ class TlsSessionCache {
                                  const std::vector<std::string>& alpn, bool verify);
 
   // install makes the client context |ctx| file every new session in |cache| (not owned; it
-  // must outlive |ctx| and every SSL made from it).
+  // must outlive |ctx| and every SSL made from it) and share peer certificates through the
+  // cache's buffer pool.
   static bool install(SSL_CTX* ctx, TlsSessionCache* cache);
   // offer files |ssl|'s future sessions under |key| and, when |ssl|'s context has a cache
   // holding a session for |key|, offers it (SSL_set_session). Before the handshake; a no-op
   // without a cache.
   static bool offer(SSL* ssl, std::string key);
+
+  // size is the number of sessions held (for tests).
+  size_t size() {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return total_;
+  }
 
  private:
   // put files |session| under |key|; take returns the newest usable session filed under |key|
@@ -53,9 +65,14 @@ class TlsSessionCache {
   };
   static int on_new_session(SSL* ssl, SSL_SESSION* session);
 
+  // Certificates are shared by every session (and SSL) of the context that holds the same
+  // bytes; declared first, so that it is freed after the sessions.
+  bssl::UniquePtr<CRYPTO_BUFFER_POOL> pool_{CRYPTO_BUFFER_POOL_new()};
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> lru_;  // Most recently used first.
+  size_t total_ = 0;            // Sessions in all entries.
+  void drop_oldest_of_lru();    // Called with mu_ held.
 };
 
 }  // namespace sightglass::core

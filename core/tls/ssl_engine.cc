@@ -52,8 +52,17 @@ std::string iso_time(const ASN1_TIME* t) {
   return buf.data();
 }
 
-// certificate_info describes a DER certificate for the flow log.
+// certificate_info describes a DER certificate for the flow log. The last certificate
+// described on this thread is remembered: a loop talks to the same few servers again and again,
+// and parsing and hashing the certificate costs more than a resumed handshake's crypto.
 TlsCertificateInfo certificate_info(const CRYPTO_BUFFER* cert) {
+  thread_local std::string last_der;
+  thread_local TlsCertificateInfo last_info;
+  const std::string_view der(reinterpret_cast<const char*>(CRYPTO_BUFFER_data(cert)),
+                             CRYPTO_BUFFER_len(cert));
+  if (!last_der.empty() && der == last_der) {
+    return last_info;
+  }
   TlsCertificateInfo info;
   std::array<uint8_t, SHA256_DIGEST_LENGTH> digest{};
   SHA256(CRYPTO_BUFFER_data(cert), CRYPTO_BUFFER_len(cert), digest.data());
@@ -69,6 +78,8 @@ TlsCertificateInfo certificate_info(const CRYPTO_BUFFER* cert) {
     info.not_after = iso_time(X509_get0_notAfter(x509.get()));
   }
   ERR_clear_error();
+  last_der.assign(der);
+  last_info = info;
   return info;
 }
 

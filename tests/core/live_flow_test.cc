@@ -180,6 +180,32 @@ TEST(LiveFlow, KeepAliveExchangesCostOneLiveSnapshotEach) {
   EXPECT_EQ(all[3]->revision, 2u);
 }
 
+TEST(LiveFlow, NobodyWatchingMeansNoLiveCopiesAndTheSameFinalRevision) {
+  // The CLI without the GUI: nobody takes live snapshots, so none is made; the finished flow
+  // is the same (revision included) as when somebody watches. A watcher who arrives while a
+  // flow is in progress sees its next milestone.
+  std::atomic<bool> watching{false};
+  ProxyConfig config = reverse_http();
+  config.wants_live = [&watching] { return watching.load(); };
+  SessionPlaybook pb(config);
+  const Commands c1 = pb.client("POST /up HTTP/1.1\r\nHost: o\r\nContent-Length: 4\r\n\r\n");
+  EXPECT_TRUE(all_of<PublishFlow>(c1).empty()) << pb.log();
+  const OpenConnection open = single_open(c1);
+  pb.open_ok(open);
+  watching = true;
+  const auto complete = live_of(pb.client("data"));
+  ASSERT_EQ(complete.size(), 1u) << pb.log();
+  EXPECT_EQ(complete[0]->revision, 2u) << "the unpublished head still counted";
+  watching = false;
+  const Commands c2 = pb.server(open.conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_TRUE(all_of<PublishFlow>(c2).empty()) << pb.log();
+  const auto done = flows(pb.server(open.conn, "ok"));
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0]->state, FlowState::kFinished);
+  EXPECT_EQ(done[0]->revision, 4u);
+  EXPECT_EQ(done[0]->response->body.size, 2u);
+}
+
 TEST(LiveFlow, OneShotFlowsHaveRevisionOne) {
   SessionPlaybook pb(reverse_http());
   // Refused before any server is asked: published once, finished.
