@@ -13,6 +13,9 @@ void take_response_header(std::string_view name, std::string_view value, bool in
     std::from_chars(value.data(), value.data() + value.size(), parsed);
     *status = parsed;
   } else if (!name.starts_with(":")) {
+    if (headers->empty()) {
+      headers->reserve(kHeadersReserved);
+    }
     headers->push_back({std::string(name), std::string(value)});
   }
 }

@@ -23,6 +23,9 @@ using H2SessionPtr = std::unique_ptr<nghttp2_session, H2SessionDeleter>;
 // The connection window the proxy advertises to every peer.
 inline constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 
+// Room made for a message's header fields when its first arrives (more simply grows the list).
+inline constexpr size_t kHeadersReserved = 16;
+
 // kMaxHeaderListBytes bounds the header fields a peer sends for one message (its head, any 1xx
 // heads and its trailers), counted decoded as RFC 7541 sizes a header list (name + value + 32
 // per field): HPACK lets one byte stand for a large indexed field, so a few KiB of frames

@@ -215,6 +215,9 @@ int Http2Layer::on_header(const nghttp2_frame* frame, std::string_view name,
   } else if (name == ":protocol") {
     s->protocol = value;
   } else if (!name.starts_with(":")) {
+    if (s->request_headers.empty()) {
+      s->request_headers.reserve(kHeadersReserved);
+    }
     s->request_headers.push_back({std::string(name), std::string(value)});
   }
   return 0;
@@ -716,7 +719,9 @@ void Http2Layer::publish(Stream& s, Commands& out) {
   }
   s.flow.timings.settle_exchange(s.t_start, s.t_request_end, s.t_response_head,
                                  ctx_->clock->monotonic_us());
-  publish_final_copy(s.flow, out);
+  // The record is done: it moves out, and what still arrives on the stream (a late DATA frame
+  // of a reset stream) finds no request or response to add to.
+  publish_final(std::exchange(s.flow, FlowSnapshot{}), out);
 }
 
 }  // namespace sightglass::core
