@@ -20,14 +20,22 @@ void take_response_header(std::string_view name, std::string_view value, bool in
   }
 }
 
+void add_nv(std::vector<nghttp2_nv>* nv, std::string_view name, std::string_view value) {
+  nv->push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                           reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                           value.size(), NGHTTP2_NV_FLAG_NONE});
+}
+
+void add_nv(std::vector<nghttp2_nv>* nv, const Headers& fields) {
+  for (const Header& h : fields) {
+    add_nv(nv, h.name, h.value);
+  }
+}
+
 std::vector<nghttp2_nv> h2_nv(const Headers& fields) {
   std::vector<nghttp2_nv> nv;
   nv.reserve(fields.size());
-  for (const Header& h : fields) {
-    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(h.name.data())),
-                            reinterpret_cast<uint8_t*>(const_cast<char*>(h.value.data())),
-                            h.name.size(), h.value.size(), NGHTTP2_NV_FLAG_NONE});
-  }
+  add_nv(&nv, fields);
   return nv;
 }
 

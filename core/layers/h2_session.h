@@ -46,6 +46,11 @@ void take_response_header(std::string_view name, std::string_view value, bool in
 
 // h2_nv is the header list for nghttp2 of |fields|, pointing into them (they must outlive it).
 std::vector<nghttp2_nv> h2_nv(const Headers& fields);
+// add_nv appends one field to |nv|, pointing into |name| and |value| (nghttp2 copies the list
+// when a message is submitted, so they need to live until then only).
+void add_nv(std::vector<nghttp2_nv>* nv, std::string_view name, std::string_view value);
+// add_nv appends |fields|, pointing into them.
+void add_nv(std::vector<nghttp2_nv>* nv, const Headers& fields);
 
 // is_connection_specific says whether a (lowercase) header name is one of the HTTP/1.1 headers
 // HTTP/2 forbids (RFC 9113 8.2.2).

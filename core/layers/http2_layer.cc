@@ -1,6 +1,8 @@
 #include "core/layers/http2_layer.h"
 
 #include <algorithm>
+#include <charconv>
+#include <iterator>
 #include <utility>
 
 #include "core/layers/http2_internal.h"
@@ -37,12 +39,24 @@ bool send_out(nghttp2_session* session, ConnId conn, Commands& out) {
   return any;
 }
 
-// with_status is a response head for nghttp2: :status, then |headers|.
-Headers with_status(int status, const Headers& headers) {
-  Headers head{{":status", std::to_string(status)}};
-  head.insert(head.end(), headers.begin(), headers.end());
-  return head;
-}
+// StatusNv is a response head for nghttp2: :status, then |headers| (pointed into, not copied).
+class StatusNv {
+ public:
+  StatusNv(int status, const Headers& headers) {
+    const char* end = std::to_chars(std::begin(status_), std::end(status_), status).ptr;
+    nv_.reserve(headers.size() + 1);
+    add_nv(&nv_, ":status", std::string_view(status_, static_cast<size_t>(end - status_)));
+    add_nv(&nv_, headers);
+  }
+  StatusNv(const StatusNv&) = delete;
+  StatusNv& operator=(const StatusNv&) = delete;
+  const nghttp2_nv* data() const { return nv_.data(); }
+  size_t size() const { return nv_.size(); }
+
+ private:
+  char status_[12] = {};
+  std::vector<nghttp2_nv> nv_;
+};
 
 }  // namespace
 
@@ -427,8 +441,7 @@ void Http2Layer::submit_response(Stream& s) {
 
 int Http2Layer::submit_head(Stream& s, const Headers& headers) {
   s.response_send = Stream::Send::kBody;
-  const Headers head = with_status(s.status, headers);
-  const std::vector<nghttp2_nv> nv = h2_nv(head);
+  const StatusNv nv(s.status, headers);
   const nghttp2_data_provider provider = Nghttp2Callbacks<Http2Layer>::body();
   const bool no_body = s.response_done() && s.response_buf.empty() && s.response_trailers.empty();
   return nghttp2_submit_response(client_.get(), s.client_id, nv.data(), nv.size(),
@@ -439,8 +452,7 @@ void Http2Layer::submit_interim(Stream& s, int status, const Headers& headers) {
   if (s.client_closed() || s.response_submitted()) {
     return;
   }
-  const Headers head = with_status(status, headers);
-  const std::vector<nghttp2_nv> nv = h2_nv(head);
+  const StatusNv nv(status, headers);
   nghttp2_submit_headers(client_.get(), NGHTTP2_FLAG_NONE, s.client_id, nullptr, nv.data(),
                          nv.size(), nullptr);
 }

@@ -23,17 +23,19 @@ void Http2Layer::submit_to_server(Stream& s, Upstream& up) {
   if (up.open) {
     take_server(s.flow, up.opened, /*failed=*/false, !std::exchange(up.timings_given, true));
   }
-  Headers head{{":method", s.method}};
+  // The head points into the stream's strings; nghttp2 copies it when it is submitted.
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(s.request_headers.size() + 5);
+  add_nv(&nv, ":method", s.method);
   if (!s.protocol.empty()) {
-    head.push_back({":protocol", s.protocol});
+    add_nv(&nv, ":protocol", s.protocol);
   }
-  head.push_back({":scheme", target_.tls ? "https" : "http"});
-  head.push_back({":authority", s.authority_sent});
+  add_nv(&nv, ":scheme", target_.tls ? "https" : "http");
+  add_nv(&nv, ":authority", s.authority_sent);
   if (s.method != "CONNECT" || !s.protocol.empty()) {
-    head.push_back({":path", s.path});
+    add_nv(&nv, ":path", s.path);
   }
-  head.insert(head.end(), s.request_headers.begin(), s.request_headers.end());
-  const std::vector<nghttp2_nv> nv = h2_nv(head);
+  add_nv(&nv, s.request_headers);
   const nghttp2_data_provider provider = Nghttp2Callbacks<Upstream>::body();
   const int32_t id = nghttp2_submit_request(
       up.session.get(), nullptr, nv.data(), nv.size(),
