@@ -22,15 +22,8 @@ if [ $# -eq 0 ]; then
     "2loops=env SIGHTGLASS_WORKERS=2 $root/build/release/bin/sightglass"
 fi
 
-work=$(mktemp -d /tmp/sgab.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/scripts/lib.sh"
+scratch_dir sgab
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # The origin: nginx with an ECDSA certificate made now, TLS 1.2/1.3, h2, tickets on.

@@ -21,14 +21,7 @@ for tool in nginx wrk; do
   fi
 done
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_dir sggui
 export SIGHTGLASS_CONFDIR="$work/conf"
 
 start_xvfb 1280x800x24

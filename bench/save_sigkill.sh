@@ -8,15 +8,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/build/release/bin/sightglass}
 secs=${2:-5}
-work=$(mktemp -d /tmp/sgkill.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/scripts/lib.sh"
+scratch_dir sgkill
 origin=$(free_port)
 proxy=$(free_port)
 mkdir -p "$work/www" "$work/logs"

@@ -37,3 +37,21 @@ start_xvfb() {
   fi
   export DISPLAY=":$number"
 }
+
+# scratch_dir PREFIX: a new directory in $work for a script's files and the processes it starts
+# (the script adds their PIDs to $pids); on exit the processes are stopped and it is removed.
+scratch_dir() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  pids=()
+  trap remove_scratch EXIT
+}
+remove_scratch() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
