@@ -26,32 +26,8 @@ source "$root/scripts/lib.sh"
 scratch_dir sgab
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# The origin: nginx with an ECDSA certificate made now, TLS 1.2/1.3, h2, tickets on.
-origin=$(free_port)
-mkdir -p "$work/www" "$work/logs" "$work/conf"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/origin.key" \
-  -out "$work/origin.crt" 2>/dev/null
-head -c 100 /dev/zero | tr '\0' a >"$work/www/small.txt"
-head -c 16384 /dev/urandom >"$work/www/16k.bin"
-truncate -s 256M "$work/www/big.bin"
-chmod -R a+rX "$work"
-cat >"$work/nginx.conf" <<NGINX
-daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/logs/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 10000000; sendfile on; types { text/plain txt; }
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$origin ssl http2; root $work/www;
-    ssl_certificate $work/origin.crt; ssl_certificate_key $work/origin.key;
-    ssl_protocols TLSv1.2 TLSv1.3; } }
-NGINX
-nginx -p "$work" -c "$work/nginx.conf" &
-pids+=($!)
-for _ in $(seq 50); do
-  curl -skf "https://127.0.0.1:$origin/small.txt" -o /dev/null && break
-  sleep 0.1
-done
+start_tls_origin
+mkdir -p "$work/conf"
 shim=""
 if [ -f "$root/../shared/bench/lib/noresume.c" ]; then
   cc -O2 -shared -fPIC -o "$work/noresume.so" "$root/../shared/bench/lib/noresume.c" -ldl
@@ -61,16 +37,9 @@ fi
 # measure NAME COMMAND METRIC: one variant, one metric, a proxy of its own.
 measure() {
   local name=$1 command=$2 metric=$3 port pid url pre=() hdr=() t0 t1 value unit cpu
-  port=$(free_port)
-  # shellcheck disable=SC2086  # COMMAND is words on purpose.
-  $command --mode "reverse:https://127.0.0.1:$origin" --listen-host 127.0.0.1 -p "$port" \
-    --ssl-insecure -q --confdir "$work/conf" >"$work/logs/$name.log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 50); do
-    curl -sk "https://127.0.0.1:$port/small.txt" -o /dev/null && break
-    sleep 0.1
-  done
+  start_reverse_proxy "$command" "$work/logs/$name.log"
+  port=$proxy_port
+  pid=$proxy_pid
   url=https://127.0.0.1:$port/small.txt
   case $metric in
     ka_small | ka_16k | hs_resume | hs_full)

@@ -55,3 +55,59 @@ remove_scratch() {
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# start_tls_origin: an nginx HTTPS origin in $work (after scratch_dir) on a free port, kept in
+# $origin: TLS 1.2 and 1.3 with an ECDSA certificate made now, h2, session tickets on. It serves
+# small.txt (100 B), 16k.bin (16 KiB) and big.bin (256 MiB, sparse); its PID goes to $pids.
+start_tls_origin() {
+  origin=$(free_port)
+  mkdir -p "$work/www" "$work/logs"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$work/origin.key" -out "$work/origin.crt" 2>/dev/null
+  head -c 100 /dev/zero | tr '\0' a >"$work/www/small.txt"
+  head -c 16384 /dev/urandom >"$work/www/16k.bin"
+  truncate -s 256M "$work/www/big.bin"
+  chmod -R a+rX "$work"
+  cat >"$work/nginx.conf" <<NGINX
+daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/logs/error.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 10000000; sendfile on; types { text/plain txt; }
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  server { listen 127.0.0.1:$origin ssl http2; root $work/www;
+    ssl_certificate $work/origin.crt; ssl_certificate_key $work/origin.key;
+    ssl_protocols TLSv1.2 TLSv1.3; } }
+NGINX
+  nginx -p "$work" -c "$work/nginx.conf" &
+  pids+=($!)
+  answers "https://127.0.0.1:$origin/small.txt" || {
+    echo "start_tls_origin: nginx did not answer on $origin" >&2
+    return 1
+  }
+}
+
+# start_reverse_proxy COMMAND LOG: runs COMMAND (a sightglass binary, possibly behind env; split
+# into words) in reverse mode to the $origin of start_tls_origin, on a free port, its output in
+# LOG; sets $proxy_port and $proxy_pid (also added to $pids) once it answers.
+start_reverse_proxy() {
+  proxy_port=$(free_port)
+  # shellcheck disable=SC2086  # COMMAND is words on purpose.
+  $1 --mode "reverse:https://127.0.0.1:$origin" --listen-host 127.0.0.1 -p "$proxy_port" \
+    --ssl-insecure -q --confdir "$work/conf" >"$2" 2>&1 &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  answers "https://127.0.0.1:$proxy_port/small.txt" || {
+    echo "start_reverse_proxy: $1 did not answer on $proxy_port" >&2
+    return 1
+  }
+}
+
+# answers URL: waits (up to 5 s) until URL answers 2xx; false if it never does.
+answers() {
+  for _ in $(seq 50); do
+    curl -skf "$1" -o /dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
