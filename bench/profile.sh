@@ -4,11 +4,11 @@
 # it; `perf record -g` samples it for a few seconds of each load:
 #   keepalive   wrk -t1 -c32 to 100 B        ka16k   wrk -t1 -c32 to 16 KiB
 #   h2          h2load -t1 -c4 -m16 to 100 B bulk    curl downloads of 256 MiB
-# OUT (default /tmp/sightglass-profile-<time>) gets, per load, NAME.svg (bench/flamegraph.py), NAME.txt (the
-# shares by library and the top functions) and the client's numbers. Frames are only whole when
-# SIGHTGLASS keeps frame pointers: by default a Release build with -fno-omit-frame-pointer is
-# made in build/prof. Needs linux-perf, nginx-light, wrk, nghttp2-client and curl; run as root
-# (or with perf_event_paranoid <= 1). Loopback only; cleans up.
+# OUT (default /tmp/sightglass-profile-<time>) gets, per load, NAME.svg (bench/flamegraph.py),
+# NAME.txt (the shares by library and the top functions) and the client's numbers. Frames are
+# only whole when SIGHTGLASS keeps frame pointers: without one, a Release build with
+# -fno-omit-frame-pointer is made in build/prof. Needs linux-perf, nginx-light, wrk,
+# nghttp2-client and curl; run as root (or with perf_event_paranoid <= 1). Loopback only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/lib.sh"
