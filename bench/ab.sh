@@ -27,7 +27,6 @@ scratch_dir sgab
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_tls_origin
-mkdir -p "$work/conf"
 shim=""
 if [ -f "$root/../shared/bench/lib/noresume.c" ]; then
   cc -O2 -shared -fPIC -o "$work/noresume.so" "$root/../shared/bench/lib/noresume.c" -ldl
@@ -36,7 +35,7 @@ fi
 
 # measure NAME COMMAND METRIC: one variant, one metric, a proxy of its own.
 measure() {
-  local name=$1 command=$2 metric=$3 port pid url pre=() hdr=() t0 t1 value unit cpu
+  local name=$1 command=$2 metric=$3 port pid url pre=() hdr=() t0 t1 value unit
   start_reverse_proxy "$command" "$work/logs/$name.log"
   port=$proxy_port
   pid=$proxy_pid
@@ -53,24 +52,25 @@ measure() {
       "${pre[@]}" wrk -t1 -c32 -d1s "${hdr[@]}" "$url" >/dev/null
       t0=$(cpu_ticks "$pid")
       value=$("${pre[@]}" wrk -t1 -c32 -d"${DUR}s" "${hdr[@]}" "$url" | awk '/Requests\/sec/{print $2}')
-      t1=$(cpu_ticks "$pid")
-      unit=$(awk -v a="$t0" -v b="$t1" -v r="$value" -v d="$DUR" \
-        'BEGIN {printf "%.1f us/req", (b - a) / 100 / (r * d) * 1e6}') ;;
+      t1=$(cpu_ticks "$pid") ;;
     h2)
       h2load -t1 -c4 -m16 -D 1 "$url" >/dev/null
       t0=$(cpu_ticks "$pid")
       value=$(h2load -t1 -c4 -m16 -D "$DUR" "$url" | awk '/finished in/{print $4}')
-      t1=$(cpu_ticks "$pid")
-      unit=$(awk -v a="$t0" -v b="$t1" -v r="$value" -v d="$DUR" \
-        'BEGIN {printf "%.1f us/req", (b - a) / 100 / (r * d) * 1e6}') ;;
+      t1=$(cpu_ticks "$pid") ;;
     bulk)
       t0=$(cpu_ticks "$pid")
       value=$(for _ in 1 2 3; do
         curl -sk --http1.1 -o /dev/null -w '%{speed_download}\n' "https://127.0.0.1:$port/big.bin"
       done | sort -n | sed -n 2p | awk '{printf "%.0f", $1 / 1e6}')
-      t1=$(cpu_ticks "$pid")
-      unit=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f s/GiB", (b - a) / 100 / 0.75}') ;;
+      t1=$(cpu_ticks "$pid") ;;
   esac
+  if [ "$metric" = bulk ]; then  # Three downloads of 256 MiB: 0.75 GiB.
+    unit=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f s/GiB", (b - a) / 100 / 0.75}')
+  else
+    unit=$(awk -v a="$t0" -v b="$t1" -v r="$value" -v d="$DUR" \
+      'BEGIN {printf "%.1f us/req", (b - a) / 100 / (r * d) * 1e6}')
+  fi
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   printf '%-10s %-12s %12s %s\n' "$metric" "$name" "$value" "$unit"

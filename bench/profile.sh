@@ -23,7 +23,6 @@ fi
 mkdir -p "$out"
 scratch_dir sgprof
 start_tls_origin
-mkdir -p "$work/conf"
 start_reverse_proxy "$bin" "$work/logs/proxy.log"
 proxy=$proxy_pid
 url=https://127.0.0.1:$proxy_port

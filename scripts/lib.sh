@@ -92,6 +92,7 @@ NGINX
 # LOG; sets $proxy_port and $proxy_pid (also added to $pids) once it answers.
 start_reverse_proxy() {
   proxy_port=$(free_port)
+  mkdir -p "$work/conf"
   # shellcheck disable=SC2086  # COMMAND is words on purpose.
   $1 --mode "reverse:https://127.0.0.1:$origin" --listen-host 127.0.0.1 -p "$proxy_port" \
     --ssl-insecure -q --confdir "$work/conf" >"$2" 2>&1 &

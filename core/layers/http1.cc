@@ -111,16 +111,8 @@ int Http1Parser::on_header_value(std::string_view s) {
 }
 
 int Http1Parser::on_headers_complete() {
-  const uint8_t major = llhttp_get_http_major(&parser_);
-  const uint8_t minor = llhttp_get_http_minor(&parser_);
-  head_.version = "HTTP/";  // Short enough never to allocate.
-  if (major < 10 && minor < 10) {
-    head_.version += static_cast<char>('0' + major);
-    head_.version += '.';
-    head_.version += static_cast<char>('0' + minor);
-  } else {
-    head_.version += std::to_string(major) + "." + std::to_string(minor);
-  }
+  head_.version = "HTTP/" + std::to_string(llhttp_get_http_major(&parser_)) + "." +
+                  std::to_string(llhttp_get_http_minor(&parser_));
   if (kind_ == Kind::kRequest) {
     head_.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&parser_)));
     head_.header_bytes = head_.method.size() + 1 + head_.target.size() + 1 + 8 + 2;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -195,6 +196,21 @@ struct Learn {
 using Command = std::variant<SendData, OpenConnection, CloseConnection, RequestWakeup, CancelWakeup,
                              PauseReading, Log, PublishFlow, Hook, Learn>;
 using Commands = std::vector<Command>;
+
+// SpareCommands keeps one emptied command vector for the next use, so that a handler building
+// a vector per event allocates none once warm. take() lends it (an empty vector while it is
+// lent, as to a nested call); give_back() empties a vector and keeps it, capacity and all.
+class SpareCommands {
+ public:
+  Commands take() { return std::exchange(spare_, Commands{}); }
+  void give_back(Commands&& used) {
+    used.clear();
+    spare_ = std::move(used);
+  }
+
+ private:
+  Commands spare_;
+};
 
 // cancel_wakeup withdraws the wakeup |id| unless it is 0, and sets it to 0.
 inline void cancel_wakeup(CommandId& id, Commands& out) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <utility>
 
 #include "core/layers/http2_layer.h"
 #include "core/layers/http_layer.h"
@@ -575,12 +574,10 @@ void ProxySession::deliver(Event event, Commands& out) {
         },
         event);
   }
-  // The last delivery's vector, emptied, keeps its capacity (a nested delivery finds none).
-  Commands app_out = std::exchange(spare_app_out_, Commands{});
+  Commands app_out = spare_app_out_.take();
   app_->handle(event, app_out);
   process_app_commands(app_out, out);
-  app_out.clear();
-  spare_app_out_ = std::move(app_out);
+  spare_app_out_.give_back(std::move(app_out));
   check_tunnel(out);
 }
 

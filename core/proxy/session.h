@@ -133,7 +133,7 @@ class ProxySession : private ServerSide::Upper {
   std::optional<ClientTls> client_tls_;
   ServerSide server_{&ctx_, this};
   std::unique_ptr<AppLayer> app_;
-  Commands spare_app_out_;       // See deliver().
+  SpareCommands spare_app_out_;  // deliver()'s vector between events.
   HttpLayer* http_ = nullptr;    // app_ when it is an HttpLayer.
   Http2Layer* http2_ = nullptr;  // app_ when it is an Http2Layer.
   // The destination inside a CONNECT tunnel (regular mode) or the reverse target.

@@ -8,7 +8,6 @@
 #include <map>
 #include <mutex>
 #include <unordered_set>
-#include <utility>
 
 #include "core/proxy/host_port.h"
 #include "core/proxy/session.h"
@@ -152,7 +151,7 @@ class ConnectionHandler {
     bool drain_report = false;         // WriteDrained is due once the queue is empty.
     std::optional<OwnConnection> own;  // Transparent mode: registered against redirect loops.
   };
-  Commands spare_commands_;  // See dispatch().
+  SpareCommands spare_commands_;  // dispatch()'s vector between events.
 
   void attach(ConnId conn) {
     Socket& socket = sockets_[conn];
@@ -203,13 +202,10 @@ class ConnectionHandler {
     if (finished_) {
       return;
     }
-    // The last dispatch's vector, emptied, keeps its capacity: no allocation per event. (A
-    // dispatch nested in execute() simply finds none.)
-    Commands commands = std::exchange(spare_commands_, Commands{});
+    Commands commands = spare_commands_.take();
     session_.handle(std::move(event), commands);
     execute(commands);
-    commands.clear();
-    spare_commands_ = std::move(commands);
+    spare_commands_.give_back(std::move(commands));
     // Writes the socket took at once: their WriteDrained follows now; so does the end of a
     // hook that was done at once.
     while (!finished_ && (!drained_due_.empty() || !resumed_due_.empty())) {

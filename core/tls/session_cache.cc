@@ -90,8 +90,9 @@ void TlsSessionCache::put(const std::string& key, bssl::UniquePtr<SSL_SESSION> s
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (entries_.size() >= kMaxKeys) {
-      total_ -= entries_.at(lru_.back()).sessions.size();
-      entries_.erase(lru_.back());
+      const auto forgotten = entries_.find(lru_.back());
+      total_ -= forgotten->second.sessions.size();
+      entries_.erase(forgotten);
       lru_.pop_back();
     }
     lru_.push_front(key);
